@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds each sandbox image listed in sandbox-images.conf that dockerd does not have yet, without any
+# registry: debootstrap a minimal Debian with the listed packages from the machine's configured
+# mirror, then `docker import` it. docker/sandbox-*.Dockerfile build the same images from a registry.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+QUIET=false
+[[ "${1:-}" == "--quiet" ]] && QUIET=true
+DOCKER=/usr/bin/docker
+
+debian_mirror() {
+  if [[ -n "${SETUP_DEBIAN_MIRROR:-}" ]]; then echo "$SETUP_DEBIAN_MIRROR"; return; fi
+  local uri
+  uri=$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)
+  [[ -z $uri ]] && uri=$(grep -h '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)
+  echo "${uri:-http://deb.debian.org/debian}"
+}
+
+build_image() {
+  local name=$1 packages=$2
+  local rootfs started
+  rootfs=$(mktemp -d /var/tmp/code-sandbox-rootfs.XXXXXX)
+  trap 'rm -rf "$rootfs"' RETURN
+  started=$(date +%s)
+  echo "==> building sandbox image $name offline (debootstrap bookworm + $packages, about a minute)"
+  # Progress: debootstrap's own "I:" lines, one per phase.
+  debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "$(debian_mirror)" 2>&1 \
+    | grep --line-buffered -E '^(I|E|W):' | sed -u 's/^/    /'
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "debootstrap failed" >&2; return 1; }
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/*
+  echo "    importing into docker"
+  tar -C "$rootfs" -c . | "$DOCKER" import \
+    --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8' \
+    --change 'USER 65534:65534' \
+    --change 'WORKDIR /work' \
+    --change "LABEL code-sandbox.image=$name code-sandbox.packages=$packages" \
+    - "$name" >/dev/null
+  echo "    $name built in $(($(date +%s) - started)) s"
+}
+
+while read -r name packages; do
+  [[ -z $name || $name == \#* ]] && continue
+  if "$DOCKER" image inspect "$name" >/dev/null 2>&1; then
+    $QUIET || echo "    sandbox image $name present"
+  else
+    build_image "$name" "$packages"
+  fi
+done < scripts/sandbox-images.conf

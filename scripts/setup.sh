@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Host setup for code-sandbox, idempotent, as root on Debian 12: installs what is missing, registers
+# gVisor in dockerd, starts dockerd when it is not running, builds the sandbox images offline when
+# absent, installs node modules and builds the service. Run again at any time; it only does what is
+# missing. `--quiet` prints only what it changes (used before `npm test`).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+QUIET=false
+[[ "${1:-}" == "--quiet" ]] && QUIET=true
+
+step() { echo "==> $*"; }
+info() { $QUIET || echo "    $*"; }
+die() { echo "setup: $*" >&2; exit 1; }
+
+[[ $(id -u) -eq 0 ]] || die "must run as root (it installs packages and starts dockerd)"
+
+DOCKER=/usr/bin/docker   # the client from docker.io, matching the engine it installs
+APT_PACKAGES=(docker.io runsc debootstrap)
+
+# --- Debian packages ---------------------------------------------------------------------------
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  step "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  info "Debian packages present: ${APT_PACKAGES[*]}"
+fi
+
+# --- node modules ----------------------------------------------------------------------------
+if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  step "installing node modules (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+else
+  info "node modules up to date"
+fi
+
+# --- dockerd with the runsc runtime ------------------------------------------------------------
+daemon_change=$(node scripts/configure-docker-daemon.mjs /etc/docker/daemon.json /usr/bin/runsc)
+[[ $daemon_change == changed ]] && step "registered runsc in /etc/docker/daemon.json"
+
+docker_up() { "$DOCKER" info >/dev/null 2>&1; }
+if docker_up; then
+  if [[ $daemon_change == changed ]]; then
+    step "reloading dockerd configuration"
+    kill -HUP "$(pidof dockerd)"
+    sleep 1
+  fi
+  info "dockerd running"
+else
+  step "starting dockerd (log: /var/log/dockerd.log)"
+  # No systemd on these machines: run it detached so it outlives this script.
+  setsid nohup /usr/sbin/dockerd >>/var/log/dockerd.log 2>&1 </dev/null &
+  for _ in $(seq 1 60); do
+    docker_up && break
+    sleep 1
+  done
+  docker_up || die "dockerd did not come up within 60 s; see /var/log/dockerd.log"
+fi
+"$DOCKER" info --format '{{json .Runtimes}}' | grep -q '"runsc"' \
+  || die "dockerd does not list the runsc runtime; check /etc/docker/daemon.json and /var/log/dockerd.log"
+
+# --- sandbox images --------------------------------------------------------------------------
+bash scripts/build-sandbox-images.sh "$($QUIET && echo --quiet || true)"
+
+# --- the service -----------------------------------------------------------------------------
+if ! $QUIET; then
+  step "building the service (tsc)"
+  npm run --silent build
+fi
+$QUIET || step "setup complete"

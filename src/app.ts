@@ -1,0 +1,107 @@
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import type { Logger } from 'pino';
+import type { Config } from './config/config.js';
+import { ExecutionScheduler } from './execution/execution-scheduler.js';
+import { ExecutionService } from './execution/execution-service.js';
+import { packageRoot } from './package-root.js';
+import { DockerSandboxRunner } from './sandbox/docker-sandbox-runner.js';
+import { installLauncherFiles } from './sandbox/launcher-files.js';
+import { SandboxReaper } from './sandbox/sandbox-reaper.js';
+import { GrpcServer } from './transport/grpc/grpc-server.js';
+import { HttpServer } from './transport/http/http-server.js';
+
+/** How long past its own timeout a container may exist (start-up and teardown included). */
+const CONTAINER_EXPIRY_MARGIN_MS = 120_000;
+const REAP_INTERVAL_MS = 60_000;
+/** Room for protobuf/JSON framing and base64 (4/3) on top of code + input bytes. */
+const REQUEST_OVERHEAD_BYTES = 1024 * 1024;
+
+export interface RunningApp {
+  grpcPort: number;
+  httpPort: number;
+  /** Graceful stop: refuse new work, drain up to the grace period, cancel the rest, remove sandboxes. */
+  stop(): Promise<void>;
+}
+
+/** The composition root: the only place that constructs concrete adapters and wires them together. */
+export async function startApp(config: Config, logger: Logger): Promise<RunningApp> {
+  if (config.runtime !== 'runsc') {
+    logger.warn(
+      { runtime: config.runtime },
+      `!!! SANDBOX_RUNTIME=${config.runtime}: untrusted code will NOT be isolated by gVisor. Use only for trusted code. !!!`,
+    );
+  }
+  const docker = new Docker({ socketPath: config.dockerSocket });
+  const jobsRoot = join(config.workRoot, 'jobs');
+  const runtimeHostDir = await installLauncherFiles(join(packageRoot(), 'sandbox-runtime'), config.workRoot);
+
+  const reaper = new SandboxReaper({
+    docker,
+    instanceId: config.instanceId,
+    jobsRoot,
+    jobDirMaxAgeMs: config.limitCeilings.timeoutMs + CONTAINER_EXPIRY_MARGIN_MS,
+    logger,
+  });
+  await reaper.reap(true).catch((error: unknown) => logger.warn({ err: error }, 'start-up reap failed'));
+  reaper.startPeriodic(REAP_INTERVAL_MS);
+
+  const runner = new DockerSandboxRunner({
+    docker,
+    dockerSocket: config.dockerSocket,
+    instanceId: config.instanceId,
+    runtime: config.runtime,
+    images: config.images,
+    jobsRoot: join(jobsRoot, config.instanceId),
+    runtimeHostDir,
+    scratchBytes: config.scratchBytes,
+    expiryMarginMs: CONTAINER_EXPIRY_MARGIN_MS,
+    logger,
+  });
+  const scheduler = new ExecutionScheduler(config.concurrency, config.maxQueued);
+  const service = new ExecutionService({
+    runner,
+    scheduler,
+    defaultLimits: config.defaultLimits,
+    limitCeilings: config.limitCeilings,
+    requestPolicy: {
+      maxCodeBytes: config.maxCodeBytes,
+      maxFiles: config.maxFiles,
+      maxInputBytes: config.maxInputBytes,
+    },
+    logger,
+  });
+
+  const requestBytes = config.maxCodeBytes + config.maxInputBytes + REQUEST_OVERHEAD_BYTES;
+  const grpc = new GrpcServer(
+    { host: config.host, port: config.grpcPort, maxReceiveMessageBytes: requestBytes },
+    service,
+    logger,
+  );
+  const http = new HttpServer(
+    { host: config.host, port: config.httpPort, bodyLimitBytes: Math.ceil((requestBytes * 4) / 3) },
+    service,
+    logger,
+  );
+  const grpcPort = await grpc.start();
+  const httpPort = await http.start();
+  logger.info(
+    { grpcPort, httpPort, host: config.host, instanceId: config.instanceId, runtime: config.runtime },
+    'code-sandbox listening',
+  );
+
+  return {
+    grpcPort,
+    httpPort,
+    async stop() {
+      reaper.stopPeriodic();
+      await Promise.all([
+        service.shutdown(config.shutdownGraceMs),
+        http.stop(),
+        grpc.stop(config.shutdownGraceMs + 5_000),
+      ]);
+      await reaper.reap(true).catch((error: unknown) => logger.warn({ err: error }, 'shutdown reap failed'));
+      logger.info('code-sandbox stopped');
+    },
+  };
+}

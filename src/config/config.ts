@@ -1,0 +1,169 @@
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { Limits } from '../domain/limits.js';
+
+/** The service configuration: validated, complete and frozen. */
+export interface Config {
+  host: string;
+  grpcPort: number;
+  httpPort: number;
+  logLevel: string;
+  /** Distinguishes this process's containers from those of other instances sharing one dockerd. */
+  instanceId: string;
+  dockerSocket: string;
+  /** OCI runtime for sandboxes; anything but runsc needs `allowNonGvisorRuntime`. */
+  runtime: string;
+  allowNonGvisorRuntime: boolean;
+  images: { python: string };
+  /** Host directory for per-execution job dirs; must be the same path for dockerd and the service. */
+  workRoot: string;
+  scratchBytes: number;
+  concurrency: number;
+  maxQueued: number;
+  shutdownGraceMs: number;
+  defaultLimits: Readonly<Limits>;
+  limitCeilings: Readonly<Limits>;
+  maxCodeBytes: number;
+  maxFiles: number;
+  maxInputBytes: number;
+}
+
+const MiB = 1024 * 1024;
+
+const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+const port = (fallback: number) => integer(fallback, 0, 65535);
+const flag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .default('false')
+  .transform((value) => ['true', '1', 'yes'].includes(value));
+
+const environmentSchema = z
+  .object({
+    SANDBOX_HOST: z.string().min(1).default('127.0.0.1'),
+    SANDBOX_GRPC_PORT: port(50051),
+    SANDBOX_HTTP_PORT: port(9385),
+    SANDBOX_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    SANDBOX_INSTANCE_ID: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." and "-" only, at most 64')
+      .optional(),
+    SANDBOX_DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
+    SANDBOX_RUNTIME: z.string().min(1).default('runsc'),
+    SANDBOX_ALLOW_NON_GVISOR_RUNTIME: flag,
+    SANDBOX_PYTHON_IMAGE: z.string().min(1).default('code-sandbox-python:1'),
+    SANDBOX_WORK_ROOT: z
+      .string()
+      .startsWith('/', 'must be an absolute path')
+      .default(join(tmpdir(), 'code-sandbox')),
+    SANDBOX_SCRATCH_BYTES: integer(64 * MiB, MiB),
+    SANDBOX_CONCURRENCY: integer(2, 1, 1024),
+    SANDBOX_MAX_QUEUED: integer(32, 0, 100_000),
+    SANDBOX_SHUTDOWN_GRACE_MS: integer(10_000, 0),
+    SANDBOX_DEFAULT_TIMEOUT_MS: integer(10_000, 100),
+    SANDBOX_MAX_TIMEOUT_MS: integer(60_000, 100),
+    SANDBOX_DEFAULT_MEMORY_BYTES: integer(256 * MiB, 32 * MiB),
+    SANDBOX_MAX_MEMORY_BYTES: integer(1024 * MiB, 32 * MiB),
+    SANDBOX_DEFAULT_CPU_MILLICORES: integer(1000, 10),
+    SANDBOX_MAX_CPU_MILLICORES: integer(1000, 10),
+    SANDBOX_DEFAULT_PROCESSES: integer(64, 4, 4096),
+    SANDBOX_MAX_PROCESSES: integer(256, 4, 4096),
+    SANDBOX_DEFAULT_OUTPUT_BYTES: integer(1 * MiB, 1),
+    SANDBOX_MAX_OUTPUT_BYTES: integer(8 * MiB, 1),
+    SANDBOX_MAX_CODE_BYTES: integer(1 * MiB, 1),
+    SANDBOX_MAX_FILES: integer(64, 0, 10_000),
+    SANDBOX_MAX_INPUT_BYTES: integer(16 * MiB, 0),
+  })
+  // A misspelt SANDBOX_ variable would otherwise be silently ignored.
+  .strict();
+
+/** Thrown by loadConfig; lists every bad variable, one per line. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Reads the configuration from environment variables (SANDBOX_*). Pure apart from generating an
+ * instance id when none is given. Reports every invalid variable at once.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = environmentSchema.safeParse(withoutEmptyValues(env));
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  const e = parsed.data;
+  const defaultLimits: Limits = {
+    timeoutMs: e.SANDBOX_DEFAULT_TIMEOUT_MS,
+    memoryBytes: e.SANDBOX_DEFAULT_MEMORY_BYTES,
+    cpuMillicores: e.SANDBOX_DEFAULT_CPU_MILLICORES,
+    maxProcesses: e.SANDBOX_DEFAULT_PROCESSES,
+    outputBytes: e.SANDBOX_DEFAULT_OUTPUT_BYTES,
+  };
+  const limitCeilings: Limits = {
+    timeoutMs: e.SANDBOX_MAX_TIMEOUT_MS,
+    memoryBytes: e.SANDBOX_MAX_MEMORY_BYTES,
+    cpuMillicores: e.SANDBOX_MAX_CPU_MILLICORES,
+    maxProcesses: e.SANDBOX_MAX_PROCESSES,
+    outputBytes: e.SANDBOX_MAX_OUTPUT_BYTES,
+  };
+  const problems = defaultsAboveCeilings(defaultLimits, limitCeilings);
+  if (e.SANDBOX_RUNTIME !== 'runsc' && !e.SANDBOX_ALLOW_NON_GVISOR_RUNTIME) {
+    problems.push(
+      `SANDBOX_RUNTIME: "${e.SANDBOX_RUNTIME}" is not gVisor; set SANDBOX_ALLOW_NON_GVISOR_RUNTIME=true to run untrusted code without it`,
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return Object.freeze({
+    host: e.SANDBOX_HOST,
+    grpcPort: e.SANDBOX_GRPC_PORT,
+    httpPort: e.SANDBOX_HTTP_PORT,
+    logLevel: e.SANDBOX_LOG_LEVEL,
+    instanceId: e.SANDBOX_INSTANCE_ID ?? randomUUID().slice(0, 8),
+    dockerSocket: e.SANDBOX_DOCKER_SOCKET,
+    runtime: e.SANDBOX_RUNTIME,
+    allowNonGvisorRuntime: e.SANDBOX_ALLOW_NON_GVISOR_RUNTIME,
+    images: Object.freeze({ python: e.SANDBOX_PYTHON_IMAGE }),
+    workRoot: e.SANDBOX_WORK_ROOT,
+    scratchBytes: e.SANDBOX_SCRATCH_BYTES,
+    concurrency: e.SANDBOX_CONCURRENCY,
+    maxQueued: e.SANDBOX_MAX_QUEUED,
+    shutdownGraceMs: e.SANDBOX_SHUTDOWN_GRACE_MS,
+    defaultLimits: Object.freeze(defaultLimits),
+    limitCeilings: Object.freeze(limitCeilings),
+    maxCodeBytes: e.SANDBOX_MAX_CODE_BYTES,
+    maxFiles: e.SANDBOX_MAX_FILES,
+    maxInputBytes: e.SANDBOX_MAX_INPUT_BYTES,
+  });
+}
+
+// An exported-but-empty variable (FOO=) means "not set", as it does for most services.
+function withoutEmptyValues(env: Record<string, string | undefined>): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (key.startsWith('SANDBOX_') && value !== undefined && value !== '') result[key] = value;
+  }
+  return result;
+}
+
+const LIMIT_VARIABLES: Record<keyof Limits, string> = {
+  timeoutMs: 'TIMEOUT_MS',
+  memoryBytes: 'MEMORY_BYTES',
+  cpuMillicores: 'CPU_MILLICORES',
+  maxProcesses: 'PROCESSES',
+  outputBytes: 'OUTPUT_BYTES',
+};
+
+function defaultsAboveCeilings(defaults: Limits, ceilings: Limits): string[] {
+  return (Object.keys(LIMIT_VARIABLES) as (keyof Limits)[])
+    .filter((key) => defaults[key] > ceilings[key])
+    .map(
+      (key) =>
+        `SANDBOX_DEFAULT_${LIMIT_VARIABLES[key]}: ${defaults[key]} is above SANDBOX_MAX_${LIMIT_VARIABLES[key]} (${ceilings[key]})`,
+    );
+}

@@ -1,0 +1,58 @@
+/**
+ * Errors for requests the service cannot take. Each carries a stable `code`; every transport maps these
+ * codes to its own status in exactly one place. What user code does is never one of these: it is a
+ * result with an exit reason.
+ */
+export type ServiceErrorCode =
+  'INVALID_ARGUMENT' | 'RESOURCE_EXHAUSTED' | 'UNAVAILABLE' | 'UNAUTHENTICATED' | 'CANCELLED' | 'INTERNAL';
+
+export class ServiceError extends Error {
+  constructor(
+    readonly code: ServiceErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ServiceError';
+  }
+}
+
+/** The request is malformed; `field` names the offending field (dotted path) when there is one. */
+export class InvalidArgumentError extends ServiceError {
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super('INVALID_ARGUMENT', field ? `${field}: ${message}` : message);
+  }
+}
+
+/** The service is at capacity; the client may retry after `retryAfterMs`. */
+export class ResourceExhaustedError extends ServiceError {
+  constructor(
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super('RESOURCE_EXHAUSTED', message);
+  }
+}
+
+/** A dependency (dockerd, the sandbox runtime or image) is not usable right now. */
+export class UnavailableError extends ServiceError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('UNAVAILABLE', message, options);
+  }
+}
+
+/** The client gave up (cancelled, disconnected, deadline passed) before the execution started. */
+export class CancelledError extends ServiceError {
+  constructor(message = 'the request was cancelled before it started') {
+    super('CANCELLED', message);
+  }
+}
+
+/** Converts anything thrown into a ServiceError, keeping the original as `cause` for the log. */
+export function toServiceError(error: unknown): ServiceError {
+  if (error instanceof ServiceError) return error;
+  return new ServiceError('INTERNAL', 'internal error', { cause: error });
+}

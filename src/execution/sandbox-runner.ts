@@ -1,0 +1,51 @@
+import type { InputFile } from '../domain/execution-request.js';
+import type { ExitReason } from '../domain/exit-reason.js';
+import type { OutputStream } from '../domain/execution-result.js';
+import type { Language } from '../domain/languages.js';
+import type { Limits } from '../domain/limits.js';
+
+/** One execution as the sandbox sees it: validated request plus resolved limits. */
+export interface SandboxJob {
+  executionId: string;
+  language: Language;
+  code: string;
+  stdin: Buffer;
+  files: InputFile[];
+  limits: Limits;
+}
+
+/** How the program ended, as observed by the sandbox. */
+export interface SandboxOutcome {
+  exitCode: number;
+  exitReason: ExitReason;
+  detail: string;
+  durationMs: number;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  /** Peak resident memory of the program's largest process, in KiB; 0 when not known. */
+  peakMemoryKb: number;
+}
+
+export interface SandboxRunCallbacks {
+  /** Called once, when the program has been told to start. */
+  onStart(): void;
+  /** Called for each piece of output as it arrives, already cut to the output limit. */
+  onOutput(stream: OutputStream, data: Buffer): void;
+}
+
+export interface ReadinessCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+/**
+ * Runs one job in a sandbox of its own and tears the sandbox down before resolving.
+ * Resolves with an outcome for anything the program does (including being cancelled through
+ * `signal`); rejects only when no sandbox could be run (UnavailableError) or on internal faults.
+ */
+export interface SandboxRunner {
+  run(job: SandboxJob, signal: AbortSignal, callbacks: SandboxRunCallbacks): Promise<SandboxOutcome>;
+  /** Whether sandboxes can be started right now: docker reachable, runtime registered, images present. */
+  readiness(): Promise<ReadinessCheck[]>;
+}

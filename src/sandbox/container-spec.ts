@@ -1,0 +1,82 @@
+import type { ContainerCreateOptions } from 'dockerode';
+import type { Limits } from '../domain/limits.js';
+import { sandboxLabels } from './sandbox-labels.js';
+
+/** Paths inside every sandbox; the launchers rely on them. */
+export const SANDBOX_JOB_DIR = '/sandbox/job';
+export const SANDBOX_RUNTIME_DIR = '/sandbox/runtime';
+export const SANDBOX_WORK_DIR = '/work';
+/** "nobody": owns nothing in the image, so it cannot modify anything there even if it were writable. */
+export const SANDBOX_USER = '65534:65534';
+
+export interface ContainerSpecInput {
+  executionId: string;
+  instanceId: string;
+  image: string;
+  runtime: string;
+  launcherCommand: string[];
+  limits: Limits;
+  /** Size of each tmpfs (/work and /tmp). */
+  scratchBytes: number;
+  /** Host directory with this execution's code and input files (mounted read-only). */
+  jobHostDir: string;
+  /** Host directory with the launcher scripts (mounted read-only). */
+  runtimeHostDir: string;
+  expiresAtMs: number;
+}
+
+/**
+ * Docker counts the sandbox's host threads against PidsLimit, and gVisor uses several host threads per
+ * guest process; when the host limit is hit the whole sandbox dies instead of fork() failing. So the
+ * per-program cap is RLIMIT_NPROC (enforced inside gVisor: fork() returns EAGAIN), and PidsLimit is a
+ * host-side backstop set well above what that many guest processes need.
+ */
+export function hostPidsLimit(maxProcesses: number): number {
+  return 256 + 8 * maxProcesses;
+}
+
+/** Builds the create options of one sandbox container. Pure: same input, same spec. */
+export function buildContainerSpec(input: ContainerSpecInput): ContainerCreateOptions {
+  const { limits } = input;
+  const tmpfsOptions = `rw,nosuid,nodev,size=${input.scratchBytes},mode=1777`;
+  return {
+    name: `code-sandbox-${input.executionId}`,
+    Image: input.image,
+    Cmd: input.launcherCommand,
+    WorkingDir: SANDBOX_WORK_DIR,
+    User: SANDBOX_USER,
+    Env: ['HOME=/tmp', 'LANG=C.UTF-8', 'PATH=/usr/local/bin:/usr/bin:/bin'],
+    Labels: sandboxLabels(input.instanceId, input.executionId, input.expiresAtMs),
+    // stdin carries only the launcher's start signal; user stdin is a file in the job dir.
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    OpenStdin: true,
+    StdinOnce: true,
+    Tty: false,
+    NetworkDisabled: true,
+    HostConfig: {
+      Runtime: input.runtime,
+      NetworkMode: 'none',
+      ReadonlyRootfs: true,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      Memory: limits.memoryBytes,
+      MemorySwap: limits.memoryBytes,
+      NanoCpus: limits.cpuMillicores * 1_000_000,
+      PidsLimit: hostPidsLimit(limits.maxProcesses),
+      Ulimits: [
+        { Name: 'nproc', Soft: limits.maxProcesses, Hard: limits.maxProcesses },
+        { Name: 'core', Soft: 0, Hard: 0 },
+      ],
+      Tmpfs: { [SANDBOX_WORK_DIR]: tmpfsOptions, '/tmp': tmpfsOptions },
+      Binds: [
+        `${input.jobHostDir}:${SANDBOX_JOB_DIR}:ro`,
+        `${input.runtimeHostDir}:${SANDBOX_RUNTIME_DIR}:ro`,
+      ],
+      // Output reaches us over attach; a log driver would only copy untrusted output to the host disk.
+      LogConfig: { Type: 'none', Config: {} },
+      AutoRemove: false,
+    },
+  };
+}

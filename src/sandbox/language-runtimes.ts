@@ -1,0 +1,18 @@
+import type { Language } from '../domain/languages.js';
+import { SANDBOX_RUNTIME_DIR } from './container-spec.js';
+
+/** How each language is started inside its sandbox image. */
+export interface LanguageRuntime {
+  /** PID 1 of the container: the launcher that waits for the job and relays its output. */
+  launcherCommand: string[];
+  /** File name the program is written to in the job directory. */
+  entryFile: string;
+}
+
+export const LANGUAGE_RUNTIMES: Readonly<Record<Language, LanguageRuntime>> = Object.freeze({
+  python: {
+    // -I: ignore PYTHON* env and user site dirs; -S: the launcher needs no site-packages.
+    launcherCommand: ['python3', '-I', '-S', `${SANDBOX_RUNTIME_DIR}/python/launcher.py`],
+    entryFile: 'main.py',
+  },
+});

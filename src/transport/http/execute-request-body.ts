@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import type { ExecutionRequestInput } from '../../domain/execution-request.js';
+import type { Limits, RequestedLimits } from '../../domain/limits.js';
+import { InvalidArgumentError } from '../../errors/service-error.js';
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const base64 = z.string().regex(BASE64, 'must be standard base64 (RFC 4648, with padding)');
+
+const limitsSchema = z
+  .object({
+    timeout_ms: z.number(),
+    memory_bytes: z.number(),
+    cpu_millicores: z.number(),
+    max_processes: z.number(),
+    output_bytes: z.number(),
+  })
+  .partial()
+  .strict();
+
+const fileSchema = z
+  .object({ path: z.string(), content: z.string().optional(), content_b64: base64.optional() })
+  .strict()
+  .refine((file) => (file.content === undefined) !== (file.content_b64 === undefined), {
+    message: 'exactly one of "content" (UTF-8 text) or "content_b64" must be given',
+  });
+
+/**
+ * JSON body of POST /v1/execute: the gRPC ExecuteCodeRequest in JSON, with bytes given either as
+ * text (`stdin`, `files[].content`) or as base64 (`stdin_b64`, `files[].content_b64`).
+ */
+export const executeRequestBodySchema = z
+  .object({
+    language: z.string(),
+    code: z.string(),
+    stdin: z.string().optional(),
+    stdin_b64: base64.optional(),
+    files: z.array(fileSchema).optional(),
+    limits: limitsSchema.optional(),
+  })
+  .strict()
+  .refine((body) => body.stdin === undefined || body.stdin_b64 === undefined, {
+    message: 'give "stdin" or "stdin_b64", not both',
+    path: ['stdin'],
+  });
+
+export type ExecuteRequestBody = z.infer<typeof executeRequestBodySchema>;
+
+const LIMIT_KEYS: Record<keyof z.infer<typeof limitsSchema>, keyof Limits> = {
+  timeout_ms: 'timeoutMs',
+  memory_bytes: 'memoryBytes',
+  cpu_millicores: 'cpuMillicores',
+  max_processes: 'maxProcesses',
+  output_bytes: 'outputBytes',
+};
+
+/** Decodes and shape-checks a JSON body; the domain then checks the rules. Throws naming the field. */
+export function parseExecuteRequestBody(body: unknown): ExecutionRequestInput {
+  const parsed = executeRequestBodySchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path
+      .map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`))
+      .join('')
+      .slice(1);
+    throw new InvalidArgumentError(issue?.message ?? 'invalid request body', field || undefined);
+  }
+  const b = parsed.data;
+  const limits: RequestedLimits = {};
+  for (const [jsonKey, key] of Object.entries(LIMIT_KEYS) as [keyof typeof LIMIT_KEYS, keyof Limits][]) {
+    const value = b.limits?.[jsonKey];
+    if (value !== undefined) limits[key] = value;
+  }
+  return {
+    language: b.language,
+    code: b.code,
+    stdin:
+      b.stdin_b64 !== undefined ? Buffer.from(b.stdin_b64, 'base64') : Buffer.from(b.stdin ?? '', 'utf8'),
+    files: (b.files ?? []).map((file) => ({
+      path: file.path,
+      content:
+        file.content_b64 !== undefined
+          ? Buffer.from(file.content_b64, 'base64')
+          : Buffer.from(file.content ?? '', 'utf8'),
+    })),
+    limits,
+  };
+}

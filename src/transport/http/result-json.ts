@@ -1,0 +1,48 @@
+import type { ExecutionEvent, ExecutionResult } from '../../domain/execution-result.js';
+import type { Limits } from '../../domain/limits.js';
+import { textFields } from './utf8-text.js';
+
+export function limitsToJson(limits: Limits): Record<string, number> {
+  return {
+    timeout_ms: limits.timeoutMs,
+    memory_bytes: limits.memoryBytes,
+    cpu_millicores: limits.cpuMillicores,
+    max_processes: limits.maxProcesses,
+    output_bytes: limits.outputBytes,
+  };
+}
+
+/** The final result in JSON, field names as in the proto's Result. */
+export function resultToJson(result: ExecutionResult): Record<string, unknown> {
+  return {
+    execution_id: result.executionId,
+    exit_code: result.exitCode,
+    exit_reason: result.exitReason,
+    detail: result.detail,
+    duration_ms: result.durationMs,
+    queue_wait_ms: result.queueWaitMs,
+    total_ms: result.totalMs,
+    stdout_truncated: result.stdoutTruncated,
+    stderr_truncated: result.stderrTruncated,
+    peak_memory_kb: result.peakMemoryKb,
+    limits: limitsToJson(result.limits),
+  };
+}
+
+/** One NDJSON line's object for a streamed event (output chunks already re-cut at UTF-8 boundaries). */
+export function eventToJson(event: ExecutionEvent): Record<string, unknown> {
+  switch (event.type) {
+    case 'started':
+      return {
+        type: 'started',
+        execution_id: event.executionId,
+        queue_wait_ms: event.queueWaitMs,
+        limits: limitsToJson(event.limits),
+      };
+    case 'stdout':
+    case 'stderr':
+      return { type: event.type, ...textFields('data', event.data) };
+    case 'result':
+      return { type: 'result', ...resultToJson(event.result) };
+  }
+}

@@ -1,0 +1,48 @@
+import { isUtf8 } from 'node:buffer';
+
+/**
+ * JSON carries text, program output is bytes. Rule for every output field `x`: `x` is the bytes read
+ * as UTF-8 (invalid sequences become U+FFFD), and `x_b64` — present only when the bytes are not valid
+ * UTF-8 — carries them exactly. So valid UTF-8 reads naturally and nothing is ever lost.
+ */
+export function textFields(name: string, bytes: Buffer): Record<string, string> {
+  const fields: Record<string, string> = { [name]: bytes.toString('utf8') };
+  if (!isUtf8(bytes)) fields[`${name}_b64`] = bytes.toString('base64');
+  return fields;
+}
+
+/**
+ * Re-cuts a byte stream so no chunk ends inside a multi-byte UTF-8 character: a character split by
+ * the program's writes is held back and delivered whole with the next chunk. Invalid bytes pass
+ * through untouched (at most 3 bytes are ever held back).
+ */
+export class Utf8Chunker {
+  private held: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): Buffer {
+    const bytes = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
+    const cut = incompleteTailStart(bytes);
+    this.held = Buffer.from(bytes.subarray(cut));
+    return bytes.subarray(0, cut);
+  }
+
+  /** Whatever is still held back (an incomplete character at the very end of the stream). */
+  flush(): Buffer {
+    const rest = this.held;
+    this.held = Buffer.alloc(0);
+    return rest;
+  }
+}
+
+/** Index where a trailing, not yet complete UTF-8 sequence starts; bytes.length if there is none. */
+export function incompleteTailStart(bytes: Buffer): number {
+  for (let back = 1; back <= Math.min(4, bytes.length); back++) {
+    const index = bytes.length - back;
+    const byte = bytes[index] as number;
+    if ((byte & 0xc0) === 0x80) continue; // continuation byte: keep looking for the lead byte
+    const expected =
+      byte >= 0xf0 && byte <= 0xf4 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc2 && byte < 0xe0 ? 2 : 1;
+    return expected > back ? index : bytes.length;
+  }
+  return bytes.length;
+}
