@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ExecutionService } from '../../execution/execution-service.js';
 import { registerExecuteRoute } from './execute-route.js';
@@ -24,7 +24,8 @@ export class HttpServer {
     this.app = Fastify({
       loggerInstance: logger.child({ transport: 'http' }) as FastifyBaseLogger,
       bodyLimit: options.bodyLimitBytes,
-      disableRequestLogging: true,
+      // One line per execution comes from the execution service; per-request lines would double it.
+      logController: new LogController({ disableRequestLogging: true }),
     });
     this.app.setErrorHandler((error, _request, reply) => sendHttpError(reply, error, logger));
     registerHealthRoutes(this.app, service);

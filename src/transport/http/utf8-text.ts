@@ -40,8 +40,8 @@ export function incompleteTailStart(bytes: Buffer): number {
     const index = bytes.length - back;
     const byte = bytes[index] as number;
     if ((byte & 0xc0) === 0x80) continue; // continuation byte: keep looking for the lead byte
-    const expected =
-      byte >= 0xf0 && byte <= 0xf4 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc2 && byte < 0xe0 ? 2 : 1;
+    // Sequence length announced by a lead byte; 0xc0, 0xc1 and 0xf5..0xff never start a valid one.
+    const expected = byte >= 0xf5 ? 1 : byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc2 ? 2 : 1;
     return expected > back ? index : bytes.length;
   }
   return bytes.length;

@@ -1,0 +1,137 @@
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { credentials, type Client, type Metadata, type ServiceError } from '@grpc/grpc-js';
+import Docker from 'dockerode';
+import { pino } from 'pino';
+import { startApp, type RunningApp } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config/config.js';
+import { LABEL_EXECUTION, LABEL_INSTANCE } from '../../src/sandbox/sandbox-labels.js';
+import { loadSandboxService } from '../../src/transport/grpc/sandbox-proto.js';
+
+export interface TestApp {
+  app: RunningApp;
+  config: Config;
+  grpc: Client;
+  docker: Docker;
+  httpUrl: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the real service on ports 0 with its own instance id and work root. */
+export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+  const workRoot = mkdtempSync(join(tmpdir(), 'code-sandbox-test-'));
+  const config = loadConfig({
+    SANDBOX_GRPC_PORT: '0',
+    SANDBOX_HTTP_PORT: '0',
+    SANDBOX_WORK_ROOT: workRoot,
+    ...env,
+  });
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
+  const app = await startApp(config, logger);
+  const ServiceClient = loadSandboxService();
+  const grpc = new ServiceClient(`127.0.0.1:${app.grpcPort}`, credentials.createInsecure());
+  return {
+    app,
+    config,
+    grpc,
+    docker: new Docker({ socketPath: config.dockerSocket }),
+    httpUrl: `http://127.0.0.1:${app.httpPort}`,
+    async stop() {
+      grpc.close();
+      await app.stop();
+      await rm(workRoot, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TimedEvent {
+  at: number;
+  message: Record<string, unknown>;
+}
+
+export interface GrpcRun {
+  events: TimedEvent[];
+  result?: Record<string, unknown>;
+  error?: ServiceError;
+  trailers?: Metadata;
+  stdout: Buffer;
+  stderr: Buffer;
+  executionId?: string;
+}
+
+export interface GrpcRunOptions {
+  deadlineMs?: number;
+  /** Called for each response as it arrives; return true to cancel the call. */
+  onMessage?(message: Record<string, unknown>): boolean | void;
+  /** The call is cancelled when this settles. */
+  cancelWhen?: Promise<unknown>;
+}
+
+/** Calls ExecuteCode and collects the whole response stream, with arrival times. */
+export function executeGrpc(
+  client: Client,
+  request: Record<string, unknown>,
+  options: GrpcRunOptions = {},
+): Promise<GrpcRun> {
+  const run: GrpcRun = { events: [], stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+  const callOptions = options.deadlineMs ? { deadline: Date.now() + options.deadlineMs } : {};
+  const method = (client as unknown as Record<string, (...args: unknown[]) => NodeJS.EventEmitter>)
+    .ExecuteCode as (request: unknown, options: unknown) => NodeJS.EventEmitter & { cancel(): void };
+  const call = method.call(client, request, callOptions);
+  void options.cancelWhen?.finally(() => call.cancel());
+  return new Promise((resolve) => {
+    call.on('data', (message: Record<string, unknown>) => {
+      run.events.push({ at: performance.now(), message });
+      const started = message.started as { execution_id: string } | undefined;
+      if (started) run.executionId = started.execution_id;
+      const stdout = message.stdout as { data: Buffer } | undefined;
+      const stderr = message.stderr as { data: Buffer } | undefined;
+      if (stdout) run.stdout = Buffer.concat([run.stdout, stdout.data]);
+      if (stderr) run.stderr = Buffer.concat([run.stderr, stderr.data]);
+      if (message.result) run.result = message.result as Record<string, unknown>;
+      if (options.onMessage?.(message)) call.cancel();
+    });
+    call.on('error', (error: ServiceError) => {
+      run.error = error;
+      run.trailers = error.metadata;
+    });
+    call.on('status', () => setImmediate(() => resolve(run)));
+  });
+}
+
+/** Python code as a request. */
+export function python(code: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { language: 'python', code, ...extra };
+}
+
+/** Containers (any state) of one execution. */
+export async function containersOf(docker: Docker, executionId: string): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: [`${LABEL_EXECUTION}=${executionId}`] } });
+}
+
+/** Containers (any state) of one service instance. */
+export async function containersOfInstance(
+  docker: Docker,
+  instanceId: string,
+): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: [`${LABEL_INSTANCE}=${instanceId}`] } });
+}
+
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; json: Record<string, unknown> }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return {
+    status: response.status,
+    headers: response.headers,
+    json: (await response.json()) as Record<string, unknown>,
+  };
+}

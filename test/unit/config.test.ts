@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/config.js';
+
+describe('loadConfig', () => {
+  it('gives safe defaults: runsc, loopback, documented ports and limits', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      grpcPort: 50051,
+      httpPort: 9385,
+      runtime: 'runsc',
+      concurrency: 2,
+      maxQueued: 32,
+      images: { python: 'code-sandbox-python:1' },
+    });
+    expect(config.defaultLimits).toEqual({
+      timeoutMs: 10_000,
+      memoryBytes: 256 * 1024 * 1024,
+      cpuMillicores: 1000,
+      maxProcesses: 64,
+      outputBytes: 1024 * 1024,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(config.instanceId).toMatch(/^[0-9a-f]{8}$/);
+  });
+
+  it('reads SANDBOX_ variables and treats empty ones as unset', () => {
+    const config = loadConfig({
+      SANDBOX_GRPC_PORT: '6000',
+      SANDBOX_MAX_TIMEOUT_MS: '5000',
+      SANDBOX_DEFAULT_TIMEOUT_MS: '2000',
+      SANDBOX_HTTP_PORT: '',
+      SANDBOX_INSTANCE_ID: 'node-a',
+      UNRELATED: 'ignored',
+    });
+    expect(config.grpcPort).toBe(6000);
+    expect(config.httpPort).toBe(9385);
+    expect(config.limitCeilings.timeoutMs).toBe(5000);
+    expect(config.defaultLimits.timeoutMs).toBe(2000);
+    expect(config.instanceId).toBe('node-a');
+  });
+
+  it('reports every bad variable at once', () => {
+    let error: ConfigError | undefined;
+    try {
+      loadConfig({
+        SANDBOX_GRPC_PORT: 'abc',
+        SANDBOX_HTTP_PORT: '70000',
+        SANDBOX_CONCURRENCY: '0',
+        SANDBOX_WORK_ROOT: 'relative/path',
+        SANDBOX_TIMEOUTMS: '5',
+      });
+    } catch (caught) {
+      error = caught as ConfigError;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const text = error!.problems.join('\n');
+    for (const key of [
+      'SANDBOX_GRPC_PORT',
+      'SANDBOX_HTTP_PORT',
+      'SANDBOX_CONCURRENCY',
+      'SANDBOX_WORK_ROOT',
+      'SANDBOX_TIMEOUTMS',
+    ]) {
+      expect(text).toContain(key);
+    }
+  });
+
+  it('refuses a default above its ceiling', () => {
+    expect(() => loadConfig({ SANDBOX_DEFAULT_MEMORY_BYTES: String(2 * 1024 ** 3) })).toThrow(
+      /SANDBOX_DEFAULT_MEMORY_BYTES.*above SANDBOX_MAX_MEMORY_BYTES/,
+    );
+  });
+
+  it('refuses a runtime other than runsc unless explicitly allowed', () => {
+    expect(() => loadConfig({ SANDBOX_RUNTIME: 'runc' })).toThrow(/SANDBOX_ALLOW_NON_GVISOR_RUNTIME/);
+    expect(loadConfig({ SANDBOX_RUNTIME: 'runc', SANDBOX_ALLOW_NON_GVISOR_RUNTIME: 'true' }).runtime).toBe(
+      'runc',
+    );
+  });
+});

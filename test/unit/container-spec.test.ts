@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { buildContainerSpec, hostPidsLimit } from '../../src/sandbox/container-spec.js';
+
+const input = {
+  executionId: 'exec-1',
+  instanceId: 'inst-1',
+  image: 'code-sandbox-python:1',
+  runtime: 'runsc',
+  launcherCommand: ['python3', '/sandbox/runtime/python/launcher.py'],
+  limits: {
+    timeoutMs: 5000,
+    memoryBytes: 128 * 1024 * 1024,
+    cpuMillicores: 500,
+    maxProcesses: 32,
+    outputBytes: 1000,
+  },
+  scratchBytes: 64 * 1024 * 1024,
+  jobHostDir: '/srv/work/jobs/inst-1/exec-1',
+  runtimeHostDir: '/srv/work/runtime-abc',
+  expiresAtMs: 1_700_000_000_000,
+};
+
+describe('buildContainerSpec', () => {
+  it('builds the exact isolation HostConfig', () => {
+    expect(buildContainerSpec(input).HostConfig).toEqual({
+      Runtime: 'runsc',
+      NetworkMode: 'none',
+      ReadonlyRootfs: true,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      Memory: 128 * 1024 * 1024,
+      MemorySwap: 128 * 1024 * 1024,
+      NanoCpus: 500_000_000,
+      PidsLimit: hostPidsLimit(32),
+      Ulimits: [
+        { Name: 'nproc', Soft: 32, Hard: 32 },
+        { Name: 'core', Soft: 0, Hard: 0 },
+      ],
+      Tmpfs: {
+        '/work': 'rw,nosuid,nodev,size=67108864,mode=1777',
+        '/tmp': 'rw,nosuid,nodev,size=67108864,mode=1777',
+      },
+      Binds: ['/srv/work/jobs/inst-1/exec-1:/sandbox/job:ro', '/srv/work/runtime-abc:/sandbox/runtime:ro'],
+      LogConfig: { Type: 'none', Config: {} },
+      AutoRemove: false,
+    });
+  });
+
+  it('runs the launcher as nobody in /work, with labels for the reaper and stdin for the start signal', () => {
+    const spec = buildContainerSpec(input);
+    expect(spec).toMatchObject({
+      name: 'code-sandbox-exec-1',
+      Image: 'code-sandbox-python:1',
+      Cmd: input.launcherCommand,
+      User: '65534:65534',
+      WorkingDir: '/work',
+      NetworkDisabled: true,
+      OpenStdin: true,
+      StdinOnce: true,
+      Tty: false,
+      Labels: {
+        'code-sandbox.service': 'code-sandbox',
+        'code-sandbox.instance': 'inst-1',
+        'code-sandbox.execution': 'exec-1',
+        'code-sandbox.expires-at': '1700000000000',
+      },
+    });
+  });
+
+  it('sets the host pids backstop well above the in-sandbox process cap', () => {
+    expect(hostPidsLimit(64)).toBeGreaterThan(64 * 5);
+  });
+});

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { ExecutionScheduler } from '../../src/execution/execution-scheduler.js';
+import { CancelledError, ResourceExhaustedError, UnavailableError } from '../../src/errors/service-error.js';
+
+const never = new AbortController().signal;
+const deferred = () => {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+};
+
+describe('ExecutionScheduler', () => {
+  it('runs at most `concurrency` tasks at once and reports queue wait', async () => {
+    const scheduler = new ExecutionScheduler(1, 5);
+    const gate = deferred();
+    const first = scheduler.run(() => gate.promise.then(() => 'first'), never);
+    const second = scheduler.run(async (waitMs) => waitMs, never);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(scheduler.running).toBe(1);
+    expect(scheduler.waiting).toBe(1);
+    gate.resolve();
+    expect(await first).toBe('first');
+    expect(await second).toBeGreaterThanOrEqual(20);
+  });
+
+  it('refuses with a retry hint once the waiting queue is full', async () => {
+    const scheduler = new ExecutionScheduler(1, 1);
+    const gate = deferred();
+    const running = scheduler.run(() => gate.promise, never);
+    const queued = scheduler.run(async () => undefined, never);
+    const refused = scheduler.run(async () => undefined, never);
+    await expect(refused).rejects.toBeInstanceOf(ResourceExhaustedError);
+    await expect(refused).rejects.toMatchObject({ retryAfterMs: 2000 }); // one running + one waiting: two waves ahead;
+    gate.resolve();
+    await Promise.all([running, queued]);
+  });
+
+  it('never starts a task whose signal aborts while it waits', async () => {
+    const scheduler = new ExecutionScheduler(1, 5);
+    const gate = deferred();
+    const running = scheduler.run(() => gate.promise, never);
+    const controller = new AbortController();
+    let started = false;
+    const waiting = scheduler.run(async () => {
+      started = true;
+    }, controller.signal);
+    controller.abort();
+    await expect(waiting).rejects.toBeInstanceOf(CancelledError);
+    gate.resolve();
+    await running;
+    await scheduler.onIdle();
+    expect(started).toBe(false);
+  });
+
+  it('refuses new work once closed', async () => {
+    const scheduler = new ExecutionScheduler(1, 5);
+    scheduler.close();
+    await expect(scheduler.run(async () => 1, never)).rejects.toBeInstanceOf(UnavailableError);
+  });
+});
