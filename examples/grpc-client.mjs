@@ -16,10 +16,20 @@ if (!language || codeArgument === undefined) {
   process.exit(64);
 }
 const code = codeArgument === '-' ? readFileSync(0, 'utf8') : codeArgument;
-const protoPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'proto', 'sandbox', 'v1', 'sandbox.proto');
+const protoPath = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  'proto',
+  'sandbox',
+  'v1',
+  'sandbox.proto',
+);
 const definition = loadSync(protoPath, { keepCase: true, longs: Number, defaults: true, oneofs: true });
 const { SandboxService } = loadPackageDefinition(definition).sandbox.v1;
-const client = new SandboxService(process.env.SANDBOX_ADDRESS ?? '127.0.0.1:50051', credentials.createInsecure());
+const client = new SandboxService(
+  process.env.SANDBOX_ADDRESS ?? '127.0.0.1:50051',
+  credentials.createInsecure(),
+);
 
 const call = client.ExecuteCode({ language, code });
 let exitCode = 1;

@@ -13,9 +13,13 @@ afterAll(async () => t?.stop());
 // The README's examples, run as pasted (only the address differs: the test server is on port 0).
 describe('README examples', () => {
   it('examples/grpc-client.mjs streams output and reports the result', async () => {
-    const child = run('node', ['examples/grpc-client.mjs', 'python', 'import sys\nprint("hi")\nsys.exit(3)'], {
-      env: { ...process.env, SANDBOX_ADDRESS: `127.0.0.1:${t.app.grpcPort}` },
-    });
+    const child = run(
+      'node',
+      ['examples/grpc-client.mjs', 'python', 'import sys\nprint("hi")\nsys.exit(3)'],
+      {
+        env: { ...process.env, SANDBOX_ADDRESS: `127.0.0.1:${t.app.grpcPort}` },
+      },
+    );
     const failure = await child.then(
       () => undefined,
       (error: { code: number; stdout: string; stderr: string }) => error,
