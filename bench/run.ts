@@ -3,7 +3,7 @@
 // code, in the same run. Prints a table and writes bench-results/latest.json.
 //   npm run bench -- [--runs N] [--concurrency C]
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -65,11 +65,12 @@ function row(name: string, summary: LatencySummary, throughput: number, ratio?: 
 async function main(): Promise<void> {
   const runs = argument('runs', 20);
   const concurrency = argument('concurrency', 1);
+  const workRoot = mkdtempSync(join(tmpdir(), 'code-sandbox-bench-'));
   const config = loadConfig({
     ...process.env,
     SANDBOX_GRPC_PORT: '0',
     SANDBOX_HTTP_PORT: '0',
-    SANDBOX_WORK_ROOT: mkdtempSync(join(tmpdir(), 'code-sandbox-bench-')),
+    SANDBOX_WORK_ROOT: workRoot,
     SANDBOX_CONCURRENCY: String(Math.max(concurrency, 1)),
   });
   const app = await startApp(config, pino({ level: 'warn' }));
@@ -128,6 +129,7 @@ async function main(): Promise<void> {
   } finally {
     client.close();
     await app.stop();
+    rmSync(workRoot, { recursive: true, force: true });
   }
 }
 
