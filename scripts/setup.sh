@@ -16,7 +16,8 @@ die() { echo "setup: $*" >&2; exit 1; }
 [[ $(id -u) -eq 0 ]] || die "must run as root (it installs packages and starts dockerd)"
 
 DOCKER=/usr/bin/docker   # the client from docker.io, matching the engine it installs
-APT_PACKAGES=(docker.io runsc debootstrap)
+# python3-requests: the RAGFlow-compatibility test drives /run from Python, as RAGFlow does.
+APT_PACKAGES=(docker.io runsc debootstrap python3-requests)
 
 # --- Debian packages ---------------------------------------------------------------------------
 missing=()

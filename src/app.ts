@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import type { Logger } from 'pino';
-import type { Config } from './config/config.js';
+import { isLoopback, type Config } from './config/config.js';
 import { ExecutionScheduler } from './execution/execution-scheduler.js';
 import { ExecutionService } from './execution/execution-service.js';
 import { packageRoot } from './package-root.js';
@@ -9,6 +9,7 @@ import { DockerSandboxRunner } from './sandbox/docker-sandbox-runner.js';
 import { installLauncherFiles } from './sandbox/launcher-files.js';
 import { SandboxReaper } from './sandbox/sandbox-reaper.js';
 import { GrpcServer } from './transport/grpc/grpc-server.js';
+import { TokenAuthenticator } from './transport/auth/token-authenticator.js';
 import { HttpServer } from './transport/http/http-server.js';
 
 /** How long past its own timeout a container may exist (start-up and teardown included). */
@@ -55,6 +56,8 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     jobsRoot: join(jobsRoot, config.instanceId),
     runtimeHostDir,
     scratchBytes: config.scratchBytes,
+    artifactLimits: { maxCount: config.maxArtifacts, maxBytes: config.maxArtifactBytes },
+    maxReturnValueBytes: config.maxReturnValueBytes,
     expiryMarginMs: CONTAINER_EXPIRY_MARGIN_MS,
     logger,
   });
@@ -72,15 +75,26 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     logger,
   });
 
+  const authenticator = new TokenAuthenticator(config.authToken);
+  if (!authenticator.required) {
+    // Config only lets this happen off loopback when SANDBOX_ALLOW_UNAUTHENTICATED says so.
+    const level = isLoopback(config.host) ? 'info' : 'warn';
+    logger[level](
+      { host: config.host },
+      'SANDBOX_AUTH_TOKEN is not set: the execution endpoints need no token',
+    );
+  }
   const requestBytes = config.maxCodeBytes + config.maxInputBytes + REQUEST_OVERHEAD_BYTES;
   const grpc = new GrpcServer(
     { host: config.host, port: config.grpcPort, maxReceiveMessageBytes: requestBytes },
     service,
+    authenticator,
     logger,
   );
   const http = new HttpServer(
     { host: config.host, port: config.httpPort, bodyLimitBytes: Math.ceil((requestBytes * 4) / 3) },
     service,
+    authenticator,
     logger,
   );
   const grpcPort = await grpc.start();

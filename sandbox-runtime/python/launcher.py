@@ -18,6 +18,7 @@ import json
 import os
 import resource
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,9 +27,12 @@ import time
 FRAME_STDOUT = 1
 FRAME_STDERR = 2
 FRAME_RESULT = 3
+FRAME_ARTIFACT = 4
 
 JOB_DIR = "/sandbox/job"
+RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 WORK_DIR = "/work"
+ARTIFACTS_DIR = os.path.join(WORK_DIR, "artifacts")
 READ_SIZE = 65536
 PR_SET_DUMPABLE = 4
 
@@ -62,6 +66,17 @@ def link_input_files(names):
         os.symlink(os.path.join(JOB_DIR, "files", name), target)
 
 
+MATPLOTLIB_CACHE = "/usr/share/code-sandbox/matplotlib"
+MATPLOTLIB_CONFIG_DIR = "/tmp/.matplotlib"
+
+
+def seed_matplotlib_cache():
+    # matplotlib wants a writable config dir and would rebuild its font cache in it on every run;
+    # the image ships one built at image-build time.
+    if os.path.isdir(MATPLOTLIB_CACHE):
+        shutil.copytree(MATPLOTLIB_CACHE, MATPLOTLIB_CONFIG_DIR, dirs_exist_ok=True)
+
+
 def child_environment():
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -71,42 +86,146 @@ def child_environment():
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": MATPLOTLIB_CONFIG_DIR,
     }
 
 
-def relay_until_exit(child, wakeup_read_fd):
+class FunctionResult:
+    """Collects what the runner writes on the result pipe, up to a cap."""
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self.data = bytearray()
+        self.overflow = False
+
+    def add(self, chunk):
+        if len(self.data) + len(chunk) > self.max_bytes:
+            self.overflow = True
+        else:
+            self.data += chunk
+
+    def record(self):
+        if self.overflow:
+            return {"error": f"main() returned a value larger than {self.max_bytes} bytes as JSON"}
+        if not self.data:
+            return None
+        try:
+            return json.loads(self.data)
+        except ValueError:
+            return {"error": "main() result could not be read"}
+
+
+def relay_until_exit(child, wakeup_read_fd, result_read_fd, function_result):
     """Forwards the child's output as frames until the child has exited and its pipes are drained.
 
     Pipes are drained only of what is already buffered once the child is gone: a background process
     the program left behind may keep them open forever, and it must not hold the result back.
     """
+    sinks = {child.stdout.fileno(): FRAME_STDOUT, child.stderr.fileno(): FRAME_STDERR}
+    if result_read_fd is not None:
+        sinks[result_read_fd] = function_result
+
+    def forward(fd, chunk):
+        sink = sinks[fd]
+        if isinstance(sink, FunctionResult):
+            sink.add(chunk)
+        else:
+            write_frame(sink, chunk)
+
     selector = selectors.DefaultSelector()
-    selector.register(child.stdout, selectors.EVENT_READ, FRAME_STDOUT)
-    selector.register(child.stderr, selectors.EVENT_READ, FRAME_STDERR)
-    selector.register(wakeup_read_fd, selectors.EVENT_READ, None)
-    open_pipes = 2
+    for fd in sinks:
+        selector.register(fd, selectors.EVENT_READ)
+    selector.register(wakeup_read_fd, selectors.EVENT_READ)
+    open_pipes = len(sinks)
     while open_pipes and child.poll() is None:
         for key, _ in selector.select():
-            if key.data is None:
+            if key.fd == wakeup_read_fd:
                 os.read(wakeup_read_fd, 512)
                 continue
             chunk = os.read(key.fd, READ_SIZE)
             if chunk:
-                write_frame(key.data, chunk)
+                forward(key.fd, chunk)
             else:
-                selector.unregister(key.fileobj)
+                selector.unregister(key.fd)
                 open_pipes -= 1
     child.wait()
-    for pipe, frame_type in ((child.stdout, FRAME_STDOUT), (child.stderr, FRAME_STDERR)):
-        os.set_blocking(pipe.fileno(), False)
+    for fd in sinks:
+        os.set_blocking(fd, False)
         while True:
             try:
-                chunk = os.read(pipe.fileno(), READ_SIZE)
-            except (BlockingIOError, ValueError, OSError):
+                chunk = os.read(fd, READ_SIZE)
+            except OSError:
                 break
             if not chunk:
                 break
-            write_frame(frame_type, chunk)
+            forward(fd, chunk)
+
+
+def send_artifacts(limits):
+    """Sends regular files under /work/artifacts as frames, within the count and size caps.
+
+    Symlinks are skipped (an input-file link is not something the program produced). Returns the
+    relative paths that were left out, with why.
+    """
+    skipped = []
+    sent_count = 0
+    sent_bytes = 0
+    candidates = []
+    for directory, subdirectories, files in os.walk(ARTIFACTS_DIR):
+        subdirectories.sort()
+        for name in sorted(files):
+            path = os.path.join(directory, name)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            candidates.append(path)
+    for path in candidates:
+        name = os.path.relpath(path, ARTIFACTS_DIR)
+        size = os.path.getsize(path)
+        if sent_count >= limits["max_count"]:
+            skipped.append({"name": name, "reason": f"more than {limits['max_count']} artifacts"})
+            continue
+        if sent_bytes + size > limits["max_bytes"]:
+            skipped.append({"name": name, "reason": f"artifacts would exceed {limits['max_bytes']} bytes"})
+            continue
+        with open(path, "rb") as artifact:
+            content = artifact.read(limits["max_bytes"] - sent_bytes + 1)
+        if sent_bytes + len(content) > limits["max_bytes"]:
+            skipped.append({"name": name, "reason": f"artifacts would exceed {limits['max_bytes']} bytes"})
+            continue
+        header = json.dumps({"name": name, "size": len(content)}).encode()
+        write_frame(FRAME_ARTIFACT, header + b"\n" + content)
+        sent_count += 1
+        sent_bytes += len(content)
+    return skipped
+
+
+def program_command(job):
+    """The program process: the script itself, or the runner that calls main() (function mode)."""
+    entry_path = os.path.join(JOB_DIR, job["entry"])
+    if job["mode"] == "auto":
+        job["mode"] = "main" if defines_main(entry_path) else "script"
+    if job["mode"] == "script":
+        return [sys.executable, entry_path], False
+    return [sys.executable, os.path.join(RUNTIME_DIR, "runner.py"), job["entry"]], True
+
+
+def defines_main(path):
+    """Whether the program defines a top-level main (def, async def or assignment)."""
+    import ast
+
+    try:
+        with open(path, "rb") as source:
+            tree = ast.parse(source.read())
+    except (SyntaxError, ValueError):
+        return False  # run it as a script: Python then reports the error the usual way
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "main":
+            return True
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "main" for target in node.targets
+        ):
+            return True
+    return False
 
 
 def exit_status(returncode):
@@ -131,27 +250,47 @@ def main():
     signal.set_wakeup_fd(wakeup_write_fd)
     signal.signal(signal.SIGCHLD, lambda *_: None)
 
+    os.makedirs(ARTIFACTS_DIR, exist_ok=True)
+    seed_matplotlib_cache()
+    command, function_mode = program_command(job)
+    environment = child_environment()
+    result_read_fd = result_write_fd = None
+    pass_fds = ()
+    if function_mode:
+        result_read_fd, result_write_fd = os.pipe()
+        environment["SANDBOX_RESULT_FD"] = str(result_write_fd)
+        pass_fds = (result_write_fd,)
+    function_result = FunctionResult(job["max_result_bytes"])
+
     stdin_path = os.path.join(JOB_DIR, "stdin")
     started = time.monotonic()
     with open(stdin_path, "rb") as child_stdin:
         child = subprocess.Popen(
-            [sys.executable, os.path.join(JOB_DIR, job["entry"])],
+            command,
             stdin=child_stdin,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=WORK_DIR,
-            env=child_environment(),
+            env=environment,
             close_fds=True,
+            pass_fds=pass_fds,
         )
-    relay_until_exit(child, wakeup_read_fd)
+    if result_write_fd is not None:
+        os.close(result_write_fd)
+    relay_until_exit(child, wakeup_read_fd, result_read_fd, function_result)
+    run_ms = round((time.monotonic() - started) * 1000, 3)
     exit_code, signal_number = exit_status(child.returncode)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    skipped_artifacts = send_artifacts(job["artifacts"])
     result = {
         "nonce": nonce,
         "exit_code": exit_code,
         "signal": signal_number,
-        "run_ms": round((time.monotonic() - started) * 1000, 3),
+        "run_ms": run_ms,
         "max_rss_kb": usage.ru_maxrss,
+        "mode": job["mode"],
+        "function_result": function_result.record() if function_mode else None,
+        "skipped_artifacts": skipped_artifacts,
     }
     write_frame(FRAME_RESULT, json.dumps(result).encode())
 

@@ -16,7 +16,7 @@ export interface Config {
   /** OCI runtime for sandboxes; anything but runsc needs `allowNonGvisorRuntime`. */
   runtime: string;
   allowNonGvisorRuntime: boolean;
-  images: { python: string };
+  images: { python: string; nodejs: string };
   /** Host directory for per-execution job dirs; must be the same path for dockerd and the service. */
   workRoot: string;
   scratchBytes: number;
@@ -28,6 +28,14 @@ export interface Config {
   maxCodeBytes: number;
   maxFiles: number;
   maxInputBytes: number;
+  /** Caps on what comes back from artifacts/ per execution. */
+  maxArtifacts: number;
+  maxArtifactBytes: number;
+  /** Largest main() return value, as JSON. */
+  maxReturnValueBytes: number;
+  /** Shared secret for the execution endpoints; undefined = no authentication. */
+  authToken: string | undefined;
+  allowUnauthenticated: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -53,7 +61,8 @@ const environmentSchema = z
     SANDBOX_DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
     SANDBOX_RUNTIME: z.string().min(1).default('runsc'),
     SANDBOX_ALLOW_NON_GVISOR_RUNTIME: flag,
-    SANDBOX_PYTHON_IMAGE: z.string().min(1).default('code-sandbox-python:1'),
+    SANDBOX_PYTHON_IMAGE: z.string().min(1).default('code-sandbox-python:3'),
+    SANDBOX_NODEJS_IMAGE: z.string().min(1).default('code-sandbox-nodejs:1'),
     SANDBOX_WORK_ROOT: z
       .string()
       .startsWith('/', 'must be an absolute path')
@@ -75,6 +84,11 @@ const environmentSchema = z
     SANDBOX_MAX_CODE_BYTES: integer(1 * MiB, 1),
     SANDBOX_MAX_FILES: integer(64, 0, 10_000),
     SANDBOX_MAX_INPUT_BYTES: integer(16 * MiB, 0),
+    SANDBOX_MAX_ARTIFACTS: integer(16, 0, 10_000),
+    SANDBOX_MAX_ARTIFACT_BYTES: integer(10 * MiB, 0, 256 * MiB),
+    SANDBOX_MAX_RETURN_VALUE_BYTES: integer(1 * MiB, 1, 64 * MiB),
+    SANDBOX_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    SANDBOX_ALLOW_UNAUTHENTICATED: flag,
   })
   // A misspelt SANDBOX_ variable would otherwise be silently ignored.
   .strict();
@@ -117,6 +131,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       `SANDBOX_RUNTIME: "${e.SANDBOX_RUNTIME}" is not gVisor; set SANDBOX_ALLOW_NON_GVISOR_RUNTIME=true to run untrusted code without it`,
     );
   }
+  if (!e.SANDBOX_AUTH_TOKEN && !e.SANDBOX_ALLOW_UNAUTHENTICATED && !isLoopback(e.SANDBOX_HOST)) {
+    problems.push(
+      `SANDBOX_AUTH_TOKEN: required when binding to ${e.SANDBOX_HOST} (not loopback); set it, or SANDBOX_ALLOW_UNAUTHENTICATED=true to run an open service on purpose`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return Object.freeze({
@@ -128,7 +147,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dockerSocket: e.SANDBOX_DOCKER_SOCKET,
     runtime: e.SANDBOX_RUNTIME,
     allowNonGvisorRuntime: e.SANDBOX_ALLOW_NON_GVISOR_RUNTIME,
-    images: Object.freeze({ python: e.SANDBOX_PYTHON_IMAGE }),
+    images: Object.freeze({ python: e.SANDBOX_PYTHON_IMAGE, nodejs: e.SANDBOX_NODEJS_IMAGE }),
     workRoot: e.SANDBOX_WORK_ROOT,
     scratchBytes: e.SANDBOX_SCRATCH_BYTES,
     concurrency: e.SANDBOX_CONCURRENCY,
@@ -139,7 +158,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxCodeBytes: e.SANDBOX_MAX_CODE_BYTES,
     maxFiles: e.SANDBOX_MAX_FILES,
     maxInputBytes: e.SANDBOX_MAX_INPUT_BYTES,
+    maxArtifacts: e.SANDBOX_MAX_ARTIFACTS,
+    maxArtifactBytes: e.SANDBOX_MAX_ARTIFACT_BYTES,
+    maxReturnValueBytes: e.SANDBOX_MAX_RETURN_VALUE_BYTES,
+    authToken: e.SANDBOX_AUTH_TOKEN,
+    allowUnauthenticated: e.SANDBOX_ALLOW_UNAUTHENTICATED,
   });
+}
+
+/** Loopback addresses only; "0.0.0.0", "::" and hostnames count as reachable from outside. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 // An exported-but-empty variable (FOO=) means "not set", as it does for most services.

@@ -8,6 +8,15 @@ export interface InputFile {
   content: Buffer;
 }
 
+/**
+ * How the code is run. "script": as the main program. "main": loaded as a module, then its `main`
+ * function is called with `arguments` (Python `main(**arguments)`, Node.js `main(arguments)`) and the
+ * return value becomes the result's return value. "auto": "main" when the code defines a main
+ * function, else "script" (what RAGFlow's /run expects).
+ */
+export const ENTRYPOINTS = ['script', 'main', 'auto'] as const;
+export type Entrypoint = (typeof ENTRYPOINTS)[number];
+
 /** A request as a transport decoded it: typed, but not yet checked against the service's rules. */
 export interface ExecutionRequestInput {
   language: string;
@@ -15,6 +24,10 @@ export interface ExecutionRequestInput {
   stdin?: Buffer;
   files?: InputFile[];
   limits?: RequestedLimits;
+  /** Default "script". */
+  entrypoint?: string;
+  /** Arguments for main(); must be a JSON object. Default {}. */
+  arguments?: unknown;
 }
 
 /** A request that passed validation. */
@@ -24,6 +37,9 @@ export interface ExecutionRequest {
   stdin: Buffer;
   files: InputFile[];
   limits: RequestedLimits;
+  entrypoint: Entrypoint;
+  /** `arguments` as JSON text (an object). */
+  argumentsJson: string;
 }
 
 /** Size rules for requests, from the service configuration. */
@@ -35,6 +51,8 @@ export interface RequestPolicy {
 }
 
 const MAX_PATH_BYTES = 255;
+/** Deeper JSON is refused: nothing legitimate needs it, and it is a classic parser stack attack. */
+export const MAX_ARGUMENTS_DEPTH = 32;
 const MAX_PATH_DEPTH = 8;
 // Control characters (incl. NUL), backslash and colon are refused so a path means the same on every
 // filesystem and cannot smuggle anything into a log line.
@@ -89,11 +107,20 @@ export function validateExecutionRequest(
     checkNoPathCollision(file.path, seenPaths, index);
   });
 
+  const entrypoint = input.entrypoint || 'script';
+  if (!(ENTRYPOINTS as readonly string[]).includes(entrypoint)) {
+    throw new InvalidArgumentError(`must be one of: ${ENTRYPOINTS.join(', ')}`, 'entrypoint');
+  }
+  const argumentsJson = validateArguments(input.arguments ?? {});
+
   const stdin = input.stdin ?? Buffer.alloc(0);
-  const inputBytes = files.reduce((sum, file) => sum + file.content.length, stdin.length);
+  const inputBytes = files.reduce(
+    (sum, file) => sum + file.content.length,
+    stdin.length + Buffer.byteLength(argumentsJson),
+  );
   if (inputBytes > policy.maxInputBytes) {
     throw new InvalidArgumentError(
-      `stdin and files total ${inputBytes} bytes; the limit is ${policy.maxInputBytes}`,
+      `stdin, files and arguments total ${inputBytes} bytes; the limit is ${policy.maxInputBytes}`,
       'files',
     );
   }
@@ -104,7 +131,27 @@ export function validateExecutionRequest(
     stdin,
     files,
     limits: input.limits ?? {},
+    entrypoint: entrypoint as Entrypoint,
+    argumentsJson,
   };
+}
+
+/** Checks that `value` is a JSON object of bounded depth and returns it as JSON text. */
+function validateArguments(value: unknown): string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidArgumentError('must be a JSON object (keyword arguments for main)', 'arguments');
+  }
+  // Iterative, so a hostile nesting depth cannot overflow our own stack while checking it.
+  const pending: [unknown, number][] = [[value, 1]];
+  while (pending.length > 0) {
+    const [node, depth] = pending.pop() as [unknown, number];
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth > MAX_ARGUMENTS_DEPTH) {
+      throw new InvalidArgumentError(`is nested deeper than ${MAX_ARGUMENTS_DEPTH} levels`, 'arguments');
+    }
+    for (const child of Object.values(node)) pending.push([child, depth + 1]);
+  }
+  return JSON.stringify(value);
 }
 
 // "a" and "a/b" cannot both exist: one would have to be a file and a directory at once.

@@ -1,3 +1,4 @@
+import type { Artifact, SkippedArtifact } from './artifact.js';
 import type { ExitReason } from './exit-reason.js';
 import type { Limits } from './limits.js';
 
@@ -6,6 +7,8 @@ export interface ExecutionResult {
   executionId: string;
   /** 0..255 for a normal exit, 128+N when ended by signal N (also when the service stopped it). */
   exitCode: number;
+  /** Signal that ended the program (9 when the service killed the sandbox); 0 for a normal exit. */
+  signal: number;
   exitReason: ExitReason;
   /** Human-readable explanation for anything but ok/error; empty otherwise. */
   detail: string;
@@ -19,6 +22,18 @@ export interface ExecutionResult {
   /** Peak resident memory of the program's largest process, in KiB; 0 when not known. */
   peakMemoryKb: number;
   limits: Limits;
+  /** What main() returned (function mode); null when main() was not called or did not return. */
+  returnValue: ReturnValue | null;
+  /** Artifacts the program produced but that were not returned because a cap was reached. */
+  skippedArtifacts: SkippedArtifact[];
+}
+
+/** A JSON value returned by main(). */
+export interface ReturnValue {
+  /** The value as JSON text. */
+  json: string;
+  /** Its type in the program's language, e.g. "dict", "list", "int" (Python), "object", "array" (JS), "null". */
+  type: string;
 }
 
 export type OutputStream = 'stdout' | 'stderr';
@@ -27,4 +42,5 @@ export type OutputStream = 'stdout' | 'stderr';
 export type ExecutionEvent =
   | { type: 'started'; executionId: string; queueWaitMs: number; limits: Limits }
   | { type: OutputStream; data: Buffer }
+  | { type: 'artifact'; artifact: Artifact }
   | { type: 'result'; result: ExecutionResult };

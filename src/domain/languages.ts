@@ -1,5 +1,5 @@
 /** Languages the service can run; each maps to a sandbox image and an in-sandbox launcher. */
-export const LANGUAGES = ['python'] as const;
+export const LANGUAGES = ['python', 'nodejs'] as const;
 
 export type Language = (typeof LANGUAGES)[number];
 

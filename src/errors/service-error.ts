@@ -44,6 +44,15 @@ export class UnavailableError extends ServiceError {
   }
 }
 
+/** The request carries no valid token. */
+export class UnauthenticatedError extends ServiceError {
+  constructor(
+    message = 'missing or invalid token: send "Authorization: Bearer <token>" or "X-Sandbox-Token"',
+  ) {
+    super('UNAUTHENTICATED', message);
+  }
+}
+
 /** The client gave up (cancelled, disconnected, deadline passed) before the execution started. */
 export class CancelledError extends ServiceError {
   constructor(message = 'the request was cancelled before it started') {

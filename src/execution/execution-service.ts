@@ -62,10 +62,12 @@ export class ExecutionService {
         const outcome = await runner.run({ executionId, ...request, limits }, signal, {
           onStart: () => options.onEvent({ type: 'started', executionId, queueWaitMs, limits }),
           onOutput: (stream, data) => options.onEvent({ type: stream, data }),
+          onArtifact: (artifact) => options.onEvent({ type: 'artifact', artifact }),
         });
         const result: ExecutionResult = {
           executionId,
           exitCode: outcome.exitCode,
+          signal: outcome.signal,
           exitReason: outcome.exitReason,
           detail: outcome.detail,
           durationMs: outcome.durationMs,
@@ -75,6 +77,8 @@ export class ExecutionService {
           stderrTruncated: outcome.stderrTruncated,
           peakMemoryKb: outcome.peakMemoryKb,
           limits,
+          returnValue: outcome.returnValue,
+          skippedArtifacts: outcome.skippedArtifacts,
         };
         logger.info(
           {

@@ -1,6 +1,7 @@
-import type { InputFile } from '../domain/execution-request.js';
+import type { Artifact, SkippedArtifact } from '../domain/artifact.js';
+import type { Entrypoint, InputFile } from '../domain/execution-request.js';
 import type { ExitReason } from '../domain/exit-reason.js';
-import type { OutputStream } from '../domain/execution-result.js';
+import type { OutputStream, ReturnValue } from '../domain/execution-result.js';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
 
@@ -12,11 +13,15 @@ export interface SandboxJob {
   stdin: Buffer;
   files: InputFile[];
   limits: Limits;
+  entrypoint: Entrypoint;
+  argumentsJson: string;
 }
 
 /** How the program ended, as observed by the sandbox. */
 export interface SandboxOutcome {
   exitCode: number;
+  /** Signal that ended the program (9 when the service killed the sandbox); 0 for a normal exit. */
+  signal: number;
   exitReason: ExitReason;
   detail: string;
   durationMs: number;
@@ -24,6 +29,8 @@ export interface SandboxOutcome {
   stderrTruncated: boolean;
   /** Peak resident memory of the program's largest process, in KiB; 0 when not known. */
   peakMemoryKb: number;
+  returnValue: ReturnValue | null;
+  skippedArtifacts: SkippedArtifact[];
 }
 
 export interface SandboxRunCallbacks {
@@ -31,6 +38,8 @@ export interface SandboxRunCallbacks {
   onStart(): void;
   /** Called for each piece of output as it arrives, already cut to the output limit. */
   onOutput(stream: OutputStream, data: Buffer): void;
+  /** Called for each artifact, after the program has ended and before the outcome. */
+  onArtifact(artifact: Artifact): void;
 }
 
 export interface ReadinessCheck {

@@ -29,6 +29,8 @@ export interface DockerSandboxRunnerOptions {
   /** Host directory holding the launcher scripts (see installLauncherFiles). */
   runtimeHostDir: string;
   scratchBytes: number;
+  artifactLimits: { maxCount: number; maxBytes: number };
+  maxReturnValueBytes: number;
   /** How long past its timeout a container may live before any reaper may remove it. */
   expiryMarginMs: number;
   logger: Logger;
@@ -49,6 +51,10 @@ export class DockerSandboxRunner implements SandboxRunner {
         code: job.code,
         stdin: job.stdin,
         files: job.files,
+        entrypoint: job.entrypoint,
+        argumentsJson: job.argumentsJson,
+        artifacts: this.options.artifactLimits,
+        maxReturnValueBytes: this.options.maxReturnValueBytes,
       });
       const started = await this.startContainer(job, jobHostDir);
       container = started.container;
@@ -61,6 +67,7 @@ export class DockerSandboxRunner implements SandboxRunner {
         callbacks,
         waitForExit: () => containerExit(started.container),
         onDiagnostic: (text) => logger.debug({ launcherStderr: text }, 'launcher diagnostic'),
+        artifactLimits: this.options.artifactLimits,
       });
       const outcome = await session.run();
       logger.debug({ exitReason: outcome.exitReason, durationMs: outcome.durationMs }, 'sandbox finished');

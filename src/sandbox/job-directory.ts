@@ -1,6 +1,6 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { InputFile } from '../domain/execution-request.js';
+import type { Entrypoint, InputFile } from '../domain/execution-request.js';
 
 /** What the launcher reads from the (read-only) job directory. */
 export interface JobFiles {
@@ -9,23 +9,36 @@ export interface JobFiles {
   code: string;
   stdin: Buffer;
   files: InputFile[];
+  entrypoint: Entrypoint;
+  argumentsJson: string;
+  /** Caps the launcher applies to artifacts/ (the host checks them again). */
+  artifacts: { maxCount: number; maxBytes: number };
+  maxReturnValueBytes: number;
 }
 
 /**
- * Writes one execution's job directory on the host: the program, its stdin, its input files under
- * files/, and job.json telling the launcher what is where. Paths were validated (relative, no "..")
+ * Writes one execution's job directory on the host: the program, its stdin, main()'s arguments, its
+ * input files under files/, and job.json telling the launcher what is where and what to do. Paths were validated (relative, no "..")
  * before they get here. World-readable because the sandbox user is "nobody".
  */
 export async function writeJobDirectory(directory: string, job: JobFiles): Promise<void> {
   await mkdir(join(directory, 'files'), { recursive: true, mode: 0o755 });
   await writeFile(join(directory, job.entry), job.code, { mode: 0o644 });
   await writeFile(join(directory, 'stdin'), job.stdin, { mode: 0o644 });
+  await writeFile(join(directory, 'arguments.json'), job.argumentsJson, { mode: 0o644 });
   for (const file of job.files) {
     const target = join(directory, 'files', file.path);
     await mkdir(dirname(target), { recursive: true, mode: 0o755 });
     await writeFile(target, file.content, { mode: 0o644 });
   }
-  const manifest = { entry: job.entry, files: job.files.map((file) => file.path) };
+  // Read by the launchers in sandbox-runtime/: keep the field names in step.
+  const manifest = {
+    entry: job.entry,
+    files: job.files.map((file) => file.path),
+    mode: job.entrypoint,
+    artifacts: { max_count: job.artifacts.maxCount, max_bytes: job.artifacts.maxBytes },
+    max_result_bytes: job.maxReturnValueBytes,
+  };
   await writeFile(join(directory, 'job.json'), JSON.stringify(manifest), { mode: 0o644 });
 }
 

@@ -15,4 +15,8 @@ export const LANGUAGE_RUNTIMES: Readonly<Record<Language, LanguageRuntime>> = Ob
     launcherCommand: ['python3', '-I', '-S', `${SANDBOX_RUNTIME_DIR}/python/launcher.py`],
     entryFile: 'main.py',
   },
+  nodejs: {
+    launcherCommand: ['node', `${SANDBOX_RUNTIME_DIR}/node/launcher.js`],
+    entryFile: 'main.js',
+  },
 });

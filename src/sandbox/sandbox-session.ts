@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
+import { mimeTypeFor, type SkippedArtifact } from '../domain/artifact.js';
 import type { ExitReason } from '../domain/exit-reason.js';
-import type { OutputStream } from '../domain/execution-result.js';
+import type { OutputStream, ReturnValue } from '../domain/execution-result.js';
 import type { Limits } from '../domain/limits.js';
 import type { SandboxOutcome, SandboxRunCallbacks } from '../execution/sandbox-runner.js';
 import { FrameDecoder, type Frame } from './frame-decoder.js';
@@ -13,12 +14,15 @@ const DOCKER_STDERR = 2;
 const LAUNCHER_STDOUT = 1;
 const LAUNCHER_STDERR = 2;
 const LAUNCHER_RESULT = 3;
+const LAUNCHER_ARTIFACT = 4;
 
 const MAX_DOCKER_FRAME_BYTES = 16 * 1024 * 1024;
-const MAX_LAUNCHER_FRAME_BYTES = 1024 * 1024;
+/** Room for a launcher frame's header JSON and the result frame, beyond the artifact content cap. */
+const LAUNCHER_FRAME_SLACK_BYTES = 1024 * 1024;
 const MAX_DIAGNOSTIC_BYTES = 4096;
-/** Exit code reported when the service ended the program: killed by SIGKILL. */
-const KILLED_EXIT_CODE = 128 + 9;
+/** Exit status reported when the service ended the program: killed by SIGKILL. */
+const KILL_SIGNAL = 9;
+const KILLED_EXIT_CODE = 128 + KILL_SIGNAL;
 
 /** What the container looked like once it had exited on its own. */
 export interface ContainerExit {
@@ -26,12 +30,18 @@ export interface ContainerExit {
   oomKilled: boolean;
 }
 
+/** The launcher's result frame (see sandbox-runtime/python/launcher.py). */
 interface LauncherResult {
   nonce: string;
   exit_code: number;
   signal: number;
   max_rss_kb: number;
+  function_result: { present?: boolean; value_json?: string; type?: string; error?: string } | null;
+  skipped_artifacts: SkippedArtifact[];
 }
+
+type SessionEnd = Pick<SandboxOutcome, 'exitCode' | 'signal' | 'exitReason' | 'detail' | 'peakMemoryKb'> &
+  Partial<Pick<SandboxOutcome, 'returnValue'>>;
 
 export interface SandboxSessionOptions {
   /** Hijacked attach stream of a started container: stdin in, multiplexed stdout/stderr out. */
@@ -45,6 +55,8 @@ export interface SandboxSessionOptions {
   waitForExit(): Promise<ContainerExit>;
   /** Receives the launcher's own stderr (diagnostics, never user output). */
   onDiagnostic(text: string): void;
+  /** Caps on returned artifacts; the launcher applies them too, but it shares the program's sandbox. */
+  artifactLimits: { maxCount: number; maxBytes: number };
 }
 
 /**
@@ -55,8 +67,11 @@ export interface SandboxSessionOptions {
  */
 export class SandboxSession {
   private readonly dockerFrames = new FrameDecoder(MAX_DOCKER_FRAME_BYTES);
-  private readonly launcherFrames = new FrameDecoder(MAX_LAUNCHER_FRAME_BYTES);
+  private readonly launcherFrames: FrameDecoder;
   private readonly limiter: OutputLimiter;
+  private readonly skippedArtifacts: SkippedArtifact[] = [];
+  private artifactCount = 0;
+  private artifactBytes = 0;
   private diagnostics = '';
   private startedAt = 0;
   private settled = false;
@@ -66,6 +81,7 @@ export class SandboxSession {
 
   constructor(private readonly options: SandboxSessionOptions) {
     this.limiter = new OutputLimiter(options.limits.outputBytes);
+    this.launcherFrames = new FrameDecoder(options.artifactLimits.maxBytes + LAUNCHER_FRAME_SLACK_BYTES);
   }
 
   run(): Promise<SandboxOutcome> {
@@ -121,6 +137,8 @@ export class SandboxSession {
         return this.deliver('stderr', frame.payload);
       case LAUNCHER_RESULT:
         return this.onResult(frame.payload);
+      case LAUNCHER_ARTIFACT:
+        return this.onArtifact(frame.payload);
       default:
         return this.tampered(`unknown frame type ${frame.type}`);
     }
@@ -134,6 +152,32 @@ export class SandboxSession {
     }
   }
 
+  /** Artifact frame: one line of JSON ({name, size}), a newline, then the content. */
+  private onArtifact(payload: Buffer): void {
+    const newline = payload.indexOf(0x0a);
+    let header: { name?: unknown };
+    try {
+      header = JSON.parse(payload.subarray(0, newline).toString('utf8')) as { name?: unknown };
+    } catch {
+      return this.tampered('unparsable artifact frame');
+    }
+    const name = typeof header.name === 'string' ? header.name.slice(0, 255) : '';
+    const content = payload.subarray(newline + 1);
+    const { maxCount, maxBytes } = this.options.artifactLimits;
+    if (newline < 0 || !name) return this.tampered('artifact frame without a name');
+    if (this.artifactCount >= maxCount) {
+      this.skippedArtifacts.push({ name, reason: `more than ${maxCount} artifacts` });
+      return;
+    }
+    if (this.artifactBytes + content.length > maxBytes) {
+      this.skippedArtifacts.push({ name, reason: `artifacts would exceed ${maxBytes} bytes` });
+      return;
+    }
+    this.artifactCount += 1;
+    this.artifactBytes += content.length;
+    this.options.callbacks.onArtifact({ name, mimeType: mimeTypeFor(name), size: content.length, content });
+  }
+
   private onResult(payload: Buffer): void {
     let result: LauncherResult;
     try {
@@ -144,13 +188,22 @@ export class SandboxSession {
     // The program can write raw bytes into the launcher's stdout; only the launcher knows the nonce.
     if (result.nonce !== this.options.nonce) return this.tampered('result frame without the run nonce');
     const exitCode = Number(result.exit_code);
+    const functionResult = result.function_result;
     let detail = '';
     if (result.signal > 0) detail = `the program was killed by signal ${result.signal}`;
+    if (functionResult?.error) detail = functionResult.error;
+    let returnValue: ReturnValue | null = null;
+    if (functionResult?.present && typeof functionResult.value_json === 'string') {
+      returnValue = { json: functionResult.value_json, type: String(functionResult.type ?? 'unknown') };
+    }
+    for (const skipped of result.skipped_artifacts ?? []) this.skippedArtifacts.push(skipped);
     this.finish({
       exitCode,
-      exitReason: exitCode === 0 ? 'ok' : 'error',
+      signal: Number(result.signal) || 0,
+      exitReason: exitCode === 0 && !functionResult?.error ? 'ok' : 'error',
       detail,
       peakMemoryKb: Number(result.max_rss_kb) || 0,
+      returnValue,
     });
   }
 
@@ -175,6 +228,7 @@ export class SandboxSession {
     if (exit.oomKilled) {
       this.finish({
         exitCode: KILLED_EXIT_CODE,
+        signal: KILL_SIGNAL,
         exitReason: 'oom',
         detail: `memory limit of ${this.options.limits.memoryBytes} bytes exceeded`,
         peakMemoryKb: Math.round(this.options.limits.memoryBytes / 1024),
@@ -184,6 +238,7 @@ export class SandboxSession {
     const diagnostics = this.diagnostics.trim();
     this.finish({
       exitCode: exit.exitCode,
+      signal: 0,
       exitReason: 'sandbox_error',
       detail:
         `the sandbox ended (status ${exit.exitCode}) without reporting the program's result` +
@@ -195,6 +250,7 @@ export class SandboxSession {
   private tampered(reason: string): void {
     this.finish({
       exitCode: KILLED_EXIT_CODE,
+      signal: KILL_SIGNAL,
       exitReason: 'sandbox_error',
       detail: `the sandbox's control stream was corrupted (${reason}); the program may have written to the launcher's output directly`,
       peakMemoryKb: 0,
@@ -202,17 +258,19 @@ export class SandboxSession {
   }
 
   private stop(exitReason: ExitReason, detail: string): void {
-    this.finish({ exitCode: KILLED_EXIT_CODE, exitReason, detail, peakMemoryKb: 0 });
+    this.finish({ exitCode: KILLED_EXIT_CODE, signal: KILL_SIGNAL, exitReason, detail, peakMemoryKb: 0 });
   }
 
-  private finish(outcome: Pick<SandboxOutcome, 'exitCode' | 'exitReason' | 'detail' | 'peakMemoryKb'>): void {
+  private finish(outcome: SessionEnd): void {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.timer);
     this.options.signal.removeEventListener('abort', this.onAbort);
     this.options.stream.destroy();
     this.settle({
+      returnValue: null,
       ...outcome,
+      skippedArtifacts: this.skippedArtifacts,
       durationMs: this.startedAt > 0 ? Math.round(performance.now() - this.startedAt) : 0,
       stdoutTruncated: this.limiter.isTruncated('stdout'),
       stderrTruncated: this.limiter.isTruncated('stderr'),

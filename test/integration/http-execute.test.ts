@@ -18,7 +18,12 @@ describe('REST API', () => {
     const ready = await fetch(`${t.httpUrl}/readyz`);
     expect(ready.status).toBe(200);
     const body = (await ready.json()) as { checks: { name: string; ok: boolean }[] };
-    expect(body.checks.map((check) => check.name).sort()).toEqual(['docker', 'image:python', 'runtime']);
+    expect(body.checks.map((check) => check.name).sort()).toEqual([
+      'docker',
+      'image:nodejs',
+      'image:python',
+      'runtime',
+    ]);
     expect(body.checks.every((check) => check.ok)).toBe(true);
   });
 

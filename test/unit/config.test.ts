@@ -11,7 +11,8 @@ describe('loadConfig', () => {
       runtime: 'runsc',
       concurrency: 2,
       maxQueued: 32,
-      images: { python: 'code-sandbox-python:1' },
+      images: { python: 'code-sandbox-python:3', nodejs: 'code-sandbox-nodejs:1' },
+      authToken: undefined,
     });
     expect(config.defaultLimits).toEqual({
       timeoutMs: 10_000,
@@ -70,6 +71,20 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SANDBOX_DEFAULT_MEMORY_BYTES: String(2 * 1024 ** 3) })).toThrow(
       /SANDBOX_DEFAULT_MEMORY_BYTES.*above SANDBOX_MAX_MEMORY_BYTES/,
     );
+  });
+
+  it('refuses to serve off loopback without a token unless explicitly allowed', () => {
+    expect(() => loadConfig({ SANDBOX_HOST: '0.0.0.0' })).toThrow(
+      /SANDBOX_AUTH_TOKEN: required when binding to 0\.0\.0\.0/,
+    );
+    expect(
+      loadConfig({ SANDBOX_HOST: '0.0.0.0', SANDBOX_AUTH_TOKEN: 'a-long-enough-secret' }).authToken,
+    ).toBe('a-long-enough-secret');
+    expect(
+      loadConfig({ SANDBOX_HOST: '0.0.0.0', SANDBOX_ALLOW_UNAUTHENTICATED: 'true' }).allowUnauthenticated,
+    ).toBe(true);
+    expect(loadConfig({ SANDBOX_HOST: '127.0.0.2' }).authToken).toBeUndefined();
+    expect(() => loadConfig({ SANDBOX_AUTH_TOKEN: 'short' })).toThrow(/at least 16/);
   });
 
   it('refuses a runtime other than runsc unless explicitly allowed', () => {

@@ -12,6 +12,11 @@ const request = (extra: Partial<ExecutionRequestInput> = {}): ExecutionRequestIn
   ...extra,
 });
 const file = (path: string, content = 'x') => ({ path, content: Buffer.from(content) });
+const nested = (depth: number): Record<string, unknown> => {
+  let value: Record<string, unknown> = {};
+  for (let i = 0; i < depth; i++) value = { a: value };
+  return value;
+};
 
 describe('validateExecutionRequest', () => {
   it('accepts a minimal request and fills stdin, files and limits', () => {
@@ -21,6 +26,8 @@ describe('validateExecutionRequest', () => {
       stdin: Buffer.alloc(0),
       files: [],
       limits: {},
+      entrypoint: 'script',
+      argumentsJson: '{}',
     });
   });
 
@@ -32,7 +39,7 @@ describe('validateExecutionRequest', () => {
     [request({ files: [file('a'), file('b'), file('c'), file('d')] }), /^files: has 4 entries/],
     [
       request({ files: [file('a', 'x'.repeat(30))], stdin: Buffer.alloc(30) }),
-      /^files: stdin and files total 60 bytes/,
+      /^files: stdin, files and arguments total 62 bytes/,
     ],
     [request({ files: [file('a'), file('a')] }), /^files\[1\]\.path: duplicate path/],
     [request({ files: [file('a'), file('a/b')] }), /^files\[1\]\.path: "a\/b" is inside another input file/],
@@ -41,8 +48,24 @@ describe('validateExecutionRequest', () => {
       request({ files: [file('ok'), file('../x')] }),
       /^files\[1\]\.path: must not contain empty, "\." or "\.\."/,
     ],
+    [request({ entrypoint: 'run' }), /^entrypoint: must be one of: script, main, auto/],
+    [request({ arguments: [1, 2] }), /^arguments: must be a JSON object/],
+    [request({ arguments: 'x' }), /^arguments: must be a JSON object/],
+    [request({ arguments: nested(40) }), /^arguments: is nested deeper than 32 levels/],
   ])('refuses %#', (input, message) => {
     expect(() => validateExecutionRequest(input, policy)).toThrow(message);
+  });
+
+  it('accepts main() arguments as a JSON object and counts them toward the input size', () => {
+    const validated = validateExecutionRequest(
+      request({ entrypoint: 'main', arguments: { x: [1, { y: 'z' }] } }),
+      policy,
+    );
+    expect(validated.entrypoint).toBe('main');
+    expect(validated.argumentsJson).toBe('{"x":[1,{"y":"z"}]}');
+    expect(() => validateExecutionRequest(request({ arguments: { big: 'x'.repeat(60) } }), policy)).toThrow(
+      /the limit is 50/,
+    );
   });
 });
 

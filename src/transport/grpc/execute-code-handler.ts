@@ -1,6 +1,8 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ExecutionService } from '../../execution/execution-service.js';
+import { UnauthenticatedError } from '../../errors/service-error.js';
+import { presentedToken, type TokenAuthenticator } from '../auth/token-authenticator.js';
 import { toGrpcError } from './grpc-status.js';
 import { eventToProto, requestFromProto, type ProtoExecuteCodeRequest } from './proto-messages.js';
 
@@ -8,18 +10,30 @@ import { eventToProto, requestFromProto, type ProtoExecuteCodeRequest } from './
  * sandbox.v1.SandboxService/ExecuteCode: streams events as they happen. A client cancel or an expired
  * deadline (grpc-js reports both as "cancelled") aborts the execution.
  */
-export function executeCodeHandler(service: ExecutionService, logger: Logger) {
+export function executeCodeHandler(
+  service: ExecutionService,
+  authenticator: TokenAuthenticator,
+  logger: Logger,
+) {
   return (call: ServerWritableStream<ProtoExecuteCodeRequest, Record<string, unknown>>): void => {
     const controller = new AbortController();
     call.on('cancelled', () => controller.abort());
-    const write = (message: Record<string, unknown>) => {
-      if (!call.cancelled) call.write(message);
+    const write = (message: Record<string, unknown> | undefined) => {
+      if (message && !call.cancelled) call.write(message);
     };
-    service
-      .execute(requestFromProto(call.request), {
-        signal: controller.signal,
-        onEvent: (event) => write(eventToProto(event)),
+    // Inside a promise chain so a request rejected while decoding (bad arguments_json) maps like any other.
+    Promise.resolve()
+      .then(() => {
+        const metadataValue = (key: string) => call.metadata.get(key)[0]?.toString();
+        const token = presentedToken(metadataValue('authorization'), metadataValue('x-sandbox-token'));
+        if (!authenticator.isAuthorized(token)) throw new UnauthenticatedError();
       })
+      .then(() =>
+        service.execute(requestFromProto(call.request), {
+          signal: controller.signal,
+          onEvent: (event) => write(eventToProto(event)),
+        }),
+      )
       .then(
         () => call.end(),
         (error: unknown) => {

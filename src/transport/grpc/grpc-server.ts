@@ -1,6 +1,7 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ExecutionService } from '../../execution/execution-service.js';
+import type { TokenAuthenticator } from '../auth/token-authenticator.js';
 import { executeCodeHandler } from './execute-code-handler.js';
 import { loadSandboxService } from './sandbox-proto.js';
 
@@ -18,11 +19,12 @@ export class GrpcServer {
   constructor(
     private readonly options: GrpcServerOptions,
     service: ExecutionService,
+    authenticator: TokenAuthenticator,
     logger: Logger,
   ) {
     this.server = new Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes });
     this.server.addService(loadSandboxService().service, {
-      ExecuteCode: executeCodeHandler(service, logger),
+      ExecuteCode: executeCodeHandler(service, authenticator, logger),
     });
   }
 

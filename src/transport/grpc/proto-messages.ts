@@ -1,4 +1,5 @@
 import type { ExecutionRequestInput } from '../../domain/execution-request.js';
+import { InvalidArgumentError } from '../../errors/service-error.js';
 import type { ExecutionEvent } from '../../domain/execution-result.js';
 import type { Limits, RequestedLimits } from '../../domain/limits.js';
 
@@ -17,6 +18,8 @@ export interface ProtoExecuteCodeRequest {
   stdin: Buffer;
   files: { path: string; content: Buffer }[];
   limits: ProtoLimits | null;
+  entrypoint: string;
+  arguments_json: string;
 }
 
 /** Proto3 cannot tell 0 from unset; 0 means "server default". */
@@ -42,7 +45,18 @@ export function requestFromProto(message: ProtoExecuteCodeRequest): ExecutionReq
     stdin: message.stdin,
     files: message.files.map((file) => ({ path: file.path, content: file.content })),
     limits: requestedLimits(message.limits),
+    entrypoint: message.entrypoint,
+    arguments: parseArgumentsJson(message.arguments_json),
   };
+}
+
+function parseArgumentsJson(text: string): unknown {
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new InvalidArgumentError(`is not valid JSON (${(error as Error).message})`, 'arguments_json');
+  }
 }
 
 export function limitsToProto(limits: Limits): ProtoLimits {
@@ -56,7 +70,7 @@ export function limitsToProto(limits: Limits): ProtoLimits {
 }
 
 /** One ExecuteCodeResponse per event; exactly one oneof member is set. */
-export function eventToProto(event: ExecutionEvent): Record<string, unknown> {
+export function eventToProto(event: ExecutionEvent): Record<string, unknown> | undefined {
   switch (event.type) {
     case 'started':
       return {
@@ -70,12 +84,17 @@ export function eventToProto(event: ExecutionEvent): Record<string, unknown> {
       return { stdout: { data: event.data } };
     case 'stderr':
       return { stderr: { data: event.data } };
+    case 'artifact': {
+      const { name, mimeType, size, content } = event.artifact;
+      return { artifact: { name, mime_type: mimeType, size, content } };
+    }
     case 'result': {
       const r = event.result;
       return {
         result: {
           execution_id: r.executionId,
           exit_code: r.exitCode,
+          signal: r.signal,
           exit_reason: r.exitReason,
           duration_ms: r.durationMs,
           stdout_truncated: r.stdoutTruncated,
@@ -85,6 +104,10 @@ export function eventToProto(event: ExecutionEvent): Record<string, unknown> {
           detail: r.detail,
           peak_memory_kb: r.peakMemoryKb,
           limits: limitsToProto(r.limits),
+          return_value: r.returnValue
+            ? { present: true, value_json: r.returnValue.json, type: r.returnValue.type }
+            : null,
+          skipped_artifacts: r.skippedArtifacts,
         },
       };
     }

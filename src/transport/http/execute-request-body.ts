@@ -36,6 +36,8 @@ export const executeRequestBodySchema = z
     stdin_b64: base64.optional(),
     files: z.array(fileSchema).optional(),
     limits: limitsSchema.optional(),
+    entrypoint: z.string().optional(),
+    arguments: z.unknown().optional(),
   })
   .strict()
   .refine((body) => body.stdin === undefined || body.stdin_b64 === undefined, {
@@ -83,5 +85,7 @@ export function parseExecuteRequestBody(body: unknown): ExecutionRequestInput {
           : Buffer.from(file.content ?? '', 'utf8'),
     })),
     limits,
+    entrypoint: b.entrypoint,
+    arguments: b.arguments,
   };
 }

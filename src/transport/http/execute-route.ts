@@ -5,7 +5,9 @@ import type { ExecutionEvent, OutputStream } from '../../domain/execution-result
 import type { ExecutionService } from '../../execution/execution-service.js';
 import { parseExecuteRequestBody } from './execute-request-body.js';
 import { httpError } from './http-errors.js';
-import { eventToJson, resultToJson } from './result-json.js';
+import { abortOnDisconnect } from './client-disconnect.js';
+import { executeCollecting } from './execute-collecting.js';
+import { artifactToJson, eventToJson, resultToJson } from './result-json.js';
 import { textFields, Utf8Chunker } from './utf8-text.js';
 
 const NDJSON = 'application/x-ndjson';
@@ -22,31 +24,18 @@ export function registerExecuteRoute(app: FastifyInstance, service: ExecutionSer
     if (wantsNdjson(request))
       return streamEvents(reply, (onEvent) => service.execute(input, { signal, onEvent }), logger);
 
-    const output: Record<OutputStream, Buffer[]> = { stdout: [], stderr: [] };
-    const result = await service.execute(input, {
-      signal,
-      onEvent: (event) => {
-        if (event.type === 'stdout' || event.type === 'stderr') output[event.type].push(event.data);
-      },
-    });
+    const { result, stdout, stderr, artifacts } = await executeCollecting(service, input, signal);
     return reply.send({
       ...resultToJson(result),
-      ...textFields('stdout', Buffer.concat(output.stdout)),
-      ...textFields('stderr', Buffer.concat(output.stderr)),
+      ...textFields('stdout', stdout),
+      ...textFields('stderr', stderr),
+      artifacts: artifacts.map(artifactToJson),
     });
   });
 }
 
 function wantsNdjson(request: FastifyRequest): boolean {
   return (request.headers.accept ?? '').includes(NDJSON);
-}
-
-function abortOnDisconnect(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.on('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
-  return controller.signal;
 }
 
 /**

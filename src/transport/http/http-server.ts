@@ -1,7 +1,10 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ExecutionService } from '../../execution/execution-service.js';
+import { UnauthenticatedError } from '../../errors/service-error.js';
+import { presentedToken, type TokenAuthenticator } from '../auth/token-authenticator.js';
 import { registerExecuteRoute } from './execute-route.js';
+import { registerRunRoute } from './ragflow/run-route.js';
 import { registerHealthRoutes } from './health-routes.js';
 import { sendHttpError } from './http-errors.js';
 
@@ -12,6 +15,10 @@ export interface HttpServerOptions {
   bodyLimitBytes: number;
 }
 
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
 /** The REST endpoint. `start` resolves with the bound port (useful with port 0). */
 export class HttpServer {
   private readonly app: FastifyInstance;
@@ -19,6 +26,7 @@ export class HttpServer {
   constructor(
     private readonly options: HttpServerOptions,
     service: ExecutionService,
+    authenticator: TokenAuthenticator,
     logger: Logger,
   ) {
     this.app = Fastify({
@@ -29,7 +37,19 @@ export class HttpServer {
     });
     this.app.setErrorHandler((error, _request, reply) => sendHttpError(reply, error, logger));
     registerHealthRoutes(this.app, service);
-    registerExecuteRoute(this.app, service, logger);
+    // Everything but the health probes needs the token (when one is configured), checked before the
+    // body is even parsed.
+    this.app.register(async (executionRoutes) => {
+      executionRoutes.addHook('onRequest', async (request) => {
+        const token = presentedToken(
+          request.headers.authorization,
+          header(request.headers['x-sandbox-token']),
+        );
+        if (!authenticator.isAuthorized(token)) throw new UnauthenticatedError();
+      });
+      registerExecuteRoute(executionRoutes, service, logger);
+      registerRunRoute(executionRoutes, service);
+    });
   }
 
   async start(): Promise<number> {

@@ -1,4 +1,5 @@
-import type { ExecutionEvent, ExecutionResult } from '../../domain/execution-result.js';
+import type { Artifact } from '../../domain/artifact.js';
+import type { ExecutionEvent, ExecutionResult, ReturnValue } from '../../domain/execution-result.js';
 import type { Limits } from '../../domain/limits.js';
 import { textFields } from './utf8-text.js';
 
@@ -17,6 +18,7 @@ export function resultToJson(result: ExecutionResult): Record<string, unknown> {
   return {
     execution_id: result.executionId,
     exit_code: result.exitCode,
+    signal: result.signal,
     exit_reason: result.exitReason,
     detail: result.detail,
     duration_ms: result.durationMs,
@@ -26,6 +28,23 @@ export function resultToJson(result: ExecutionResult): Record<string, unknown> {
     stderr_truncated: result.stderrTruncated,
     peak_memory_kb: result.peakMemoryKb,
     limits: limitsToJson(result.limits),
+    return_value: returnValueToJson(result.returnValue),
+    skipped_artifacts: result.skippedArtifacts,
+  };
+}
+
+/** `{present, value, type}`: the value as JSON (not as a string of JSON), null when not present. */
+export function returnValueToJson(returnValue: ReturnValue | null): Record<string, unknown> {
+  if (!returnValue) return { present: false, value: null, type: 'null' };
+  return { present: true, value: JSON.parse(returnValue.json) as unknown, type: returnValue.type };
+}
+
+export function artifactToJson(artifact: Artifact): Record<string, unknown> {
+  return {
+    name: artifact.name,
+    mime_type: artifact.mimeType,
+    size: artifact.size,
+    content_b64: artifact.content.toString('base64'),
   };
 }
 
@@ -42,6 +61,8 @@ export function eventToJson(event: ExecutionEvent): Record<string, unknown> {
     case 'stdout':
     case 'stderr':
       return { type: event.type, ...textFields('data', event.data) };
+    case 'artifact':
+      return { type: 'artifact', ...artifactToJson(event.artifact) };
     case 'result':
       return { type: 'result', ...resultToJson(event.result) };
   }

@@ -1,0 +1,97 @@
+'use strict';
+// The program process for Node.js. Mode "script" runs the code as the main module; "main" loads it
+// and calls main(arguments) (sync or async); "auto" calls main when the code defines one. The return
+// value goes to the launcher on fd 3, never through stdout, so nothing the program prints can be
+// mistaken for it. At exit it also reports the process's peak memory there.
+const fs = require('fs');
+const Module = require('module');
+const path = require('path');
+
+const JOB_DIR = '/sandbox/job';
+const RESULT_FD = 3;
+const [mode, entry] = process.argv.slice(2);
+const entryPath = path.join(JOB_DIR, entry);
+const report = { mode };
+
+process.on('exit', () => {
+  report.max_rss_kb = Math.round(process.resourceUsage().maxRSS);
+  try {
+    fs.writeSync(RESULT_FD, JSON.stringify(report));
+  } catch {
+    // the launcher is gone; nothing to tell
+  }
+});
+
+function fail(message) {
+  process.stderr.write(`${message}\n`);
+  report.function_result = { error: message };
+  process.exitCode = 1;
+}
+
+function typeName(value) {
+  if (value === null || value === undefined) return 'null';
+  if (Array.isArray(value)) return 'array';
+  return typeof value;
+}
+
+function encode(value) {
+  if (value === undefined) return 'null';
+  const encoded = JSON.stringify(value);
+  if (encoded === undefined) throw new TypeError(`a ${typeof value} has no JSON form`);
+  return encoded;
+}
+
+// Appending one statement keeps the program's own line numbers and lets us find a top-level
+// `function main` or `const main`, which CommonJS does not export by itself.
+const FIND_MAIN = '\n;module.exports.__sandboxMain = typeof main === "function" ? main : undefined;\n';
+
+function loadProgram() {
+  const source = fs.readFileSync(entryPath, 'utf8');
+  const program = new Module(entryPath, module);
+  program.filename = entryPath;
+  program.paths = Module._nodeModulePaths(path.dirname(entryPath));
+  program._compile(source + FIND_MAIN, entryPath);
+  const exported = program.exports;
+  if (typeof exported === 'function') return exported;
+  return (exported && typeof exported.main === 'function' && exported.main) || exported.__sandboxMain;
+}
+
+async function runFunction() {
+  const argumentsJson = fs.readFileSync(path.join(JOB_DIR, 'arguments.json'), 'utf8');
+  const main = loadProgram();
+  if (typeof main !== 'function') {
+    if (mode === 'auto') {
+      report.mode = 'script';
+      return; // it ran as a module; there is no function to call
+    }
+    fail('main(): the code defines no function named main; define `function main(args)` or run it as a script');
+    return;
+  }
+  report.mode = 'main';
+  let value;
+  try {
+    value = await main(JSON.parse(argumentsJson));
+  } catch (error) {
+    process.stderr.write(`${error && error.stack ? error.stack : String(error)}\n`);
+    report.function_result = { error: `main() threw: ${error && error.message ? error.message : String(error)}` };
+    process.exitCode = 1;
+    return;
+  }
+  let encoded;
+  try {
+    encoded = encode(value);
+  } catch (error) {
+    fail(`main() returned a value that is not JSON-serialisable (${typeName(value)}): ${error.message}`);
+    return;
+  }
+  report.function_result = { present: true, value_json: encoded, type: typeName(value) };
+  // main() is done: background timers the program left behind must not keep the run alive.
+  setImmediate(() => process.exit());
+}
+
+if (mode === 'script') {
+  process.argv = [process.argv[0], entryPath];
+  Module.runMain();
+} else {
+  runFunction().catch((error) => fail(`runner failed: ${error && error.message}`));
+}

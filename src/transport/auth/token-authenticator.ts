@@ -1,0 +1,41 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Checks a presented shared-secret token. Both sides are hashed first so the comparison is constant
+ * time whatever the lengths. With no token configured every request passes (config refuses that on
+ * non-loopback addresses unless explicitly allowed).
+ */
+export class TokenAuthenticator {
+  private readonly expected: Buffer | undefined;
+
+  constructor(token: string | undefined) {
+    this.expected = token === undefined ? undefined : digest(token);
+  }
+
+  get required(): boolean {
+    return this.expected !== undefined;
+  }
+
+  isAuthorized(presented: string | undefined): boolean {
+    if (!this.expected) return true;
+    if (presented === undefined) return false;
+    return timingSafeEqual(digest(presented), this.expected);
+  }
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/**
+ * The token from `Authorization: Bearer <token>` or, as RAGFlow's executor manager accepts,
+ * `X-Sandbox-Token: <token>`. gRPC metadata uses the same keys.
+ */
+export function presentedToken(
+  authorization: string | undefined,
+  sandboxToken: string | undefined,
+): string | undefined {
+  const bearer = /^Bearer\s+(.+)$/i.exec(authorization?.trim() ?? '');
+  if (bearer) return bearer[1];
+  return sandboxToken?.trim() || undefined;
+}

@@ -1,0 +1,79 @@
+import type { ExitReason } from '../../../domain/exit-reason.js';
+import type { CollectedExecution } from '../execute-collecting.js';
+import { artifactToJson, returnValueToJson } from '../result-json.js';
+
+/** RAGFlow's executor-manager result statuses. */
+export type RagflowStatus =
+  | 'success'
+  | 'program_error'
+  | 'resource_limit_exceeded'
+  | 'unauthorized_access'
+  | 'runtime_error'
+  | 'program_runner_error';
+
+const STATUS_BY_EXIT_REASON: Record<ExitReason, RagflowStatus> = {
+  ok: 'success',
+  error: 'program_error',
+  timeout: 'resource_limit_exceeded',
+  oom: 'resource_limit_exceeded',
+  output_limit: 'resource_limit_exceeded',
+  sandbox_error: 'runtime_error',
+  cancelled: 'program_runner_error',
+};
+
+const RESOURCE_LIMIT_TYPE: Partial<Record<ExitReason, string>> = {
+  timeout: 'time',
+  oom: 'memory',
+  output_limit: 'output',
+};
+
+/**
+ * RAGFlow's response for a finished execution, mapped from our exit reasons (never from stderr text).
+ * `unauthorized_access` is never produced: access the sandbox refuses shows up as the program's own
+ * error, and guessing it from "Permission denied" in stderr is exactly what this service avoids.
+ */
+export function ragflowResponse({
+  result,
+  stdout,
+  stderr,
+  artifacts,
+}: CollectedExecution): Record<string, unknown> {
+  const status = STATUS_BY_EXIT_REASON[result.exitReason];
+  return {
+    status,
+    stdout: stdout.toString('utf8'),
+    stderr: stderr.toString('utf8'),
+    exit_code: result.exitCode,
+    detail: result.detail || null,
+    time_used_ms: result.durationMs,
+    memory_used_kb: result.peakMemoryKb,
+    resource_limit_type: RESOURCE_LIMIT_TYPE[result.exitReason] ?? null,
+    unauthorized_access_type: null,
+    runtime_error_type:
+      status === 'program_error' ? (result.signal > 0 ? 'signalled' : 'nonzero_exit') : null,
+    artifacts: artifacts.map(artifactToJson),
+    result: returnValueToJson(result.returnValue),
+    execution_id: result.executionId,
+  };
+}
+
+/** RAGFlow's response when no execution could run (it reports these with HTTP 200 too). */
+export function ragflowRefusal(
+  status: 'program_runner_error' | 'runtime_error',
+  detail: string,
+): Record<string, unknown> {
+  return {
+    status,
+    stdout: '',
+    stderr: detail,
+    exit_code: -1,
+    detail,
+    time_used_ms: 0,
+    memory_used_kb: 0,
+    resource_limit_type: null,
+    unauthorized_access_type: null,
+    runtime_error_type: null,
+    artifacts: [],
+    result: { present: false, value: null, type: 'null' },
+  };
+}

@@ -1,0 +1,38 @@
+import { isUtf8 } from 'node:buffer';
+import { z } from 'zod';
+import type { ExecutionRequestInput } from '../../../domain/execution-request.js';
+import { InvalidArgumentError } from '../../../errors/service-error.js';
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * RAGFlow's executor-manager request: `{code_b64, language, arguments}`. Unknown fields are ignored
+ * (RAGFlow may send more over time); what is there must be right.
+ */
+const runRequestSchema = z.object({
+  code_b64: z.string().regex(BASE64, 'must be standard base64 (RFC 4648, with padding)'),
+  language: z.string(),
+  arguments: z
+    .record(z.string(), z.unknown(), { error: 'must be a JSON object (keyword arguments for main)' })
+    .nullish(),
+});
+
+/** Decodes a /run body into a request in "auto" mode: main(**arguments) when defined, else a script. */
+export function parseRunRequestBody(body: unknown): ExecutionRequestInput {
+  const parsed = runRequestSchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new InvalidArgumentError(
+      issue?.message ?? 'invalid request body',
+      issue?.path.join('.') || undefined,
+    );
+  }
+  const code = Buffer.from(parsed.data.code_b64, 'base64');
+  if (!isUtf8(code)) throw new InvalidArgumentError('does not decode to UTF-8 text', 'code_b64');
+  return {
+    language: parsed.data.language,
+    code: code.toString('utf8'),
+    entrypoint: 'auto',
+    arguments: parsed.data.arguments ?? {},
+  };
+}

@@ -1,0 +1,30 @@
+import type { FastifyInstance } from 'fastify';
+import { ResourceExhaustedError, toServiceError } from '../../../errors/service-error.js';
+import type { ExecutionService } from '../../../execution/execution-service.js';
+import { abortOnDisconnect } from '../client-disconnect.js';
+import { executeCollecting } from '../execute-collecting.js';
+import { ragflowRefusal, ragflowResponse } from './ragflow-response.js';
+import { parseRunRequestBody } from './run-request-body.js';
+
+/**
+ * POST /run: RAGFlow's executor-manager contract, so RAGFlow can point its sandbox endpoint here.
+ * Every execution outcome is HTTP 200 with a `status`; so are "busy" (program_runner_error, with
+ * Retry-After) and "sandbox unavailable" (runtime_error), as RAGFlow reports them. Only a bad request
+ * (400) or a missing token (401) is an HTTP error.
+ */
+export function registerRunRoute(app: FastifyInstance, service: ExecutionService): void {
+  app.post('/run', async (request, reply) => {
+    const input = parseRunRequestBody(request.body);
+    try {
+      return ragflowResponse(await executeCollecting(service, input, abortOnDisconnect(reply)));
+    } catch (error) {
+      const serviceError = toServiceError(error);
+      if (serviceError instanceof ResourceExhaustedError) {
+        reply.header('retry-after', String(Math.max(1, Math.ceil(serviceError.retryAfterMs / 1000))));
+        return ragflowRefusal('program_runner_error', serviceError.message);
+      }
+      if (serviceError.code === 'UNAVAILABLE') return ragflowRefusal('runtime_error', serviceError.message);
+      throw error;
+    }
+  });
+}
