@@ -159,7 +159,11 @@ function main() {
     const { exitCode, signal: signalNumber } = exitStatus(code, signal);
     let report = {};
     if (reportBytes > job.max_result_bytes + 4096) {
-      report = { function_result: { error: `main() returned a value larger than ${job.max_result_bytes} bytes as JSON` } };
+      report = {
+        function_result: {
+          error: `main() returned a value larger than ${job.max_result_bytes} bytes as JSON`,
+        },
+      };
     } else if (reportBytes > 0) {
       try {
         report = JSON.parse(Buffer.concat(reportChunks).toString('utf8'));

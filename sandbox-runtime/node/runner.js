@@ -64,7 +64,9 @@ async function runFunction() {
       report.mode = 'script';
       return; // it ran as a module; there is no function to call
     }
-    fail('main(): the code defines no function named main; define `function main(args)` or run it as a script');
+    fail(
+      'main(): the code defines no function named main; define `function main(args)` or run it as a script',
+    );
     return;
   }
   report.mode = 'main';
@@ -73,7 +75,9 @@ async function runFunction() {
     value = await main(JSON.parse(argumentsJson));
   } catch (error) {
     process.stderr.write(`${error && error.stack ? error.stack : String(error)}\n`);
-    report.function_result = { error: `main() threw: ${error && error.message ? error.message : String(error)}` };
+    report.function_result = {
+      error: `main() threw: ${error && error.message ? error.message : String(error)}`,
+    };
     process.exitCode = 1;
     return;
   }

@@ -1,9 +1,20 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
 const run = promisify(execFile);
+
+/** The README's shell command that mentions `marker` (joined across "\\" continuations), aimed at the test server. */
+function readmeCommand(marker: string): string {
+  const readme = readFileSync('README.md', 'utf8').replace(/\\\n\s*/g, '');
+  const line = readme
+    .split('\n')
+    .find((candidate) => candidate.startsWith('curl') && candidate.includes(marker));
+  if (!line) throw new Error(`README has no curl command with ${marker}`);
+  return line.replace('localhost:9385', `127.0.0.1:${t.app.httpPort}`);
+}
 let t: TestApp;
 beforeAll(async () => {
   t = await startTestApp();
@@ -29,15 +40,13 @@ describe('README examples', () => {
     expect(JSON.parse(failure?.stderr ?? '{}')).toMatchObject({ exit_reason: 'error', exit_code: 3 });
   });
 
-  it('the curl example returns the JSON result', async () => {
-    const { stdout } = await run('curl', [
-      '-s',
-      `${t.httpUrl}/v1/execute`,
-      '-H',
-      'content-type: application/json',
-      '-d',
-      '{"language": "python", "code": "print(6 * 7)"}',
-    ]);
-    expect(JSON.parse(stdout)).toMatchObject({ exit_reason: 'ok', stdout: '42\n' });
+  it('the curl examples return the JSON results', async () => {
+    const execute = await run('bash', ['-c', readmeCommand('localhost:9385/v1/execute -H')]);
+    expect(JSON.parse(execute.stdout)).toMatchObject({ exit_reason: 'ok', stdout: '42\n' });
+    const ragflow = await run('bash', ['-c', readmeCommand('localhost:9385/run')]);
+    expect(JSON.parse(ragflow.stdout)).toMatchObject({
+      status: 'success',
+      result: { value: { hello: 'RAG' } },
+    });
   });
 });
