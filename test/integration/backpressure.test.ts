@@ -47,6 +47,15 @@ describe('scheduler limits', () => {
     expect(Number(http.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect((http.json.error as { code: string }).code).toBe('RESOURCE_EXHAUSTED');
 
+    // RAGFlow's /run reports "busy" as an execution status with HTTP 200, as its executor manager does.
+    const ragflow = await postJson(`${t.httpUrl}/run`, {
+      code_b64: Buffer.from('print(1)').toString('base64'),
+      language: 'python',
+    });
+    expect(ragflow.status).toBe(200);
+    expect(ragflow.json.status).toBe('program_runner_error');
+    expect(Number(ragflow.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+
     expect((await running.done).result).toMatchObject({ exit_reason: 'ok' });
     const queuedRun = await queued;
     expect(queuedRun.stdout.toString()).toBe('queued ran\n');
