@@ -5,7 +5,12 @@ import { isLoopback, type Config } from './config/config.js';
 import { ExecutionScheduler } from './execution/execution-scheduler.js';
 import { ExecutionService } from './execution/execution-service.js';
 import { packageRoot } from './package-root.js';
+import { LANGUAGES, type Language } from './domain/languages.js';
+import { resolveLimits } from './domain/limits.js';
 import { DockerSandboxRunner } from './sandbox/docker-sandbox-runner.js';
+import { SandboxFactory } from './sandbox/sandbox-handle.js';
+import { SandboxTeardown } from './sandbox/sandbox-teardown.js';
+import { WarmPool } from './sandbox/warm-pool.js';
 import { installLauncherFiles } from './sandbox/launcher-files.js';
 import { SandboxReaper } from './sandbox/sandbox-reaper.js';
 import { GrpcServer } from './transport/grpc/grpc-server.js';
@@ -15,6 +20,8 @@ import { HttpServer } from './transport/http/http-server.js';
 /** How long past its own timeout a container may exist (start-up and teardown included). */
 const CONTAINER_EXPIRY_MARGIN_MS = 120_000;
 const REAP_INTERVAL_MS = 60_000;
+/** A warm sandbox's launcher must have booted (preloads included) within this. */
+const WARM_READY_TIMEOUT_MS = 60_000;
 /** Room for protobuf/JSON framing and base64 (4/3) on top of code + input bytes. */
 const REQUEST_OVERHEAD_BYTES = 1024 * 1024;
 
@@ -47,7 +54,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   await reaper.reap(true).catch((error: unknown) => logger.warn({ err: error }, 'start-up reap failed'));
   reaper.startPeriodic(REAP_INTERVAL_MS);
 
-  const runner = new DockerSandboxRunner({
+  const factory = new SandboxFactory({
     docker,
     dockerSocket: config.dockerSocket,
     instanceId: config.instanceId,
@@ -56,6 +63,33 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     jobsRoot: join(jobsRoot, config.instanceId),
     runtimeHostDir,
     scratchBytes: config.scratchBytes,
+    preload: config.preload,
+    logger,
+  });
+  const teardown = new SandboxTeardown(config.teardownConcurrency, logger);
+  const pools: Partial<Record<Language, WarmPool>> = {};
+  for (const language of LANGUAGES) {
+    if (config.poolSize === 0) break;
+    pools[language] = new WarmPool({
+      language,
+      size: config.poolSize,
+      limits: resolveLimits({}, config.defaultLimits, config.limitCeilings),
+      maxIdleMs: config.poolMaxIdleMs,
+      fillConcurrency: config.poolFillConcurrency,
+      readyTimeoutMs: WARM_READY_TIMEOUT_MS,
+      expiryMarginMs: config.limitCeilings.timeoutMs + CONTAINER_EXPIRY_MARGIN_MS,
+      factory,
+      teardown,
+      logger,
+    });
+  }
+  const runner = new DockerSandboxRunner({
+    docker,
+    runtime: config.runtime,
+    images: config.images,
+    factory,
+    teardown,
+    pools,
     artifactLimits: { maxCount: config.maxArtifacts, maxBytes: config.maxArtifactBytes },
     maxReturnValueBytes: config.maxReturnValueBytes,
     expiryMarginMs: CONTAINER_EXPIRY_MARGIN_MS,
@@ -97,6 +131,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     authenticator,
     logger,
   );
+  service.start();
   const grpcPort = await grpc.start();
   const httpPort = await http.start();
   logger.info(

@@ -1,8 +1,8 @@
 'use strict';
-// In-sandbox launcher for Node.js: PID 1 of every Node sandbox container. Same protocol as
-// sandbox-runtime/python/launcher.py (read that file's header): wait for the start line, run the
-// program as a child with its own pipes, relay its output as frames, send artifacts, end with a
-// nonce-carrying result frame.
+// In-sandbox launcher for Node.js: PID 1 of every Node sandbox container. Same protocol and phases as
+// sandbox-runtime/python/launcher.py (read that file's header): boot the program process (runner.js)
+// and report READY; on the start line run the job, relay its output as frames, send artifacts, end
+// with a nonce-carrying result frame.
 const fs = require('fs');
 const path = require('path');
 const { spawn } = require('child_process');
@@ -11,21 +11,21 @@ const FRAME_STDOUT = 1;
 const FRAME_STDERR = 2;
 const FRAME_RESULT = 3;
 const FRAME_ARTIFACT = 4;
+const FRAME_READY = 5;
 const JOB_DIR = '/sandbox/job';
 const WORK_DIR = '/work';
 const ARTIFACTS_DIR = path.join(WORK_DIR, 'artifacts');
 // After the program exits, how long buffered output may still be collected: a background process
 // it left behind can hold the pipes open forever and must not hold the result back.
 const DRAIN_AFTER_EXIT_MS = 100;
+const REPORT_FD = 3;
+const CONTROL_FD = 4;
 
 function writeFrame(type, payload) {
   const header = Buffer.alloc(8);
   header[0] = type;
   header.writeUInt32BE(payload.length, 4);
-  writeAll(Buffer.concat([header, payload]));
-}
-
-function writeAll(buffer) {
+  const buffer = Buffer.concat([header, payload]);
   let offset = 0;
   while (offset < buffer.length) {
     try {
@@ -36,21 +36,27 @@ function writeAll(buffer) {
   }
 }
 
-function readStartLine() {
-  const chunks = [];
-  const byte = Buffer.alloc(1);
-  for (;;) {
-    let read;
-    try {
-      read = fs.readSync(0, byte, 0, 1, null);
-    } catch (error) {
-      if (error.code === 'EAGAIN') continue;
-      throw error;
-    }
-    if (read === 0) return null;
-    if (byte[0] === 0x0a) return Buffer.concat(chunks).toString('utf8');
-    chunks.push(Buffer.from(byte));
-  }
+function diagnostic(message) {
+  process.stderr.write(`launcher: ${message}\n`);
+}
+
+/** Resolves with the first line of `stream` (without the newline), or null at its end. */
+function firstLine(stream, onRest = () => undefined) {
+  return new Promise((resolve) => {
+    let buffered = Buffer.alloc(0);
+    const onData = (chunk) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      const newline = buffered.indexOf(0x0a);
+      if (newline < 0) return;
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      onRest(buffered.subarray(newline + 1));
+      resolve(buffered.subarray(0, newline).toString('utf8'));
+    };
+    const onEnd = () => resolve(null);
+    stream.on('data', onData);
+    stream.once('end', onEnd);
+  });
 }
 
 function linkInputFiles(names) {
@@ -61,16 +67,6 @@ function linkInputFiles(names) {
     fs.mkdirSync(path.dirname(target), { recursive: true });
     fs.symlinkSync(path.join(JOB_DIR, 'files', name), target);
   }
-}
-
-function childEnvironment() {
-  return {
-    PATH: '/usr/local/bin:/usr/bin:/bin',
-    HOME: '/tmp',
-    TMPDIR: '/tmp',
-    LANG: 'C.UTF-8',
-    NODE_PATH: '/usr/lib/nodejs:/usr/share/nodejs',
-  };
 }
 
 function listArtifacts(directory, prefix = '') {
@@ -94,18 +90,18 @@ function sendArtifacts(limits) {
   let sentCount = 0;
   let sentBytes = 0;
   for (const name of listArtifacts(ARTIFACTS_DIR)) {
-    const size = fs.statSync(path.join(ARTIFACTS_DIR, name)).size;
+    const tooBig = { name, reason: `artifacts would exceed ${limits.max_bytes} bytes` };
     if (sentCount >= limits.max_count) {
       skipped.push({ name, reason: `more than ${limits.max_count} artifacts` });
       continue;
     }
-    if (sentBytes + size > limits.max_bytes) {
-      skipped.push({ name, reason: `artifacts would exceed ${limits.max_bytes} bytes` });
+    if (sentBytes + fs.statSync(path.join(ARTIFACTS_DIR, name)).size > limits.max_bytes) {
+      skipped.push(tooBig);
       continue;
     }
     const content = fs.readFileSync(path.join(ARTIFACTS_DIR, name));
     if (sentBytes + content.length > limits.max_bytes) {
-      skipped.push({ name, reason: `artifacts would exceed ${limits.max_bytes} bytes` });
+      skipped.push(tooBig);
       continue;
     }
     const header = Buffer.from(JSON.stringify({ name, size: content.length }));
@@ -125,31 +121,45 @@ function exitStatus(code, signal) {
   return { exitCode: code ?? 0, signal: 0 };
 }
 
-function main() {
-  const startLine = readStartLine();
-  if (startLine === null) return; // the host went away before the job was ready
-  const { nonce } = JSON.parse(startLine);
-  const job = JSON.parse(fs.readFileSync(path.join(JOB_DIR, 'job.json'), 'utf8'));
-  linkInputFiles(job.files || []);
+async function main() {
+  const preload = process.argv[2] || '';
   fs.mkdirSync(ARTIFACTS_DIR, { recursive: true });
-
-  const stdinFd = fs.openSync(path.join(JOB_DIR, 'stdin'), 'r');
-  const started = process.hrtime.bigint();
-  // The runner runs the program in every mode: as the main module (script), or by calling main().
-  const child = spawn(process.execPath, [path.join(__dirname, 'runner.js'), job.mode, job.entry], {
+  const child = spawn(process.execPath, [path.join(__dirname, 'runner.js'), preload], {
     cwd: WORK_DIR,
-    env: childEnvironment(),
-    stdio: [stdinFd, 'pipe', 'pipe', 'pipe'],
+    env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', TMPDIR: '/tmp', LANG: 'C.UTF-8' },
+    // fd 3: report (runner → launcher), fd 4: control (launcher → runner).
+    stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
   });
-  fs.closeSync(stdinFd);
+  const reportPipe = child.stdio[REPORT_FD];
   const reportChunks = [];
   let reportBytes = 0;
+  const collectReport = (chunk) => {
+    reportBytes += chunk.length;
+    if (reportBytes <= 64 * 1024 * 1024) reportChunks.push(chunk);
+  };
+  const readyLine = await firstLine(reportPipe, collectReport);
+  if (readyLine === null) {
+    diagnostic('the program process died while starting');
+    process.exit(1);
+  }
+  for (const problem of JSON.parse(readyLine).preload_errors || []) diagnostic(`preload failed: ${problem}`);
+  reportPipe.on('data', collectReport);
+  writeFrame(FRAME_READY, Buffer.alloc(0));
+
+  // The nonce is read only now, after the program process exists: it is never in its memory.
+  const goLine = await firstLine(process.stdin);
+  if (goLine === null) process.exit(0); // the host went away before a job came
+  process.stdin.pause();
+  const { nonce } = JSON.parse(goLine);
+  const job = JSON.parse(fs.readFileSync(path.join(JOB_DIR, 'job.json'), 'utf8'));
+  linkInputFiles(job.files || []);
+
+  const started = process.hrtime.bigint();
   child.stdout.on('data', (chunk) => writeFrame(FRAME_STDOUT, chunk));
   child.stderr.on('data', (chunk) => writeFrame(FRAME_STDERR, chunk));
-  child.stdio[3].on('data', (chunk) => {
-    reportBytes += chunk.length;
-    if (reportBytes <= job.max_result_bytes + 4096) reportChunks.push(chunk);
-  });
+  child.stdio[CONTROL_FD].end('start\n');
+  child.stdin.on('error', () => undefined); // the program may stop reading its stdin early
+  fs.createReadStream(path.join(JOB_DIR, 'stdin')).pipe(child.stdin);
 
   let finished = false;
   const finish = (code, signal) => {
@@ -158,7 +168,7 @@ function main() {
     const runMs = Number(process.hrtime.bigint() - started) / 1e6;
     const { exitCode, signal: signalNumber } = exitStatus(code, signal);
     let report = {};
-    if (reportBytes > job.max_result_bytes + 4096) {
+    if (reportBytes > job.max_result_bytes + 65536) {
       report = {
         function_result: {
           error: `main() returned a value larger than ${job.max_result_bytes} bytes as JSON`,
@@ -171,7 +181,6 @@ function main() {
         report = { function_result: { error: 'main() result could not be read' } };
       }
     }
-    const skippedArtifacts = sendArtifacts(job.artifacts);
     const result = {
       nonce,
       exit_code: exitCode,
@@ -180,7 +189,7 @@ function main() {
       max_rss_kb: report.max_rss_kb || 0,
       mode: report.mode || job.mode,
       function_result: report.function_result ?? null,
-      skipped_artifacts: skippedArtifacts,
+      skipped_artifacts: sendArtifacts(job.artifacts),
     };
     writeFrame(FRAME_RESULT, Buffer.from(JSON.stringify(result)));
     process.exit(0);
@@ -189,4 +198,7 @@ function main() {
   child.on('exit', (code, signal) => setTimeout(() => finish(code, signal), DRAIN_AFTER_EXIT_MS));
 }
 
-main();
+main().catch((error) => {
+  diagnostic(`failed: ${error && error.stack}`);
+  process.exit(1);
+});

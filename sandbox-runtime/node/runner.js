@@ -1,26 +1,46 @@
 'use strict';
-// The program process for Node.js. Mode "script" runs the code as the main module; "main" loads it
-// and calls main(arguments) (sync or async); "auto" calls main when the code defines one. The return
-// value goes to the launcher on fd 3, never through stdout, so nothing the program prints can be
-// mistaken for it. At exit it also reports the process's peak memory there.
+// The program process for Node.js, started by the launcher before any job exists. It requires the
+// preload modules, says it is ready on the report pipe (fd 3) and waits for "start" on the control
+// pipe (fd 4). Then mode "script" runs the code as the main module; "main" loads it and calls
+// main(arguments) (sync or async); "auto" calls main when the code defines one. The return value goes
+// to the launcher on fd 3, never through stdout, so nothing the program prints can be mistaken for
+// it. At exit it also reports the process's peak memory there.
 const fs = require('fs');
+const net = require('net');
 const Module = require('module');
 const path = require('path');
 
 const JOB_DIR = '/sandbox/job';
-const RESULT_FD = 3;
-const [mode, entry] = process.argv.slice(2);
-const entryPath = path.join(JOB_DIR, entry);
-const report = { mode };
+const REPORT_FD = 3;
+const CONTROL_FD = 4;
+const report = {};
 
-process.on('exit', () => {
-  report.max_rss_kb = Math.round(process.resourceUsage().maxRSS);
-  try {
-    fs.writeSync(RESULT_FD, JSON.stringify(report));
-  } catch {
-    // the launcher is gone; nothing to tell
+function sendReport(record) {
+  const data = Buffer.from(`${JSON.stringify(record)}\n`);
+  let offset = 0;
+  while (offset < data.length) {
+    try {
+      offset += fs.writeSync(REPORT_FD, data, offset);
+    } catch (error) {
+      if (error.code !== 'EAGAIN') return; // the launcher is gone; nothing to tell
+    }
   }
-});
+}
+
+function preload(list) {
+  const errors = [];
+  for (const name of list
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)) {
+    try {
+      require(name);
+    } catch (error) {
+      errors.push(`${name}: ${error.message}`);
+    }
+  }
+  return errors;
+}
 
 function fail(message) {
   process.stderr.write(`${message}\n`);
@@ -45,9 +65,9 @@ function encode(value) {
 // `function main` or `const main`, which CommonJS does not export by itself.
 const FIND_MAIN = '\n;module.exports.__sandboxMain = typeof main === "function" ? main : undefined;\n';
 
-function loadProgram() {
+function loadProgram(entryPath) {
   const source = fs.readFileSync(entryPath, 'utf8');
-  const program = new Module(entryPath, module);
+  const program = new Module(entryPath, null);
   program.filename = entryPath;
   program.paths = Module._nodeModulePaths(path.dirname(entryPath));
   program._compile(source + FIND_MAIN, entryPath);
@@ -56,9 +76,9 @@ function loadProgram() {
   return (exported && typeof exported.main === 'function' && exported.main) || exported.__sandboxMain;
 }
 
-async function runFunction() {
+async function runFunction(entryPath, mode) {
   const argumentsJson = fs.readFileSync(path.join(JOB_DIR, 'arguments.json'), 'utf8');
-  const main = loadProgram();
+  const main = loadProgram(entryPath);
   if (typeof main !== 'function') {
     if (mode === 'auto') {
       report.mode = 'script';
@@ -93,9 +113,32 @@ async function runFunction() {
   setImmediate(() => process.exit());
 }
 
-if (mode === 'script') {
-  process.argv = [process.argv[0], entryPath];
-  Module.runMain();
-} else {
-  runFunction().catch((error) => fail(`runner failed: ${error && error.message}`));
+function runJob() {
+  const job = JSON.parse(fs.readFileSync(path.join(JOB_DIR, 'job.json'), 'utf8'));
+  const entryPath = path.join(JOB_DIR, job.entry);
+  report.mode = job.mode;
+  process.on('exit', () => {
+    report.max_rss_kb = Math.round(process.resourceUsage().maxRSS);
+    sendReport(report);
+  });
+  if (job.mode === 'script') {
+    process.argv = [process.argv[0], entryPath];
+    Module.runMain();
+  } else {
+    runFunction(entryPath, job.mode).catch((error) => fail(`runner failed: ${error && error.message}`));
+  }
 }
+
+const preloadErrors = preload(process.argv[2] || '');
+sendReport({ ready: true, preload_errors: preloadErrors });
+const control = new net.Socket({ fd: CONTROL_FD, readable: true, writable: false });
+let received = '';
+control.on('data', (chunk) => {
+  received += chunk.toString('utf8');
+  if (!received.includes('\n')) return;
+  control.destroy();
+  runJob();
+});
+control.on('end', () => {
+  if (!received.includes('\n')) process.exit(0); // the launcher is gone: no job will come
+});

@@ -1,13 +1,14 @@
 """In-sandbox launcher: PID 1 of every Python sandbox container.
 
-It waits for one JSON line on stdin (the "go" signal: the job directory is complete; it carries a
-per-run nonce that the program cannot read), runs the user's
-program as a child process with its own pipes, and relays what the child writes to its own stdout as
-frames, ending with one result frame. The host trusts only this frame stream.
+Boot (before any job exists, so a pooled sandbox does it while idle): start the program process —
+runner.py, which imports the preload modules and then waits — and report READY once it is waiting.
+Run: read one JSON line on stdin (the "go" signal: the job directory is complete; it carries a per-run
+nonce that the program never sees), tell the runner to start, relay what it writes as frames, send the
+artifacts, end with one result frame.
 
-Why a relay instead of letting the child inherit stdout: the child never holds the launcher's stdout,
-so nothing the user prints can be mistaken for a frame (a forged "result" is just stdout bytes), and
-the end of the run is reported the moment the child exits, without waiting for the container to stop.
+Why a relay instead of letting the program inherit stdout: it never holds the launcher's stdout, so
+nothing it prints can be mistaken for a frame (a forged "result" is just stdout bytes), and the end of
+the run is reported the moment the program exits, without waiting for the container to stop.
 
 Frame: 1 byte type, 3 zero bytes, 4 bytes big-endian payload length, payload (the same header as
 Docker's attach stream, so the host parses both with one decoder).
@@ -22,12 +23,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 FRAME_STDOUT = 1
 FRAME_STDERR = 2
 FRAME_RESULT = 3
 FRAME_ARTIFACT = 4
+FRAME_READY = 5
 
 JOB_DIR = "/sandbox/job"
 RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -35,10 +38,12 @@ WORK_DIR = "/work"
 ARTIFACTS_DIR = os.path.join(WORK_DIR, "artifacts")
 READ_SIZE = 65536
 PR_SET_DUMPABLE = 4
+MATPLOTLIB_CACHE = "/usr/share/code-sandbox/matplotlib"
+MATPLOTLIB_CONFIG_DIR = "/tmp/.matplotlib"
 
 
 def make_undumpable():
-    # Keeps the child (same uid) out of /proc/1/mem, where the run's nonce lives. This gVisor still
+    # Keeps the program (same uid) out of /proc/1/mem, where the run's nonce lives. This gVisor still
     # lets it open /proc/1/fd/1 and write raw bytes there, which is why the result frame carries the
     # nonce: the host rejects any result frame without it.
     try:
@@ -56,18 +61,9 @@ def write_frame(frame_type, payload):
         data = data[written:]
 
 
-def link_input_files(names):
-    # Input files live on the read-only job mount; symlinks make them appear in the writable work dir
-    # while any write through them still fails (EROFS/EACCES).
-    for name in names:
-        target = os.path.join(WORK_DIR, name)
-        parent = os.path.dirname(target)
-        os.makedirs(parent, exist_ok=True)
-        os.symlink(os.path.join(JOB_DIR, "files", name), target)
-
-
-MATPLOTLIB_CACHE = "/usr/share/code-sandbox/matplotlib"
-MATPLOTLIB_CONFIG_DIR = "/tmp/.matplotlib"
+def diagnostic(message):
+    sys.stderr.write(f"launcher: {message}\n")
+    sys.stderr.flush()
 
 
 def seed_matplotlib_cache():
@@ -77,7 +73,7 @@ def seed_matplotlib_cache():
         shutil.copytree(MATPLOTLIB_CACHE, MATPLOTLIB_CONFIG_DIR, dirs_exist_ok=True)
 
 
-def child_environment():
+def program_environment(control_fd, report_fd):
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": "/tmp",
@@ -87,11 +83,23 @@ def child_environment():
         "PYTHONDONTWRITEBYTECODE": "1",
         "MPLBACKEND": "Agg",
         "MPLCONFIGDIR": MATPLOTLIB_CONFIG_DIR,
+        # Read and removed by runner.py before the program runs.
+        "SANDBOX_CONTROL_FD": str(control_fd),
+        "SANDBOX_REPORT_FD": str(report_fd),
     }
 
 
-class FunctionResult:
-    """Collects what the runner writes on the result pipe, up to a cap."""
+def link_input_files(names):
+    # Input files live on the read-only job mount; symlinks make them appear in the writable work dir
+    # while any write through them still fails (EROFS/EACCES).
+    for name in names:
+        target = os.path.join(WORK_DIR, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.symlink(os.path.join(JOB_DIR, "files", name), target)
+
+
+class Report:
+    """What the runner writes on the report pipe: a ready line, then one JSON object at its exit."""
 
     def __init__(self, max_bytes):
         self.max_bytes = max_bytes
@@ -104,30 +112,66 @@ class FunctionResult:
         else:
             self.data += chunk
 
-    def record(self):
-        if self.overflow:
-            return {"error": f"main() returned a value larger than {self.max_bytes} bytes as JSON"}
-        if not self.data:
+    def take_line(self):
+        newline = self.data.find(b"\n")
+        if newline < 0:
             return None
+        line = bytes(self.data[:newline])
+        del self.data[: newline + 1]
+        return line
+
+    def final(self, max_result_bytes):
+        if self.overflow:
+            return {"function_result": {"error": f"main() returned a value larger than {max_result_bytes} bytes as JSON"}}
+        if not self.data:
+            return {}
         try:
             return json.loads(self.data)
         except ValueError:
-            return {"error": "main() result could not be read"}
+            return {"function_result": {"error": "main() result could not be read"}}
 
 
-def relay_until_exit(child, wakeup_read_fd, result_read_fd, function_result):
-    """Forwards the child's output as frames until the child has exited and its pipes are drained.
+def wait_until_ready(child, report_fd, report):
+    """Blocks until the runner says it is ready (True) or dies first (False)."""
+    while True:
+        line = report.take_line()
+        if line is not None:
+            ready = json.loads(line)
+            for problem in ready.get("preload_errors", []):
+                diagnostic(f"preload failed: {problem}")
+            return True
+        chunk = os.read(report_fd, READ_SIZE)
+        if not chunk:
+            diagnostic(f"the program process died while starting (status {child.wait()})")
+            return False
+        report.add(chunk)
 
-    Pipes are drained only of what is already buffered once the child is gone: a background process
-    the program left behind may keep them open forever, and it must not hold the result back.
+
+def feed_stdin(child):
+    """Copies the job's stdin file into the program's stdin pipe (a thread: it may block)."""
+    try:
+        with open(os.path.join(JOB_DIR, "stdin"), "rb") as source:
+            shutil.copyfileobj(source, child.stdin, READ_SIZE)
+    except (BrokenPipeError, OSError):
+        pass  # the program stopped reading; that is its business
+    finally:
+        try:
+            child.stdin.close()
+        except OSError:
+            pass
+
+
+def relay_until_exit(child, wakeup_read_fd, report_fd, report):
+    """Forwards the program's output as frames until it has exited and its pipes are drained.
+
+    Pipes are drained only of what is already buffered once the program is gone: a background process
+    it left behind may keep them open forever, and it must not hold the result back.
     """
-    sinks = {child.stdout.fileno(): FRAME_STDOUT, child.stderr.fileno(): FRAME_STDERR}
-    if result_read_fd is not None:
-        sinks[result_read_fd] = function_result
+    sinks = {child.stdout.fileno(): FRAME_STDOUT, child.stderr.fileno(): FRAME_STDERR, report_fd: report}
 
     def forward(fd, chunk):
         sink = sinks[fd]
-        if isinstance(sink, FunctionResult):
+        if isinstance(sink, Report):
             sink.add(chunk)
         else:
             write_frame(sink, chunk)
@@ -175,57 +219,28 @@ def send_artifacts(limits):
         subdirectories.sort()
         for name in sorted(files):
             path = os.path.join(directory, name)
-            if os.path.islink(path) or not os.path.isfile(path):
-                continue
-            candidates.append(path)
+            if not os.path.islink(path) and os.path.isfile(path):
+                candidates.append(path)
     for path in candidates:
         name = os.path.relpath(path, ARTIFACTS_DIR)
         size = os.path.getsize(path)
         if sent_count >= limits["max_count"]:
             skipped.append({"name": name, "reason": f"more than {limits['max_count']} artifacts"})
             continue
+        too_big = {"name": name, "reason": f"artifacts would exceed {limits['max_bytes']} bytes"}
         if sent_bytes + size > limits["max_bytes"]:
-            skipped.append({"name": name, "reason": f"artifacts would exceed {limits['max_bytes']} bytes"})
+            skipped.append(too_big)
             continue
         with open(path, "rb") as artifact:
             content = artifact.read(limits["max_bytes"] - sent_bytes + 1)
         if sent_bytes + len(content) > limits["max_bytes"]:
-            skipped.append({"name": name, "reason": f"artifacts would exceed {limits['max_bytes']} bytes"})
+            skipped.append(too_big)
             continue
         header = json.dumps({"name": name, "size": len(content)}).encode()
         write_frame(FRAME_ARTIFACT, header + b"\n" + content)
         sent_count += 1
         sent_bytes += len(content)
     return skipped
-
-
-def program_command(job):
-    """The program process: the script itself, or the runner that calls main() (function mode)."""
-    entry_path = os.path.join(JOB_DIR, job["entry"])
-    if job["mode"] == "auto":
-        job["mode"] = "main" if defines_main(entry_path) else "script"
-    if job["mode"] == "script":
-        return [sys.executable, entry_path], False
-    return [sys.executable, os.path.join(RUNTIME_DIR, "runner.py"), job["entry"]], True
-
-
-def defines_main(path):
-    """Whether the program defines a top-level main (def, async def or assignment)."""
-    import ast
-
-    try:
-        with open(path, "rb") as source:
-            tree = ast.parse(source.read())
-    except (SyntaxError, ValueError):
-        return False  # run it as a script: Python then reports the error the usual way
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == "main":
-            return True
-        if isinstance(node, ast.Assign) and any(
-            isinstance(target, ast.Name) and target.id == "main" for target in node.targets
-        ):
-            return True
-    return False
 
 
 def exit_status(returncode):
@@ -237,60 +252,60 @@ def exit_status(returncode):
 
 def main():
     make_undumpable()
-    go_line = sys.stdin.buffer.readline()
-    if not go_line:
-        return  # the host went away before the job was ready
-    nonce = json.loads(go_line)["nonce"]
-    with open(os.path.join(JOB_DIR, "job.json"), "rb") as job_file:
-        job = json.load(job_file)
-    link_input_files(job.get("files", []))
+    preload = sys.argv[1] if len(sys.argv) > 1 else ""
+    os.makedirs(ARTIFACTS_DIR, exist_ok=True)
+    seed_matplotlib_cache()
 
     wakeup_read_fd, wakeup_write_fd = os.pipe()
     os.set_blocking(wakeup_write_fd, False)
     signal.set_wakeup_fd(wakeup_write_fd)
     signal.signal(signal.SIGCHLD, lambda *_: None)
 
-    os.makedirs(ARTIFACTS_DIR, exist_ok=True)
-    seed_matplotlib_cache()
-    command, function_mode = program_command(job)
-    environment = child_environment()
-    result_read_fd = result_write_fd = None
-    pass_fds = ()
-    if function_mode:
-        result_read_fd, result_write_fd = os.pipe()
-        environment["SANDBOX_RESULT_FD"] = str(result_write_fd)
-        pass_fds = (result_write_fd,)
-    function_result = FunctionResult(job["max_result_bytes"])
+    control_read_fd, control_write_fd = os.pipe()
+    report_read_fd, report_write_fd = os.pipe()
+    child = subprocess.Popen(
+        [sys.executable, os.path.join(RUNTIME_DIR, "runner.py"), preload],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=WORK_DIR,
+        env=program_environment(control_read_fd, report_write_fd),
+        close_fds=True,
+        pass_fds=(control_read_fd, report_write_fd),
+    )
+    os.close(control_read_fd)
+    os.close(report_write_fd)
+    report = Report(64 * 1024 * 1024)
+    if not wait_until_ready(child, report_read_fd, report):
+        sys.exit(1)
+    write_frame(FRAME_READY, b"")
 
-    stdin_path = os.path.join(JOB_DIR, "stdin")
+    # The nonce is read only now, after the program process exists: it is never in its memory.
+    go_line = sys.stdin.buffer.readline()
+    if not go_line:
+        return  # the host went away before a job came
+    nonce = json.loads(go_line)["nonce"]
+    with open(os.path.join(JOB_DIR, "job.json"), "rb") as job_file:
+        job = json.load(job_file)
+    link_input_files(job.get("files", []))
+    report.max_bytes = job["max_result_bytes"] + 65536
+
     started = time.monotonic()
-    with open(stdin_path, "rb") as child_stdin:
-        child = subprocess.Popen(
-            command,
-            stdin=child_stdin,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=WORK_DIR,
-            env=environment,
-            close_fds=True,
-            pass_fds=pass_fds,
-        )
-    if result_write_fd is not None:
-        os.close(result_write_fd)
-    relay_until_exit(child, wakeup_read_fd, result_read_fd, function_result)
+    os.write(control_write_fd, b"start\n")
+    threading.Thread(target=feed_stdin, args=(child,), daemon=True).start()
+    relay_until_exit(child, wakeup_read_fd, report_read_fd, report)
     run_ms = round((time.monotonic() - started) * 1000, 3)
     exit_code, signal_number = exit_status(child.returncode)
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    skipped_artifacts = send_artifacts(job["artifacts"])
+    final = report.final(job["max_result_bytes"])
     result = {
         "nonce": nonce,
         "exit_code": exit_code,
         "signal": signal_number,
         "run_ms": run_ms,
-        "max_rss_kb": usage.ru_maxrss,
-        "mode": job["mode"],
-        "function_result": function_result.record() if function_mode else None,
-        "skipped_artifacts": skipped_artifacts,
+        "max_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        "mode": final.get("mode", job["mode"]),
+        "function_result": final.get("function_result"),
+        "skipped_artifacts": send_artifacts(job["artifacts"]),
     }
     write_frame(FRAME_RESULT, json.dumps(result).encode())
 

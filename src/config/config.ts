@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
 
 /** The service configuration: validated, complete and frozen. */
@@ -33,6 +34,14 @@ export interface Config {
   maxArtifactBytes: number;
   /** Largest main() return value, as JSON. */
   maxReturnValueBytes: number;
+  /** Warm pool: idle pre-started sandboxes kept per language (0 = off). */
+  poolSize: number;
+  poolMaxIdleMs: number;
+  poolFillConcurrency: number;
+  /** Modules each language's warm program process imports before it is claimed. */
+  preload: Readonly<Record<Language, readonly string[]>>;
+  /** Used sandboxes removed at once in the background. */
+  teardownConcurrency: number;
   /** Shared secret for the execution endpoints; undefined = no authentication. */
   authToken: string | undefined;
   allowUnauthenticated: boolean;
@@ -47,6 +56,12 @@ const flag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .default('false')
   .transform((value) => ['true', '1', 'yes'].includes(value));
+
+const moduleList = z
+  .string()
+  .regex(/^[A-Za-z0-9_.@/-]*(,[A-Za-z0-9_.@/-]+)*$/, 'a comma-separated list of module names')
+  .default('')
+  .transform((value) => value.split(',').filter(Boolean));
 
 const environmentSchema = z
   .object({
@@ -87,6 +102,12 @@ const environmentSchema = z
     SANDBOX_MAX_ARTIFACTS: integer(16, 0, 10_000),
     SANDBOX_MAX_ARTIFACT_BYTES: integer(10 * MiB, 0, 256 * MiB),
     SANDBOX_MAX_RETURN_VALUE_BYTES: integer(1 * MiB, 1, 64 * MiB),
+    SANDBOX_POOL_SIZE: integer(2, 0, 64),
+    SANDBOX_POOL_MAX_IDLE_MS: integer(600_000, 1000),
+    SANDBOX_POOL_FILL_CONCURRENCY: integer(2, 1, 16),
+    SANDBOX_PRELOAD_PYTHON: moduleList,
+    SANDBOX_PRELOAD_NODEJS: moduleList,
+    SANDBOX_TEARDOWN_CONCURRENCY: integer(2, 1, 32),
     SANDBOX_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     SANDBOX_ALLOW_UNAUTHENTICATED: flag,
   })
@@ -161,6 +182,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxArtifacts: e.SANDBOX_MAX_ARTIFACTS,
     maxArtifactBytes: e.SANDBOX_MAX_ARTIFACT_BYTES,
     maxReturnValueBytes: e.SANDBOX_MAX_RETURN_VALUE_BYTES,
+    poolSize: e.SANDBOX_POOL_SIZE,
+    poolMaxIdleMs: e.SANDBOX_POOL_MAX_IDLE_MS,
+    poolFillConcurrency: e.SANDBOX_POOL_FILL_CONCURRENCY,
+    preload: Object.freeze({ python: e.SANDBOX_PRELOAD_PYTHON, nodejs: e.SANDBOX_PRELOAD_NODEJS }),
+    teardownConcurrency: e.SANDBOX_TEARDOWN_CONCURRENCY,
     authToken: e.SANDBOX_AUTH_TOKEN,
     allowUnauthenticated: e.SANDBOX_ALLOW_UNAUTHENTICATED,
   });

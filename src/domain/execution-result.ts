@@ -40,7 +40,16 @@ export type OutputStream = 'stdout' | 'stderr';
 
 /** What an execution reports while it runs, in order: started, output chunks, result. */
 export type ExecutionEvent =
-  | { type: 'started'; executionId: string; queueWaitMs: number; limits: Limits }
+  | {
+      type: 'started';
+      executionId: string;
+      queueWaitMs: number;
+      limits: Limits;
+      /** The container's `code-sandbox.sandbox` label. */
+      sandboxId: string;
+      /** Whether a pre-started sandbox from the warm pool runs it. */
+      warm: boolean;
+    }
   | { type: OutputStream; data: Buffer }
   | { type: 'artifact'; artifact: Artifact }
   | { type: 'result'; result: ExecutionResult };

@@ -60,7 +60,15 @@ export class ExecutionService {
       return await scheduler.run(async (queueWaitMs) => {
         logger.info({ language: request.language, queueWaitMs, limits }, 'execution started');
         const outcome = await runner.run({ executionId, ...request, limits }, signal, {
-          onStart: () => options.onEvent({ type: 'started', executionId, queueWaitMs, limits }),
+          onStart: (sandbox) =>
+            options.onEvent({
+              type: 'started',
+              executionId,
+              queueWaitMs,
+              limits,
+              sandboxId: sandbox.sandboxId,
+              warm: sandbox.warm,
+            }),
           onOutput: (stream, data) => options.onEvent({ type: stream, data }),
           onArtifact: (artifact) => options.onEvent({ type: 'artifact', artifact }),
         });
@@ -86,6 +94,9 @@ export class ExecutionService {
             exitCode: result.exitCode,
             durationMs: result.durationMs,
             totalMs: result.totalMs,
+            sandboxId: outcome.sandbox.sandboxId,
+            warm: outcome.sandbox.warm,
+            acquireMs: outcome.sandbox.acquireMs,
           },
           'execution finished',
         );
@@ -95,6 +106,11 @@ export class ExecutionService {
     } finally {
       this.inFlight.delete(controller);
     }
+  }
+
+  /** Starts background work (the runner's warm pools). */
+  start(): void {
+    this.options.runner.start();
   }
 
   async readiness(): Promise<Readiness> {
@@ -117,5 +133,6 @@ export class ExecutionService {
     clearTimeout(timer);
     for (const controller of this.inFlight) controller.abort();
     await scheduler.onIdle();
+    await this.options.runner.close();
   }
 }

@@ -31,11 +31,22 @@ export interface SandboxOutcome {
   peakMemoryKb: number;
   returnValue: ReturnValue | null;
   skippedArtifacts: SkippedArtifact[];
+  sandbox: SandboxInfo;
+}
+
+/** Which sandbox ran the job. */
+export interface SandboxInfo {
+  /** Container label `code-sandbox.sandbox`. */
+  sandboxId: string;
+  /** True when a pre-started sandbox from the warm pool was used. */
+  warm: boolean;
+  /** Time to get a sandbox ready for the job: a pool claim, or a whole cold container start. */
+  acquireMs: number;
 }
 
 export interface SandboxRunCallbacks {
   /** Called once, when the program has been told to start. */
-  onStart(): void;
+  onStart(sandbox: SandboxInfo): void;
   /** Called for each piece of output as it arrives, already cut to the output limit. */
   onOutput(stream: OutputStream, data: Buffer): void;
   /** Called for each artifact, after the program has ended and before the outcome. */
@@ -49,7 +60,8 @@ export interface ReadinessCheck {
 }
 
 /**
- * Runs one job in a sandbox of its own and tears the sandbox down before resolving.
+ * Runs one job in a sandbox no one else has used, and disposes of that sandbox afterwards (the
+ * disposal may finish after this resolves, but is never skipped).
  * Resolves with an outcome for anything the program does (including being cancelled through
  * `signal`); rejects only when no sandbox could be run (UnavailableError) or on internal faults.
  */
@@ -57,4 +69,8 @@ export interface SandboxRunner {
   run(job: SandboxJob, signal: AbortSignal, callbacks: SandboxRunCallbacks): Promise<SandboxOutcome>;
   /** Whether sandboxes can be started right now: docker reachable, runtime registered, images present. */
   readiness(): Promise<ReadinessCheck[]>;
+  /** Starts background work (warm pools). */
+  start(): void;
+  /** Stops background work and waits until every sandbox it ever started is removed. */
+  close(): Promise<void>;
 }

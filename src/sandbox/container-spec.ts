@@ -10,7 +10,7 @@ export const SANDBOX_WORK_DIR = '/work';
 export const SANDBOX_USER = '65534:65534';
 
 export interface ContainerSpecInput {
-  executionId: string;
+  sandboxId: string;
   instanceId: string;
   image: string;
   runtime: string;
@@ -18,7 +18,7 @@ export interface ContainerSpecInput {
   limits: Limits;
   /** Size of each tmpfs (/work and /tmp). */
   scratchBytes: number;
-  /** Host directory with this execution's code and input files (mounted read-only). */
+  /** Host directory for the job's code and input files (mounted read-only; may be filled after start). */
   jobHostDir: string;
   /** Host directory with the launcher scripts (mounted read-only). */
   runtimeHostDir: string;
@@ -40,13 +40,13 @@ export function buildContainerSpec(input: ContainerSpecInput): ContainerCreateOp
   const { limits } = input;
   const tmpfsOptions = `rw,nosuid,nodev,size=${input.scratchBytes},mode=1777`;
   return {
-    name: `code-sandbox-${input.executionId}`,
+    name: `code-sandbox-${input.sandboxId}`,
     Image: input.image,
     Cmd: input.launcherCommand,
     WorkingDir: SANDBOX_WORK_DIR,
     User: SANDBOX_USER,
     Env: ['HOME=/tmp', 'LANG=C.UTF-8', 'PATH=/usr/local/bin:/usr/bin:/bin'],
-    Labels: sandboxLabels(input.instanceId, input.executionId, input.expiresAtMs),
+    Labels: sandboxLabels(input.instanceId, input.sandboxId, input.expiresAtMs),
     // stdin carries only the launcher's start signal; user stdin is a file in the job dir.
     AttachStdin: true,
     AttachStdout: true,

@@ -1,80 +1,91 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Language } from '../domain/languages.js';
 import type {
   ReadinessCheck,
+  SandboxInfo,
   SandboxJob,
   SandboxOutcome,
   SandboxRunCallbacks,
   SandboxRunner,
 } from '../execution/sandbox-runner.js';
-import { buildContainerSpec } from './container-spec.js';
-import { dockerMessage, sandboxStartError } from './docker-errors.js';
-import { removeJobDirectory, writeJobDirectory } from './job-directory.js';
+import { dockerMessage } from './docker-errors.js';
+import { writeJobDirectory } from './job-directory.js';
 import { LANGUAGE_RUNTIMES } from './language-runtimes.js';
-import { removeContainer } from './remove-container.js';
-import { SandboxSession, type ContainerExit } from './sandbox-session.js';
+import type { SandboxFactory, SandboxHandle } from './sandbox-handle.js';
+import { SandboxSession } from './sandbox-session.js';
+import type { SandboxTeardown } from './sandbox-teardown.js';
+import type { WarmPool } from './warm-pool.js';
 
 export interface DockerSandboxRunnerOptions {
   docker: Docker;
-  dockerSocket: string;
-  instanceId: string;
   runtime: string;
   images: Readonly<Record<Language, string>>;
-  /** Host directory under which per-execution job directories are written. */
-  jobsRoot: string;
-  /** Host directory holding the launcher scripts (see installLauncherFiles). */
-  runtimeHostDir: string;
-  scratchBytes: number;
+  factory: SandboxFactory;
+  teardown: SandboxTeardown;
+  /** Warm pools by language; a language without one always starts cold. */
+  pools: Partial<Record<Language, WarmPool>>;
   artifactLimits: { maxCount: number; maxBytes: number };
   maxReturnValueBytes: number;
-  /** How long past its timeout a container may live before any reaper may remove it. */
+  /** How long past its timeout a cold container may live before any reaper may remove it. */
   expiryMarginMs: number;
   logger: Logger;
 }
 
-/** Runs each job in a new container of its own (cold start), removed before the outcome is returned. */
+/**
+ * Runs each job in a sandbox no one else has touched: a pre-started one from the warm pool when the
+ * pool serves the job's limits, else a cold start. The outcome is returned as soon as the program is
+ * done; the sandbox is disposed of in the background (see SandboxTeardown).
+ */
 export class DockerSandboxRunner implements SandboxRunner {
   constructor(private readonly options: DockerSandboxRunnerOptions) {}
 
+  start(): void {
+    for (const pool of Object.values(this.options.pools)) pool.start();
+  }
+
+  async close(): Promise<void> {
+    for (const pool of Object.values(this.options.pools)) pool.close();
+    await this.options.teardown.drain();
+  }
+
   async run(job: SandboxJob, signal: AbortSignal, callbacks: SandboxRunCallbacks): Promise<SandboxOutcome> {
     const logger = this.options.logger.child({ executionId: job.executionId });
-    const runtime = LANGUAGE_RUNTIMES[job.language];
-    const jobHostDir = join(this.options.jobsRoot, job.executionId);
-    let container: Docker.Container | undefined;
-    try {
-      await writeJobDirectory(jobHostDir, {
-        entry: runtime.entryFile,
-        code: job.code,
-        stdin: job.stdin,
-        files: job.files,
-        entrypoint: job.entrypoint,
-        argumentsJson: job.argumentsJson,
-        artifacts: this.options.artifactLimits,
-        maxReturnValueBytes: this.options.maxReturnValueBytes,
-      });
-      const started = await this.startContainer(job, jobHostDir);
-      container = started.container;
-      const nonce = randomBytes(16).toString('hex');
-      const session = new SandboxSession({
-        stream: started.stream,
+    const acquireStarted = performance.now();
+    const pooled = this.options.pools[job.language]?.take(job.limits);
+    const handle =
+      pooled ??
+      (await this.options.factory.start({
+        sandboxId: job.executionId,
+        language: job.language,
         limits: job.limits,
-        nonce,
+        expiresAtMs: Date.now() + job.limits.timeoutMs + this.options.expiryMarginMs,
+        preload: false,
+      }));
+    const sandbox: SandboxInfo = {
+      sandboxId: handle.sandboxId,
+      warm: pooled !== undefined,
+      acquireMs: Math.round(performance.now() - acquireStarted),
+    };
+    logger.info(sandbox, pooled ? 'warm sandbox claimed' : 'cold sandbox started');
+    try {
+      await this.writeJob(job, handle);
+      const session = new SandboxSession({
+        stream: handle.takeStream(),
+        limits: job.limits,
+        nonce: randomBytes(16).toString('hex'),
         signal,
         callbacks,
-        waitForExit: () => containerExit(started.container),
+        onStart: () => callbacks.onStart(sandbox),
+        waitForExit: () => handle.exit(),
         onDiagnostic: (text) => logger.debug({ launcherStderr: text }, 'launcher diagnostic'),
         artifactLimits: this.options.artifactLimits,
       });
       const outcome = await session.run();
-      logger.debug({ exitReason: outcome.exitReason, durationMs: outcome.durationMs }, 'sandbox finished');
-      return outcome;
+      return { ...outcome, sandbox };
     } finally {
-      if (container) await removeContainer(container, logger);
-      await removeJobDirectory(jobHostDir);
+      this.options.teardown.dispose(handle);
     }
   }
 
@@ -107,49 +118,17 @@ export class DockerSandboxRunner implements SandboxRunner {
     return checks;
   }
 
-  /**
-   * Creates the container, attaches before starting (so no output is missed) and starts it. The
-   * launcher then waits for its start signal on stdin. Any failure here means no sandbox: UNAVAILABLE.
-   */
-  private async startContainer(
-    job: SandboxJob,
-    jobHostDir: string,
-  ): Promise<{ container: Docker.Container; stream: Duplex }> {
-    const { docker, images, runtime, dockerSocket } = this.options;
-    const image = images[job.language];
-    const spec = buildContainerSpec({
-      executionId: job.executionId,
-      instanceId: this.options.instanceId,
-      image,
-      runtime,
-      launcherCommand: LANGUAGE_RUNTIMES[job.language].launcherCommand,
-      limits: job.limits,
-      scratchBytes: this.options.scratchBytes,
-      jobHostDir,
-      runtimeHostDir: this.options.runtimeHostDir,
-      expiresAtMs: Date.now() + job.limits.timeoutMs + this.options.expiryMarginMs,
+  /** Writes the job into the sandbox's (read-only mounted) job directory: it appears inside at once. */
+  private writeJob(job: SandboxJob, handle: SandboxHandle): Promise<void> {
+    return writeJobDirectory(handle.jobHostDir, {
+      entry: LANGUAGE_RUNTIMES[job.language].entryFile,
+      code: job.code,
+      stdin: job.stdin,
+      files: job.files,
+      entrypoint: job.entrypoint,
+      argumentsJson: job.argumentsJson,
+      artifacts: this.options.artifactLimits,
+      maxReturnValueBytes: this.options.maxReturnValueBytes,
     });
-    let container: Docker.Container | undefined;
-    try {
-      container = await docker.createContainer(spec);
-      const stream = (await container.attach({
-        stream: true,
-        stdin: true,
-        stdout: true,
-        stderr: true,
-        hijack: true,
-      })) as Duplex;
-      await container.start();
-      return { container, stream };
-    } catch (error) {
-      if (container) await removeContainer(container, this.options.logger);
-      throw sandboxStartError(error, { image, runtime, socket: dockerSocket });
-    }
   }
-}
-
-async function containerExit(container: Docker.Container): Promise<ContainerExit> {
-  const { StatusCode } = (await container.wait()) as { StatusCode: number };
-  const state = (await container.inspect()).State;
-  return { exitCode: StatusCode, oomKilled: state.OOMKilled };
 }

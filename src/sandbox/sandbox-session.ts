@@ -15,6 +15,8 @@ const LAUNCHER_STDOUT = 1;
 const LAUNCHER_STDERR = 2;
 const LAUNCHER_RESULT = 3;
 const LAUNCHER_ARTIFACT = 4;
+/** Sent once the launcher's program process is booted; only the pool needs it (see SandboxHandle). */
+const LAUNCHER_READY = 5;
 
 const MAX_DOCKER_FRAME_BYTES = 16 * 1024 * 1024;
 /** Room for a launcher frame's header JSON and the result frame, beyond the artifact content cap. */
@@ -43,6 +45,9 @@ interface LauncherResult {
 type SessionEnd = Pick<SandboxOutcome, 'exitCode' | 'signal' | 'exitReason' | 'detail' | 'peakMemoryKb'> &
   Partial<Pick<SandboxOutcome, 'returnValue'>>;
 
+/** The outcome as far as the session knows it (the runner adds which sandbox it was). */
+export type SessionOutcome = Omit<SandboxOutcome, 'sandbox'>;
+
 export interface SandboxSessionOptions {
   /** Hijacked attach stream of a started container: stdin in, multiplexed stdout/stderr out. */
   stream: Duplex;
@@ -51,6 +56,8 @@ export interface SandboxSessionOptions {
   nonce: string;
   signal: AbortSignal;
   callbacks: SandboxRunCallbacks;
+  /** Called once the start line is sent. */
+  onStart(): void;
   /** Resolves once the container has exited, with its state. */
   waitForExit(): Promise<ContainerExit>;
   /** Receives the launcher's own stderr (diagnostics, never user output). */
@@ -76,7 +83,7 @@ export class SandboxSession {
   private startedAt = 0;
   private settled = false;
   private containerGone = false;
-  private settle: (outcome: SandboxOutcome) => void = () => undefined;
+  private settle: (outcome: SessionOutcome) => void = () => undefined;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SandboxSessionOptions) {
@@ -84,9 +91,9 @@ export class SandboxSession {
     this.launcherFrames = new FrameDecoder(options.artifactLimits.maxBytes + LAUNCHER_FRAME_SLACK_BYTES);
   }
 
-  run(): Promise<SandboxOutcome> {
+  run(): Promise<SessionOutcome> {
     const { stream, signal, limits } = this.options;
-    return new Promise<SandboxOutcome>((resolve) => {
+    return new Promise<SessionOutcome>((resolve) => {
       this.settle = resolve;
       if (signal.aborted) {
         this.stop('cancelled', 'cancelled by the client before the program started');
@@ -96,6 +103,7 @@ export class SandboxSession {
       stream.once('end', () => void this.onContainerGone());
       stream.once('close', () => void this.onContainerGone());
       stream.once('error', () => void this.onContainerGone());
+      stream.resume(); // a pooled sandbox's stream was paused when the pool handed it over
       signal.addEventListener('abort', this.onAbort, { once: true });
       this.timer = setTimeout(
         () => this.stop('timeout', `timed out after ${limits.timeoutMs} ms`),
@@ -103,7 +111,7 @@ export class SandboxSession {
       );
       this.startedAt = performance.now();
       stream.write(`${JSON.stringify({ nonce: this.options.nonce })}\n`);
-      this.options.callbacks.onStart();
+      this.options.onStart();
     });
   }
 
@@ -139,6 +147,8 @@ export class SandboxSession {
         return this.onResult(frame.payload);
       case LAUNCHER_ARTIFACT:
         return this.onArtifact(frame.payload);
+      case LAUNCHER_READY:
+        return;
       default:
         return this.tampered(`unknown frame type ${frame.type}`);
     }

@@ -2,6 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   containersOfInstance,
+  eventuallyEmpty,
   executeGrpc,
   postJson,
   python,
@@ -72,7 +73,7 @@ describe('scheduler limits', () => {
     // Only the running execution ever had a container; nothing was started for the expired one.
     expect(containersWhileBusy).toBe(1);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(await containersOfInstance(t.docker, t.config.instanceId)).toEqual([]);
+    expect(await eventuallyEmpty(() => containersOfInstance(t.docker, t.config.instanceId))).toEqual([]);
   });
 });
 

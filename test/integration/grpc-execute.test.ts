@@ -1,6 +1,13 @@
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { containersOf, executeGrpc, python, startTestApp, type TestApp } from '../support/test-app.js';
+import {
+  containersOf,
+  eventuallyEmpty,
+  executeGrpc,
+  python,
+  startTestApp,
+  type TestApp,
+} from '../support/test-app.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -9,9 +16,9 @@ beforeAll(async () => {
 afterAll(async () => t?.stop());
 
 /** Every run must leave no container behind, whatever its outcome. */
-async function expectNoContainerLeft(executionId: string | undefined): Promise<void> {
-  expect(executionId).toMatch(/^[0-9a-f-]{36}$/);
-  expect(await containersOf(t.docker, executionId as string)).toEqual([]);
+async function expectNoContainerLeft(sandboxId: string | undefined): Promise<void> {
+  expect(sandboxId).toMatch(/^[0-9a-f-]{36}$/);
+  expect(await eventuallyEmpty(() => containersOf(t.docker, sandboxId as string))).toEqual([]);
 }
 
 describe('ExecuteCode over gRPC on runsc', () => {
@@ -29,7 +36,7 @@ describe('ExecuteCode over gRPC on runsc', () => {
     expect((resultEvent?.at ?? 0) - (firstOutput?.at ?? 0)).toBeGreaterThan(800);
     expect(run.stdout.toString()).toBe('first\nsecond\n');
     expect(run.result).toMatchObject({ exit_code: 0, exit_reason: 'ok', stdout_truncated: false });
-    await expectNoContainerLeft(run.executionId);
+    await expectNoContainerLeft(run.sandboxId);
   });
 
   it('reports a non-zero exit as "error" with its exit code and keeps stdout and stderr apart', async () => {
@@ -40,7 +47,7 @@ describe('ExecuteCode over gRPC on runsc', () => {
     expect(run.result).toMatchObject({ exit_code: 7, exit_reason: 'error' });
     expect(run.stdout.toString()).toBe('to out\n');
     expect(run.stderr.toString()).toBe('to err\n');
-    await expectNoContainerLeft(run.executionId);
+    await expectNoContainerLeft(run.sandboxId);
   });
 
   it('reports an uncaught exception as "error" with the traceback on stderr', async () => {
@@ -84,7 +91,7 @@ describe('ExecuteCode over gRPC on runsc', () => {
     expect(Number(run.result?.duration_ms)).toBeGreaterThanOrEqual(1500);
     expect(Number(run.result?.duration_ms)).toBeLessThan(5000);
     expect(run.stdout.toString()).toBe('going to sleep\n');
-    await expectNoContainerLeft(run.executionId);
+    await expectNoContainerLeft(run.sandboxId);
   });
 
   it('reports running out of memory as "oom"', async () => {
@@ -96,7 +103,7 @@ describe('ExecuteCode over gRPC on runsc', () => {
     );
     expect(run.result).toMatchObject({ exit_reason: 'oom', exit_code: 137 });
     expect(run.stdout.toString()).not.toContain('allocated');
-    await expectNoContainerLeft(run.executionId);
+    await expectNoContainerLeft(run.sandboxId);
   });
 
   it('cuts output at the limit exactly, stops the program and reports "output_limit"', async () => {
@@ -110,7 +117,7 @@ describe('ExecuteCode over gRPC on runsc', () => {
       stderr_truncated: false,
     });
     expect(run.stdout.length).toBe(10_000);
-    await expectNoContainerLeft(run.executionId);
+    await expectNoContainerLeft(run.sandboxId);
   });
 
   it('contains a fork bomb: fork fails inside the sandbox and the service keeps serving', async () => {
@@ -134,7 +141,7 @@ describe('ExecuteCode over gRPC on runsc', () => {
     const children = Number(/after (\d+)/.exec(run.stdout.toString())?.[1]);
     expect(children).toBeLessThan(32);
     expect(run.result).toMatchObject({ exit_reason: 'ok' });
-    await expectNoContainerLeft(run.executionId);
+    await expectNoContainerLeft(run.sandboxId);
 
     const after = await executeGrpc(t.grpc, python('print("still serving")'));
     expect(after.stdout.toString()).toBe('still serving\n');
@@ -150,10 +157,6 @@ describe('ExecuteCode over gRPC on runsc', () => {
     );
     expect(run.error?.code).toBe(status.CANCELLED);
     expect(run.result).toBeUndefined();
-    // Removal runs right after the cancel is seen; give it a moment.
-    for (let i = 0; i < 50 && (await containersOf(t.docker, run.executionId as string)).length > 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    await expectNoContainerLeft(run.executionId);
+    await expectNoContainerLeft(run.sandboxId);
   });
 });

@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostPidsLimit } from '../../src/sandbox/container-spec.js';
-import { containersOf, executeGrpc, python, startTestApp, type TestApp } from '../support/test-app.js';
+import {
+  containersOf,
+  eventuallyEmpty,
+  executeGrpc,
+  python,
+  startTestApp,
+  type TestApp,
+} from '../support/test-app.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -23,11 +30,11 @@ async function probe(lines: string[]): Promise<Record<string, string>> {
 
 describe('sandbox isolation on runsc', () => {
   it('creates the container with every isolation setting (checked through docker inspect)', async () => {
-    let executionId = '';
+    let sandboxId = '';
     let reportStarted: () => void = () => undefined;
     const started = new Promise<void>((resolve) => (reportStarted = resolve));
     const inspection = started.then(async () => {
-      const [info] = await containersOf(t.docker, executionId);
+      const [info] = await containersOf(t.docker, sandboxId);
       return t.docker.getContainer(info!.Id).inspect();
     });
     const run = await executeGrpc(
@@ -37,9 +44,9 @@ describe('sandbox isolation on runsc', () => {
       }),
       {
         onMessage: (message) => {
-          const startedEvent = message.started as { execution_id: string } | undefined;
+          const startedEvent = message.started as { sandbox_id: string } | undefined;
           if (startedEvent) {
-            executionId = startedEvent.execution_id;
+            sandboxId = startedEvent.sandbox_id;
             reportStarted();
           }
         },
@@ -64,7 +71,7 @@ describe('sandbox isolation on runsc', () => {
     expect(host.Binds?.every((bind) => bind.endsWith(':ro'))).toBe(true);
     expect(inspected.Config.User).toBe('65534:65534');
     expect(inspected.Config.Labels['code-sandbox.instance']).toBe(t.config.instanceId);
-    expect(inspected.Config.Labels['code-sandbox.execution']).toBe(executionId);
+    expect(inspected.Config.Labels['code-sandbox.sandbox']).toBe(sandboxId);
   });
 
   it('runs as an unprivileged user with no capabilities', async () => {
@@ -154,6 +161,6 @@ describe('sandbox isolation on runsc', () => {
     // Either the launcher's real result (exit 5) or a detected tampering, never the forged success.
     expect(run.result?.exit_reason).not.toBe('ok');
     expect(['error', 'sandbox_error']).toContain(run.result?.exit_reason);
-    expect(await containersOf(t.docker, run.executionId as string)).toEqual([]);
+    expect(await eventuallyEmpty(() => containersOf(t.docker, run.sandboxId as string))).toEqual([]);
   });
 });

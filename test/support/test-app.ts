@@ -7,7 +7,7 @@ import Docker from 'dockerode';
 import { pino } from 'pino';
 import { startApp, type RunningApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
-import { LABEL_EXECUTION, LABEL_INSTANCE } from '../../src/sandbox/sandbox-labels.js';
+import { LABEL_INSTANCE, LABEL_SANDBOX } from '../../src/sandbox/sandbox-labels.js';
 import { loadSandboxService } from '../../src/transport/grpc/sandbox-proto.js';
 
 export interface TestApp {
@@ -19,13 +19,17 @@ export interface TestApp {
   stop(): Promise<void>;
 }
 
-/** Starts the real service on ports 0 with its own instance id and work root. */
+/**
+ * Starts the real service on ports 0 with its own instance id and work root. The warm pool is off
+ * unless `env` turns it on, so each suite controls how many sandboxes run on this small machine.
+ */
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const workRoot = mkdtempSync(join(tmpdir(), 'code-sandbox-test-'));
   const config = loadConfig({
     SANDBOX_GRPC_PORT: '0',
     SANDBOX_HTTP_PORT: '0',
     SANDBOX_WORK_ROOT: workRoot,
+    SANDBOX_POOL_SIZE: '0',
     ...env,
   });
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
@@ -59,6 +63,9 @@ export interface GrpcRun {
   stdout: Buffer;
   stderr: Buffer;
   executionId?: string;
+  /** The container's `code-sandbox.sandbox` label, from the `started` event. */
+  sandboxId?: string;
+  warm?: boolean;
 }
 
 export interface GrpcRunOptions {
@@ -84,8 +91,13 @@ export function executeGrpc(
   return new Promise((resolve) => {
     call.on('data', (message: Record<string, unknown>) => {
       run.events.push({ at: performance.now(), message });
-      const started = message.started as { execution_id: string } | undefined;
-      if (started) run.executionId = started.execution_id;
+      const started = message.started as
+        { execution_id: string; sandbox_id: string; warm_start: boolean } | undefined;
+      if (started) {
+        run.executionId = started.execution_id;
+        run.sandboxId = started.sandbox_id;
+        run.warm = started.warm_start;
+      }
       const stdout = message.stdout as { data: Buffer } | undefined;
       const stderr = message.stderr as { data: Buffer } | undefined;
       if (stdout) run.stdout = Buffer.concat([run.stdout, stdout.data]);
@@ -106,9 +118,23 @@ export function python(code: string, extra: Record<string, unknown> = {}): Recor
   return { language: 'python', code, ...extra };
 }
 
-/** Containers (any state) of one execution. */
-export async function containersOf(docker: Docker, executionId: string): Promise<Docker.ContainerInfo[]> {
-  return docker.listContainers({ all: true, filters: { label: [`${LABEL_EXECUTION}=${executionId}`] } });
+/** Containers (any state) of one sandbox. */
+export async function containersOf(docker: Docker, sandboxId: string): Promise<Docker.ContainerInfo[]> {
+  return docker.listContainers({ all: true, filters: { label: [`${LABEL_SANDBOX}=${sandboxId}`] } });
+}
+
+/**
+ * Waits (up to `timeoutMs`) until `list()` is empty and returns what is left. Used sandboxes are
+ * removed in the background after the result, so "gone" is checked with a deadline, not at once.
+ */
+export async function eventuallyEmpty<T>(list: () => Promise<T[]>, timeoutMs = 15_000): Promise<T[]> {
+  const deadline = Date.now() + timeoutMs;
+  let remaining = await list();
+  while (remaining.length > 0 && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    remaining = await list();
+  }
+  return remaining;
 }
 
 /** Containers (any state) of one service instance. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildContainerSpec, hostPidsLimit } from '../../src/sandbox/container-spec.js';
 
 const input = {
-  executionId: 'exec-1',
+  sandboxId: 'exec-1',
   instanceId: 'inst-1',
   image: 'code-sandbox-python:1',
   runtime: 'runsc',
@@ -61,7 +61,7 @@ describe('buildContainerSpec', () => {
       Labels: {
         'code-sandbox.service': 'code-sandbox',
         'code-sandbox.instance': 'inst-1',
-        'code-sandbox.execution': 'exec-1',
+        'code-sandbox.sandbox': 'exec-1',
         'code-sandbox.expires-at': '1700000000000',
       },
     });

@@ -78,6 +78,8 @@ export function eventToProto(event: ExecutionEvent): Record<string, unknown> | u
           execution_id: event.executionId,
           queue_wait_ms: event.queueWaitMs,
           limits: limitsToProto(event.limits),
+          sandbox_id: event.sandboxId,
+          warm_start: event.warm,
         },
       };
     case 'stdout':

@@ -57,6 +57,8 @@ export function eventToJson(event: ExecutionEvent): Record<string, unknown> {
         execution_id: event.executionId,
         queue_wait_ms: event.queueWaitMs,
         limits: limitsToJson(event.limits),
+        sandbox_id: event.sandboxId,
+        warm_start: event.warm,
       };
     case 'stdout':
     case 'stderr':

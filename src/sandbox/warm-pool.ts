@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Language } from '../domain/languages.js';
+import type { Limits } from '../domain/limits.js';
+import type { SandboxFactory, SandboxHandle } from './sandbox-handle.js';
+import type { SandboxTeardown } from './sandbox-teardown.js';
+
+export interface WarmPoolOptions {
+  language: Language;
+  /** Idle sandboxes to keep ready; 0 disables the pool. */
+  size: number;
+  /** Limits the pooled containers are created with; only requests with the same ones can use them. */
+  limits: Limits;
+  /** An idle sandbox older than this is replaced (nothing stays parked forever). */
+  maxIdleMs: number;
+  /** Sandboxes being started at once. */
+  fillConcurrency: number;
+  /** How long a started sandbox may take to report READY. */
+  readyTimeoutMs: number;
+  /** Added to maxIdleMs for the expiry label: a sandbox claimed at the end of its idle life may still run. */
+  expiryMarginMs: number;
+  factory: SandboxFactory;
+  teardown: SandboxTeardown;
+  logger: Logger;
+}
+
+const MIN_BACKOFF_MS = 1000;
+const MAX_BACKOFF_MS = 30_000;
+
+/**
+ * Pre-started, single-use sandboxes for one language. `take` hands out a sandbox whose launcher is
+ * booted and waiting (never a dead one: sandboxes enter the pool only after READY and leave it the
+ * moment their container dies); each is used for exactly one execution and then disposed of. The pool
+ * refills in the background with bounded concurrency and backs off while starts fail.
+ */
+export class WarmPool {
+  private readonly idle: SandboxHandle[] = [];
+  private starting = 0;
+  private closed = false;
+  private backoffMs = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly recycleTimer: NodeJS.Timeout;
+
+  constructor(private readonly options: WarmPoolOptions) {
+    this.recycleTimer = setInterval(() => this.recycleStale(), Math.min(options.maxIdleMs / 2, 30_000));
+    this.recycleTimer.unref();
+  }
+
+  start(): void {
+    this.fill();
+  }
+
+  /** A ready sandbox for these limits, or undefined (pool empty, or limits the pool was not made for). */
+  take(limits: Limits): SandboxHandle | undefined {
+    if (!this.serves(limits)) return undefined;
+    const handle = this.idle.shift();
+    this.fill();
+    return handle;
+  }
+
+  serves(limits: Limits): boolean {
+    const own = this.options.limits;
+    return (
+      this.options.size > 0 &&
+      limits.memoryBytes === own.memoryBytes &&
+      limits.cpuMillicores === own.cpuMillicores &&
+      limits.maxProcesses === own.maxProcesses
+    );
+  }
+
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  /** Stops refilling and disposes of every idle sandbox. */
+  close(): void {
+    this.closed = true;
+    clearInterval(this.recycleTimer);
+    clearTimeout(this.retryTimer);
+    for (const handle of this.idle.splice(0)) this.options.teardown.dispose(handle);
+  }
+
+  private fill(): void {
+    const { size, fillConcurrency } = this.options;
+    while (
+      !this.closed &&
+      this.retryTimer === undefined &&
+      this.idle.length + this.starting < size &&
+      this.starting < fillConcurrency
+    ) {
+      this.starting += 1;
+      void this.startOne().finally(() => {
+        this.starting -= 1;
+        this.fill();
+      });
+    }
+  }
+
+  private async startOne(): Promise<void> {
+    const { factory, teardown, language, limits, logger } = this.options;
+    const startedAt = performance.now();
+    let handle: SandboxHandle | undefined;
+    try {
+      handle = await factory.start({
+        sandboxId: randomUUID(),
+        language,
+        limits,
+        expiresAtMs: Date.now() + this.options.maxIdleMs + this.options.expiryMarginMs,
+        preload: true,
+      });
+      await handle.waitUntilReady(this.options.readyTimeoutMs);
+    } catch (error) {
+      if (handle) teardown.dispose(handle);
+      this.backoffMs = Math.min(Math.max(MIN_BACKOFF_MS, this.backoffMs * 2), MAX_BACKOFF_MS);
+      logger.warn(
+        { language, err: (error as Error).message, retryInMs: this.backoffMs },
+        'warm sandbox start failed',
+      );
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        this.fill();
+      }, this.backoffMs);
+      this.retryTimer.unref();
+      return;
+    }
+    this.backoffMs = 0;
+    if (this.closed) {
+      teardown.dispose(handle);
+      return;
+    }
+    const ready = handle;
+    ready.onDeath(() => this.discard(ready, 'exited while idle'));
+    this.idle.push(ready);
+    logger.debug(
+      { language, sandboxId: ready.sandboxId, startMs: Math.round(performance.now() - startedAt) },
+      'warm sandbox ready',
+    );
+  }
+
+  private discard(handle: SandboxHandle, reason: string): void {
+    const index = this.idle.indexOf(handle);
+    if (index < 0) return; // already claimed: its session reports what happened
+    this.idle.splice(index, 1);
+    this.options.logger.warn(
+      { language: this.options.language, sandboxId: handle.sandboxId, reason },
+      'warm sandbox discarded',
+    );
+    this.options.teardown.dispose(handle);
+    this.fill();
+  }
+
+  private recycleStale(): void {
+    const oldest = Date.now() - this.options.maxIdleMs;
+    for (const handle of this.idle.filter((candidate) => candidate.createdAt < oldest)) {
+      this.discard(handle, 'idle too long');
+    }
+  }
+}
