@@ -22,6 +22,10 @@ const CONTAINER_EXPIRY_MARGIN_MS = 120_000;
 const REAP_INTERVAL_MS = 60_000;
 /** A warm sandbox's launcher must have booted (preloads included) within this. */
 const WARM_READY_TIMEOUT_MS = 60_000;
+/** See SandboxTeardownOptions.removalDelayMs. */
+const TEARDOWN_DELAY_MS = 1000;
+/** See WarmPoolOptions.refillDelayMs. */
+const POOL_REFILL_DELAY_MS = 250;
 /** Room for protobuf/JSON framing and base64 (4/3) on top of code + input bytes. */
 const REQUEST_OVERHEAD_BYTES = 1024 * 1024;
 
@@ -66,7 +70,11 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     preload: config.preload,
     logger,
   });
-  const teardown = new SandboxTeardown(config.teardownConcurrency, logger);
+  const teardown = new SandboxTeardown({
+    concurrency: config.teardownConcurrency,
+    removalDelayMs: TEARDOWN_DELAY_MS,
+    logger,
+  });
   const pools: Partial<Record<Language, WarmPool>> = {};
   for (const language of LANGUAGES) {
     if (config.poolSize === 0) break;
@@ -77,6 +85,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       maxIdleMs: config.poolMaxIdleMs,
       fillConcurrency: config.poolFillConcurrency,
       readyTimeoutMs: WARM_READY_TIMEOUT_MS,
+      refillDelayMs: POOL_REFILL_DELAY_MS,
       expiryMarginMs: config.limitCeilings.timeoutMs + CONTAINER_EXPIRY_MARGIN_MS,
       factory,
       teardown,

@@ -121,6 +121,21 @@ function exitStatus(code, signal) {
   return { exitCode: code ?? 0, signal: 0 };
 }
 
+/**
+ * Stops everything the program left running, then idles until the host lets go of the sandbox (stdin
+ * closes) or kills it: an immediate exit would stop the container now, which costs the host CPU right
+ * when the next execution may be starting; the host removes used sandboxes a little later instead.
+ */
+function linger() {
+  try {
+    process.kill(-1, 'SIGKILL'); // from PID 1: every other process in the sandbox
+  } catch {
+    // nothing left to stop
+  }
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
+}
+
 async function main() {
   const preload = process.argv[2] || '';
   fs.mkdirSync(ARTIFACTS_DIR, { recursive: true });
@@ -192,7 +207,7 @@ async function main() {
       skipped_artifacts: sendArtifacts(job.artifacts),
     };
     writeFrame(FRAME_RESULT, Buffer.from(JSON.stringify(result)));
-    process.exit(0);
+    linger();
   };
   child.on('close', (code, signal) => finish(code, signal));
   child.on('exit', (code, signal) => setTimeout(() => finish(code, signal), DRAIN_AFTER_EXIT_MS));

@@ -69,6 +69,8 @@ export class DockerSandboxRunner implements SandboxRunner {
       acquireMs: Math.round(performance.now() - acquireStarted),
     };
     logger.info(sandbox, pooled ? 'warm sandbox claimed' : 'cold sandbox started');
+    // Only a program that ended by itself (its launcher reported) leaves an idle sandbox behind.
+    let programEnded = false;
     try {
       await this.writeJob(job, handle);
       const session = new SandboxSession({
@@ -83,9 +85,10 @@ export class DockerSandboxRunner implements SandboxRunner {
         artifactLimits: this.options.artifactLimits,
       });
       const outcome = await session.run();
+      programEnded = outcome.exitReason === 'ok' || outcome.exitReason === 'error';
       return { ...outcome, sandbox };
     } finally {
-      this.options.teardown.dispose(handle);
+      this.options.teardown.dispose(handle, !programEnded);
     }
   }
 
@@ -114,6 +117,14 @@ export class DockerSandboxRunner implements SandboxRunner {
       } catch (error) {
         checks.push({ name: `image:${language}`, ok: false, detail: `${image}: ${dockerMessage(error)}` });
       }
+    }
+    // Informational: an empty pool means cold starts, not an unready service.
+    for (const [language, pool] of Object.entries(this.options.pools)) {
+      checks.push({
+        name: `pool:${language}`,
+        ok: true,
+        detail: `${pool.idleCount}/${pool.targetSize} ready`,
+      });
     }
     return checks;
   }

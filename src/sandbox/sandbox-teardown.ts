@@ -4,36 +4,49 @@ import { removeJobDirectory } from './job-directory.js';
 import { removeContainer } from './remove-container.js';
 import type { SandboxHandle } from './sandbox-handle.js';
 
+export interface SandboxTeardownOptions {
+  /** Removals running at once. */
+  concurrency: number;
+  /**
+   * How long a removal waits before it starts. Removing a runsc container costs real CPU; on a small
+   * machine, doing it right after each execution slows the next ones of a burst.
+   */
+  removalDelayMs: number;
+  logger: Logger;
+}
+
 /**
- * Disposes of used sandboxes off the request path: the container is killed at once (a timed-out
- * program must stop burning CPU now), then removed together with its job directory by a bounded
- * queue. Never skipped: `drain` waits for every disposal, and shutdown calls it.
+ * Disposes of used sandboxes off the request path. A sandbox whose program may still be running
+ * (timeout, cancel, output cap) is killed at once, so it stops burning CPU now. One whose program
+ * ended is idle (its launcher stopped every process and waits), so everything — closing the attach
+ * connection, the kill, the removal of container and job directory — waits a little and then goes
+ * through a bounded queue. Never skipped: `drain` waits for every disposal (shutdown calls it,
+ * without the delay).
  */
 export class SandboxTeardown {
   private readonly removals: PQueue;
   private readonly pending = new Set<Promise<void>>();
+  private readonly delayed = new Map<NodeJS.Timeout, () => void>();
 
-  constructor(
-    concurrency: number,
-    private readonly logger: Logger,
-  ) {
-    this.removals = new PQueue({ concurrency });
+  constructor(private readonly options: SandboxTeardownOptions) {
+    this.removals = new PQueue({ concurrency: options.concurrency });
   }
 
-  dispose(handle: SandboxHandle): void {
-    handle.closeStream();
-    const done = handle.container
-      .kill()
-      .catch(() => undefined) // already exited: fine
+  /** @param urgent the program may still run: stop the container now rather than when it is removed. */
+  dispose(handle: SandboxHandle, urgent = true): void {
+    const { logger, removalDelayMs } = this.options;
+    if (urgent) handle.closeStream();
+    const stopped = urgent ? handle.container.kill().catch(() => undefined) : Promise.resolve(); // already gone: fine
+    const done = stopped
+      .then(() => this.afterDelay(removalDelayMs))
       .then(() =>
         this.removals.add(async () => {
-          await removeContainer(handle.container, this.logger);
+          handle.closeStream();
+          await removeContainer(handle.container, logger);
           await removeJobDirectory(handle.jobHostDir);
         }),
       )
-      .catch((error: unknown) =>
-        this.logger.warn({ err: error, sandboxId: handle.sandboxId }, 'teardown failed'),
-      )
+      .catch((error: unknown) => logger.warn({ err: error, sandboxId: handle.sandboxId }, 'teardown failed'))
       .finally(() => this.pending.delete(done));
     this.pending.add(done);
   }
@@ -43,7 +56,25 @@ export class SandboxTeardown {
     return this.pending.size;
   }
 
+  /** Waits until every disposed sandbox is removed, starting delayed removals now. */
   async drain(): Promise<void> {
-    while (this.pending.size > 0) await Promise.all([...this.pending]);
+    while (this.pending.size > 0) {
+      for (const [timer, release] of this.delayed) {
+        clearTimeout(timer);
+        release();
+      }
+      this.delayed.clear();
+      await Promise.all([...this.pending]);
+    }
+  }
+
+  private afterDelay(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.delayed.delete(timer);
+        resolve();
+      }, ms);
+      this.delayed.set(timer, resolve);
+    });
   }
 }

@@ -17,6 +17,12 @@ export interface WarmPoolOptions {
   fillConcurrency: number;
   /** How long a started sandbox may take to report READY. */
   readyTimeoutMs: number;
+  /**
+   * After a claim, refilling waits until claims pause for this long (at most MAX_REFILL_DEFERRAL_MS),
+   * unless the pool ran dry. Starting a sandbox costs a lot of CPU; on a small machine doing it in the
+   * middle of a burst slows every execution of that burst.
+   */
+  refillDelayMs: number;
   /** Added to maxIdleMs for the expiry label: a sandbox claimed at the end of its idle life may still run. */
   expiryMarginMs: number;
   factory: SandboxFactory;
@@ -25,6 +31,7 @@ export interface WarmPoolOptions {
 }
 
 const MIN_BACKOFF_MS = 1000;
+const MAX_REFILL_DEFERRAL_MS = 2000;
 const MAX_BACKOFF_MS = 30_000;
 
 /**
@@ -39,6 +46,8 @@ export class WarmPool {
   private closed = false;
   private backoffMs = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  private refillTimer: NodeJS.Timeout | undefined;
+  private refillDeferredSince = 0;
   private readonly recycleTimer: NodeJS.Timeout;
 
   constructor(private readonly options: WarmPoolOptions) {
@@ -54,7 +63,7 @@ export class WarmPool {
   take(limits: Limits): SandboxHandle | undefined {
     if (!this.serves(limits)) return undefined;
     const handle = this.idle.shift();
-    this.fill();
+    this.scheduleRefill();
     return handle;
   }
 
@@ -72,12 +81,35 @@ export class WarmPool {
     return this.idle.length;
   }
 
+  get targetSize(): number {
+    return this.options.size;
+  }
+
   /** Stops refilling and disposes of every idle sandbox. */
   close(): void {
     this.closed = true;
     clearInterval(this.recycleTimer);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.refillTimer);
     for (const handle of this.idle.splice(0)) this.options.teardown.dispose(handle);
+  }
+
+  private scheduleRefill(): void {
+    const now = Date.now();
+    if (this.refillTimer === undefined) this.refillDeferredSince = now;
+    clearTimeout(this.refillTimer);
+    this.refillTimer = undefined;
+    const deferredFor = now - this.refillDeferredSince;
+    if (this.idle.length === 0 || deferredFor >= MAX_REFILL_DEFERRAL_MS) {
+      this.fill();
+      return;
+    }
+    const delay = Math.min(this.options.refillDelayMs, MAX_REFILL_DEFERRAL_MS - deferredFor);
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = undefined;
+      this.fill();
+    }, delay);
+    this.refillTimer.unref();
   }
 
   private fill(): void {

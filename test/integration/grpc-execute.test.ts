@@ -10,10 +10,6 @@ import {
 } from '../support/test-app.js';
 
 let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp({ SANDBOX_CONCURRENCY: '2' });
-});
-afterAll(async () => t?.stop());
 
 /** Every run must leave no container behind, whatever its outcome. */
 async function expectNoContainerLeft(sandboxId: string | undefined): Promise<void> {
@@ -21,7 +17,16 @@ async function expectNoContainerLeft(sandboxId: string | undefined): Promise<voi
   expect(await eventuallyEmpty(() => containersOf(t.docker, sandboxId as string))).toEqual([]);
 }
 
-describe('ExecuteCode over gRPC on runsc', () => {
+// Every behaviour holds the same whether a sandbox is started for the request or taken from the pool.
+describe.each([
+  { mode: 'cold starts', poolSize: '0' },
+  { mode: 'warm pool', poolSize: '2' },
+])('ExecuteCode over gRPC on runsc, $mode', ({ poolSize }) => {
+  beforeAll(async () => {
+    t = await startTestApp({ SANDBOX_CONCURRENCY: '2', SANDBOX_POOL_SIZE: poolSize });
+  });
+  afterAll(async () => t?.stop());
+
   it('streams output while the program runs: the first line arrives about a second before the result', async () => {
     const run = await executeGrpc(
       t.grpc,
