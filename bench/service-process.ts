@@ -5,6 +5,7 @@ import { credentials, type Client } from '@grpc/grpc-js';
 import { loadSandboxService } from '../src/transport/grpc/sandbox-proto.js';
 
 export interface ServiceProcess {
+  pid: number;
   grpcPort: number;
   httpPort: number;
   instanceId: string;
@@ -41,6 +42,7 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
   const client = new Service(`127.0.0.1:${listening.grpcPort}`, credentials.createInsecure());
   return {
     ...listening,
+    pid: child.pid!,
     client,
     rssMb() {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');

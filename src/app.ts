@@ -135,7 +135,12 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     logger,
   );
   const http = new HttpServer(
-    { host: config.host, port: config.httpPort, bodyLimitBytes: Math.ceil((requestBytes * 4) / 3) },
+    {
+      host: config.host,
+      port: config.httpPort,
+      bodyLimitBytes: Math.ceil((requestBytes * 4) / 3),
+      requestTimeoutMs: config.httpRequestTimeoutMs,
+    },
     service,
     authenticator,
     logger,

@@ -35,6 +35,8 @@ export interface Config {
   maxArtifactBytes: number;
   /** Largest main() return value, as JSON. */
   maxReturnValueBytes: number;
+  /** Time a client has to deliver a whole HTTP request. */
+  httpRequestTimeoutMs: number;
   /** Warm pool: idle pre-started sandboxes kept per language (0 = off). */
   poolSize: number;
   poolMaxIdleMs: number;
@@ -109,6 +111,7 @@ const environmentSchema = z
     SANDBOX_MAX_ARTIFACTS: integer(16, 0, 10_000),
     SANDBOX_MAX_ARTIFACT_BYTES: integer(10 * MiB, 0, 256 * MiB),
     SANDBOX_MAX_RETURN_VALUE_BYTES: integer(1 * MiB, 1, 64 * MiB),
+    SANDBOX_HTTP_REQUEST_TIMEOUT_MS: integer(30_000, 100),
     SANDBOX_POOL_SIZE: integer(2, 0, 64),
     SANDBOX_POOL_MAX_IDLE_MS: integer(600_000, 1000),
     SANDBOX_POOL_FILL_CONCURRENCY: integer(2, 1, 16),
@@ -189,6 +192,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxArtifacts: e.SANDBOX_MAX_ARTIFACTS,
     maxArtifactBytes: e.SANDBOX_MAX_ARTIFACT_BYTES,
     maxReturnValueBytes: e.SANDBOX_MAX_RETURN_VALUE_BYTES,
+    httpRequestTimeoutMs: e.SANDBOX_HTTP_REQUEST_TIMEOUT_MS,
     poolSize: e.SANDBOX_POOL_SIZE,
     poolMaxIdleMs: e.SANDBOX_POOL_MAX_IDLE_MS,
     poolFillConcurrency: e.SANDBOX_POOL_FILL_CONCURRENCY,

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentials, type Client, type Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import Docker from 'dockerode';
 import { pino } from 'pino';
 import { startApp, type RunningApp } from '../../src/app.js';
@@ -74,6 +74,8 @@ export interface GrpcRunOptions {
   onMessage?(message: Record<string, unknown>): boolean | void;
   /** The call is cancelled when this settles. */
   cancelWhen?: Promise<unknown>;
+  /** Request metadata, e.g. an authorization token. */
+  metadata?: Metadata;
 }
 
 /** Calls ExecuteCode and collects the whole response stream, with arrival times. */
@@ -85,8 +87,12 @@ export function executeGrpc(
   const run: GrpcRun = { events: [], stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
   const callOptions = options.deadlineMs ? { deadline: Date.now() + options.deadlineMs } : {};
   const method = (client as unknown as Record<string, (...args: unknown[]) => NodeJS.EventEmitter>)
-    .ExecuteCode as (request: unknown, options: unknown) => NodeJS.EventEmitter & { cancel(): void };
-  const call = method.call(client, request, callOptions);
+    .ExecuteCode as (
+    request: unknown,
+    metadata: Metadata,
+    options: unknown,
+  ) => NodeJS.EventEmitter & { cancel(): void };
+  const call = method.call(client, request, options.metadata ?? new Metadata(), callOptions);
   void options.cancelWhen?.finally(() => call.cancel());
   return new Promise((resolve) => {
     call.on('data', (message: Record<string, unknown>) => {

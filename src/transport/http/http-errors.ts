@@ -1,6 +1,11 @@
 import type { FastifyError, FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
-import { ResourceExhaustedError, toServiceError, type ServiceErrorCode } from '../../errors/service-error.js';
+import {
+  ResourceExhaustedError,
+  ServiceError,
+  toServiceError,
+  type ServiceErrorCode,
+} from '../../errors/service-error.js';
 
 const HTTP_STATUS_BY_CODE: Record<ServiceErrorCode, number> = {
   INVALID_ARGUMENT: 400,
@@ -22,8 +27,14 @@ export function httpError(
   logger: Logger,
 ): { status: number; body: HttpErrorBody; retryAfterMs?: number } {
   const fastifyError = error as Partial<FastifyError>;
-  // Fastify's own 4xx (malformed JSON, wrong content type, body too large) are the client's fault.
-  if (fastifyError.code?.startsWith('FST_') && fastifyError.statusCode && fastifyError.statusCode < 500) {
+  // Fastify's and Node's own 4xx (malformed JSON, wrong content type, body too large, a request body
+  // the client aborted) are the client's fault: no ServiceError, but not internal either.
+  if (
+    !(error instanceof ServiceError) &&
+    fastifyError.statusCode &&
+    fastifyError.statusCode >= 400 &&
+    fastifyError.statusCode < 500
+  ) {
     const code: ServiceErrorCode = 'INVALID_ARGUMENT';
     return {
       status: fastifyError.statusCode,

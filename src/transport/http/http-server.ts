@@ -13,6 +13,27 @@ export interface HttpServerOptions {
   port: number;
   /** Largest request body accepted, in bytes. */
   bodyLimitBytes: number;
+  /** A client must deliver its whole request within this; slower (slow-loris) connections are cut. */
+  requestTimeoutMs: number;
+}
+
+/**
+ * A client must deliver its whole request (headers and body) within `timeoutMs`; a slow-loris
+ * connection is destroyed. The clock stops once the body is parsed, so long streamed responses are
+ * not affected.
+ */
+function cutSlowRequests(app: FastifyInstance, timeoutMs: number): void {
+  const timers = new WeakMap<object, NodeJS.Timeout>();
+  app.addHook('onRequest', async (request) => {
+    timers.set(
+      request,
+      setTimeout(() => request.raw.destroy(), timeoutMs),
+    );
+  });
+  const stop = async (request: object) => clearTimeout(timers.get(request));
+  app.addHook('preHandler', stop);
+  app.addHook('onResponse', stop);
+  app.addHook('onRequestAbort', stop);
 }
 
 function header(value: string | string[] | undefined): string | undefined {
@@ -32,9 +53,11 @@ export class HttpServer {
     this.app = Fastify({
       loggerInstance: logger.child({ transport: 'http' }) as FastifyBaseLogger,
       bodyLimit: options.bodyLimitBytes,
+
       // One line per execution comes from the execution service; per-request lines would double it.
       logController: new LogController({ disableRequestLogging: true }),
     });
+    cutSlowRequests(this.app, options.requestTimeoutMs);
     this.app.setErrorHandler((error, _request, reply) => sendHttpError(reply, error, logger));
     registerHealthRoutes(this.app, service);
     // Everything but the health probes needs the token (when one is configured), checked before the

@@ -1,0 +1,215 @@
+import { Metadata } from '@grpc/grpc-js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  containersOfInstance,
+  eventuallyEmpty,
+  executeGrpc,
+  python,
+  startTestApp,
+  type GrpcRun,
+  type TestApp,
+} from '../support/test-app.js';
+
+// Code written by strangers: every case ends with a precise exit reason, the service serves a normal
+// request right after, and no container is left behind.
+const SECRET = 'service-secret-token-that-must-not-leak';
+let t: TestApp;
+
+beforeAll(async () => {
+  t = await startTestApp({
+    SANDBOX_AUTH_TOKEN: SECRET,
+    SANDBOX_POOL_SIZE: '2',
+    SANDBOX_DEFAULT_OUTPUT_BYTES: '65536',
+    SANDBOX_DEFAULT_TIMEOUT_MS: '5000',
+  });
+});
+afterAll(async () => {
+  await t?.stop();
+  expect(await containersOfInstance(t.docker, t.config.instanceId)).toEqual([]);
+});
+afterEach(async () => {
+  const after = await run(python('print("still serving")'));
+  expect(after.stdout.toString()).toBe('still serving\n');
+});
+
+const metadata = () => {
+  const m = new Metadata();
+  m.set('authorization', `Bearer ${SECRET}`);
+  return m;
+};
+
+function run(request: Record<string, unknown>): Promise<GrpcRun> {
+  return executeGrpc(t.grpc, request, { metadata: metadata() });
+}
+
+async function expectGone(result: GrpcRun): Promise<void> {
+  expect(result.sandboxId).toBeDefined();
+  const remaining = await eventuallyEmpty(() =>
+    t.docker.listContainers({ all: true, filters: { label: [`code-sandbox.sandbox=${result.sandboxId}`] } }),
+  );
+  expect(remaining).toEqual([]);
+}
+
+describe('hostile code', () => {
+  it('memory bomb: "oom"', async () => {
+    const result = await run(
+      python('chunks = []\nwhile True:\n    chunks.append(bytearray(16 * 1024 * 1024))'),
+    );
+    expect(result.result).toMatchObject({ exit_reason: 'oom', exit_code: 137 });
+    await expectGone(result);
+  });
+
+  it('CPU spin past the timeout: "timeout"', async () => {
+    const result = await run(python('while True:\n    pass', { limits: { timeout_ms: 1500 } }));
+    expect(result.result).toMatchObject({ exit_reason: 'timeout' });
+    await expectGone(result);
+  });
+
+  it('ignoring SIGTERM and sleeping forever: "timeout" (the sandbox is killed, not asked)', async () => {
+    const code =
+      'import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True:\n    time.sleep(1)';
+    const result = await run(python(code, { limits: { timeout_ms: 1500 } }));
+    expect(result.result).toMatchObject({ exit_reason: 'timeout' });
+    await expectGone(result);
+  });
+
+  it('fork bomb without error handling: forks fail, the program fails, nothing escapes', async () => {
+    const result = await run(
+      python('import os\nwhile True:\n    os.fork()', { limits: { max_processes: 16 } }),
+    );
+    expect(['error', 'timeout', 'oom']).toContain(result.result?.exit_reason);
+    expect(result.stderr.toString()).toMatch(/BlockingIOError|Resource temporarily unavailable/);
+    await expectGone(result);
+  });
+
+  it('output flood on both streams: "output_limit", each stream cut at the cap', async () => {
+    const code =
+      'import sys\nwhile True:\n    sys.stdout.write("o" * 9000)\n    sys.stderr.write("e" * 9000)';
+    const result = await run(python(code));
+    expect(result.result).toMatchObject({ exit_reason: 'output_limit' });
+    expect(result.stdout.length).toBeLessThanOrEqual(65536);
+    expect(result.stderr.length).toBeLessThanOrEqual(65536);
+    expect(Math.max(result.stdout.length, result.stderr.length)).toBe(65536);
+    await expectGone(result);
+  });
+
+  it('a single huge line: cut at exactly the cap', async () => {
+    const result = await run(python('print("x" * 20_000_000)'));
+    expect(result.result).toMatchObject({ exit_reason: 'output_limit', stdout_truncated: true });
+    expect(result.stdout.length).toBe(65536);
+    await expectGone(result);
+  });
+
+  it('thousands of tiny writes arrive complete and in order', async () => {
+    const code =
+      'import sys\nfor i in range(20000):\n    sys.stdout.write("x")\n    sys.stdout.flush()\nprint("end")';
+    const result = await run(python(code));
+    expect(result.result).toMatchObject({ exit_reason: 'ok' });
+    expect(result.stdout.toString()).toBe(`${'x'.repeat(20000)}end\n`);
+  });
+
+  it('binary and invalid UTF-8 output comes back byte for byte', async () => {
+    const result = await run(python('import sys\nsys.stdout.buffer.write(bytes(range(256)) * 4)'));
+    expect(result.result).toMatchObject({ exit_reason: 'ok' });
+    expect(result.stdout).toEqual(
+      Buffer.concat(Array.from({ length: 4 }, () => Buffer.from(Array.from({ length: 256 }, (_, i) => i)))),
+    );
+  });
+
+  it('filling the scratch tmpfs gets ENOSPC inside, not a crash', async () => {
+    const code = [
+      'import errno',
+      'written = 0',
+      'try:',
+      '    with open("/tmp/fill", "wb") as f:',
+      '        while True:',
+      '            f.write(b"\\0" * (1024 * 1024))',
+      '            f.flush()',
+      '            written += 1',
+      'except OSError as e:',
+      '    print("ENOSPC" if e.errno == errno.ENOSPC else e, written)',
+    ].join('\n');
+    const result = await run(python(code));
+    expect(result.result).toMatchObject({ exit_reason: 'ok' });
+    expect(result.stdout.toString()).toMatch(/^ENOSPC (\d+)\n$/);
+    expect(Number(/(\d+)/.exec(result.stdout.toString())?.[1])).toBeLessThanOrEqual(64);
+  });
+
+  it('finds no host secrets: no docker socket, no service environment, /etc/shadow unreadable', async () => {
+    const code = [
+      'import glob, os',
+      'def read(path):',
+      '    try:',
+      '        with open(path, "rb") as f:',
+      '            return f.read()',
+      '    except OSError as e:',
+      '        return f"refused:{e.errno}".encode()',
+      'print("shadow", read("/etc/shadow")[:9])',
+      'print("docker.sock", os.path.exists("/var/run/docker.sock") or os.path.exists("/run/docker.sock"))',
+      'blobs = [read(p) for p in glob.glob("/proc/*/environ")] + [str(os.environ).encode()]',
+      `print("secret", any(b"${SECRET}" in blob for blob in blobs))`,
+      'print("sandbox_vars", sorted(k for k in os.environ if k.startswith("SANDBOX_")))',
+    ].join('\n');
+    const result = await run(python(code));
+    const out = result.stdout.toString();
+    expect(out).toMatch(/shadow b'refused:(1|13)'/); // EPERM under gVisor, EACCES elsewhere
+    expect(out).toContain('docker.sock False');
+    expect(out).toContain('secret False');
+    expect(out).toContain('sandbox_vars []');
+  });
+
+  it('privilege attempts fail: setuid(0), chroot, mount', async () => {
+    const code = [
+      'import ctypes, os',
+      'def attempt(f):',
+      '    try:',
+      '        f()',
+      '        return "allowed"',
+      '    except OSError as e:',
+      '        return f"refused:{e.errno}"',
+      'print("setuid", attempt(lambda: os.setuid(0)))',
+      'print("chroot", attempt(lambda: os.chroot("/tmp")))',
+      'libc = ctypes.CDLL(None, use_errno=True)',
+      'rc = libc.mount(b"none", b"/tmp", b"tmpfs", 0, None)',
+      'print("mount", "allowed" if rc == 0 else f"refused:{ctypes.get_errno()}")',
+    ].join('\n');
+    const result = await run(python(code));
+    const out = result.stdout.toString();
+    expect(out).toMatch(/setuid refused:1\b/);
+    expect(out).toMatch(/chroot refused:1\b/);
+    expect(out).toMatch(/mount refused:1\b/);
+  });
+
+  it('killing its own parent (the launcher) ends as "sandbox_error", never as a forged outcome', async () => {
+    const code =
+      'import os, signal, time\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(1, signal.SIGKILL)\ntime.sleep(0.5)\nprint("survived")';
+    const result = await run(python(code));
+    // gVisor lets a process SIGKILL its sandbox's PID 1; without the launcher there is no result.
+    expect(result.result).toMatchObject({ exit_reason: 'sandbox_error' });
+    expect(result.result?.detail).toMatch(/without reporting the program's result/);
+    expect(result.stdout.toString()).not.toContain('survived');
+    await expectGone(result);
+  });
+
+  it('closing stdout and stderr early is a normal end', async () => {
+    const result = await run(
+      python('import os, time\nprint("before", flush=True)\nos.close(1)\nos.close(2)\ntime.sleep(0.3)'),
+    );
+    expect(result.result).toMatchObject({ exit_reason: 'ok' });
+    expect(result.stdout.toString()).toBe('before\n');
+  });
+
+  it('background processes that outlive main do not hold the result back and are stopped', async () => {
+    const code = [
+      'import subprocess, sys',
+      'subprocess.Popen([sys.executable, "-c", "import time\\nwhile True: time.sleep(1)"])',
+      'subprocess.Popen([sys.executable, "-c", "while True: pass"])',
+      'print("main done")',
+    ].join('\n');
+    const result = await run(python(code, { limits: { timeout_ms: 8000 } }));
+    // "ok", not "timeout": the result did not wait for the processes main() left behind.
+    expect(result.result).toMatchObject({ exit_reason: 'ok' });
+    expect(result.stdout.toString()).toBe('main done\n');
+    await expectGone(result);
+  });
+});
