@@ -1,0 +1,170 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { credentials, status } from '@grpc/grpc-js';
+import Docker from 'dockerode';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadSandboxService } from '../../src/transport/grpc/sandbox-proto.js';
+import { eventuallyEmpty, executeGrpc, python, startTestApp } from '../support/test-app.js';
+
+const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+const workRoots: string[] = [];
+afterAll(() => workRoots.forEach((root) => rmSync(root, { recursive: true, force: true })));
+
+/** The real service as a separate process (so it can be SIGKILLed), resolved once it listens. */
+async function spawnService(env: Record<string, string>): Promise<{ child: ChildProcess; grpcPort: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: { ...process.env, SANDBOX_GRPC_PORT: '0', SANDBOX_HTTP_PORT: '0', SANDBOX_POOL_SIZE: '0', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const grpcPort = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const entry = JSON.parse(line) as { msg?: string; grpcPort?: number };
+      if (entry.msg === 'code-sandbox listening') resolve(entry.grpcPort!);
+    });
+    child.once('exit', (code) => reject(new Error(`service exited (${code})`)));
+  });
+  return { child, grpcPort };
+}
+
+const instanceContainers = (instanceId: string) =>
+  docker.listContainers({ all: true, filters: { label: [`code-sandbox.instance=${instanceId}`] } });
+
+describe('crash safety', () => {
+  it('SIGKILL mid-run leaves a labelled container; the restarted service reaps it at boot', async () => {
+    const instanceId = `crash-test-${process.pid}`;
+    const workRoot = mkdtempSync(join(tmpdir(), 'code-sandbox-crash-'));
+    workRoots.push(workRoot);
+    const env = { SANDBOX_INSTANCE_ID: instanceId, SANDBOX_WORK_ROOT: workRoot };
+    const first = await spawnService(env);
+    const Service = loadSandboxService();
+    const client = new Service(`127.0.0.1:${first.grpcPort}`, credentials.createInsecure());
+    let killed!: () => void;
+    const running = new Promise<void>((resolve) => (killed = resolve));
+    void executeGrpc(client, python('import time\nprint("busy", flush=True)\ntime.sleep(60)'), {
+      onMessage: (message) => {
+        if (message.stdout) killed();
+      },
+    });
+    await running;
+    first.child.kill('SIGKILL');
+    await new Promise((resolve) => first.child.once('exit', resolve));
+    client.close();
+    expect((await instanceContainers(instanceId)).length).toBe(1); // left behind by the crash
+
+    const second = await spawnService(env);
+    try {
+      expect(await eventuallyEmpty(() => instanceContainers(instanceId), 10_000)).toEqual([]);
+    } finally {
+      second.child.kill('SIGTERM');
+      await new Promise((resolve) => second.child.once('exit', resolve));
+    }
+  });
+
+  it('graceful shutdown on SIGTERM finishes in-flight work within the grace period and removes everything', async () => {
+    const instanceId = `drain-test-${process.pid}`;
+    const workRoot = mkdtempSync(join(tmpdir(), 'code-sandbox-drain-'));
+    workRoots.push(workRoot);
+    const service = await spawnService({
+      SANDBOX_INSTANCE_ID: instanceId,
+      SANDBOX_WORK_ROOT: workRoot,
+      SANDBOX_SHUTDOWN_GRACE_MS: '5000',
+    });
+    const Service = loadSandboxService();
+    const client = new Service(`127.0.0.1:${service.grpcPort}`, credentials.createInsecure());
+    let busy!: () => void;
+    const started = new Promise<void>((resolve) => (busy = resolve));
+    const run = executeGrpc(
+      client,
+      python('import time\nprint("a", flush=True)\ntime.sleep(1)\nprint("b")'),
+      {
+        onMessage: (message) => {
+          if (message.stdout) busy();
+        },
+      },
+    );
+    await started;
+    service.child.kill('SIGTERM');
+    const finished = await run;
+    const exitCode = await new Promise((resolve) => service.child.once('exit', resolve));
+    client.close();
+    expect(finished.result).toMatchObject({ exit_reason: 'ok' });
+    expect(finished.stdout.toString()).toBe('a\nb\n');
+    expect(exitCode).toBe(0);
+    expect(await instanceContainers(instanceId)).toEqual([]);
+  });
+});
+
+/** A unix-socket proxy to dockerd that the test can cut and restore: "dockerd down" without stopping it. */
+class DockerSocketProxy {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  constructor(readonly path: string) {}
+
+  async up(): Promise<void> {
+    this.server = createServer((client) => {
+      const upstream = createConnection('/var/run/docker.sock');
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+        socket.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => this.server!.listen(this.path, resolve));
+  }
+
+  async down(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+    this.server = undefined;
+  }
+}
+
+describe('docker faults', () => {
+  it('dockerd unreachable: readiness false, UNAVAILABLE with a clear message, no crash; back: recovers', async () => {
+    const socketDir = mkdtempSync(join(tmpdir(), 'code-sandbox-proxy-'));
+    workRoots.push(socketDir);
+    const proxy = new DockerSocketProxy(join(socketDir, 'docker.sock'));
+    await proxy.up();
+    const t = await startTestApp({ SANDBOX_DOCKER_SOCKET: proxy.path });
+    try {
+      expect((await executeGrpc(t.grpc, python('print(1)'))).result?.exit_reason).toBe('ok');
+
+      await proxy.down();
+      const ready = await fetch(`${t.httpUrl}/readyz`);
+      expect(ready.status).toBe(503);
+      const refused = await executeGrpc(t.grpc, python('print(1)'));
+      expect(refused.error?.code).toBe(status.UNAVAILABLE);
+      expect(refused.error?.details).toMatch(
+        /docker is not reachable at .*docker\.sock.*is dockerd running\?/,
+      );
+      expect((await fetch(`${t.httpUrl}/healthz`)).status).toBe(200); // alive, just not ready
+
+      await proxy.up();
+      expect((await fetch(`${t.httpUrl}/readyz`)).status).toBe(200);
+      const recovered = await executeGrpc(t.grpc, python('print("back")'));
+      expect(recovered.stdout.toString()).toBe('back\n');
+    } finally {
+      await t.stop();
+      await proxy.down();
+    }
+  });
+
+  it('a missing sandbox image is reported as UNAVAILABLE naming the image, not a hang', async () => {
+    const t = await startTestApp({ SANDBOX_NODEJS_IMAGE: 'code-sandbox-nodejs:does-not-exist' });
+    try {
+      const run = await executeGrpc(t.grpc, { language: 'nodejs', code: 'console.log(1)' });
+      expect(run.error?.code).toBe(status.UNAVAILABLE);
+      expect(run.error?.details).toContain(
+        'sandbox image "code-sandbox-nodejs:does-not-exist" is not present',
+      );
+      expect((await fetch(`${t.httpUrl}/readyz`)).status).toBe(503);
+    } finally {
+      await t.stop();
+    }
+  });
+});
