@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostPidsLimit } from '../../src/sandbox/container-spec.js';
+import { expectIsolated } from '../support/expect-isolated.js';
 import {
   containersOf,
   containersOfInstance,
@@ -69,16 +69,7 @@ describe('warm pool', () => {
     await inspection;
     expect(run.warm).toBe(true);
     expect(run.sandboxId).not.toBe(run.executionId);
-    const host = inspected!.HostConfig;
-    expect(host.Runtime).toBe('runsc');
-    expect(host.NetworkMode).toBe('none');
-    expect(host.ReadonlyRootfs).toBe(true);
-    expect(host.CapDrop).toEqual(['ALL']);
-    expect(host.SecurityOpt).toEqual(['no-new-privileges']);
-    expect(host.Memory).toBe(t.config.defaultLimits.memoryBytes);
-    expect(host.PidsLimit).toBe(hostPidsLimit(t.config.defaultLimits.maxProcesses));
-    expect(host.Binds?.every((bind) => bind.endsWith(':ro'))).toBe(true);
-    expect(inspected!.Config.User).toBe('65534:65534');
+    expectIsolated(inspected!, t.config.defaultLimits);
     expect(await eventuallyEmpty(() => containersOf(t.docker, sandboxId))).toEqual([]);
   });
 

@@ -1,41 +1,16 @@
 import type { ExecutionRequestInput } from '../../domain/execution-request.js';
 import { InvalidArgumentError } from '../../errors/service-error.js';
 import type { ExecutionEvent } from '../../domain/execution-result.js';
-import type { Limits, RequestedLimits } from '../../domain/limits.js';
-
-/** sandbox.v1.Limits as proto-loader decodes it (snake_case, defaults filled in). */
-export interface ProtoLimits {
-  timeout_ms: number;
-  memory_bytes: number;
-  cpu_millicores: number;
-  max_processes: number;
-  output_bytes: number;
-}
+import { limitsToWire, requestedLimitsFromWire, type WireLimits } from '../wire-limits.js';
 
 export interface ProtoExecuteCodeRequest {
   language: string;
   code: string;
   stdin: Buffer;
   files: { path: string; content: Buffer }[];
-  limits: ProtoLimits | null;
+  limits: WireLimits | null;
   entrypoint: string;
   arguments_json: string;
-}
-
-/** Proto3 cannot tell 0 from unset; 0 means "server default". */
-function requestedLimits(limits: ProtoLimits | null): RequestedLimits {
-  if (!limits) return {};
-  const unsetIfZero = (value: number) => (value === 0 ? undefined : value);
-  const requested: RequestedLimits = {};
-  const entries: [keyof Limits, number | undefined][] = [
-    ['timeoutMs', unsetIfZero(limits.timeout_ms)],
-    ['memoryBytes', unsetIfZero(limits.memory_bytes)],
-    ['cpuMillicores', unsetIfZero(limits.cpu_millicores)],
-    ['maxProcesses', unsetIfZero(limits.max_processes)],
-    ['outputBytes', unsetIfZero(limits.output_bytes)],
-  ];
-  for (const [key, value] of entries) if (value !== undefined) requested[key] = value;
-  return requested;
 }
 
 export function requestFromProto(message: ProtoExecuteCodeRequest): ExecutionRequestInput {
@@ -44,7 +19,7 @@ export function requestFromProto(message: ProtoExecuteCodeRequest): ExecutionReq
     code: message.code,
     stdin: message.stdin,
     files: message.files.map((file) => ({ path: file.path, content: file.content })),
-    limits: requestedLimits(message.limits),
+    limits: requestedLimitsFromWire(message.limits, (value) => value === 0),
     entrypoint: message.entrypoint,
     arguments: parseArgumentsJson(message.arguments_json),
   };
@@ -59,16 +34,6 @@ function parseArgumentsJson(text: string): unknown {
   }
 }
 
-export function limitsToProto(limits: Limits): ProtoLimits {
-  return {
-    timeout_ms: limits.timeoutMs,
-    memory_bytes: limits.memoryBytes,
-    cpu_millicores: limits.cpuMillicores,
-    max_processes: limits.maxProcesses,
-    output_bytes: limits.outputBytes,
-  };
-}
-
 /** One ExecuteCodeResponse per event; exactly one oneof member is set. */
 export function eventToProto(event: ExecutionEvent): Record<string, unknown> | undefined {
   switch (event.type) {
@@ -77,7 +42,7 @@ export function eventToProto(event: ExecutionEvent): Record<string, unknown> | u
         started: {
           execution_id: event.executionId,
           queue_wait_ms: event.queueWaitMs,
-          limits: limitsToProto(event.limits),
+          limits: limitsToWire(event.limits),
           sandbox_id: event.sandboxId,
           warm_start: event.warm,
         },
@@ -105,7 +70,7 @@ export function eventToProto(event: ExecutionEvent): Record<string, unknown> | u
           total_ms: r.totalMs,
           detail: r.detail,
           peak_memory_kb: r.peakMemoryKb,
-          limits: limitsToProto(r.limits),
+          limits: limitsToWire(r.limits),
           return_value: r.returnValue
             ? { present: true, value_json: r.returnValue.json, type: r.returnValue.type }
             : null,

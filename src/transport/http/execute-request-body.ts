@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ExecutionRequestInput } from '../../domain/execution-request.js';
-import type { Limits, RequestedLimits } from '../../domain/limits.js';
 import { InvalidArgumentError } from '../../errors/service-error.js';
+import { requestedLimitsFromWire } from '../wire-limits.js';
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const base64 = z.string().regex(BASE64, 'must be standard base64 (RFC 4648, with padding)');
@@ -47,14 +47,6 @@ export const executeRequestBodySchema = z
 
 export type ExecuteRequestBody = z.infer<typeof executeRequestBodySchema>;
 
-const LIMIT_KEYS: Record<keyof z.infer<typeof limitsSchema>, keyof Limits> = {
-  timeout_ms: 'timeoutMs',
-  memory_bytes: 'memoryBytes',
-  cpu_millicores: 'cpuMillicores',
-  max_processes: 'maxProcesses',
-  output_bytes: 'outputBytes',
-};
-
 /** Decodes and shape-checks a JSON body; the domain then checks the rules. Throws naming the field. */
 export function parseExecuteRequestBody(body: unknown): ExecutionRequestInput {
   const parsed = executeRequestBodySchema.safeParse(body);
@@ -67,11 +59,6 @@ export function parseExecuteRequestBody(body: unknown): ExecutionRequestInput {
     throw new InvalidArgumentError(issue?.message ?? 'invalid request body', field || undefined);
   }
   const b = parsed.data;
-  const limits: RequestedLimits = {};
-  for (const [jsonKey, key] of Object.entries(LIMIT_KEYS) as [keyof typeof LIMIT_KEYS, keyof Limits][]) {
-    const value = b.limits?.[jsonKey];
-    if (value !== undefined) limits[key] = value;
-  }
   return {
     language: b.language,
     code: b.code,
@@ -84,7 +71,7 @@ export function parseExecuteRequestBody(body: unknown): ExecutionRequestInput {
           ? Buffer.from(file.content_b64, 'base64')
           : Buffer.from(file.content ?? '', 'utf8'),
     })),
-    limits,
+    limits: requestedLimitsFromWire(b.limits),
     entrypoint: b.entrypoint,
     arguments: b.arguments,
   };

@@ -1,17 +1,7 @@
 import type { Artifact } from '../../domain/artifact.js';
 import type { ExecutionEvent, ExecutionResult, ReturnValue } from '../../domain/execution-result.js';
-import type { Limits } from '../../domain/limits.js';
+import { limitsToWire } from '../wire-limits.js';
 import { textFields } from './utf8-text.js';
-
-export function limitsToJson(limits: Limits): Record<string, number> {
-  return {
-    timeout_ms: limits.timeoutMs,
-    memory_bytes: limits.memoryBytes,
-    cpu_millicores: limits.cpuMillicores,
-    max_processes: limits.maxProcesses,
-    output_bytes: limits.outputBytes,
-  };
-}
 
 /** The final result in JSON, field names as in the proto's Result. */
 export function resultToJson(result: ExecutionResult): Record<string, unknown> {
@@ -27,7 +17,7 @@ export function resultToJson(result: ExecutionResult): Record<string, unknown> {
     stdout_truncated: result.stdoutTruncated,
     stderr_truncated: result.stderrTruncated,
     peak_memory_kb: result.peakMemoryKb,
-    limits: limitsToJson(result.limits),
+    limits: limitsToWire(result.limits),
     return_value: returnValueToJson(result.returnValue),
     skipped_artifacts: result.skippedArtifacts,
   };
@@ -56,7 +46,7 @@ export function eventToJson(event: ExecutionEvent): Record<string, unknown> {
         type: 'started',
         execution_id: event.executionId,
         queue_wait_ms: event.queueWaitMs,
-        limits: limitsToJson(event.limits),
+        limits: limitsToWire(event.limits),
         sandbox_id: event.sandboxId,
         warm_start: event.warm,
       };
