@@ -18,6 +18,8 @@ import sys
 JOB_DIR = "/sandbox/job"
 CONTROL_FD = int(os.environ.pop("SANDBOX_CONTROL_FD"))
 REPORT_FD = int(os.environ.pop("SANDBOX_REPORT_FD"))
+# Processes the program forks run this file's code too; only the program process itself reports.
+PROGRAM_PID = os.getpid()
 report = {}
 
 
@@ -199,7 +201,8 @@ def exit_now(status):
         sys.stdout.flush()
         sys.stderr.flush()
     finally:
-        send_report(report)
+        if os.getpid() == PROGRAM_PID:
+            send_report(report)
         os._exit(status)
 
 

@@ -68,7 +68,8 @@ export class SandboxHandle {
     };
     stream.once('end', died);
     stream.once('close', died);
-    stream.once('error', died);
+    // Permanent: an attach stream may error more than once, and an unheard 'error' would crash us.
+    stream.on('error', died);
   }
 
   get isAlive(): boolean {

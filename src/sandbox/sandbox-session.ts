@@ -19,6 +19,8 @@ const LAUNCHER_ARTIFACT = 4;
 const LAUNCHER_READY = 5;
 
 const MAX_DOCKER_FRAME_BYTES = 16 * 1024 * 1024;
+/** Any of these on the attach stream means the container is gone. */
+const STREAM_END_EVENTS = ['end', 'close', 'error'] as const;
 /** Room for a launcher frame's header JSON and the result frame, beyond the artifact content cap. */
 const LAUNCHER_FRAME_SLACK_BYTES = 1024 * 1024;
 const MAX_DIAGNOSTIC_BYTES = 4096;
@@ -99,10 +101,8 @@ export class SandboxSession {
         this.stop('cancelled', 'cancelled by the client before the program started');
         return;
       }
-      stream.on('data', (chunk: Buffer) => this.onDockerData(chunk));
-      stream.once('end', () => void this.onContainerGone());
-      stream.once('close', () => void this.onContainerGone());
-      stream.once('error', () => void this.onContainerGone());
+      stream.on('data', this.onData);
+      for (const event of STREAM_END_EVENTS) stream.on(event, this.onStreamEnd);
       stream.resume(); // a pooled sandbox's stream was paused when the pool handed it over
       signal.addEventListener('abort', this.onAbort, { once: true });
       this.timer = setTimeout(
@@ -116,6 +116,8 @@ export class SandboxSession {
   }
 
   private readonly onAbort = (): void => this.stop('cancelled', 'cancelled by the client');
+  private readonly onData = (chunk: Buffer): void => this.onDockerData(chunk);
+  private readonly onStreamEnd = (): void => void this.onContainerGone();
 
   private onDockerData(chunk: Buffer): void {
     if (this.settled) return;
@@ -276,7 +278,12 @@ export class SandboxSession {
     this.settled = true;
     clearTimeout(this.timer);
     this.options.signal.removeEventListener('abort', this.onAbort);
-    this.options.stream.destroy();
+    // Let go of the stream without closing it: closing would end the launcher's stdin and stop the
+    // container now; the teardown does that a little later, off the request path.
+    const { stream } = this.options;
+    stream.off('data', this.onData);
+    for (const event of STREAM_END_EVENTS) stream.off(event, this.onStreamEnd);
+    stream.pause();
     this.settle({
       returnValue: null,
       ...outcome,
