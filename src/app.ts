@@ -11,6 +11,7 @@ import { DockerSandboxRunner } from './sandbox/docker-sandbox-runner.js';
 import { SandboxFactory } from './sandbox/sandbox-handle.js';
 import { SandboxTeardown } from './sandbox/sandbox-teardown.js';
 import { WarmPool } from './sandbox/warm-pool.js';
+import { PrometheusMetrics } from './observability/prometheus-metrics.js';
 import { installLauncherFiles } from './sandbox/launcher-files.js';
 import { SandboxReaper } from './sandbox/sandbox-reaper.js';
 import { GrpcServer } from './transport/grpc/grpc-server.js';
@@ -34,6 +35,10 @@ export interface RunningApp {
   httpPort: number;
   /** Graceful stop: refuse new work, drain up to the grace period, cancel the rest, remove sandboxes. */
   stop(): Promise<void>;
+}
+
+async function metricsText(metrics: PrometheusMetrics): Promise<{ contentType: string; body: string }> {
+  return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
 }
 
 /** The composition root: the only place that constructs concrete adapters and wires them together. */
@@ -70,6 +75,14 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     preload: config.preload,
     logger,
   });
+  // Sources are read at scrape time, so the objects they name may be built below.
+  const metrics = new PrometheusMetrics({
+    queued: () => scheduler.waiting,
+    running: () => scheduler.running,
+    idlePooled: () =>
+      Object.fromEntries(Object.entries(pools).map(([language, pool]) => [language, pool.idleCount])),
+    sandboxesBeingRemoved: () => teardown.inProgress,
+  });
   const teardown = new SandboxTeardown({
     concurrency: config.teardownConcurrency,
     removalDelayMs: TEARDOWN_DELAY_MS,
@@ -89,6 +102,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       expiryMarginMs: config.limitCeilings.timeoutMs + CONTAINER_EXPIRY_MARGIN_MS,
       factory,
       teardown,
+      onStartFailure: (failed) => metrics.poolStartFailed(failed),
       logger,
     });
   }
@@ -115,6 +129,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       maxFiles: config.maxFiles,
       maxInputBytes: config.maxInputBytes,
     },
+    metrics,
     logger,
   });
 
@@ -140,6 +155,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       port: config.httpPort,
       bodyLimitBytes: Math.ceil((requestBytes * 4) / 3),
       requestTimeoutMs: config.httpRequestTimeoutMs,
+      metrics: () => metricsText(metrics),
     },
     service,
     authenticator,

@@ -7,6 +7,8 @@ import {
 } from '../domain/execution-request.js';
 import type { ExecutionEvent, ExecutionResult } from '../domain/execution-result.js';
 import { resolveLimits, type Limits } from '../domain/limits.js';
+import { toServiceError } from '../errors/service-error.js';
+import type { ExecutionMetrics } from './execution-metrics.js';
 import type { ExecutionScheduler } from './execution-scheduler.js';
 import type { ReadinessCheck, SandboxRunner } from './sandbox-runner.js';
 
@@ -16,6 +18,7 @@ export interface ExecutionServiceOptions {
   defaultLimits: Readonly<Limits>;
   limitCeilings: Readonly<Limits>;
   requestPolicy: RequestPolicy;
+  metrics: ExecutionMetrics;
   logger: Logger;
 }
 
@@ -45,6 +48,18 @@ export class ExecutionService {
    * taken: invalid, queue full, cancelled while queued, sandboxes unavailable.
    */
   async execute(input: ExecutionRequestInput, options: ExecuteOptions): Promise<ExecutionResult> {
+    try {
+      return await this.executeValidated(input, options);
+    } catch (error) {
+      this.options.metrics.executionRefused(toServiceError(error).code);
+      throw error;
+    }
+  }
+
+  private async executeValidated(
+    input: ExecutionRequestInput,
+    options: ExecuteOptions,
+  ): Promise<ExecutionResult> {
     const receivedAt = performance.now();
     const { runner, scheduler, defaultLimits, limitCeilings, requestPolicy } = this.options;
     const request = validateExecutionRequest(input, requestPolicy);
@@ -100,6 +115,7 @@ export class ExecutionService {
           },
           'execution finished',
         );
+        this.options.metrics.executionFinished(request.language, result, outcome.sandbox);
         options.onEvent({ type: 'result', result });
         return result;
       }, signal);

@@ -27,6 +27,8 @@ export interface WarmPoolOptions {
   expiryMarginMs: number;
   factory: SandboxFactory;
   teardown: SandboxTeardown;
+  /** Told about every failed start (for metrics). */
+  onStartFailure?: (language: Language) => void;
   logger: Logger;
 }
 
@@ -143,6 +145,7 @@ export class WarmPool {
       await handle.waitUntilReady(this.options.readyTimeoutMs);
     } catch (error) {
       if (handle) teardown.dispose(handle);
+      this.options.onStartFailure?.(language);
       this.backoffMs = Math.min(Math.max(MIN_BACKOFF_MS, this.backoffMs * 2), MAX_BACKOFF_MS);
       logger.warn(
         { language, err: (error as Error).message, retryInMs: this.backoffMs },

@@ -15,6 +15,8 @@ export interface HttpServerOptions {
   bodyLimitBytes: number;
   /** A client must deliver its whole request within this; slower (slow-loris) connections are cut. */
   requestTimeoutMs: number;
+  /** The Prometheus exposition served at GET /metrics. */
+  metrics(): Promise<{ contentType: string; body: string }>;
 }
 
 /**
@@ -60,6 +62,11 @@ export class HttpServer {
     cutSlowRequests(this.app, options.requestTimeoutMs);
     this.app.setErrorHandler((error, _request, reply) => sendHttpError(reply, error, logger));
     registerHealthRoutes(this.app, service);
+    // Open like the probes (scrapers rarely carry tokens); it holds counts, never ids, code or output.
+    this.app.get('/metrics', async (_request, reply) => {
+      const { contentType, body } = await options.metrics();
+      return reply.header('content-type', contentType).send(body);
+    });
     // Everything but the health probes needs the token (when one is configured), checked before the
     // body is even parsed.
     this.app.register(async (executionRoutes) => {

@@ -1,0 +1,139 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ExecutionResult } from '../domain/execution-result.js';
+import type { Language } from '../domain/languages.js';
+import type { ServiceErrorCode } from '../errors/service-error.js';
+import type { ExecutionMetrics } from '../execution/execution-metrics.js';
+import type { SandboxInfo } from '../execution/sandbox-runner.js';
+
+/** Live values read at scrape time. */
+export interface MetricsSources {
+  queued(): number;
+  running(): number;
+  idlePooled(): Partial<Record<Language, number>>;
+  sandboxesBeingRemoved(): number;
+}
+
+const SECONDS_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * Prometheus metrics (prom-client). Labels are bounded: language, exit reason, warm/cold, refusal
+ * code — never ids.
+ */
+export class PrometheusMetrics implements ExecutionMetrics {
+  readonly registry = new Registry();
+  private readonly executions: Counter<'language' | 'exit_reason'>;
+  private readonly refusals: Counter<'reason'>;
+  private readonly poolClaims: Counter<'language' | 'result'>;
+  private readonly poolStartFailures: Counter<'language'>;
+  private readonly queueWait: Histogram;
+  private readonly sandboxAcquire: Histogram<'warm'>;
+  private readonly runDuration: Histogram<'language'>;
+  private readonly endToEnd: Histogram<'language'>;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'code_sandbox_process_' });
+    this.executions = new Counter({
+      name: 'code_sandbox_executions_total',
+      help: 'Finished executions by language and exit reason.',
+      labelNames: ['language', 'exit_reason'],
+      registers,
+    });
+    this.refusals = new Counter({
+      name: 'code_sandbox_refusals_total',
+      help: 'Requests that got no execution, by reason (invalid_argument, resource_exhausted, unavailable = docker/runsc/image problems, …).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.poolClaims = new Counter({
+      name: 'code_sandbox_pool_claims_total',
+      help: 'Sandbox acquisitions: hit = a warm pooled sandbox, miss = a cold start.',
+      labelNames: ['language', 'result'],
+      registers,
+    });
+    this.poolStartFailures = new Counter({
+      name: 'code_sandbox_pool_start_failures_total',
+      help: 'Warm sandboxes that failed to start (docker or runsc errors).',
+      labelNames: ['language'],
+      registers,
+    });
+    this.queueWait = new Histogram({
+      name: 'code_sandbox_queue_wait_seconds',
+      help: 'Time executions waited for a free slot.',
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.sandboxAcquire = new Histogram({
+      name: 'code_sandbox_sandbox_start_seconds',
+      help: 'Time to get a sandbox ready for a job: a pool claim (warm) or a cold container start.',
+      labelNames: ['warm'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.runDuration = new Histogram({
+      name: 'code_sandbox_run_seconds',
+      help: 'Time the program ran.',
+      labelNames: ['language'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.endToEnd = new Histogram({
+      name: 'code_sandbox_end_to_end_seconds',
+      help: 'From request arrival to result.',
+      labelNames: ['language'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    new Gauge({
+      name: 'code_sandbox_queue_depth',
+      help: 'Executions waiting for a slot.',
+      registers,
+      collect() {
+        this.set(sources.queued());
+      },
+    });
+    new Gauge({
+      name: 'code_sandbox_executions_in_flight',
+      help: 'Executions running now.',
+      registers,
+      collect() {
+        this.set(sources.running());
+      },
+    });
+    new Gauge({
+      name: 'code_sandbox_pool_idle_sandboxes',
+      help: 'Warm sandboxes ready to be claimed.',
+      labelNames: ['language'],
+      registers,
+      collect() {
+        for (const [language, idle] of Object.entries(sources.idlePooled()))
+          this.set({ language }, idle ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'code_sandbox_teardowns_in_progress',
+      help: 'Used sandboxes not yet removed.',
+      registers,
+      collect() {
+        this.set(sources.sandboxesBeingRemoved());
+      },
+    });
+  }
+
+  executionFinished(language: Language, result: ExecutionResult, sandbox: SandboxInfo): void {
+    this.executions.inc({ language, exit_reason: result.exitReason });
+    this.poolClaims.inc({ language, result: sandbox.warm ? 'hit' : 'miss' });
+    this.queueWait.observe(result.queueWaitMs / 1000);
+    this.sandboxAcquire.observe({ warm: String(sandbox.warm) }, sandbox.acquireMs / 1000);
+    this.runDuration.observe({ language }, result.durationMs / 1000);
+    this.endToEnd.observe({ language }, result.totalMs / 1000);
+  }
+
+  executionRefused(code: ServiceErrorCode): void {
+    this.refusals.inc({ reason: code.toLowerCase() });
+  }
+
+  poolStartFailed(language: Language): void {
+    this.poolStartFailures.inc({ language });
+  }
+}
