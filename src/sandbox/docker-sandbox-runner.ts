@@ -46,7 +46,7 @@ export class DockerSandboxRunner implements SandboxRunner {
   }
 
   async close(): Promise<void> {
-    for (const pool of Object.values(this.options.pools)) pool.close();
+    await Promise.all(Object.values(this.options.pools).map((pool) => pool.close()));
     await this.options.teardown.drain();
   }
 

@@ -45,6 +45,7 @@ const MAX_BACKOFF_MS = 30_000;
 export class WarmPool {
   private readonly idle: SandboxHandle[] = [];
   private starting = 0;
+  private readonly starts = new Set<Promise<void>>();
   private closed = false;
   private backoffMs = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -87,13 +88,17 @@ export class WarmPool {
     return this.options.size;
   }
 
-  /** Stops refilling and disposes of every idle sandbox. */
-  close(): void {
+  /**
+   * Stops refilling and disposes of every idle sandbox; resolves once sandboxes that were still
+   * starting have been handed to the teardown too (so a teardown drain after this misses none).
+   */
+  async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.recycleTimer);
     clearTimeout(this.retryTimer);
     clearTimeout(this.refillTimer);
     for (const handle of this.idle.splice(0)) this.options.teardown.dispose(handle);
+    await Promise.allSettled([...this.starts]);
   }
 
   private scheduleRefill(): void {
@@ -123,10 +128,12 @@ export class WarmPool {
       this.starting < fillConcurrency
     ) {
       this.starting += 1;
-      void this.startOne().finally(() => {
+      const start = this.startOne().finally(() => {
         this.starting -= 1;
+        this.starts.delete(start);
         this.fill();
       });
+      this.starts.add(start);
     }
   }
 
@@ -145,6 +152,7 @@ export class WarmPool {
       await handle.waitUntilReady(this.options.readyTimeoutMs);
     } catch (error) {
       if (handle) teardown.dispose(handle);
+      if (this.closed) return; // shut down while this one was starting: not a failure
       this.options.onStartFailure?.(language);
       this.backoffMs = Math.min(Math.max(MIN_BACKOFF_MS, this.backoffMs * 2), MAX_BACKOFF_MS);
       logger.warn(

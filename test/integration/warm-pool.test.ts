@@ -146,4 +146,11 @@ describe('warm pool', () => {
     expect(run.stdout.toString()).toBe('still fine\n');
     await waitForPool(POOL_SIZE * 2); // refilled
   });
+
+  it('stopping while pooled sandboxes are still starting leaves nothing behind', async () => {
+    const early = await startTestApp({ SANDBOX_POOL_SIZE: '2' });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // starts are under way, none ready yet
+    await early.stop();
+    expect(await containersOfInstance(early.docker, early.config.instanceId)).toEqual([]);
+  });
 });
