@@ -9,9 +9,3 @@ export interface ExecutionMetrics {
   /** A request that got no execution (invalid, queue full, cancelled while queued, unavailable…). */
   executionRefused(code: ServiceErrorCode): void;
 }
-
-/** For compositions without monitoring (and unit tests). */
-export const NO_METRICS: ExecutionMetrics = {
-  executionFinished: () => undefined,
-  executionRefused: () => undefined,
-};

@@ -10,7 +10,7 @@ interface DockerodeError {
 const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE']);
 
 /** True when the error means dockerd itself could not be reached. */
-export function isDockerConnectionError(error: unknown): boolean {
+function isDockerConnectionError(error: unknown): boolean {
   const code = (error as DockerodeError | undefined)?.code;
   return code !== undefined && CONNECTION_ERROR_CODES.has(code);
 }

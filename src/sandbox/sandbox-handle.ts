@@ -7,14 +7,10 @@ import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
 import { buildContainerSpec } from './container-spec.js';
 import { sandboxStartError } from './docker-errors.js';
-import { FrameDecoder } from './frame-decoder.js';
+import { DOCKER_STDOUT, FrameDecoder, LAUNCHER_READY } from './frame-decoder.js';
 import { launcherCommand } from './language-runtimes.js';
 import { removeContainer } from './remove-container.js';
 import type { ContainerExit } from './sandbox-session.js';
-
-/** Docker attach stream type of stdout, and the launcher's READY frame type inside it. */
-const DOCKER_STDOUT = 1;
-const LAUNCHER_READY = 5;
 
 export interface SandboxFactoryOptions {
   docker: Docker;
@@ -70,10 +66,6 @@ export class SandboxHandle {
     stream.once('close', died);
     // Permanent: an attach stream may error more than once, and an unheard 'error' would crash us.
     stream.on('error', died);
-  }
-
-  get isAlive(): boolean {
-    return this.alive;
   }
 
   onDeath(listener: () => void): void {

@@ -4,19 +4,18 @@ import type { ExitReason } from '../domain/exit-reason.js';
 import type { OutputStream, ReturnValue } from '../domain/execution-result.js';
 import type { Limits } from '../domain/limits.js';
 import type { SandboxOutcome, SandboxRunCallbacks } from '../execution/sandbox-runner.js';
-import { FrameDecoder, type Frame } from './frame-decoder.js';
+import {
+  DOCKER_STDERR,
+  DOCKER_STDOUT,
+  FrameDecoder,
+  LAUNCHER_ARTIFACT,
+  LAUNCHER_READY,
+  LAUNCHER_RESULT,
+  LAUNCHER_STDERR,
+  LAUNCHER_STDOUT,
+  type Frame,
+} from './frame-decoder.js';
 import { OutputLimiter } from './output-limiter.js';
-
-/** Docker attach stream types. */
-const DOCKER_STDOUT = 1;
-const DOCKER_STDERR = 2;
-/** Launcher frame types (sandbox-runtime/*). */
-const LAUNCHER_STDOUT = 1;
-const LAUNCHER_STDERR = 2;
-const LAUNCHER_RESULT = 3;
-const LAUNCHER_ARTIFACT = 4;
-/** Sent once the launcher's program process is booted; only the pool needs it (see SandboxHandle). */
-const LAUNCHER_READY = 5;
 
 const MAX_DOCKER_FRAME_BYTES = 16 * 1024 * 1024;
 /** Any of these on the attach stream means the container is gone. */

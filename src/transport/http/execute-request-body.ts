@@ -2,9 +2,7 @@ import { z } from 'zod';
 import type { ExecutionRequestInput } from '../../domain/execution-request.js';
 import { InvalidArgumentError } from '../../errors/service-error.js';
 import { requestedLimitsFromWire } from '../wire-limits.js';
-
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const base64 = z.string().regex(BASE64, 'must be standard base64 (RFC 4648, with padding)');
+import { base64String } from './base64-string.js';
 
 const limitsSchema = z
   .object({
@@ -18,7 +16,7 @@ const limitsSchema = z
   .strict();
 
 const fileSchema = z
-  .object({ path: z.string(), content: z.string().optional(), content_b64: base64.optional() })
+  .object({ path: z.string(), content: z.string().optional(), content_b64: base64String.optional() })
   .strict()
   .refine((file) => (file.content === undefined) !== (file.content_b64 === undefined), {
     message: 'exactly one of "content" (UTF-8 text) or "content_b64" must be given',
@@ -33,7 +31,7 @@ export const executeRequestBodySchema = z
     language: z.string(),
     code: z.string(),
     stdin: z.string().optional(),
-    stdin_b64: base64.optional(),
+    stdin_b64: base64String.optional(),
     files: z.array(fileSchema).optional(),
     limits: limitsSchema.optional(),
     entrypoint: z.string().optional(),
@@ -44,8 +42,6 @@ export const executeRequestBodySchema = z
     message: 'give "stdin" or "stdin_b64", not both',
     path: ['stdin'],
   });
-
-export type ExecuteRequestBody = z.infer<typeof executeRequestBodySchema>;
 
 /** Decodes and shape-checks a JSON body; the domain then checks the rules. Throws naming the field. */
 export function parseExecuteRequestBody(body: unknown): ExecutionRequestInput {

@@ -2,15 +2,14 @@ import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import type { ExecutionRequestInput } from '../../../domain/execution-request.js';
 import { InvalidArgumentError } from '../../../errors/service-error.js';
-
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+import { base64String } from '../base64-string.js';
 
 /**
  * RAGFlow's executor-manager request: `{code_b64, language, arguments}`. Unknown fields are ignored
  * (RAGFlow may send more over time); what is there must be right.
  */
 const runRequestSchema = z.object({
-  code_b64: z.string().regex(BASE64, 'must be standard base64 (RFC 4648, with padding)'),
+  code_b64: base64String,
   language: z.string(),
   arguments: z
     .record(z.string(), z.unknown(), { error: 'must be a JSON object (keyword arguments for main)' })
