@@ -14,6 +14,7 @@ import { WarmPool } from './sandbox/warm-pool.js';
 import { PrometheusMetrics } from './observability/prometheus-metrics.js';
 import { installLauncherFiles } from './sandbox/launcher-files.js';
 import { SandboxReaper } from './sandbox/sandbox-reaper.js';
+import { GrpcHealth } from './transport/grpc/grpc-health.js';
 import { GrpcServer } from './transport/grpc/grpc-server.js';
 import { TokenAuthenticator } from './transport/auth/token-authenticator.js';
 import { HttpServer } from './transport/http/http-server.js';
@@ -143,10 +144,16 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     );
   }
   const requestBytes = config.maxCodeBytes + config.maxInputBytes + REQUEST_OVERHEAD_BYTES;
+  const health = new GrpcHealth({
+    readiness: () => service.readiness(),
+    pollIntervalMs: config.healthCheckIntervalMs,
+    logger,
+  });
   const grpc = new GrpcServer(
     { host: config.host, port: config.grpcPort, maxReceiveMessageBytes: requestBytes },
     service,
     authenticator,
+    health,
     logger,
   );
   const http = new HttpServer(
@@ -162,6 +169,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     logger,
   );
   service.start();
+  await health.start();
   const grpcPort = await grpc.start();
   const httpPort = await http.start();
   logger.info(
@@ -174,6 +182,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     httpPort,
     async stop() {
       reaper.stopPeriodic();
+      health.stop();
       await Promise.all([
         service.shutdown(config.shutdownGraceMs),
         http.stop(),

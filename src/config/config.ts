@@ -25,6 +25,8 @@ export interface Config {
   concurrency: number;
   maxQueued: number;
   shutdownGraceMs: number;
+  /** How often grpc.health.v1 re-checks readiness. */
+  healthCheckIntervalMs: number;
   defaultLimits: Readonly<Limits>;
   limitCeilings: Readonly<Limits>;
   maxCodeBytes: number;
@@ -95,6 +97,7 @@ const environmentSchema = z
     SANDBOX_CONCURRENCY: integer(2, 1, 1024),
     SANDBOX_MAX_QUEUED: integer(32, 0, 100_000),
     SANDBOX_SHUTDOWN_GRACE_MS: integer(10_000, 0),
+    SANDBOX_HEALTH_CHECK_INTERVAL_MS: integer(5_000, 100),
     SANDBOX_DEFAULT_TIMEOUT_MS: integer(10_000, 100),
     SANDBOX_MAX_TIMEOUT_MS: integer(60_000, 100),
     SANDBOX_DEFAULT_MEMORY_BYTES: integer(256 * MiB, 32 * MiB),
@@ -184,6 +187,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     concurrency: e.SANDBOX_CONCURRENCY,
     maxQueued: e.SANDBOX_MAX_QUEUED,
     shutdownGraceMs: e.SANDBOX_SHUTDOWN_GRACE_MS,
+    healthCheckIntervalMs: e.SANDBOX_HEALTH_CHECK_INTERVAL_MS,
     defaultLimits: Object.freeze(defaultLimits),
     limitCeilings: Object.freeze(limitCeilings),
     maxCodeBytes: e.SANDBOX_MAX_CODE_BYTES,

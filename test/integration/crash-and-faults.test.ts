@@ -8,6 +8,7 @@ import { credentials, status } from '@grpc/grpc-js';
 import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadSandboxService } from '../../src/transport/grpc/sandbox-proto.js';
+import { healthBecomes, healthClient } from '../support/grpc-probes.js';
 import { eventuallyEmpty, executeGrpc, python, startTestApp } from '../support/test-app.js';
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
@@ -125,13 +126,18 @@ class DockerSocketProxy {
 }
 
 describe('docker faults', () => {
-  it('dockerd unreachable: readiness false, UNAVAILABLE with a clear message, no crash; back: recovers', async () => {
+  it('dockerd unreachable: readiness false (HTTP and gRPC health), UNAVAILABLE with a clear message, no crash; back: recovers', async () => {
     const socketDir = mkdtempSync(join(tmpdir(), 'code-sandbox-proxy-'));
     workRoots.push(socketDir);
     const proxy = new DockerSocketProxy(join(socketDir, 'docker.sock'));
     await proxy.up();
-    const t = await startTestApp({ SANDBOX_DOCKER_SOCKET: proxy.path });
+    const t = await startTestApp({
+      SANDBOX_DOCKER_SOCKET: proxy.path,
+      SANDBOX_HEALTH_CHECK_INTERVAL_MS: '200',
+    });
+    const health = healthClient(t.app.grpcPort);
     try {
+      await healthBecomes(health, '', 'SERVING');
       expect((await executeGrpc(t.grpc, python('print(1)'))).result?.exit_reason).toBe('ok');
 
       await proxy.down();
@@ -143,12 +149,15 @@ describe('docker faults', () => {
         /docker is not reachable at .*docker\.sock.*is dockerd running\?/,
       );
       expect((await fetch(`${t.httpUrl}/healthz`)).status).toBe(200); // alive, just not ready
+      await healthBecomes(health, 'sandbox.v1.SandboxService', 'NOT_SERVING');
 
       await proxy.up();
       expect((await fetch(`${t.httpUrl}/readyz`)).status).toBe(200);
+      await healthBecomes(health, 'sandbox.v1.SandboxService', 'SERVING');
       const recovered = await executeGrpc(t.grpc, python('print("back")'));
       expect(recovered.stdout.toString()).toBe('back\n');
     } finally {
+      health.close();
       await t.stop();
       await proxy.down();
     }

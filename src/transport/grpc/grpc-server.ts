@@ -2,8 +2,12 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ExecutionService } from '../../execution/execution-service.js';
 import type { TokenAuthenticator } from '../auth/token-authenticator.js';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { executeCodeHandler } from './execute-code-handler.js';
-import { loadSandboxService } from './sandbox-proto.js';
+import type { GrpcHealth } from './grpc-health.js';
+import { loadSandboxPackageDefinition, loadSandboxService } from './sandbox-proto.js';
 
 export interface GrpcServerOptions {
   host: string;
@@ -12,7 +16,10 @@ export interface GrpcServerOptions {
   maxReceiveMessageBytes: number;
 }
 
-/** The gRPC endpoint. `start` resolves with the bound port (useful with port 0). */
+/**
+ * The gRPC endpoint: sandbox.v1.SandboxService, grpc.health.v1.Health and server reflection (v1 and
+ * v1alpha). `start` resolves with the bound port (useful with port 0).
+ */
 export class GrpcServer {
   private readonly server: Server;
 
@@ -20,12 +27,18 @@ export class GrpcServer {
     private readonly options: GrpcServerOptions,
     service: ExecutionService,
     authenticator: TokenAuthenticator,
+    health: GrpcHealth,
     logger: Logger,
   ) {
     this.server = new Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes });
-    this.server.addService(loadSandboxService().service, {
+    const definition = loadSandboxPackageDefinition();
+    this.server.addService(loadSandboxService(definition).service, {
       ExecuteCode: executeCodeHandler(service, authenticator, logger),
     });
+    // Health and reflection stay open without a token, like GET /healthz: they reveal only the
+    // readiness bit and the public .proto, and probes / grpcurl must reach them.
+    health.addToServer(this.server);
+    new ReflectionService({ ...definition, ...loadSync(healthProtoPath) }).addToServer(this.server);
   }
 
   start(): Promise<number> {
