@@ -17,7 +17,10 @@ die() { echo "setup: $*" >&2; exit 1; }
 
 DOCKER=/usr/bin/docker   # the client from docker.io, matching the engine it installs
 # python3-requests: the RAGFlow-compatibility test drives /run from Python, as RAGFlow does.
-APT_PACKAGES=(docker.io runsc debootstrap python3-requests)
+# protobuf-compiler(-grpc), python3-grpcio, python3-protobuf: the generated Python client example.
+# docker-compose (1.29): the compose stack and its test.
+APT_PACKAGES=(docker.io runsc debootstrap python3-requests
+  protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf docker-compose)
 
 # --- Debian packages ---------------------------------------------------------------------------
 missing=()
