@@ -4,17 +4,10 @@
 # mirror, then `docker import` it. docker/sandbox-*.Dockerfile build the same images from a registry.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/offline-rootfs.sh
 QUIET=false
 [[ "${1:-}" == "--quiet" ]] && QUIET=true
 DOCKER=/usr/bin/docker
-
-debian_mirror() {
-  if [[ -n "${SETUP_DEBIAN_MIRROR:-}" ]]; then echo "$SETUP_DEBIAN_MIRROR"; return; fi
-  local uri
-  uri=$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)
-  [[ -z $uri ]] && uri=$(grep -h '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | grep -v security | head -n1 || true)
-  echo "${uri:-http://deb.debian.org/debian}"
-}
 
 # Work done once at build time instead of in every sandbox.
 prepare_rootfs() {
@@ -35,12 +28,9 @@ build_image() {
   trap 'rm -rf "$rootfs"' RETURN
   started=$(date +%s)
   echo "==> building sandbox image $name offline (debootstrap bookworm + $packages, about a minute)"
-  # Progress: debootstrap's own "I:" lines, one per phase.
-  debootstrap --variant=minbase --include="$packages" bookworm "$rootfs" "$(debian_mirror)" 2>&1 \
-    | grep --line-buffered -E '^(I|E|W):' | sed -u 's/^/    /'
-  [[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "debootstrap failed" >&2; return 1; }
+  bootstrap_rootfs "$rootfs" "$packages"
   prepare_rootfs "$rootfs" "$packages"
-  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/*
+  strip_rootfs "$rootfs"
   echo "    importing into docker"
   tar -C "$rootfs" -c . | "$DOCKER" import \
     --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8' \

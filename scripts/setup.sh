@@ -68,8 +68,10 @@ fi
 "$DOCKER" info --format '{{json .Runtimes}}' | grep -q '"runsc"' \
   || die "dockerd does not list the runsc runtime; check /etc/docker/daemon.json and /var/log/dockerd.log"
 
-# --- sandbox images --------------------------------------------------------------------------
+# --- images (offline) --------------------------------------------------------------------------
 bash scripts/build-sandbox-images.sh "$($QUIET && echo --quiet || true)"
+# The base of the service's own image (docker/service.Dockerfile), for docker-compose without a registry.
+bash scripts/build-service-base-image.sh "$($QUIET && echo --quiet || true)"
 
 # --- the service -----------------------------------------------------------------------------
 if ! $QUIET; then

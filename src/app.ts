@@ -109,6 +109,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   }
   const runner = new DockerSandboxRunner({
     docker,
+    dockerSocket: config.dockerSocket,
     runtime: config.runtime,
     images: config.images,
     factory,

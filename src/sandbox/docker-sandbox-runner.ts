@@ -10,7 +10,7 @@ import type {
   SandboxRunCallbacks,
   SandboxRunner,
 } from '../execution/sandbox-runner.js';
-import { dockerMessage } from './docker-errors.js';
+import { checkSandboxHost } from './host-checks.js';
 import { writeJobDirectory } from './job-directory.js';
 import { LANGUAGE_RUNTIMES } from './language-runtimes.js';
 import type { SandboxFactory, SandboxHandle } from './sandbox-handle.js';
@@ -20,6 +20,7 @@ import type { WarmPool } from './warm-pool.js';
 
 export interface DockerSandboxRunnerOptions {
   docker: Docker;
+  dockerSocket: string;
   runtime: string;
   images: Readonly<Record<Language, string>>;
   factory: SandboxFactory;
@@ -93,31 +94,8 @@ export class DockerSandboxRunner implements SandboxRunner {
   }
 
   async readiness(): Promise<ReadinessCheck[]> {
-    const { docker, runtime, images } = this.options;
-    let info: { Runtimes?: Record<string, unknown> };
-    try {
-      info = (await docker.info()) as typeof info;
-    } catch (error) {
-      return [{ name: 'docker', ok: false, detail: `not reachable: ${dockerMessage(error)}` }];
-    }
-    const checks: ReadinessCheck[] = [
-      { name: 'docker', ok: true, detail: 'reachable' },
-      {
-        name: 'runtime',
-        ok: Boolean(info.Runtimes?.[runtime]),
-        detail: info.Runtimes?.[runtime]
-          ? `${runtime} registered`
-          : `${runtime} is not registered in dockerd`,
-      },
-    ];
-    for (const [language, image] of Object.entries(images)) {
-      try {
-        await docker.getImage(image).inspect();
-        checks.push({ name: `image:${language}`, ok: true, detail: image });
-      } catch (error) {
-        checks.push({ name: `image:${language}`, ok: false, detail: `${image}: ${dockerMessage(error)}` });
-      }
-    }
+    const { docker, dockerSocket, runtime, images } = this.options;
+    const checks = await checkSandboxHost({ docker, dockerSocket, runtime, images });
     // Informational: an empty pool means cold starts, not an unready service.
     for (const [language, pool] of Object.entries(this.options.pools)) {
       checks.push({
