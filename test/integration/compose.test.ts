@@ -178,7 +178,7 @@ describe('docker-compose stack beside RAGFlow', () => {
     expect(failed?.code).toBe(1);
     expect(failed?.stdout).toMatch(/FAIL image:python: code-sandbox-python:missing: .*npm run setup/);
 
-    const { DOCKER_GID: _omitted, ...withoutGid } = env;
+    const withoutGid = { ...env, DOCKER_GID: '' };
     const refused = await exec('docker-compose', ['-p', PROJECT, ...COMPOSE_FILES, 'config'], {
       env: withoutGid,
     })
