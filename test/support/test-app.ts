@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import Docker from 'dockerode';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { startApp, type RunningApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { LABEL_INSTANCE, LABEL_SANDBOX } from '../../src/sandbox/sandbox-labels.js';
@@ -23,7 +23,10 @@ export interface TestApp {
  * Starts the real service on ports 0 with its own instance id and work root. The warm pool is off
  * unless `env` turns it on, so each suite controls how many sandboxes run on this small machine.
  */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string> = {},
+  logger: Logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' }),
+): Promise<TestApp> {
   const workRoot = mkdtempSync(join(tmpdir(), 'code-sandbox-test-'));
   const config = loadConfig({
     SANDBOX_GRPC_PORT: '0',
@@ -32,7 +35,6 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     SANDBOX_POOL_SIZE: '0',
     ...env,
   });
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
   const app = await startApp(config, logger);
   const ServiceClient = loadSandboxService();
   const grpc = new ServiceClient(`127.0.0.1:${app.grpcPort}`, credentials.createInsecure());
