@@ -13,6 +13,7 @@ import { SandboxTeardown } from './sandbox/sandbox-teardown.js';
 import { WarmPool } from './sandbox/warm-pool.js';
 import { PrometheusMetrics } from './observability/prometheus-metrics.js';
 import { installLauncherFiles } from './sandbox/launcher-files.js';
+import type { DockerOperation } from './sandbox/docker-errors.js';
 import { SandboxReaper } from './sandbox/sandbox-reaper.js';
 import { GrpcHealth } from './transport/grpc/grpc-health.js';
 import { GrpcServer } from './transport/grpc/grpc-server.js';
@@ -54,14 +55,28 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   const jobsRoot = join(config.workRoot, 'jobs');
   const runtimeHostDir = await installLauncherFiles(join(packageRoot(), 'sandbox-runtime'), config.workRoot);
 
+  // Sources are read at scrape time, so the objects they name may be built below.
+  const metrics = new PrometheusMetrics({
+    queued: () => scheduler.waiting,
+    running: () => scheduler.running,
+    idlePooled: () =>
+      Object.fromEntries(Object.entries(pools).map(([language, pool]) => [language, pool.idleCount])),
+    sandboxesBeingRemoved: () => teardown.inProgress,
+  });
+  const onDockerError = (operation: DockerOperation) => metrics.dockerError(operation);
+
   const reaper = new SandboxReaper({
     docker,
     instanceId: config.instanceId,
     jobsRoot,
     jobDirMaxAgeMs: config.limitCeilings.timeoutMs + CONTAINER_EXPIRY_MARGIN_MS,
+    onDockerError,
     logger,
   });
-  await reaper.reap(true).catch((error: unknown) => logger.warn({ err: error }, 'start-up reap failed'));
+  await reaper.reap(true).catch((error: unknown) => {
+    logger.warn({ err: error }, 'start-up reap failed');
+    onDockerError('reap');
+  });
   reaper.startPeriodic(REAP_INTERVAL_MS);
 
   const factory = new SandboxFactory({
@@ -74,19 +89,13 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     runtimeHostDir,
     scratchBytes: config.scratchBytes,
     preload: config.preload,
+    onDockerError,
     logger,
-  });
-  // Sources are read at scrape time, so the objects they name may be built below.
-  const metrics = new PrometheusMetrics({
-    queued: () => scheduler.waiting,
-    running: () => scheduler.running,
-    idlePooled: () =>
-      Object.fromEntries(Object.entries(pools).map(([language, pool]) => [language, pool.idleCount])),
-    sandboxesBeingRemoved: () => teardown.inProgress,
   });
   const teardown = new SandboxTeardown({
     concurrency: config.teardownConcurrency,
     removalDelayMs: TEARDOWN_DELAY_MS,
+    onDockerError,
     logger,
   });
   const pools: Partial<Record<Language, WarmPool>> = {};

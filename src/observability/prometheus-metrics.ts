@@ -4,6 +4,7 @@ import type { Language } from '../domain/languages.js';
 import type { ServiceErrorCode } from '../errors/service-error.js';
 import type { ExecutionMetrics } from '../execution/execution-metrics.js';
 import type { SandboxInfo } from '../execution/sandbox-runner.js';
+import type { DockerOperation } from '../sandbox/docker-errors.js';
 
 /** Live values read at scrape time. */
 export interface MetricsSources {
@@ -25,6 +26,7 @@ export class PrometheusMetrics implements ExecutionMetrics {
   private readonly refusals: Counter<'reason'>;
   private readonly poolClaims: Counter<'language' | 'result'>;
   private readonly poolStartFailures: Counter<'language'>;
+  private readonly dockerErrors: Counter<'operation'>;
   private readonly queueWait: Histogram;
   private readonly sandboxAcquire: Histogram<'warm'>;
   private readonly runDuration: Histogram<'language'>;
@@ -55,6 +57,12 @@ export class PrometheusMetrics implements ExecutionMetrics {
       name: 'code_sandbox_pool_start_failures_total',
       help: 'Warm sandboxes that failed to start (docker or runsc errors).',
       labelNames: ['language'],
+      registers,
+    });
+    this.dockerErrors = new Counter({
+      name: 'code_sandbox_docker_errors_total',
+      help: 'Failed docker operations: start = creating/attaching/starting a sandbox, remove = a container that could not be removed (left to the reaper), reap = a reaper pass that failed.',
+      labelNames: ['operation'],
       registers,
     });
     this.queueWait = new Histogram({
@@ -135,5 +143,9 @@ export class PrometheusMetrics implements ExecutionMetrics {
 
   poolStartFailed(language: Language): void {
     this.poolStartFailures.inc({ language });
+  }
+
+  dockerError(operation: DockerOperation): void {
+    this.dockerErrors.inc({ operation });
   }
 }

@@ -1,5 +1,10 @@
 import { UnavailableError } from '../errors/service-error.js';
 
+/** Docker operations whose failures are counted (code_sandbox_docker_errors_total{operation}). */
+export type DockerOperation = 'start' | 'remove' | 'reap';
+/** Told about each failed docker operation, for metrics. Must not throw. */
+export type DockerErrorListener = (operation: DockerOperation) => void;
+
 interface DockerodeError {
   statusCode?: number;
   code?: string;

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
-import { dockerMessage } from './docker-errors.js';
+import { dockerMessage, type DockerErrorListener } from './docker-errors.js';
 
 const REMOVAL_ATTEMPTS = 3;
 const RETRY_DELAY_MS = 200;
@@ -10,7 +10,11 @@ const RETRY_DELAY_MS = 200;
  * "removal already in progress" conflict is retried. Never throws: a container that could not be
  * removed is logged and left to the reaper, which finds it by its labels.
  */
-export async function removeContainer(container: Docker.Container, logger: Logger): Promise<void> {
+export async function removeContainer(
+  container: Docker.Container,
+  logger: Logger,
+  onDockerError?: DockerErrorListener,
+): Promise<void> {
   for (let attempt = 1; attempt <= REMOVAL_ATTEMPTS; attempt++) {
     try {
       await container.remove({ force: true, v: true });
@@ -20,6 +24,7 @@ export async function removeContainer(container: Docker.Container, logger: Logge
       if (statusCode === 404) return;
       if (attempt === REMOVAL_ATTEMPTS || statusCode !== 409) {
         logger.warn({ containerId: container.id, err: dockerMessage(error) }, 'container removal failed');
+        onDockerError?.('remove');
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
 import { buildContainerSpec } from './container-spec.js';
-import { sandboxStartError } from './docker-errors.js';
+import { sandboxStartError, type DockerErrorListener } from './docker-errors.js';
 import { DOCKER_STDOUT, FrameDecoder, LAUNCHER_READY } from './frame-decoder.js';
 import { launcherCommand } from './language-runtimes.js';
 import { removeContainer } from './remove-container.js';
@@ -25,6 +25,7 @@ export interface SandboxFactoryOptions {
   scratchBytes: number;
   /** Modules each language's program process imports before it is given a job. */
   preload: Readonly<Record<Language, readonly string[]>>;
+  onDockerError?: DockerErrorListener;
   logger: Logger;
 }
 
@@ -179,7 +180,8 @@ export class SandboxFactory {
       await container.start();
       return new SandboxHandle(request.sandboxId, container, stream, jobHostDir);
     } catch (error) {
-      if (container) await removeContainer(container, logger);
+      this.options.onDockerError?.('start');
+      if (container) await removeContainer(container, logger, this.options.onDockerError);
       throw sandboxStartError(error, { image, runtime, socket: dockerSocket });
     }
   }

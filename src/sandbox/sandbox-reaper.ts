@@ -2,7 +2,7 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
-import { dockerMessage } from './docker-errors.js';
+import { dockerMessage, type DockerErrorListener } from './docker-errors.js';
 import { removeContainer } from './remove-container.js';
 import { LABEL_EXPIRES_AT, LABEL_INSTANCE, LABEL_SERVICE, SERVICE_LABEL_VALUE } from './sandbox-labels.js';
 
@@ -13,6 +13,7 @@ export interface SandboxReaperOptions {
   jobsRoot: string;
   /** Job directories of other instances older than this are leftovers. */
   jobDirMaxAgeMs: number;
+  onDockerError?: DockerErrorListener;
   logger: Logger;
 }
 
@@ -39,7 +40,9 @@ export class SandboxReaper {
       const expiresAt = Number(info.Labels[LABEL_EXPIRES_AT]);
       return (includeOwn && own) || !(expiresAt > now);
     });
-    await Promise.all(doomed.map((info) => removeContainer(docker.getContainer(info.Id), logger)));
+    await Promise.all(
+      doomed.map((info) => removeContainer(docker.getContainer(info.Id), logger, this.options.onDockerError)),
+    );
     if (doomed.length > 0) logger.info({ removed: doomed.length }, 'reaped leftover sandbox containers');
     await this.reapJobDirectories(includeOwn);
     return doomed.length;
@@ -48,9 +51,10 @@ export class SandboxReaper {
   /** Reaps every `intervalMs` until stopped. Errors are logged, never thrown. */
   startPeriodic(intervalMs: number): void {
     this.timer = setInterval(() => {
-      this.reap(false).catch((error: unknown) =>
-        this.options.logger.warn({ err: dockerMessage(error) }, 'periodic reap failed'),
-      );
+      this.reap(false).catch((error: unknown) => {
+        this.options.logger.warn({ err: dockerMessage(error) }, 'periodic reap failed');
+        this.options.onDockerError?.('reap');
+      });
     }, intervalMs);
     this.timer.unref();
   }

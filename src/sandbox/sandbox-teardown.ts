@@ -1,5 +1,6 @@
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
+import type { DockerErrorListener } from './docker-errors.js';
 import { removeJobDirectory } from './job-directory.js';
 import { removeContainer } from './remove-container.js';
 import type { SandboxHandle } from './sandbox-handle.js';
@@ -12,6 +13,7 @@ export interface SandboxTeardownOptions {
    * machine, doing it right after each execution slows the next ones of a burst.
    */
   removalDelayMs: number;
+  onDockerError?: DockerErrorListener;
   logger: Logger;
 }
 
@@ -42,7 +44,7 @@ export class SandboxTeardown {
       .then(() =>
         this.removals.add(async () => {
           handle.closeStream();
-          await removeContainer(handle.container, logger);
+          await removeContainer(handle.container, logger, this.options.onDockerError);
           await removeJobDirectory(handle.jobHostDir);
         }),
       )

@@ -163,7 +163,7 @@ describe('docker faults', () => {
     }
   });
 
-  it('a missing sandbox image is reported as UNAVAILABLE naming the image, not a hang', async () => {
+  it('a missing sandbox image is reported as UNAVAILABLE naming the image, not a hang, and counted', async () => {
     const t = await startTestApp({ SANDBOX_NODEJS_IMAGE: 'code-sandbox-nodejs:does-not-exist' });
     try {
       const run = await executeGrpc(t.grpc, { language: 'nodejs', code: 'console.log(1)' });
@@ -172,6 +172,9 @@ describe('docker faults', () => {
         'sandbox image "code-sandbox-nodejs:does-not-exist" is not present',
       );
       expect((await fetch(`${t.httpUrl}/readyz`)).status).toBe(503);
+      const metrics = await (await fetch(`${t.httpUrl}/metrics`)).text();
+      expect(metrics).toContain('code_sandbox_docker_errors_total{operation="start"} 1');
+      expect(metrics).toContain('code_sandbox_refusals_total{reason="unavailable"} 1');
     } finally {
       await t.stop();
     }
