@@ -28,6 +28,8 @@ export class GrpcHealth {
   private current: ServingStatus | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** A check still running (dockerd hanging) is not stacked with more. */
+  private polling = false;
 
   constructor(private readonly options: GrpcHealthOptions) {}
 
@@ -50,10 +52,15 @@ export class GrpcHealth {
   }
 
   private async poll(): Promise<void> {
-    const readiness = await this.options.readiness().catch((error: unknown): Readiness => ({
-      ready: false,
-      checks: [{ name: 'readiness', ok: false, detail: (error as Error).message }],
-    }));
+    if (this.polling) return;
+    this.polling = true;
+    const readiness = await this.options
+      .readiness()
+      .catch((error: unknown): Readiness => ({
+        ready: false,
+        checks: [{ name: 'readiness', ok: false, detail: (error as Error).message }],
+      }))
+      .finally(() => (this.polling = false));
     if (this.stopped) return;
     const failing = readiness.checks
       .filter((check) => !check.ok)
