@@ -4,6 +4,7 @@ import {
   containersOf,
   eventuallyEmpty,
   executeGrpc,
+  inspectWhileRunning,
   python,
   startTestApp,
   type TestApp,
@@ -30,30 +31,12 @@ async function probe(lines: string[]): Promise<Record<string, string>> {
 
 describe('sandbox isolation on runsc', () => {
   it('creates the container with every isolation setting (checked through docker inspect)', async () => {
-    let sandboxId = '';
-    let reportStarted: () => void = () => undefined;
-    const started = new Promise<void>((resolve) => (reportStarted = resolve));
-    const inspection = started.then(async () => {
-      const [info] = await containersOf(t.docker, sandboxId);
-      return t.docker.getContainer(info!.Id).inspect();
-    });
-    const run = await executeGrpc(
-      t.grpc,
+    const { run, inspected, sandboxId } = await inspectWhileRunning(
+      t,
       python('import time\nprint("up", flush=True)\ntime.sleep(30)', {
         limits: { memory_bytes: 200 * 1024 * 1024, cpu_millicores: 500, max_processes: 40 },
       }),
-      {
-        onMessage: (message) => {
-          const startedEvent = message.started as { sandbox_id: string } | undefined;
-          if (startedEvent) {
-            sandboxId = startedEvent.sandbox_id;
-            reportStarted();
-          }
-        },
-        cancelWhen: inspection,
-      },
     );
-    const inspected = await inspection;
     expect(run.result).toBeUndefined(); // cancelled while sleeping
     expectIsolated(inspected, {
       ...t.config.defaultLimits,

@@ -1,4 +1,3 @@
-import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectIsolated } from '../support/expect-isolated.js';
 import {
@@ -6,6 +5,7 @@ import {
   containersOfInstance,
   eventuallyEmpty,
   executeGrpc,
+  inspectWhileRunning,
   python,
   startTestApp,
   type GrpcRun,
@@ -48,28 +48,13 @@ afterAll(async () => {
 
 describe('warm pool', () => {
   it('runs on a pre-started sandbox that still has every isolation setting', async () => {
-    let inspected: Docker.ContainerInspectInfo | undefined;
-    let sandboxId = '';
-    let markStarted: () => void = () => undefined;
-    const started = new Promise<void>((resolve) => (markStarted = resolve));
-    const inspection = started.then(async () => {
-      const [info] = await containersOf(t.docker, sandboxId);
-      inspected = await t.docker.getContainer(info!.Id).inspect();
-    });
-    const run = await executeGrpc(t.grpc, python('import time\nprint("up", flush=True)\ntime.sleep(30)'), {
-      onMessage: (message) => {
-        const event = message.started as { sandbox_id: string } | undefined;
-        if (event) {
-          sandboxId = event.sandbox_id;
-          markStarted();
-        }
-      },
-      cancelWhen: inspection,
-    });
-    await inspection;
+    const { run, inspected, sandboxId } = await inspectWhileRunning(
+      t,
+      python('import time\nprint("up", flush=True)\ntime.sleep(30)'),
+    );
     expect(run.warm).toBe(true);
     expect(run.sandboxId).not.toBe(run.executionId);
-    expectIsolated(inspected!, t.config.defaultLimits);
+    expectIsolated(inspected, t.config.defaultLimits);
     expect(await eventuallyEmpty(() => containersOf(t.docker, sandboxId))).toEqual([]);
   });
 

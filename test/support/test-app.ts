@@ -121,6 +121,34 @@ export function executeGrpc(
   });
 }
 
+/**
+ * Runs `request` (which must keep running, e.g. sleep), inspects its container through docker as soon
+ * as `started` names the sandbox, then cancels the call. For checks on a live sandbox's settings.
+ */
+export async function inspectWhileRunning(
+  t: TestApp,
+  request: Record<string, unknown>,
+): Promise<{ run: GrpcRun; inspected: Docker.ContainerInspectInfo; sandboxId: string }> {
+  let sandboxId = '';
+  let reportStarted: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => (reportStarted = resolve));
+  const inspection = started.then(async () => {
+    const [info] = await containersOf(t.docker, sandboxId);
+    return t.docker.getContainer(info!.Id).inspect();
+  });
+  const run = await executeGrpc(t.grpc, request, {
+    onMessage: (message) => {
+      const startedEvent = message.started as { sandbox_id: string } | undefined;
+      if (startedEvent) {
+        sandboxId = startedEvent.sandbox_id;
+        reportStarted();
+      }
+    },
+    cancelWhen: inspection,
+  });
+  return { run, inspected: await inspection, sandboxId };
+}
+
 /** Python code as a request. */
 export function python(code: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return { language: 'python', code, ...extra };
