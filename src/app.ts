@@ -8,7 +8,7 @@ import { packageRoot } from './package-root.js';
 import { LANGUAGES, type Language } from './domain/languages.js';
 import { resolveLimits } from './domain/limits.js';
 import { DockerSandboxRunner } from './sandbox/docker-sandbox-runner.js';
-import { SandboxFactory } from './sandbox/sandbox-handle.js';
+import { SandboxFactory } from './sandbox/sandbox-factory.js';
 import { SandboxTeardown } from './sandbox/sandbox-teardown.js';
 import { WarmPool } from './sandbox/warm-pool.js';
 import { PrometheusMetrics } from './observability/prometheus-metrics.js';
@@ -39,30 +39,85 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
-async function metricsText(metrics: PrometheusMetrics): Promise<{ contentType: string; body: string }> {
-  return { contentType: metrics.registry.contentType, body: await metrics.registry.metrics() };
+/** What the sandbox layer hands to the layers above it. */
+interface SandboxLayer {
+  runner: DockerSandboxRunner;
+  reaper: SandboxReaper;
+  teardown: SandboxTeardown;
+  pools: Partial<Record<Language, WarmPool>>;
 }
 
-/** The composition root: the only place that constructs concrete adapters and wires them together. */
-export async function startApp(config: Config, logger: Logger): Promise<RunningApp> {
-  if (config.runtime !== 'runsc') {
-    logger.warn(
-      { runtime: config.runtime },
-      `!!! SANDBOX_RUNTIME=${config.runtime}: untrusted code will NOT be isolated by gVisor. Use only for trusted code. !!!`,
-    );
-  }
-  const docker = new Docker({ socketPath: config.dockerSocket });
-  const jobsRoot = join(config.workRoot, 'jobs');
-  const runtimeHostDir = await installLauncherFiles(join(packageRoot(), 'sandbox-runtime'), config.workRoot);
+interface TransportLayer {
+  health: GrpcHealth;
+  grpc: GrpcServer;
+  http: HttpServer;
+}
 
-  // Sources are read at scrape time, so the objects they name may be built below.
-  const metrics = new PrometheusMetrics({
+/**
+ * The composition root: the only place that constructs concrete adapters. Each wiring step below builds
+ * one layer from the layers beneath it, so nothing is used before it exists.
+ */
+export async function startApp(config: Config, logger: Logger): Promise<RunningApp> {
+  warnIfNotGvisor(config, logger);
+  const metrics = new PrometheusMetrics();
+  const sandboxes = await wireSandboxes(config, metrics, logger);
+  const { service, scheduler } = wireExecution(config, sandboxes.runner, metrics, logger);
+  metrics.observe({
     queued: () => scheduler.waiting,
     running: () => scheduler.running,
     idlePooled: () =>
-      Object.fromEntries(Object.entries(pools).map(([language, pool]) => [language, pool.idleCount])),
-    sandboxesBeingRemoved: () => teardown.inProgress,
+      Object.fromEntries(
+        Object.entries(sandboxes.pools).map(([language, pool]) => [language, pool.idleCount]),
+      ),
+    sandboxesBeingRemoved: () => sandboxes.teardown.inProgress,
   });
+  const transports = wireTransports(config, service, metrics, logger);
+
+  service.start();
+  await transports.health.start();
+  const grpcPort = await transports.grpc.start();
+  const httpPort = await transports.http.start();
+  logger.info(
+    { grpcPort, httpPort, host: config.host, instanceId: config.instanceId, runtime: config.runtime },
+    'code-sandbox listening',
+  );
+
+  return {
+    grpcPort,
+    httpPort,
+    async stop() {
+      sandboxes.reaper.stopPeriodic();
+      transports.health.stop();
+      await Promise.all([
+        service.shutdown(config.shutdownGraceMs),
+        transports.http.stop(),
+        transports.grpc.stop(config.shutdownGraceMs + 5_000),
+      ]);
+      await sandboxes.reaper
+        .reap(true)
+        .catch((error: unknown) => logger.warn({ err: error }, 'shutdown reap failed'));
+      logger.info('code-sandbox stopped');
+    },
+  };
+}
+
+function warnIfNotGvisor(config: Config, logger: Logger): void {
+  if (config.runtime === 'runsc') return;
+  logger.warn(
+    { runtime: config.runtime },
+    `!!! SANDBOX_RUNTIME=${config.runtime}: untrusted code will NOT be isolated by gVisor. Use only for trusted code. !!!`,
+  );
+}
+
+/** Docker, the reaper (which runs once before anything starts), the factory, teardown, pools, runner. */
+async function wireSandboxes(
+  config: Config,
+  metrics: PrometheusMetrics,
+  logger: Logger,
+): Promise<SandboxLayer> {
+  const docker = new Docker({ socketPath: config.dockerSocket });
+  const jobsRoot = join(config.workRoot, 'jobs');
+  const runtimeHostDir = await installLauncherFiles(join(packageRoot(), 'sandbox-runtime'), config.workRoot);
   const onDockerError = (operation: DockerOperation) => metrics.dockerError(operation);
 
   const reaper = new SandboxReaper({
@@ -98,9 +153,34 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     onDockerError,
     logger,
   });
+  const pools = wirePools(config, factory, teardown, metrics, logger);
+  const runner = new DockerSandboxRunner({
+    docker,
+    dockerSocket: config.dockerSocket,
+    runtime: config.runtime,
+    images: config.images,
+    factory,
+    teardown,
+    pools,
+    artifactLimits: { maxCount: config.maxArtifacts, maxBytes: config.maxArtifactBytes },
+    maxReturnValueBytes: config.maxReturnValueBytes,
+    expiryMarginMs: CONTAINER_EXPIRY_MARGIN_MS,
+    logger,
+  });
+  return { runner, reaper, teardown, pools };
+}
+
+/** One warm pool per language, holding sandboxes booted with the server's default limits. */
+function wirePools(
+  config: Config,
+  factory: SandboxFactory,
+  teardown: SandboxTeardown,
+  metrics: PrometheusMetrics,
+  logger: Logger,
+): Partial<Record<Language, WarmPool>> {
   const pools: Partial<Record<Language, WarmPool>> = {};
+  if (config.poolSize === 0) return pools;
   for (const language of LANGUAGES) {
-    if (config.poolSize === 0) break;
     pools[language] = new WarmPool({
       language,
       size: config.poolSize,
@@ -116,19 +196,16 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       logger,
     });
   }
-  const runner = new DockerSandboxRunner({
-    docker,
-    dockerSocket: config.dockerSocket,
-    runtime: config.runtime,
-    images: config.images,
-    factory,
-    teardown,
-    pools,
-    artifactLimits: { maxCount: config.maxArtifacts, maxBytes: config.maxArtifactBytes },
-    maxReturnValueBytes: config.maxReturnValueBytes,
-    expiryMarginMs: CONTAINER_EXPIRY_MARGIN_MS,
-    logger,
-  });
+  return pools;
+}
+
+/** The use case: validation, limits, the bounded queue. */
+function wireExecution(
+  config: Config,
+  runner: DockerSandboxRunner,
+  metrics: PrometheusMetrics,
+  logger: Logger,
+): { service: ExecutionService; scheduler: ExecutionScheduler } {
   const scheduler = new ExecutionScheduler(config.concurrency, config.maxQueued);
   const service = new ExecutionService({
     runner,
@@ -143,7 +220,16 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     metrics,
     logger,
   });
+  return { service, scheduler };
+}
 
+/** Authentication, gRPC (with health) and HTTP, all in front of the one execution service. */
+function wireTransports(
+  config: Config,
+  service: ExecutionService,
+  metrics: PrometheusMetrics,
+  logger: Logger,
+): TransportLayer {
   const authenticator = new TokenAuthenticator(config.authToken);
   if (!authenticator.required) {
     // Config only lets this happen off loopback when SANDBOX_ALLOW_UNAUTHENTICATED says so.
@@ -172,34 +258,14 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       port: config.httpPort,
       bodyLimitBytes: Math.ceil((requestBytes * 4) / 3),
       requestTimeoutMs: config.httpRequestTimeoutMs,
-      metrics: () => metricsText(metrics),
+      metrics: async () => ({
+        contentType: metrics.registry.contentType,
+        body: await metrics.registry.metrics(),
+      }),
     },
     service,
     authenticator,
     logger,
   );
-  service.start();
-  await health.start();
-  const grpcPort = await grpc.start();
-  const httpPort = await http.start();
-  logger.info(
-    { grpcPort, httpPort, host: config.host, instanceId: config.instanceId, runtime: config.runtime },
-    'code-sandbox listening',
-  );
-
-  return {
-    grpcPort,
-    httpPort,
-    async stop() {
-      reaper.stopPeriodic();
-      health.stop();
-      await Promise.all([
-        service.shutdown(config.shutdownGraceMs),
-        http.stop(),
-        grpc.stop(config.shutdownGraceMs + 5_000),
-      ]);
-      await reaper.reap(true).catch((error: unknown) => logger.warn({ err: error }, 'shutdown reap failed'));
-      logger.info('code-sandbox stopped');
-    },
-  };
+  return { health, grpc, http };
 }

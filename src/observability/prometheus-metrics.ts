@@ -32,7 +32,7 @@ export class PrometheusMetrics implements ExecutionMetrics {
   private readonly runDuration: Histogram<'language'>;
   private readonly endToEnd: Histogram<'language'>;
 
-  constructor(sources: MetricsSources) {
+  constructor() {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'code_sandbox_process_' });
     this.executions = new Counter({
@@ -92,6 +92,14 @@ export class PrometheusMetrics implements ExecutionMetrics {
       buckets: SECONDS_BUCKETS,
       registers,
     });
+  }
+
+  /**
+   * Registers the gauges that read live values at scrape time. Called once, after the objects the
+   * sources read exist.
+   */
+  observe(sources: MetricsSources): void {
+    const registers = [this.registry];
     new Gauge({
       name: 'code_sandbox_queue_depth',
       help: 'Executions waiting for a slot.',

@@ -13,7 +13,8 @@ import type {
 import { checkSandboxHost } from './host-checks.js';
 import { writeJobDirectory } from './job-directory.js';
 import { LANGUAGE_RUNTIMES } from './language-runtimes.js';
-import type { SandboxFactory, SandboxHandle } from './sandbox-handle.js';
+import type { SandboxFactory } from './sandbox-factory.js';
+import type { SandboxHandle } from './sandbox-handle.js';
 import { SandboxSession } from './sandbox-session.js';
 import type { SandboxTeardown } from './sandbox-teardown.js';
 import type { WarmPool } from './warm-pool.js';

@@ -1,46 +1,7 @@
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import type { Logger } from 'pino';
-import type { Language } from '../domain/languages.js';
-import type { Limits } from '../domain/limits.js';
-import { buildContainerSpec } from './container-spec.js';
-import { sandboxStartError, type DockerErrorListener } from './docker-errors.js';
 import { DOCKER_STDOUT, FrameDecoder, LAUNCHER_READY } from './frame-decoder.js';
-import { launcherCommand } from './language-runtimes.js';
-import { removeContainer } from './remove-container.js';
 import type { ContainerExit } from './sandbox-session.js';
-
-export interface SandboxFactoryOptions {
-  docker: Docker;
-  dockerSocket: string;
-  instanceId: string;
-  runtime: string;
-  images: Readonly<Record<Language, string>>;
-  /** Host directory under which each sandbox gets its own job directory. */
-  jobsRoot: string;
-  /** Host directory holding the launcher scripts (see installLauncherFiles). */
-  runtimeHostDir: string;
-  scratchBytes: number;
-  /** Modules each language's program process imports before it is given a job. */
-  preload: Readonly<Record<Language, readonly string[]>>;
-  onDockerError?: DockerErrorListener;
-  logger: Logger;
-}
-
-export interface SandboxStartRequest {
-  sandboxId: string;
-  language: Language;
-  limits: Limits;
-  /** After this moment any reaper may remove the container. */
-  expiresAtMs: number;
-  /**
-   * Whether the program process imports the configured preload modules while it boots. Only worth it
-   * ahead of a job (warm pool): on a cold start it would only add the imports' time to the run.
-   */
-  preload: boolean;
-}
 
 /**
  * One started, attached sandbox container with its own job directory (empty until a job is written
@@ -136,53 +97,5 @@ export class SandboxHandle {
     this.stream.off('data', this.readinessWatcher);
     this.readinessWatcher = undefined;
     this.stream.pause();
-  }
-}
-
-/** Creates, attaches and starts sandbox containers: the only place sandboxes are born. */
-export class SandboxFactory {
-  constructor(private readonly options: SandboxFactoryOptions) {}
-
-  /**
-   * Any failure means no sandbox: UNAVAILABLE, with what an operator must fix. The launcher inside
-   * boots and then waits for its start line, so attaching before start misses nothing.
-   */
-  async start(request: SandboxStartRequest): Promise<SandboxHandle> {
-    const { docker, images, runtime, dockerSocket, logger } = this.options;
-    const image = images[request.language];
-    const jobHostDir = join(this.options.jobsRoot, request.sandboxId);
-    await mkdir(jobHostDir, { recursive: true, mode: 0o755 });
-    const spec = buildContainerSpec({
-      sandboxId: request.sandboxId,
-      instanceId: this.options.instanceId,
-      image,
-      runtime,
-      launcherCommand: launcherCommand(
-        request.language,
-        request.preload ? this.options.preload[request.language] : [],
-      ),
-      limits: request.limits,
-      scratchBytes: this.options.scratchBytes,
-      jobHostDir,
-      runtimeHostDir: this.options.runtimeHostDir,
-      expiresAtMs: request.expiresAtMs,
-    });
-    let container: Docker.Container | undefined;
-    try {
-      container = await docker.createContainer(spec);
-      const stream = (await container.attach({
-        stream: true,
-        stdin: true,
-        stdout: true,
-        stderr: true,
-        hijack: true,
-      })) as Duplex;
-      await container.start();
-      return new SandboxHandle(request.sandboxId, container, stream, jobHostDir);
-    } catch (error) {
-      this.options.onDockerError?.('start');
-      if (container) await removeContainer(container, logger, this.options.onDockerError);
-      throw sandboxStartError(error, { image, runtime, socket: dockerSocket });
-    }
   }
 }

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
-import type { SandboxFactory, SandboxHandle } from './sandbox-handle.js';
+import type { SandboxFactory } from './sandbox-factory.js';
+import type { SandboxHandle } from './sandbox-handle.js';
 import type { SandboxTeardown } from './sandbox-teardown.js';
 
 export interface WarmPoolOptions {
