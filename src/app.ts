@@ -15,6 +15,8 @@ import { PrometheusMetrics } from './observability/prometheus-metrics.js';
 import { installLauncherFiles } from './sandbox/launcher-files.js';
 import type { DockerOperation } from './sandbox/docker-errors.js';
 import { SandboxReaper } from './sandbox/sandbox-reaper.js';
+import { DockerSessionSandboxes } from './sandbox/docker-session-sandboxes.js';
+import { SessionService } from './session/session-service.js';
 import { GrpcHealth } from './transport/grpc/grpc-health.js';
 import { GrpcServer } from './transport/grpc/grpc-server.js';
 import { TokenAuthenticator } from './transport/auth/token-authenticator.js';
@@ -42,6 +44,7 @@ export interface RunningApp {
 /** What the sandbox layer hands to the layers above it. */
 interface SandboxLayer {
   runner: DockerSandboxRunner;
+  factory: SandboxFactory;
   reaper: SandboxReaper;
   teardown: SandboxTeardown;
   pools: Partial<Record<Language, WarmPool>>;
@@ -62,6 +65,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   const metrics = new PrometheusMetrics();
   const sandboxes = await wireSandboxes(config, metrics, logger);
   const { service, scheduler } = wireExecution(config, sandboxes.runner, metrics, logger);
+  const sessions = wireSessions(config, sandboxes, metrics, logger);
   metrics.observe({
     queued: () => scheduler.waiting,
     running: () => scheduler.running,
@@ -70,10 +74,12 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
         Object.entries(sandboxes.pools).map(([language, pool]) => [language, pool.idleCount]),
       ),
     sandboxesBeingRemoved: () => sandboxes.teardown.inProgress,
+    openSessions: () => sessions.openCount,
   });
-  const transports = wireTransports(config, service, metrics, logger);
+  const transports = wireTransports(config, service, sessions, metrics, logger);
 
   service.start();
+  sessions.start();
   await transports.health.start();
   const grpcPort = await transports.grpc.start();
   const httpPort = await transports.http.start();
@@ -90,6 +96,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       transports.health.stop();
       await Promise.all([
         service.shutdown(config.shutdownGraceMs),
+        sessions.shutdown(),
         transports.http.stop(),
         transports.grpc.stop(config.shutdownGraceMs + 5_000),
       ]);
@@ -124,7 +131,9 @@ async function wireSandboxes(
     docker,
     instanceId: config.instanceId,
     jobsRoot,
-    jobDirMaxAgeMs: config.limitCeilings.timeoutMs + CONTAINER_EXPIRY_MARGIN_MS,
+    // A session's job directory (its upload inbox) lives as long as the session may.
+    jobDirMaxAgeMs:
+      Math.max(config.limitCeilings.timeoutMs, config.sessionMaxLifetimeMs) + CONTAINER_EXPIRY_MARGIN_MS,
     onDockerError,
     logger,
   });
@@ -167,7 +176,7 @@ async function wireSandboxes(
     expiryMarginMs: CONTAINER_EXPIRY_MARGIN_MS,
     logger,
   });
-  return { runner, reaper, teardown, pools };
+  return { runner, factory, reaper, teardown, pools };
 }
 
 /** One warm pool per language, holding sandboxes booted with the server's default limits. */
@@ -223,10 +232,45 @@ function wireExecution(
   return { service, scheduler };
 }
 
-/** Authentication, gRPC (with health) and HTTP, all in front of the one execution service. */
+/** Sessions: their use case over dedicated session sandboxes, sharing the factory and the teardown. */
+function wireSessions(
+  config: Config,
+  sandboxes: SandboxLayer,
+  metrics: PrometheusMetrics,
+  logger: Logger,
+): SessionService {
+  const provider = new DockerSessionSandboxes({
+    factory: sandboxes.factory,
+    teardown: sandboxes.teardown,
+    readyTimeoutMs: WARM_READY_TIMEOUT_MS,
+    maxFileBytes: config.maxArtifactBytes,
+    maxDisplayBytes: config.maxArtifactBytes,
+    logger,
+  });
+  return new SessionService({
+    provider,
+    owner: config.instanceId,
+    maxSessions: config.maxSessions,
+    maxLifetimeMs: config.sessionMaxLifetimeMs,
+    defaultLimits: config.defaultLimits,
+    limitCeilings: config.limitCeilings,
+    policy: {
+      maxCodeBytes: config.maxCodeBytes,
+      maxFiles: config.maxFiles,
+      maxInputBytes: config.maxInputBytes,
+      idleTimeoutMs: config.sessionIdleTimeoutMs,
+    },
+    maxDownloadBytes: config.maxArtifactBytes,
+    metrics,
+    logger,
+  });
+}
+
+/** Authentication, gRPC (with health) and HTTP, in front of the execution and session services. */
 function wireTransports(
   config: Config,
   service: ExecutionService,
+  sessions: SessionService,
   metrics: PrometheusMetrics,
   logger: Logger,
 ): TransportLayer {
@@ -248,6 +292,7 @@ function wireTransports(
   const grpc = new GrpcServer(
     { host: config.host, port: config.grpcPort, maxReceiveMessageBytes: requestBytes },
     service,
+    sessions,
     authenticator,
     health,
     logger,
@@ -264,6 +309,7 @@ function wireTransports(
       }),
     },
     service,
+    sessions,
     authenticator,
     logger,
   );

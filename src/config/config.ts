@@ -50,6 +50,12 @@ export interface Config {
   /** Shared secret for the execution endpoints; undefined = no authentication. */
   authToken: string | undefined;
   allowUnauthenticated: boolean;
+  /** Sessions open at once in this process (0 = sessions off). */
+  maxSessions: number;
+  /** Default and ceiling of a session's idle timeout. */
+  sessionIdleTimeoutMs: number;
+  /** A session is closed this long after its creation, whatever happens. */
+  sessionMaxLifetimeMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -90,7 +96,7 @@ const environmentSchema = z
     SANDBOX_DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
     SANDBOX_RUNTIME: z.string().min(1).default('runsc'),
     SANDBOX_ALLOW_NON_GVISOR_RUNTIME: flag,
-    SANDBOX_PYTHON_IMAGE: z.string().min(1).default('code-sandbox-python:3'),
+    SANDBOX_PYTHON_IMAGE: z.string().min(1).default('code-sandbox-python:4'),
     SANDBOX_NODEJS_IMAGE: z.string().min(1).default('code-sandbox-nodejs:1'),
     SANDBOX_WORK_ROOT: z.string().startsWith('/', 'must be an absolute path').default(defaultWorkRoot()),
     SANDBOX_SCRATCH_BYTES: integer(64 * MiB, MiB),
@@ -123,6 +129,9 @@ const environmentSchema = z
     SANDBOX_TEARDOWN_CONCURRENCY: integer(2, 1, 32),
     SANDBOX_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     SANDBOX_ALLOW_UNAUTHENTICATED: flag,
+    SANDBOX_MAX_SESSIONS: integer(8, 0, 1024),
+    SANDBOX_SESSION_IDLE_TIMEOUT_MS: integer(600_000, 1000),
+    SANDBOX_SESSION_MAX_LIFETIME_MS: integer(3_600_000, 1000),
   })
   // A misspelt SANDBOX_ variable would otherwise be silently ignored.
   .strict();
@@ -204,6 +213,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     teardownConcurrency: e.SANDBOX_TEARDOWN_CONCURRENCY,
     authToken: e.SANDBOX_AUTH_TOKEN,
     allowUnauthenticated: e.SANDBOX_ALLOW_UNAUTHENTICATED,
+    maxSessions: e.SANDBOX_MAX_SESSIONS,
+    sessionIdleTimeoutMs: e.SANDBOX_SESSION_IDLE_TIMEOUT_MS,
+    sessionMaxLifetimeMs: e.SANDBOX_SESSION_MAX_LIFETIME_MS,
   });
 }
 

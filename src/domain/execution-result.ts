@@ -1,4 +1,5 @@
 import type { Artifact, SkippedArtifact } from './artifact.js';
+import type { Display } from './display.js';
 import type { ExitReason } from './exit-reason.js';
 import type { Limits } from './limits.js';
 
@@ -26,6 +27,17 @@ export interface ExecutionResult {
   returnValue: ReturnValue | null;
   /** Artifacts the program produced but that were not returned because a cap was reached. */
   skippedArtifacts: SkippedArtifact[];
+  /** Set when the code ran as a cell of a session. */
+  cell?: CellInfo;
+}
+
+/** How a session cell went, beyond what every execution reports. */
+export interface CellInfo {
+  sessionId: string;
+  /** The interpreter's cell counter (Jupyter's execution_count); 0 when the interpreter has none. */
+  executionCount: number;
+  /** True when the interpreter had to be restarted (it did not yield to an interrupt, or died): its variables are gone. */
+  interpreterRestarted: boolean;
 }
 
 /** A JSON value returned by main(). */
@@ -52,4 +64,5 @@ export type ExecutionEvent =
     }
   | { type: OutputStream; data: Buffer }
   | { type: 'artifact'; artifact: Artifact }
+  | { type: 'display'; display: Display }
   | { type: 'result'; result: ExecutionResult };

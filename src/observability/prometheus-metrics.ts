@@ -5,9 +5,12 @@ import type { ServiceErrorCode } from '../errors/service-error.js';
 import type { ExecutionMetrics } from '../execution/execution-metrics.js';
 import type { SandboxInfo } from '../execution/sandbox-runner.js';
 import type { DockerOperation } from '../sandbox/docker-errors.js';
+import type { SessionCloseReason } from '../session/open-session.js';
+import type { SessionMetrics } from '../session/session-metrics.js';
 
 /** Live values read at scrape time. */
 export interface MetricsSources {
+  openSessions(): number;
   queued(): number;
   running(): number;
   idlePooled(): Partial<Record<Language, number>>;
@@ -20,7 +23,7 @@ const SECONDS_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 6
  * Prometheus metrics (prom-client). Labels are bounded: language, exit reason, warm/cold, refusal
  * code — never ids.
  */
-export class PrometheusMetrics implements ExecutionMetrics {
+export class PrometheusMetrics implements ExecutionMetrics, SessionMetrics {
   readonly registry = new Registry();
   private readonly executions: Counter<'language' | 'exit_reason'>;
   private readonly refusals: Counter<'reason'>;
@@ -31,6 +34,10 @@ export class PrometheusMetrics implements ExecutionMetrics {
   private readonly sandboxAcquire: Histogram<'warm'>;
   private readonly runDuration: Histogram<'language'>;
   private readonly endToEnd: Histogram<'language'>;
+  private readonly sessionsCreated: Counter<'language' | 'warm'>;
+  private readonly sessionsClosed: Counter<'language' | 'reason'>;
+  private readonly cells: Counter<'language' | 'exit_reason'>;
+  private readonly cellDuration: Histogram<'language'>;
 
   constructor() {
     const registers = [this.registry];
@@ -92,6 +99,31 @@ export class PrometheusMetrics implements ExecutionMetrics {
       buckets: SECONDS_BUCKETS,
       registers,
     });
+    this.sessionsCreated = new Counter({
+      name: 'code_sandbox_sessions_created_total',
+      help: 'Sessions created, by language and whether a warm session sandbox was used.',
+      labelNames: ['language', 'warm'],
+      registers,
+    });
+    this.sessionsClosed = new Counter({
+      name: 'code_sandbox_sessions_closed_total',
+      help: 'Sessions ended, by reason: closed, idle, lifetime, oom, crashed, shutdown.',
+      labelNames: ['language', 'reason'],
+      registers,
+    });
+    this.cells = new Counter({
+      name: 'code_sandbox_session_cells_total',
+      help: 'Session cells run, by language and exit reason.',
+      labelNames: ['language', 'exit_reason'],
+      registers,
+    });
+    this.cellDuration = new Histogram({
+      name: 'code_sandbox_session_cell_seconds',
+      help: 'From a cell request arrival to its result (waiting behind earlier cells included).',
+      labelNames: ['language'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
   }
 
   /**
@@ -127,6 +159,14 @@ export class PrometheusMetrics implements ExecutionMetrics {
       },
     });
     new Gauge({
+      name: 'code_sandbox_sessions_open',
+      help: 'Sessions open now.',
+      registers,
+      collect() {
+        this.set(sources.openSessions());
+      },
+    });
+    new Gauge({
       name: 'code_sandbox_teardowns_in_progress',
       help: 'Used sandboxes not yet removed.',
       registers,
@@ -147,6 +187,23 @@ export class PrometheusMetrics implements ExecutionMetrics {
 
   executionRefused(code: ServiceErrorCode): void {
     this.refusals.inc({ reason: code.toLowerCase() });
+  }
+
+  sessionOpened(language: Language, warm: boolean): void {
+    this.sessionsCreated.inc({ language, warm: String(warm) });
+  }
+
+  sessionClosed(language: Language, reason: SessionCloseReason): void {
+    this.sessionsClosed.inc({ language, reason });
+  }
+
+  cellFinished(language: Language, result: ExecutionResult): void {
+    this.cells.inc({ language, exit_reason: result.exitReason });
+    this.cellDuration.observe({ language }, result.totalMs / 1000);
+  }
+
+  sessionRefused(code: ServiceErrorCode): void {
+    this.executionRefused(code);
   }
 
   poolStartFailed(language: Language): void {

@@ -161,7 +161,7 @@ describe('docker-compose stack beside RAGFlow', () => {
       RAGFLOW_NETWORK,
       '-e',
       `TOKEN=${TOKEN}`,
-      'code-sandbox-python:3',
+      'code-sandbox-python:4',
       'python3',
       '-c',
       client,

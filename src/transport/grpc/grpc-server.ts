@@ -5,7 +5,9 @@ import type { TokenAuthenticator } from '../auth/token-authenticator.js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
+import type { SessionService } from '../../session/session-service.js';
 import { executeCodeHandler } from './execute-code-handler.js';
+import { sessionHandlers } from './session-handlers.js';
 import type { GrpcHealth } from './grpc-health.js';
 import { loadSandboxPackageDefinition, loadSandboxService } from './sandbox-proto.js';
 
@@ -26,6 +28,7 @@ export class GrpcServer {
   constructor(
     private readonly options: GrpcServerOptions,
     service: ExecutionService,
+    sessions: SessionService,
     authenticator: TokenAuthenticator,
     health: GrpcHealth,
     logger: Logger,
@@ -33,7 +36,8 @@ export class GrpcServer {
     this.server = new Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes });
     const definition = loadSandboxPackageDefinition();
     this.server.addService(loadSandboxService(definition).service, {
-      ExecuteCode: executeCodeHandler(service, authenticator, logger),
+      ExecuteCode: executeCodeHandler(service, sessions, authenticator, logger),
+      ...sessionHandlers(sessions, authenticator, logger),
     });
     // Health and reflection stay open without a token, like GET /healthz: they reveal only the
     // readiness bit and the public .proto, and probes / grpcurl must reach them.

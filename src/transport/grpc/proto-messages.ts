@@ -1,4 +1,5 @@
 import type { ExecutionRequestInput } from '../../domain/execution-request.js';
+import type { CellInput } from '../../session/session-request.js';
 import { InvalidArgumentError } from '../../errors/service-error.js';
 import type { ExecutionEvent } from '../../domain/execution-result.js';
 import { limitsToWire, requestedLimitsFromWire, type WireLimits } from '../wire-limits.js';
@@ -11,6 +12,7 @@ export interface ProtoExecuteCodeRequest {
   limits: WireLimits | null;
   entrypoint: string;
   arguments_json: string;
+  session_id: string;
 }
 
 export function requestFromProto(message: ProtoExecuteCodeRequest): ExecutionRequestInput {
@@ -23,6 +25,11 @@ export function requestFromProto(message: ProtoExecuteCodeRequest): ExecutionReq
     entrypoint: message.entrypoint,
     arguments: parseArgumentsJson(message.arguments_json),
   };
+}
+
+/** ExecuteCode with a session_id: the same fields, checked against the session by the use case. */
+export function cellFromProto(message: ProtoExecuteCodeRequest): CellInput {
+  return { ...requestFromProto(message), language: message.language };
 }
 
 function parseArgumentsJson(text: string): unknown {
@@ -55,6 +62,8 @@ export function eventToProto(event: ExecutionEvent): Record<string, unknown> | u
       const { name, mimeType, size, content } = event.artifact;
       return { artifact: { name, mime_type: mimeType, size, content } };
     }
+    case 'display':
+      return { display: { kind: event.display.kind, data: event.display.data } };
     case 'result': {
       const r = event.result;
       return {
@@ -75,6 +84,9 @@ export function eventToProto(event: ExecutionEvent): Record<string, unknown> | u
             ? { present: true, value_json: r.returnValue.json, type: r.returnValue.type }
             : null,
           skipped_artifacts: r.skippedArtifacts,
+          session_id: r.cell?.sessionId ?? '',
+          execution_count: r.cell?.executionCount ?? 0,
+          interpreter_restarted: r.cell?.interpreterRestarted ?? false,
         },
       };
     }

@@ -6,8 +6,8 @@ import type { ExecutionService } from '../../execution/execution-service.js';
 import { parseExecuteRequestBody } from './execute-request-body.js';
 import { httpError } from './http-errors.js';
 import { abortOnDisconnect } from './client-disconnect.js';
-import { executeCollecting } from './execute-collecting.js';
-import { artifactToJson, eventToJson, resultToJson } from './result-json.js';
+import { collect, type Execute } from './execute-collecting.js';
+import { artifactToJson, displayToJson, eventToJson, resultToJson } from './result-json.js';
 import { textFields, Utf8Chunker } from './utf8-text.js';
 
 const NDJSON = 'application/x-ndjson';
@@ -20,17 +20,30 @@ const NDJSON = 'application/x-ndjson';
 export function registerExecuteRoute(app: FastifyInstance, service: ExecutionService, logger: Logger): void {
   app.post('/v1/execute', async (request, reply) => {
     const input = parseExecuteRequestBody(request.body);
-    const signal = abortOnDisconnect(reply);
-    if (wantsNdjson(request))
-      return streamEvents(reply, (onEvent) => service.execute(input, { signal, onEvent }), logger);
+    return respondWithExecution(request, reply, (options) => service.execute(input, options), logger);
+  });
+}
 
-    const { result, stdout, stderr, artifacts } = await executeCollecting(service, input, signal);
-    return reply.send({
-      ...resultToJson(result),
-      ...textFields('stdout', stdout),
-      ...textFields('stderr', stderr),
-      artifacts: artifacts.map(artifactToJson),
-    });
+/**
+ * Answers with an execution (one-shot or a session cell): streamed as NDJSON when the client asks for
+ * it, else one JSON object once it is done. The client disconnecting cancels it.
+ */
+export async function respondWithExecution(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  execute: Execute,
+  logger: Logger,
+): Promise<FastifyReply> {
+  const signal = abortOnDisconnect(reply);
+  if (wantsNdjson(request)) return streamEvents(reply, (onEvent) => execute({ signal, onEvent }), logger);
+  const { result, stdout, stderr, artifacts, displays } = await collect(execute, signal);
+  return reply.send({
+    ...resultToJson(result),
+    ...textFields('stdout', stdout),
+    ...textFields('stderr', stderr),
+    artifacts: artifacts.map(artifactToJson),
+    // Only cells display anything; one-shot answers keep their shape.
+    ...(result.cell && { displays: displays.map(displayToJson) }),
   });
 }
 

@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import type { ExecutionService } from '../../execution/execution-service.js';
 import { UnauthenticatedError } from '../../errors/service-error.js';
 import { presentedToken, type TokenAuthenticator } from '../auth/token-authenticator.js';
+import type { SessionService } from '../../session/session-service.js';
 import { registerExecuteRoute } from './execute-route.js';
+import { registerSessionRoutes } from './session-routes.js';
 import { registerRunRoute } from './ragflow/run-route.js';
 import { registerHealthRoutes } from './health-routes.js';
 import { sendHttpError } from './http-errors.js';
@@ -49,6 +51,7 @@ export class HttpServer {
   constructor(
     private readonly options: HttpServerOptions,
     service: ExecutionService,
+    sessions: SessionService,
     authenticator: TokenAuthenticator,
     logger: Logger,
   ) {
@@ -79,6 +82,10 @@ export class HttpServer {
       });
       registerExecuteRoute(executionRoutes, service, logger);
       registerRunRoute(executionRoutes, service);
+      // Its own scope: the raw-bytes parser for uploads applies to these routes only.
+      executionRoutes.register(async (sessionRoutes) =>
+        registerSessionRoutes(sessionRoutes, sessions, logger),
+      );
     });
   }
 
