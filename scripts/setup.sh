@@ -19,8 +19,9 @@ DOCKER=/usr/bin/docker   # the client from docker.io, matching the engine it ins
 # python3-requests: the RAGFlow-compatibility test drives /run from Python, as RAGFlow does.
 # protobuf-compiler(-grpc), python3-grpcio, python3-protobuf: the generated Python client example.
 # docker-compose (1.29): the compose stack and its test.
+# nginx (1.22): the session-routing proxy config (deploy/nginx/) and its two-replica test.
 APT_PACKAGES=(docker.io runsc debootstrap python3-requests
-  protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf docker-compose)
+  protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf docker-compose nginx)
 
 # --- Debian packages ---------------------------------------------------------------------------
 missing=()

@@ -243,6 +243,7 @@ function wireSessions(
     factory: sandboxes.factory,
     teardown: sandboxes.teardown,
     readyTimeoutMs: WARM_READY_TIMEOUT_MS,
+    pools: wireSessionPools(config, sandboxes, metrics, logger),
     maxFileBytes: config.maxArtifactBytes,
     maxDisplayBytes: config.maxArtifactBytes,
     logger,
@@ -264,6 +265,38 @@ function wireSessions(
     metrics,
     logger,
   });
+}
+
+/**
+ * One pool of warm session sandboxes per language, for the default limits. A pooled sandbox may
+ * become a session at the end of its idle life, so its expiry label covers a whole session after it.
+ */
+function wireSessionPools(
+  config: Config,
+  sandboxes: SandboxLayer,
+  metrics: PrometheusMetrics,
+  logger: Logger,
+): Partial<Record<Language, WarmPool>> {
+  const pools: Partial<Record<Language, WarmPool>> = {};
+  if (config.sessionPoolSize === 0 || config.maxSessions === 0) return pools;
+  for (const language of LANGUAGES) {
+    pools[language] = new WarmPool({
+      language,
+      size: config.sessionPoolSize,
+      limits: resolveLimits({}, config.defaultLimits, config.limitCeilings),
+      maxIdleMs: config.poolMaxIdleMs,
+      fillConcurrency: 1,
+      readyTimeoutMs: WARM_READY_TIMEOUT_MS,
+      refillDelayMs: POOL_REFILL_DELAY_MS,
+      expiryMarginMs: config.sessionMaxLifetimeMs + CONTAINER_EXPIRY_MARGIN_MS,
+      factory: sandboxes.factory,
+      teardown: sandboxes.teardown,
+      session: true,
+      onStartFailure: (failed) => metrics.poolStartFailed(failed),
+      logger,
+    });
+  }
+  return pools;
 }
 
 /** Authentication, gRPC (with health) and HTTP, in front of the execution and session services. */

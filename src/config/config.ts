@@ -56,6 +56,8 @@ export interface Config {
   sessionIdleTimeoutMs: number;
   /** A session is closed this long after its creation, whatever happens. */
   sessionMaxLifetimeMs: number;
+  /** Warm session sandboxes (interpreter started) kept per language (0 = off). */
+  sessionPoolSize: number;
 }
 
 const MiB = 1024 * 1024;
@@ -132,6 +134,7 @@ const environmentSchema = z
     SANDBOX_MAX_SESSIONS: integer(8, 0, 1024),
     SANDBOX_SESSION_IDLE_TIMEOUT_MS: integer(600_000, 1000),
     SANDBOX_SESSION_MAX_LIFETIME_MS: integer(3_600_000, 1000),
+    SANDBOX_SESSION_POOL_SIZE: integer(1, 0, 64),
   })
   // A misspelt SANDBOX_ variable would otherwise be silently ignored.
   .strict();
@@ -216,6 +219,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxSessions: e.SANDBOX_MAX_SESSIONS,
     sessionIdleTimeoutMs: e.SANDBOX_SESSION_IDLE_TIMEOUT_MS,
     sessionMaxLifetimeMs: e.SANDBOX_SESSION_MAX_LIFETIME_MS,
+    sessionPoolSize: e.SANDBOX_SESSION_POOL_SIZE,
   });
 }
 

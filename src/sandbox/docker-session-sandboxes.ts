@@ -6,7 +6,10 @@ import type {
   SessionSandboxRequest,
 } from '../session/session-sandbox.js';
 import { DockerSessionSandbox } from './docker-session-sandbox.js';
+import type { Language } from '../domain/languages.js';
 import type { SandboxFactory } from './sandbox-factory.js';
+import type { SandboxHandle } from './sandbox-handle.js';
+import type { WarmPool } from './warm-pool.js';
 import type { SandboxTeardown } from './sandbox-teardown.js';
 
 export interface DockerSessionSandboxesOptions {
@@ -14,6 +17,8 @@ export interface DockerSessionSandboxesOptions {
   teardown: SandboxTeardown;
   /** How long a session launcher may take to start its interpreter. */
   readyTimeoutMs: number;
+  /** Warm session sandboxes by language (interpreter already started); none means always cold. */
+  pools: Partial<Record<Language, WarmPool>>;
   /** Largest file a download returns; frames are sized for it. */
   maxFileBytes: number;
   /** Bytes of displays one cell may produce. */
@@ -32,15 +37,18 @@ export class DockerSessionSandboxes implements SessionSandboxProvider {
   constructor(private readonly options: DockerSessionSandboxesOptions) {}
 
   start(): void {
-    // Nothing runs in the background yet.
+    for (const pool of Object.values(this.options.pools)) pool.start();
   }
 
   async close(): Promise<void> {
+    await Promise.all(Object.values(this.options.pools).map((pool) => pool.close()));
     await this.options.teardown.drain();
   }
 
   async acquire(request: SessionSandboxRequest): Promise<SessionSandbox> {
-    const { factory, teardown, logger } = this.options;
+    const pooled = this.options.pools[request.language]?.take(request.limits);
+    if (pooled) return this.wrap(pooled, true);
+    const { factory, teardown } = this.options;
     const handle = await factory.start({
       sandboxId: request.sessionId,
       language: request.language,
@@ -57,9 +65,14 @@ export class DockerSessionSandboxes implements SessionSandboxProvider {
         cause: error,
       });
     }
+    return this.wrap(handle, false);
+  }
+
+  private wrap(handle: SandboxHandle, warm: boolean): SessionSandbox {
+    const { teardown, logger } = this.options;
     return new DockerSessionSandbox({
       handle,
-      warm: false,
+      warm,
       teardown,
       // Displays arrive base64-encoded (4/3) inside JSON.
       maxFrameBytes:

@@ -28,6 +28,8 @@ export interface WarmPoolOptions {
   expiryMarginMs: number;
   factory: SandboxFactory;
   teardown: SandboxTeardown;
+  /** Pool session sandboxes (interpreter started, see SandboxStartRequest.session) instead of one-shot ones. */
+  session?: boolean;
   /** Told about every failed start (for metrics). */
   onStartFailure?: (language: Language) => void;
   logger: Logger;
@@ -149,6 +151,7 @@ export class WarmPool {
         limits,
         expiresAtMs: Date.now() + this.options.maxIdleMs + this.options.expiryMarginMs,
         preload: true,
+        session: this.options.session,
       });
       await handle.waitUntilReady(this.options.readyTimeoutMs);
     } catch (error) {

@@ -1,3 +1,8 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectIsolated } from '../support/expect-isolated.js';
@@ -127,6 +132,32 @@ describe('sessions over gRPC', () => {
   });
 });
 
+describe('Node.js sessions', () => {
+  it('keep top-level let/const/functions across cells, show the last value, and survive a timeout', async () => {
+    const sessionId = await createSession({
+      language: 'nodejs',
+      files: [{ path: 'in.txt', content: Buffer.from('hello') }],
+    });
+    const first = await cell(sessionId, "let x = 41; const f = (a) => a * 2; function g() { return 'g'; }");
+    expect(first.result?.exit_reason).toBe('ok');
+    expect(displays(first)).toEqual([]);
+    const second = await cell(sessionId, 'console.log(g()); f(x) + 1');
+    expect(second.stdout.toString()).toBe('g\n');
+    expect(displays(second)[0]?.data['text/plain']?.toString()).toBe('83');
+    const read = await cell(sessionId, "Promise.resolve(require('fs').readFileSync('in.txt', 'utf8'))");
+    expect(displays(read)[0]?.data['text/plain']?.toString()).toBe("'hello'");
+    const spin = await cell(sessionId, 'x += 1; while (true) {}', { limits: { timeout_ms: 1000 } });
+    expect(spin.result).toMatchObject({ exit_reason: 'timeout', signal: 2, interpreter_restarted: false });
+    expect(displays(await cell(sessionId, 'x'))[0]?.data['text/plain']?.toString()).toBe('42');
+    const exited = await cell(sessionId, 'process.exit(3)');
+    expect(exited.result).toMatchObject({ exit_reason: 'error', interpreter_restarted: true });
+    expect(displays(await cell(sessionId, 'typeof x'))[0]?.data['text/plain']?.toString()).toBe(
+      "'undefined'",
+    );
+    expect((await unary(t.grpc, 'CloseSession', { session_id: sessionId })).error).toBeUndefined();
+  });
+});
+
 describe('sessions over REST', () => {
   it('isolates sessions, caps their number, and expires idle ones', async () => {
     const http = (path: string, init: RequestInit = {}) => fetch(`${t.httpUrl}${path}`, init);
@@ -192,5 +223,35 @@ describe('sessions over REST', () => {
     await t.docker.getContainer(container!.Id).kill();
     expect(await eventuallyEmpty(() => containersOf(t.docker, sessionId))).toEqual([]);
     expect((await cell(sessionId, '1')).error?.code).toBe(status.NOT_FOUND);
+  });
+});
+
+describe('the Python session example (README)', () => {
+  it('runs a three-cell analysis with a plot and a download', async () => {
+    const run = promisify(execFile);
+    const stubsDir = mkdtempSync(join(tmpdir(), 'code-sandbox-stubs-'));
+    const outDir = mkdtempSync(join(tmpdir(), 'code-sandbox-session-out-'));
+    try {
+      await run('bash', ['examples/python/generate.sh', stubsDir]);
+      const { stdout } = await run(
+        '/usr/bin/python3',
+        [
+          'examples/python/session_analysis.py',
+          '--address',
+          `127.0.0.1:${t.app.grpcPort}`,
+          '--out-dir',
+          outDir,
+        ],
+        { env: { ...process.env, SANDBOX_STUBS_DIR: stubsDir } },
+      );
+      expect(stdout).toMatch(/\[execute_result\] month +object\nrevenue +object/);
+      expect(stdout).toContain('4 rows\n[execute_result] 575.0');
+      expect(stdout).toMatch(/\[cell 3\] ok/);
+      expect(readFileSync(join(outDir, 'cell3.png')).subarray(0, 4)).toEqual(PNG_MAGIC);
+      expect(readFileSync(join(outDir, 'clean.csv'), 'utf8')).toContain('2024-02,135.0');
+    } finally {
+      rmSync(stubsDir, { recursive: true, force: true });
+      rmSync(outDir, { recursive: true, force: true });
+    }
   });
 });
