@@ -24,8 +24,10 @@ export interface ExecutionResult {
   limits: Limits;
   /** What main() returned (function mode); null when main() was not called or did not return. */
   returnValue: ReturnValue | null;
-  /** Artifacts the program produced but that were not returned because a cap was reached. */
+  /** Artifacts the program produced but that were not returned because a cap was reached (the first 100). */
   skippedArtifacts: SkippedArtifact[];
+  /** How many artifacts were not returned in all. */
+  skippedArtifactsTotal: number;
 }
 
 /** A JSON value returned by main(). */

@@ -30,7 +30,10 @@ export interface SandboxOutcome {
   /** Peak resident memory of the program's largest process, in KiB; 0 when not known. */
   peakMemoryKb: number;
   returnValue: ReturnValue | null;
+  /** The first few artifacts left out (a cap was reached), each with why. */
   skippedArtifacts: SkippedArtifact[];
+  /** How many artifacts were left out in all (skippedArtifacts names at most the first 100). */
+  skippedArtifactsTotal: number;
   sandbox: SandboxInfo;
 }
 
