@@ -1,3 +1,5 @@
+import { SANDBOX_PROTOCOL } from './sandbox-protocol.js';
+
 /**
  * Why main()'s return value, as JSON text from a sandbox, cannot be passed on unchanged, or undefined
  * when it can. The rule (documented in the README and the proto): the value must be valid JSON of at
@@ -8,7 +10,7 @@
  */
 export function returnValueProblem(json: string, maxBytes: number, maxDepth: number): string | undefined {
   const bytes = Buffer.byteLength(json);
-  if (bytes > maxBytes) return `main() returned a value larger than ${maxBytes} bytes as JSON`;
+  if (bytes > maxBytes) return SANDBOX_PROTOCOL.message('result_too_large', { max: maxBytes });
   const scan = scanNumbersAndDepth(json);
   if (scan.depth > maxDepth) return `main() returned a value nested deeper than ${maxDepth} levels`;
   if (scan.unsafeInteger !== undefined) {
@@ -20,7 +22,7 @@ export function returnValueProblem(json: string, maxBytes: number, maxDepth: num
   try {
     JSON.parse(json);
   } catch (error) {
-    return `main() result could not be read (${(error as Error).message})`;
+    return `${SANDBOX_PROTOCOL.message('result_unreadable')} (${(error as Error).message})`;
   }
   return undefined;
 }

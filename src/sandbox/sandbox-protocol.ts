@@ -84,7 +84,9 @@ export function sandboxProtocol(file: SandboxProtocolFile) {
     run_ms: z.number().nonnegative(),
     max_rss_kb: z.int().nonnegative(),
     mode: z.enum(['script', 'main']),
-    function_result: functionResult,
+    // The runner reports it from inside the program's own process, so the program can forge it: a
+    // malformed one is the program's error (parsed on its own with `functionResult`), not tampering.
+    function_result: z.unknown(),
     skipped_artifacts: z.array(skippedArtifact).max(caps.skipped_artifacts_listed),
     skipped_artifacts_total: z.int().nonnegative(),
   });
@@ -114,13 +116,19 @@ export function sandboxProtocol(file: SandboxProtocolFile) {
     reservedInputPaths: file.reserved_input_paths,
     /** Characters no artifact name may contain (see artifact-name.ts). */
     artifactNameForbidden: new RegExp(file.artifact_name_forbidden_characters),
-    messages: file.messages,
-    schemas: { result, artifactHeader, manifest },
+    /** A shared message, filled in: message('result_too_large', { max: 5 }). */
+    message(name: string, values: Record<string, string | number> = {}): string {
+      const template = file.messages[name];
+      if (template === undefined) throw new Error(`protocol.json has no message "${name}"`);
+      return formatProtocolMessage(template, values);
+    },
+    schemas: { result, functionResult, artifactHeader, manifest },
   });
 }
 
 export type SandboxProtocol = ReturnType<typeof sandboxProtocol>;
 export type LauncherResult = z.infer<SandboxProtocol['schemas']['result']>;
+export type FunctionResult = z.infer<SandboxProtocol['schemas']['functionResult']>;
 export type JobManifest = z.infer<SandboxProtocol['schemas']['manifest']>;
 
 function checkFields(record: string, shape: Record<string, unknown>, listed: Record<string, string>): void {

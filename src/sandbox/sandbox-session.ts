@@ -10,7 +10,7 @@ import { artifactNameProblem, printableName } from './artifact-name.js';
 import { DOCKER_STDERR, DOCKER_STDOUT, FrameDecoder, type Frame } from './frame-decoder.js';
 import { OutputLimiter } from './output-limiter.js';
 import { returnValueProblem } from './return-value-check.js';
-import { SANDBOX_PROTOCOL, type LauncherResult } from './sandbox-protocol.js';
+import { SANDBOX_PROTOCOL } from './sandbox-protocol.js';
 
 const MAX_DOCKER_FRAME_BYTES = 16 * 1024 * 1024;
 /** Any of these on the attach stream means the container is gone. */
@@ -190,9 +190,11 @@ export class SandboxSession {
     }
     const { name } = header;
     const { maxCount, maxBytes } = this.options.artifactLimits;
-    if (this.artifactCount >= maxCount) return this.skipArtifact(name, `more than ${maxCount} artifacts`);
+    if (this.artifactCount >= maxCount) {
+      return this.skipArtifact(name, SANDBOX_PROTOCOL.message('too_many_artifacts', { max_count: maxCount }));
+    }
     if (this.artifactBytes + content.length > maxBytes) {
-      return this.skipArtifact(name, `artifacts would exceed ${maxBytes} bytes`);
+      return this.skipArtifact(name, SANDBOX_PROTOCOL.message('artifacts_too_big', { max_bytes: maxBytes }));
     }
     this.artifactCount += 1;
     this.artifactBytes += content.length;
@@ -233,10 +235,14 @@ export class SandboxSession {
   }
 
   /** main()'s outcome: a value that keeps its meaning, or the program error explaining why not. */
-  private returnValueOf(functionResult: LauncherResult['function_result']): {
-    returnValue: ReturnValue | null;
-    problem?: string;
-  } {
+  private returnValueOf(reported: unknown): { returnValue: ReturnValue | null; problem?: string } {
+    const parsed = SCHEMAS.functionResult.safeParse(reported);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const why = issue ? ` (${formatZodIssue(issue)})` : '';
+      return { returnValue: null, problem: `${SANDBOX_PROTOCOL.message('result_unreadable')}${why}` };
+    }
+    const functionResult = parsed.data;
     if (functionResult === null) return { returnValue: null };
     if ('error' in functionResult) {
       return { returnValue: null, problem: printableName(functionResult.error, CAPS.error_message_bytes) };
