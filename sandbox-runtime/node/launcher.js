@@ -176,7 +176,10 @@ function sendArtifacts(nonce, limits) {
     sentBytes += content.length;
   }
   if (scanStopped) {
-    skipped.add(Buffer.from('\u2026'), message('artifact_scan_stopped', { max_entries: CAPS.artifact_scan_entries }));
+    skipped.add(
+      Buffer.from('\u2026'),
+      message('artifact_scan_stopped', { max_entries: CAPS.artifact_scan_entries }),
+    );
   }
   return skipped;
 }
@@ -228,7 +231,8 @@ function fromReport(report, job) {
  */
 function linger(child) {
   try {
-    if (process.pid === 1) process.kill(-1, 'SIGKILL'); // PID 1 of a sandbox: every other process in it
+    if (process.pid === 1)
+      process.kill(-1, 'SIGKILL'); // PID 1 of a sandbox: every other process in it
     else process.kill(-child.pid, 'SIGKILL'); // a plain process (tests): the program's group only
   } catch {
     // nothing left to stop

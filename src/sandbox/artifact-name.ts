@@ -26,5 +26,8 @@ export function artifactNameProblem(name: string, protocol: SandboxProtocol): st
 export function printableName(name: string, maxBytes: number): string {
   // eslint-disable-next-line no-control-regex
   const printable = name.toWellFormed().replace(/[\u0000-\u001f\u007f]/g, '\ufffd');
-  return Buffer.from(printable).subarray(0, maxBytes).toString('utf8').replace(/\ufffd$/, '');
+  return Buffer.from(printable)
+    .subarray(0, maxBytes)
+    .toString('utf8')
+    .replace(/\ufffd$/, '');
 }

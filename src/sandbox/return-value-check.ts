@@ -49,7 +49,8 @@ function scanNumbersAndDepth(json: string): { depth: number; unsafeInteger?: str
     } else if (char === '-' || (char >= '0' && char <= '9')) {
       const literal = /^-?\d+(\.\d+)?([eE][-+]?\d+)?/.exec(json.slice(index, index + 512))?.[0] ?? char;
       const isInteger = !/[.eE]/.test(literal);
-      if (isInteger && !Number.isSafeInteger(Number(literal))) return { depth: deepest, unsafeInteger: literal };
+      if (isInteger && !Number.isSafeInteger(Number(literal)))
+        return { depth: deepest, unsafeInteger: literal };
       index += literal.length - 1;
     }
   }

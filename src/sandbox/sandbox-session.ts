@@ -180,7 +180,9 @@ export class SandboxSession {
     if (header.nonce !== this.options.nonce) return this.tampered('an artifact frame without the run nonce');
     const content = payload.subarray(newline + 1);
     if (header.size !== content.length) {
-      return this.tampered(`an artifact frame announcing ${header.size} bytes but carrying ${content.length}`);
+      return this.tampered(
+        `an artifact frame announcing ${header.size} bytes but carrying ${content.length}`,
+      );
     }
     const nameProblem = artifactNameProblem(header.name, SANDBOX_PROTOCOL);
     if (nameProblem) {
@@ -312,10 +314,11 @@ export class SandboxSession {
       exitCode: KILLED_EXIT_CODE,
       signal: KILL_SIGNAL,
       exitReason: 'sandbox_error',
-      detail: `the sandbox's control stream was corrupted (${reason}); the program may have written to the launcher's output directly`.slice(
-        0,
-        CAPS.error_message_bytes,
-      ),
+      detail:
+        `the sandbox's control stream was corrupted (${reason}); the program may have written to the launcher's output directly`.slice(
+          0,
+          CAPS.error_message_bytes,
+        ),
       peakMemoryKb: 0,
     });
   }

@@ -69,7 +69,10 @@ export async function runLauncher(language: Language, job: LauncherJob): Promise
       part.replace(SANDBOX_RUNTIME_DIR, join(packageRoot(), 'sandbox-runtime')),
     );
     await mkdir(workDir);
-    return await supervise(await startWithFifos(root, [command as string, ...args, ''], jobDir, workDir), job);
+    return await supervise(
+      await startWithFifos(root, [command as string, ...args, ''], jobDir, workDir),
+      job,
+    );
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -92,8 +95,14 @@ async function startWithFifos(
     return path;
   };
   const [stdinPath, stdoutPath, stderrPath] = [fifo('stdin'), fifo('stdout'), fifo('stderr')];
-  const stdout = new Socket({ fd: openSync(stdoutPath, constants.O_RDONLY | constants.O_NONBLOCK), writable: false });
-  const stderr = new Socket({ fd: openSync(stderrPath, constants.O_RDONLY | constants.O_NONBLOCK), writable: false });
+  const stdout = new Socket({
+    fd: openSync(stdoutPath, constants.O_RDONLY | constants.O_NONBLOCK),
+    writable: false,
+  });
+  const stderr = new Socket({
+    fd: openSync(stderrPath, constants.O_RDONLY | constants.O_NONBLOCK),
+    writable: false,
+  });
   const child = spawn('sh', ['-c', 'exec "$@" >"$OUT" 2>"$ERR" <"$IN"', 'launcher', ...command], {
     cwd: workDir,
     env: {

@@ -69,7 +69,13 @@ const CASES: ConformanceCase[] = [
     },
     job: { stdin: 'IN' },
     expect: ({ outcome, stdout, stderr }) => {
-      expect(outcome).toMatchObject({ exitReason: 'ok', exitCode: 0, signal: 0, detail: '', returnValue: null });
+      expect(outcome).toMatchObject({
+        exitReason: 'ok',
+        exitCode: 0,
+        signal: 0,
+        detail: '',
+        returnValue: null,
+      });
       expect(stdout.toString()).toBe('out\nIN\n');
       expect(stderr.toString()).toBe('err\n');
       expect(outcome.peakMemoryKb).toBeGreaterThan(1000);
@@ -171,7 +177,8 @@ const CASES: ConformanceCase[] = [
       python: 'import os, signal\nos.kill(os.getpid(), signal.SIGTERM)',
       nodejs: "process.kill(process.pid, 'SIGTERM');",
     },
-    expect: ({ outcome }) => expect(outcome).toMatchObject({ exitReason: 'error', exitCode: 143, signal: 15 }),
+    expect: ({ outcome }) =>
+      expect(outcome).toMatchObject({ exitReason: 'error', exitCode: 143, signal: 15 }),
   },
   {
     name: 'timeout',
@@ -184,7 +191,8 @@ const CASES: ConformanceCase[] = [
     name: 'background processes do not hold the result back',
     code: {
       python: 'import subprocess\nsubprocess.Popen(["sleep", "30"])\nprint("done")',
-      nodejs: "require('child_process').spawn('sleep', ['30'], { stdio: 'inherit' }).unref();\nconsole.log('done');",
+      nodejs:
+        "require('child_process').spawn('sleep', ['30'], { stdio: 'inherit' }).unref();\nconsole.log('done');",
     },
     expect: ({ outcome, stdout }) => {
       expect(outcome.exitReason).toBe('ok');
@@ -280,7 +288,9 @@ const CASES: ConformanceCase[] = [
     expect: ({ outcome, artifacts }) => {
       expect(artifacts).toEqual([]);
       expect(outcome.exitReason).toBe('sandbox_error');
-      expect(outcome.detail).toMatch(/control stream was corrupted \(an artifact header that breaks the protocol/);
+      expect(outcome.detail).toMatch(
+        /control stream was corrupted \(an artifact header that breaks the protocol/,
+      );
     },
   },
   {
@@ -294,7 +304,8 @@ const CASES: ConformanceCase[] = [
   {
     name: "a flood on the launcher's stderr counts against a cap",
     code: {
-      python: 'import os\nfd = os.open(f"/proc/{os.getppid()}/fd/2", os.O_WRONLY)\nwhile True:\n    os.write(fd, b"x" * 65536)',
+      python:
+        'import os\nfd = os.open(f"/proc/{os.getppid()}/fd/2", os.O_WRONLY)\nwhile True:\n    os.write(fd, b"x" * 65536)',
       nodejs:
         "const fs = require('fs');\nconst fd = fs.openSync(`/proc/${process.ppid}/fd/2`, 'w');\nfor (;;) fs.writeSync(fd, Buffer.alloc(65536, 120));",
     },
