@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
+import { formatZodIssue } from '../errors/zod-issue.js';
 
 /** The service configuration: validated, complete and frozen. */
 export interface Config {
@@ -144,7 +145,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const parsed = environmentSchema.safeParse(withoutEmptyValues(env));
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+    throw new ConfigError(parsed.error.issues.map(formatZodIssue));
   }
   const e = parsed.data;
   const defaultLimits: Limits = {

@@ -91,7 +91,7 @@ export class DockerSandboxRunner implements SandboxRunner {
       programEnded = outcome.exitReason === 'ok' || outcome.exitReason === 'error';
       return { ...outcome, sandbox };
     } finally {
-      this.options.teardown.dispose(handle, !programEnded);
+      this.options.teardown.dispose(handle, { urgent: !programEnded });
     }
   }
 

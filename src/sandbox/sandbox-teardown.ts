@@ -17,6 +17,20 @@ export interface SandboxTeardownOptions {
   logger: Logger;
 }
 
+export interface DisposeOptions {
+  /**
+   * The program may still run (timeout, cancel, output cap, or unknown): stop the container now
+   * rather than when it is removed. Default true; only a sandbox whose launcher reported the end of
+   * its program is idle and may wait.
+   */
+  urgent?: boolean;
+}
+
+/** What the warm pool and the runner need of the teardown (unit tests give the pool a fake). */
+export interface SandboxDisposer<Handle = SandboxHandle> {
+  dispose(handle: Handle, options?: DisposeOptions): void;
+}
+
 /**
  * Disposes of used sandboxes off the request path. A sandbox whose program may still be running
  * (timeout, cancel, output cap) is killed at once, so it stops burning CPU now. One whose program
@@ -25,7 +39,7 @@ export interface SandboxTeardownOptions {
  * through a bounded queue. Never skipped: `drain` waits for every disposal (shutdown calls it,
  * without the delay).
  */
-export class SandboxTeardown {
+export class SandboxTeardown implements SandboxDisposer {
   private readonly removals: PQueue;
   private readonly pending = new Set<Promise<void>>();
   private readonly delayed = new Map<NodeJS.Timeout, () => void>();
@@ -34,8 +48,7 @@ export class SandboxTeardown {
     this.removals = new PQueue({ concurrency: options.concurrency });
   }
 
-  /** @param urgent the program may still run: stop the container now rather than when it is removed. */
-  dispose(handle: SandboxHandle, urgent = true): void {
+  dispose(handle: SandboxHandle, { urgent = true }: DisposeOptions = {}): void {
     const { logger, removalDelayMs } = this.options;
     if (urgent) handle.closeStream();
     const stopped = urgent ? handle.container.kill().catch(() => undefined) : Promise.resolve(); // already gone: fine
