@@ -26,7 +26,10 @@ export function artifactNameProblem(name: string, protocol: SandboxProtocol): st
 export function printableName(name: string, maxBytes: number): string {
   // eslint-disable-next-line no-control-regex
   const printable = name.toWellFormed().replace(/[\u0000-\u001f\u007f]/g, '\ufffd');
-  return Buffer.from(printable)
+  const bytes = Buffer.from(printable);
+  if (bytes.length <= maxBytes) return printable;
+  // A cut inside a multi-byte character decodes as U+FFFD: drop that half character.
+  return bytes
     .subarray(0, maxBytes)
     .toString('utf8')
     .replace(/\ufffd$/, '');

@@ -43,6 +43,8 @@ export class SandboxTeardown implements SandboxDisposer {
   private readonly removals: PQueue;
   private readonly pending = new Set<Promise<void>>();
   private readonly delayed = new Map<NodeJS.Timeout, () => void>();
+  /** While draining, removals skip their delay (also those whose kill is still under way). */
+  private draining = false;
 
   constructor(private readonly options: SandboxTeardownOptions) {
     this.removals = new PQueue({ concurrency: options.concurrency });
@@ -73,17 +75,23 @@ export class SandboxTeardown implements SandboxDisposer {
 
   /** Waits until every disposed sandbox is removed, starting delayed removals now. */
   async drain(): Promise<void> {
-    while (this.pending.size > 0) {
-      for (const [timer, release] of this.delayed) {
-        clearTimeout(timer);
-        release();
+    this.draining = true;
+    try {
+      while (this.pending.size > 0) {
+        for (const [timer, release] of this.delayed) {
+          clearTimeout(timer);
+          release();
+        }
+        this.delayed.clear();
+        await Promise.all([...this.pending]);
       }
-      this.delayed.clear();
-      await Promise.all([...this.pending]);
+    } finally {
+      this.draining = false;
     }
   }
 
   private afterDelay(ms: number): Promise<void> {
+    if (this.draining) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.delayed.delete(timer);
