@@ -9,6 +9,7 @@ import type { Artifact } from '../../src/domain/artifact.js';
 import type { Entrypoint, InputFile } from '../../src/domain/execution-request.js';
 import type { Language } from '../../src/domain/languages.js';
 import type { Limits } from '../../src/domain/limits.js';
+import { testLimits } from './test-limits.js';
 import { SANDBOX_RUNTIME_DIR } from '../../src/sandbox/container-spec.js';
 import { DOCKER_STDERR, DOCKER_STDOUT } from '../../src/sandbox/frame-decoder.js';
 import { writeJobDirectory } from '../../src/sandbox/job-directory.js';
@@ -36,13 +37,7 @@ export interface LauncherRun {
   diagnostics: string;
 }
 
-const DEFAULT_LIMITS: Limits = {
-  timeoutMs: 10_000,
-  memoryBytes: 256 * 1024 * 1024,
-  cpuMillicores: 1000,
-  maxProcesses: 64,
-  outputBytes: 65_536,
-};
+const DEFAULT_LIMITS = testLimits({ timeoutMs: 10_000, outputBytes: 65_536 });
 
 /**
  * Runs one job through a language's real launcher, started as a plain process (python3 / node on the

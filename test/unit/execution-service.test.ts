@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { ExecutionEvent, ExecutionResult } from '../../src/domain/execution-result.js';
-import type { Limits } from '../../src/domain/limits.js';
+import { testLimits } from '../support/test-limits.js';
 import {
   InvalidArgumentError,
   UnavailableError,
@@ -18,13 +18,7 @@ import type {
   SandboxRunner,
 } from '../../src/execution/sandbox-runner.js';
 
-const DEFAULTS: Limits = {
-  timeoutMs: 5000,
-  memoryBytes: 256 * 1024 * 1024,
-  cpuMillicores: 1000,
-  maxProcesses: 64,
-  outputBytes: 1000,
-};
+const DEFAULTS = testLimits();
 const SANDBOX = { sandboxId: 'sandbox-1', warm: true, acquireMs: 3 };
 
 const outcome = (overrides: Partial<SandboxOutcome> = {}): SandboxOutcome => ({

@@ -1,17 +1,11 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Limits } from '../../src/domain/limits.js';
+import { testLimits } from '../support/test-limits.js';
 import type { SandboxStartRequest } from '../../src/sandbox/sandbox-factory.js';
 import type { DisposeOptions } from '../../src/sandbox/sandbox-teardown.js';
 import { WarmPool, type PoolableSandbox } from '../../src/sandbox/warm-pool.js';
 
-const LIMITS: Limits = {
-  timeoutMs: 1000,
-  memoryBytes: 256 * 1024 * 1024,
-  cpuMillicores: 1000,
-  maxProcesses: 64,
-  outputBytes: 1000,
-};
+const LIMITS = testLimits({ timeoutMs: 1000 });
 
 /** A sandbox that becomes ready (or fails) when the test says so. */
 class FakeSandbox implements PoolableSandbox {
