@@ -69,7 +69,8 @@ export function sandboxProtocol(file: SandboxProtocolFile) {
   const functionResult = z.union([
     z.null(),
     z.strictObject({ present: z.literal(true), value_json: z.string(), type: text(64) }),
-    z.strictObject({ error: text(caps.error_message_bytes * 4) }),
+    // The runners cut the message to error_message_bytes characters; room for UTF-8 and the template.
+    z.strictObject({ error: text(caps.error_message_bytes * 4 + 1024) }),
   ]);
   const skippedArtifact = z.strictObject({
     // Names the launcher could not send may be unprintable: only their length is bounded here;
