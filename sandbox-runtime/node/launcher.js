@@ -20,7 +20,6 @@ const WORK_DIR = process.env.CODE_SANDBOX_WORK_DIR || PATHS.work_dir;
 const ARTIFACTS_DIR = path.join(WORK_DIR, PATHS.artifacts_dir);
 const REPORT_FD = 3;
 const CONTROL_FD = 4;
-const MAX_BOOT_REPORT_BYTES = 64 * 1024 * 1024;
 
 function writeFrame(type, payload) {
   const header = Buffer.alloc(8);
@@ -260,7 +259,7 @@ async function main() {
   const reportPipe = child.stdio[REPORT_FD];
   const reportChunks = [];
   let reportBytes = 0;
-  let reportLimit = MAX_BOOT_REPORT_BYTES;
+  let reportLimit = CAPS.boot_report_bytes;
   const collectReport = (chunk) => {
     reportBytes += chunk.length;
     if (reportBytes <= reportLimit) reportChunks.push(chunk);

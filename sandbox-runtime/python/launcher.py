@@ -341,7 +341,7 @@ def main():
     )
     os.close(control_read_fd)
     os.close(report_write_fd)
-    report = Report(64 * 1024 * 1024)
+    report = Report(CAPS["boot_report_bytes"])
     if not wait_until_ready(child, report_read_fd, report):
         sys.exit(1)
     write_frame(FRAMES["ready"], b"")

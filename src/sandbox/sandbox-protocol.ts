@@ -26,6 +26,7 @@ const protocolFileSchema = z.object({
   artifact_name_forbidden_characters: z.string(),
   caps: z.object({
     drain_after_exit_ms: z.int().positive(),
+    boot_report_bytes: z.int().positive(),
     report_slack_bytes: z.int().positive(),
     artifact_name_bytes: z.int().positive(),
     artifact_name_depth: z.int().positive(),
