@@ -19,7 +19,10 @@ export interface ExecutionResult {
   totalMs: number;
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
-  /** Peak resident memory of the program's largest process, in KiB; 0 when not known. */
+  /**
+   * Peak resident memory of the program's own process (its getrusage at exit), in KiB; 0 when not
+   * known (e.g. it was killed by a signal).
+   */
   peakMemoryKb: number;
   limits: Limits;
   /** What main() returned (function mode); null when main() was not called or did not return. */
