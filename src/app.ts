@@ -15,6 +15,7 @@ import { PrometheusMetrics } from './observability/prometheus-metrics.js';
 import { installLauncherFiles } from './sandbox/launcher-files.js';
 import type { DockerOperation } from './sandbox/docker-errors.js';
 import { SandboxReaper } from './sandbox/sandbox-reaper.js';
+import { SANDBOX_PROTOCOL } from './sandbox/sandbox-protocol.js';
 import { DockerSessionSandboxes } from './sandbox/docker-session-sandboxes.js';
 import { SessionService } from './session/session-service.js';
 import { GrpcHealth } from './transport/grpc/grpc-health.js';
@@ -225,6 +226,7 @@ function wireExecution(
       maxCodeBytes: config.maxCodeBytes,
       maxFiles: config.maxFiles,
       maxInputBytes: config.maxInputBytes,
+      reservedPaths: SANDBOX_PROTOCOL.reservedInputPaths,
     },
     metrics,
     logger,

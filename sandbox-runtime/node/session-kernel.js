@@ -13,7 +13,9 @@ const { createRequire } = require('module');
 
 const REPORT_FD = 3;
 const CONTROL_FD = 4;
-const WORK_DIR = '/work';
+const { PROTOCOL } = require('./protocol.js');
+
+const WORK_DIR = PROTOCOL.paths.work_dir;
 
 function report(record) {
   const data = Buffer.from(`${JSON.stringify(record)}\n`);

@@ -1,26 +1,30 @@
 'use strict';
 // In-sandbox launcher of a Node.js session: PID 1 of a session container. Same commands, frames and
-// nonce rule as sandbox-runtime/python/session_launcher.py (read that file's header); the interpreter
+// nonce rule as sandbox-runtime/python/session_launcher.py (read that file's header), all defined in
+// ../protocol.json; the interpreter
 // is session-kernel.js, a child process holding one persistent vm context, told cells on fd 4 and
 // answering on fd 3, its stdout/stderr relayed as frames.
 const fs = require('fs');
 const path = require('path');
 const { spawn } = require('child_process');
 const { createInterface } = require('readline');
+const { PROTOCOL } = require('./protocol.js');
 
-const FRAME_STDOUT = 1;
-const FRAME_STDERR = 2;
-const FRAME_RESULT = 3;
-const FRAME_READY = 5;
-const FRAME_DISPLAY = 6;
-const FRAME_REPLY = 7;
-const JOB_DIR = '/sandbox/job';
-const INBOX_DIR = path.join(JOB_DIR, 'inbox');
-const WORK_DIR = '/work';
+const {
+  stdout: FRAME_STDOUT,
+  stderr: FRAME_STDERR,
+  result: FRAME_RESULT,
+  ready: FRAME_READY,
+  display: FRAME_DISPLAY,
+  reply: FRAME_REPLY,
+} = PROTOCOL.frames;
+const JOB_DIR = PROTOCOL.paths.job_dir;
+const INBOX_DIR = path.join(JOB_DIR, PROTOCOL.session.inbox_dir);
+const WORK_DIR = PROTOCOL.paths.work_dir;
 const REPORT_FD = 3;
 const CONTROL_FD = 4;
 // After SIGINT, how long a cell has to stop before its interpreter is restarted.
-const INTERRUPT_GRACE_MS = 3000;
+const INTERRUPT_GRACE_MS = PROTOCOL.session.interrupt_grace_ms;
 
 function writeFrame(type, payload) {
   const header = Buffer.alloc(8);
@@ -131,8 +135,8 @@ class Kernel {
 async function execute(kernel, command, interrupts) {
   const started = process.hrtime.bigint();
   kernel.relaying = true;
+  let graceTimer;
   const outcome = await new Promise((resolve) => {
-    let graceTimer;
     kernel.onReport = (record) => resolve({ record });
     kernel.onExit = () => resolve({ died: kernel.exitStatus });
     interrupts.current = () => {
@@ -141,6 +145,7 @@ async function execute(kernel, command, interrupts) {
     };
     kernel.run(command.code);
   }).finally(() => {
+    clearTimeout(graceTimer);
     interrupts.current = undefined;
   });
   let result;

@@ -16,8 +16,9 @@ into the inbox, which a read-only bind mount shows at once): nothing is ever wri
 container from outside.
 
 Frames on stdout use the one-shot launcher's header (1 byte type, 3 zero bytes, 4 bytes big-endian
-length): stdout 1, stderr 2, result 3, ready 5, display 6 (JSON {kind, data: MIME bundle}), reply 7
-(a JSON header line carrying the nonce, then optional file content). The kernel never sees stdin or
+length); frame types, paths, the inbox and the record fields come from ../protocol.json (its
+`session` section), shared with the host: stdout, stderr, result (JSON cell_result), ready, display
+(JSON {kind, data: MIME bundle}) and reply (a JSON reply_header line, then optional file content). The kernel never sees stdin or
 this process's stdout, and every frame that ends an operation echoes that operation's nonce, which the
 kernel never sees either: code in the kernel that writes to /proc/1/fd/1 cannot forge an ending.
 """
@@ -35,23 +36,27 @@ import sys
 import threading
 import time
 
-FRAME_STDOUT = 1
-FRAME_STDERR = 2
-FRAME_RESULT = 3
-FRAME_READY = 5
-FRAME_DISPLAY = 6
-FRAME_REPLY = 7
+RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(RUNTIME_DIR, os.pardir, "protocol.json"), encoding="utf-8") as protocol_file:
+    PROTOCOL = json.load(protocol_file)
+FRAMES = PROTOCOL["frames"]
+FRAME_STDOUT = FRAMES["stdout"]
+FRAME_STDERR = FRAMES["stderr"]
+FRAME_RESULT = FRAMES["result"]
+FRAME_READY = FRAMES["ready"]
+FRAME_DISPLAY = FRAMES["display"]
+FRAME_REPLY = FRAMES["reply"]
 
-JOB_DIR = "/sandbox/job"
-INBOX_DIR = os.path.join(JOB_DIR, "inbox")
-WORK_DIR = "/work"
+JOB_DIR = PROTOCOL["paths"]["job_dir"]
+INBOX_DIR = os.path.join(JOB_DIR, PROTOCOL["session"]["inbox_dir"])
+WORK_DIR = PROTOCOL["paths"]["work_dir"]
 KERNEL_DIR = "/tmp/.kernel"
 PR_SET_DUMPABLE = 4
 MATPLOTLIB_CACHE = "/usr/share/code-sandbox/matplotlib"
 MATPLOTLIB_CONFIG_DIR = "/tmp/.matplotlib"
 KERNEL_READY_TIMEOUT_S = 60
 # After SIGINT, how long a cell has to stop before its kernel is restarted.
-INTERRUPT_GRACE_S = 3
+INTERRUPT_GRACE_S = PROTOCOL["session"]["interrupt_grace_ms"] / 1000
 POLL_S = 0.05
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Jupyter MIME types whose content is not text: the kernel sends them base64-encoded.

@@ -12,28 +12,24 @@ import type {
   SessionFile,
   SessionSandbox,
 } from '../session/session-sandbox.js';
-import { LAUNCHER_RESULT, LAUNCHER_STDERR, LAUNCHER_STDOUT, type Frame } from './frame-decoder.js';
+import type { Frame } from './frame-decoder.js';
 import { OutputLimiter } from './output-limiter.js';
 import type { SandboxHandle } from './sandbox-handle.js';
 import type { SandboxTeardown } from './sandbox-teardown.js';
 import { SessionChannel } from './session-channel.js';
-import {
-  parseCellResult,
-  parseDisplay,
-  parseReply,
-  SESSION_DISPLAY,
-  SESSION_REPLY,
-  type ReplyHeader,
-} from './session-frames.js';
+import { SANDBOX_PROTOCOL } from './sandbox-protocol.js';
+import { parseCellResult, parseDisplay, parseReply, type ReplyHeader } from './session-frames.js';
 
-/** After an interrupt, how long the launcher has to end the cell (incl. a kernel restart) before the session is given up. */
-const INTERRUPT_BACKSTOP_MS = 60_000;
+const { frames: FRAMES, session: PROTOCOL } = SANDBOX_PROTOCOL;
+/**
+ * After an interrupt, how long the launcher has to end the cell (its grace, then a kernel restart that
+ * takes seconds under gVisor) before the session is given up.
+ */
+const INTERRUPT_BACKSTOP_MS = PROTOCOL.interrupt_grace_ms + 60_000;
 /** A file operation the launcher does not answer within this ends the session. */
 const FILE_OPERATION_TIMEOUT_MS = 30_000;
 const SIGINT = 2;
 const SIGKILL = 9;
-/** The inbox: host-written files the launcher copies into /work on an upload command. */
-const INBOX = 'inbox';
 
 export interface DockerSessionSandboxOptions {
   handle: SandboxHandle;
@@ -89,7 +85,7 @@ export class DockerSessionSandbox implements SessionSandbox {
     this.closed = true;
     this.interruption?.('closed', 'the session was closed while the cell ran');
     this.channel.detach();
-    this.options.teardown.dispose(this.options.handle, true);
+    this.options.teardown.dispose(this.options.handle, { urgent: true });
   }
 
   runCell(cell: Cell, signal: AbortSignal, callbacks: CellCallbacks): Promise<CellOutcome> {
@@ -146,9 +142,9 @@ export class DockerSessionSandbox implements SessionSandbox {
         });
       this.channel.receive((frame: Frame) => {
         switch (frame.type) {
-          case LAUNCHER_STDOUT:
-          case LAUNCHER_STDERR: {
-            const stream = frame.type === LAUNCHER_STDOUT ? 'stdout' : 'stderr';
+          case FRAMES.stdout:
+          case FRAMES.stderr: {
+            const stream = frame.type === FRAMES.stdout ? 'stdout' : 'stderr';
             const kept = limiter.accept(stream, frame.payload);
             if (kept.length > 0) callbacks.onOutput(stream, kept);
             if (limiter.exceeded)
@@ -158,7 +154,7 @@ export class DockerSessionSandbox implements SessionSandbox {
               );
             return;
           }
-          case SESSION_DISPLAY: {
+          case FRAMES.display: {
             const display = parseDisplay(frame.payload);
             displayBytes += Object.values(display.data).reduce((sum, data) => sum + data.length, 0);
             if (displayBytes > this.options.maxDisplayBytes) {
@@ -171,7 +167,7 @@ export class DockerSessionSandbox implements SessionSandbox {
             }
             return;
           }
-          case LAUNCHER_RESULT: {
+          case FRAMES.result: {
             const result = parseCellResult(frame.payload);
             // Code in the sandbox can write to the launcher's output; only the launcher knows the nonce.
             if (result.nonce !== nonce) throw new Error('cell result without the cell nonce');
@@ -212,7 +208,7 @@ export class DockerSessionSandbox implements SessionSandbox {
   }
 
   async upload(path: string, content: Buffer): Promise<number> {
-    const inboxDir = join(this.options.handle.jobHostDir, INBOX);
+    const inboxDir = join(this.options.handle.jobHostDir, PROTOCOL.inbox_dir);
     const name = String((this.uploads += 1));
     await mkdir(inboxDir, { recursive: true, mode: 0o755 });
     await writeFile(join(inboxDir, name), content, { mode: 0o644 });
@@ -257,7 +253,7 @@ export class DockerSessionSandbox implements SessionSandbox {
         reject(new NotFoundError(`the session has ended (${detail})`));
       };
       this.channel.receive((frame) => {
-        if (frame.type !== SESSION_REPLY)
+        if (frame.type !== FRAMES.reply)
           throw new Error(`unexpected frame of type ${frame.type} during a file operation`);
         const reply = parseReply(frame.payload);
         if (reply.header.nonce !== nonce) throw new Error('reply without the operation nonce');
@@ -291,7 +287,7 @@ export class DockerSessionSandbox implements SessionSandbox {
     this.interruption?.(end, detail);
     this.closed = true;
     this.channel.detach();
-    this.options.teardown.dispose(this.options.handle, true);
+    this.options.teardown.dispose(this.options.handle, { urgent: true });
     for (const listener of this.endListeners) listener(end);
   }
 }

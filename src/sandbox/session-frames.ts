@@ -1,31 +1,30 @@
 import { z } from 'zod';
 import { DISPLAY_KINDS, isTextMimeType, type Display } from '../domain/display.js';
+import { checkFields, SANDBOX_PROTOCOL } from './sandbox-protocol.js';
 
 /**
- * Frames a session launcher (sandbox-runtime/python/session_launcher.py) writes beyond the one-shot
- * launcher's stdout (1), stderr (2), result (3) and ready (5); the launchers write the same numbers.
- * The payload of a display is JSON {kind, data}; of a reply, a JSON header line then file content.
+ * The records of a session launcher's frames (sandbox-runtime/protocol.json, `session`): each schema
+ * is checked against the file's field list at load, like the one-shot records in sandbox-protocol.ts.
  */
-export const SESSION_DISPLAY = 6;
-export const SESSION_REPLY = 7;
 
 /** The cell's end, as the launcher reports it. */
-const cellResultSchema = z.object({
+const cellResultSchema = z.strictObject({
   nonce: z.string(),
   status: z.enum(['ok', 'error', 'interrupted']),
   kernel_restarted: z.boolean(),
-  detail: z.string(),
-  execution_count: z.number().int().nonnegative(),
+  detail: z.string().max(4096),
+  execution_count: z.int().nonnegative(),
+  run_ms: z.number().nonnegative(),
   max_rss_kb: z.number().nonnegative(),
 });
 export type CellResultFrame = z.infer<typeof cellResultSchema>;
 
-const displaySchema = z.object({
+const displaySchema = z.strictObject({
   kind: z.enum(DISPLAY_KINDS),
   data: z.record(z.string().max(255), z.string()),
 });
 
-const replyHeaderSchema = z.object({
+const replyHeaderSchema = z.strictObject({
   nonce: z.string(),
   ok: z.boolean(),
   size: z.number().int().nonnegative().optional(),
@@ -35,6 +34,10 @@ const replyHeaderSchema = z.object({
   truncated: z.boolean().optional(),
 });
 export type ReplyHeader = z.infer<typeof replyHeaderSchema>;
+
+checkFields('session.cell_result', cellResultSchema.shape, SANDBOX_PROTOCOL.session.cell_result);
+checkFields('session.display', displaySchema.shape, SANDBOX_PROTOCOL.session.display);
+checkFields('session.reply_header', replyHeaderSchema.shape, SANDBOX_PROTOCOL.session.reply_header);
 
 /** Everything from a sandbox is untrusted: each parser throws on anything but the expected shape. */
 export function parseCellResult(payload: Buffer): CellResultFrame {

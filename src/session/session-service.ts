@@ -181,6 +181,7 @@ export class SessionService {
           limits,
           returnValue: null,
           skippedArtifacts: [],
+          skippedArtifactsTotal: 0,
           cell: {
             sessionId,
             executionCount: outcome.executionCount,

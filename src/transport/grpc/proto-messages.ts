@@ -84,6 +84,7 @@ export function eventToProto(event: ExecutionEvent): Record<string, unknown> | u
             ? { present: true, value_json: r.returnValue.json, type: r.returnValue.type }
             : null,
           skipped_artifacts: r.skippedArtifacts,
+          skipped_artifacts_total: r.skippedArtifactsTotal,
           session_id: r.cell?.sessionId ?? '',
           execution_count: r.cell?.executionCount ?? 0,
           interpreter_restarted: r.cell?.interpreterRestarted ?? false,
