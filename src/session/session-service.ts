@@ -166,35 +166,25 @@ export class SessionService {
           onOutput: (stream, data) => options.onEvent({ type: stream, data }),
           onDisplay: (display) => options.onEvent({ type: 'display', display }),
         });
+        const { executionCount, interpreterRestarted, ...ended } = outcome;
         const result: ExecutionResult = {
+          ...ended,
           executionId,
-          exitCode: outcome.exitCode,
-          signal: outcome.signal,
-          exitReason: outcome.exitReason,
-          detail: outcome.detail,
-          durationMs: outcome.durationMs,
           queueWaitMs,
           totalMs: Math.round(performance.now() - receivedAt),
-          stdoutTruncated: outcome.stdoutTruncated,
-          stderrTruncated: outcome.stderrTruncated,
-          peakMemoryKb: outcome.peakMemoryKb,
           limits,
           returnValue: null,
           skippedArtifacts: [],
           skippedArtifactsTotal: 0,
-          cell: {
-            sessionId,
-            executionCount: outcome.executionCount,
-            interpreterRestarted: outcome.interpreterRestarted,
-          },
+          cell: { sessionId, executionCount, interpreterRestarted },
         };
         logger.info(
           {
             exitReason: result.exitReason,
             durationMs: result.durationMs,
             totalMs: result.totalMs,
-            executionCount: outcome.executionCount,
-            interpreterRestarted: outcome.interpreterRestarted,
+            executionCount,
+            interpreterRestarted,
           },
           'cell finished',
         );
