@@ -251,7 +251,7 @@ class Session:
             if not kernel.alive():
                 status = kernel.process.returncode
                 kernel.restart()
-                self.finish(command, started, "error", None, True, f"the kernel died (status {status})")
+                self.finish(command, started, "error", True, f"the kernel died (status {status})")
                 return
             try:
                 message = kernel.client.get_iopub_msg(timeout=POLL_S)
@@ -283,7 +283,7 @@ class Session:
             detail = "the cell did not stop when interrupted; the kernel was restarted and its variables are lost"
         elif interrupted_at is not None:
             status = "interrupted"
-        self.finish(command, started, status, error, restarted, detail, execution_count)
+        self.finish(command, started, status, restarted, detail, execution_count)
 
     def shell_reply(self, msg_id):
         deadline = time.monotonic() + KERNEL_READY_TIMEOUT_S
@@ -296,11 +296,11 @@ class Session:
                 return message["content"].get("execution_count", 0) or 0
         return 0
 
-    def finish(self, command, started, status, error, restarted, detail, execution_count=0):
+    def finish(self, command, started, status, restarted, detail, execution_count=0):
+        # Exactly protocol.json's session.cell_result fields: the host refuses anything else.
         result = {
             "nonce": command["nonce"],
             "status": status,
-            "error": error,
             "kernel_restarted": restarted,
             "detail": detail,
             "execution_count": execution_count,
