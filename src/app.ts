@@ -66,14 +66,14 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   const metrics = new PrometheusMetrics();
   const sandboxes = await wireSandboxes(config, metrics, logger);
   const { service, scheduler } = wireExecution(config, sandboxes.runner, metrics, logger);
-  const sessions = wireSessions(config, sandboxes, metrics, logger);
+  const { sessions, sessionPools } = wireSessions(config, sandboxes, metrics, logger);
+  const idleCounts = (pools: Partial<Record<Language, WarmPool>>) =>
+    Object.fromEntries(Object.entries(pools).map(([language, pool]) => [language, pool.idleCount]));
   metrics.observe({
     queued: () => scheduler.waiting,
     running: () => scheduler.running,
-    idlePooled: () =>
-      Object.fromEntries(
-        Object.entries(sandboxes.pools).map(([language, pool]) => [language, pool.idleCount]),
-      ),
+    idlePooled: () => idleCounts(sandboxes.pools),
+    idleSessionSandboxes: () => idleCounts(sessionPools),
     sandboxesBeingRemoved: () => sandboxes.teardown.inProgress,
     openSessions: () => sessions.openCount,
   });
@@ -240,17 +240,18 @@ function wireSessions(
   sandboxes: SandboxLayer,
   metrics: PrometheusMetrics,
   logger: Logger,
-): SessionService {
+): { sessions: SessionService; sessionPools: Partial<Record<Language, WarmPool>> } {
+  const sessionPools = wireSessionPools(config, sandboxes, metrics, logger);
   const provider = new DockerSessionSandboxes({
     factory: sandboxes.factory,
     teardown: sandboxes.teardown,
     readyTimeoutMs: WARM_READY_TIMEOUT_MS,
-    pools: wireSessionPools(config, sandboxes, metrics, logger),
+    pools: sessionPools,
     maxFileBytes: config.maxArtifactBytes,
     maxDisplayBytes: config.maxArtifactBytes,
     logger,
   });
-  return new SessionService({
+  const sessions = new SessionService({
     provider,
     owner: config.instanceId,
     maxSessions: config.maxSessions,
@@ -267,6 +268,7 @@ function wireSessions(
     metrics,
     logger,
   });
+  return { sessions, sessionPools };
 }
 
 /**

@@ -14,6 +14,7 @@ export interface MetricsSources {
   queued(): number;
   running(): number;
   idlePooled(): Partial<Record<Language, number>>;
+  idleSessionSandboxes(): Partial<Record<Language, number>>;
   sandboxesBeingRemoved(): number;
 }
 
@@ -155,6 +156,16 @@ export class PrometheusMetrics implements ExecutionMetrics, SessionMetrics {
       registers,
       collect() {
         for (const [language, idle] of Object.entries(sources.idlePooled()))
+          this.set({ language }, idle ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'code_sandbox_session_pool_idle_sandboxes',
+      help: 'Warm session sandboxes (interpreter started) ready for CreateSession.',
+      labelNames: ['language'],
+      registers,
+      collect() {
+        for (const [language, idle] of Object.entries(sources.idleSessionSandboxes()))
           this.set({ language }, idle ?? 0);
       },
     });

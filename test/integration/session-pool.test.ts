@@ -25,20 +25,23 @@ function createSession(language: string): Promise<Record<string, unknown>> {
   });
 }
 
-/** Running containers of this instance: the warm session sandboxes once they are up. */
-async function waitForRunning(expected: number, timeoutMs = 60_000): Promise<void> {
+/** Waits until the warm session pool of every language reports a sandbox with its interpreter up. */
+async function waitForWarmSessions(timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while ((await containersOfInstance(t.docker, t.config.instanceId)).length < expected) {
-    if (Date.now() > deadline) throw new Error(`fewer than ${expected} warm session sandboxes`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+  for (;;) {
+    const metrics = await (await fetch(`${t.httpUrl}/metrics`)).text();
+    const ready = ['python', 'nodejs'].every((language) =>
+      metrics.includes(`code_sandbox_session_pool_idle_sandboxes{language="${language}"} 1`),
+    );
+    if (ready) return;
+    if (Date.now() > deadline) throw new Error('the warm session pools did not fill');
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  // Started is not ready: give the kernels time to come up.
-  await new Promise((resolve) => setTimeout(resolve, 4000));
 }
 
 beforeAll(async () => {
   t = await startTestApp({ SANDBOX_SESSION_POOL_SIZE: '1' });
-  await waitForRunning(2); // python and nodejs
+  await waitForWarmSessions();
 });
 afterAll(async () => {
   await t?.stop();
