@@ -11,7 +11,7 @@ describe('loadConfig', () => {
       runtime: 'runsc',
       concurrency: 2,
       maxQueued: 32,
-      images: { python: 'code-sandbox-python:3', nodejs: 'code-sandbox-nodejs:1' },
+      images: { python: 'code-sandbox-python:3', nodejs: 'code-sandbox-nodejs:2' },
       authToken: undefined,
     });
     expect(config.defaultLimits).toEqual({
