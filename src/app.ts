@@ -18,6 +18,8 @@ import { SandboxReaper } from './sandbox/sandbox-reaper.js';
 import { GrpcHealth } from './transport/grpc/grpc-health.js';
 import { GrpcServer } from './transport/grpc/grpc-server.js';
 import { TokenAuthenticator } from './transport/auth/token-authenticator.js';
+import { CallerAdmission, type AddressRange, type TrustedRanges } from './transport/auth/caller-admission.js';
+import { dockerNetworkRanges } from './sandbox/docker-network-ranges.js';
 import { HttpServer } from './transport/http/http-server.js';
 
 /** How long past its own timeout a container may exist (start-up and teardown included). */
@@ -59,7 +61,10 @@ interface TransportLayer {
  */
 export async function startApp(config: Config, logger: Logger): Promise<RunningApp> {
   warnIfNotGvisor(config, logger);
+  for (const notice of config.notices) logger.info(notice);
   const metrics = new PrometheusMetrics();
+  // Before anything starts: a trusted docker network that does not exist is a configuration error.
+  const trustedRanges = await resolveTrustedRanges(config, logger);
   const sandboxes = await wireSandboxes(config, metrics, logger);
   const { service, scheduler } = wireExecution(config, sandboxes.runner, metrics, logger);
   metrics.observe({
@@ -71,7 +76,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       ),
     sandboxesBeingRemoved: () => sandboxes.teardown.inProgress,
   });
-  const transports = wireTransports(config, service, metrics, logger);
+  const transports = wireTransports(config, service, trustedRanges, metrics, logger);
 
   service.start();
   await transports.health.start();
@@ -223,22 +228,61 @@ function wireExecution(
   return { service, scheduler };
 }
 
+/**
+ * SANDBOX_TRUSTED_NETWORKS as address ranges: CIDRs as given, docker networks looked up through
+ * dockerd (their subnets trusted, their gateways excluded).
+ */
+async function resolveTrustedRanges(config: Config, logger: Logger): Promise<TrustedRanges> {
+  const trusted: AddressRange[] = [];
+  const excluded: AddressRange[] = [];
+  const docker = new Docker({ socketPath: config.dockerSocket });
+  for (const entry of config.trustedNetworks) {
+    if (entry.kind === 'cidr') {
+      (entry.exclude ? excluded : trusted).push(entry);
+      continue;
+    }
+    const ranges = await dockerNetworkRanges(docker, entry.name).catch((error: unknown) => {
+      throw new Error(
+        `SANDBOX_TRUSTED_NETWORKS: docker network "${entry.name}": ${(error as Error).message}`,
+      );
+    });
+    trusted.push(...ranges.subnets);
+    for (const gateway of ranges.gateways) {
+      excluded.push({
+        address: gateway,
+        prefix: gateway.includes(':') ? 128 : 32,
+        family: gateway.includes(':') ? 'ipv6' : 'ipv4',
+      });
+    }
+  }
+  const show = (range: AddressRange) => `${range.address}/${range.prefix}`;
+  if (trusted.length > 0) {
+    logger.info(
+      { trusted: trusted.map(show), excluded: excluded.map(show) },
+      'calls from these ranges need no token; every other caller does',
+    );
+  }
+  return { trusted, excluded };
+}
+
 /** Authentication, gRPC (with health) and HTTP, all in front of the one execution service. */
 function wireTransports(
   config: Config,
   service: ExecutionService,
+  trustedRanges: TrustedRanges,
   metrics: PrometheusMetrics,
   logger: Logger,
 ): TransportLayer {
-  const authenticator = new TokenAuthenticator(config.authToken);
-  if (!authenticator.required) {
+  const tokens = new TokenAuthenticator(config.authToken);
+  if (!tokens.required && trustedRanges.trusted.length === 0) {
     // Config only lets this happen off loopback when SANDBOX_ALLOW_UNAUTHENTICATED says so.
     const level = isLoopback(config.host) ? 'info' : 'warn';
     logger[level](
       { host: config.host },
-      'SANDBOX_AUTH_TOKEN is not set: the execution endpoints need no token',
+      'neither SANDBOX_AUTH_TOKEN nor SANDBOX_TRUSTED_NETWORKS is set: the execution endpoints are open',
     );
   }
+  const admission = new CallerAdmission(tokens, trustedRanges, metrics, logger);
   const requestBytes = config.maxCodeBytes + config.maxInputBytes + REQUEST_OVERHEAD_BYTES;
   const health = new GrpcHealth({
     readiness: () => service.readiness(),
@@ -248,7 +292,7 @@ function wireTransports(
   const grpc = new GrpcServer(
     { host: config.host, port: config.grpcPort, maxReceiveMessageBytes: requestBytes },
     service,
-    authenticator,
+    admission,
     health,
     logger,
   );
@@ -264,7 +308,7 @@ function wireTransports(
       }),
     },
     service,
-    authenticator,
+    admission,
     logger,
   );
   return { health, grpc, http };

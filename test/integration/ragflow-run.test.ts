@@ -120,7 +120,7 @@ describe('RAGFlow /run compatibility', () => {
       '    return "genuine"',
     ].join('\n');
     const { json } = await runRequest('python', code);
-    expect(json.result).toEqual({ present: true, value: 'genuine', type: 'str' });
+    expect(json.result).toEqual({ present: true, value: 'genuine', type: 'json' });
     expect(json.stdout).toContain('FORGED');
 
     const direct = [

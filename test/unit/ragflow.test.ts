@@ -42,7 +42,7 @@ describe('ragflowResponse', () => {
       unauthorized_access_type: null,
       runtime_error_type: null,
       artifacts: [],
-      result: { present: true, value: { a: [1] }, type: 'dict' },
+      result: { present: true, value: { a: [1] }, type: 'json' },
       execution_id: 'id-1',
     });
   });
@@ -66,7 +66,7 @@ describe('ragflowResponse', () => {
     expect(ragflowRefusal('program_runner_error', 'busy')).toMatchObject({
       status: 'program_runner_error',
       stderr: 'busy',
-      result: { present: false, value: null, type: 'null' },
+      result: { present: false, value: null, type: 'json' },
     });
   });
 });
