@@ -13,6 +13,7 @@ import { SandboxTeardown } from './sandbox/sandbox-teardown.js';
 import { WarmPool } from './sandbox/warm-pool.js';
 import { PrometheusMetrics } from './observability/prometheus-metrics.js';
 import { installLauncherFiles } from './sandbox/launcher-files.js';
+import { loadSeccompProfile } from './sandbox/seccomp-profile.js';
 import type { DockerOperation } from './sandbox/docker-errors.js';
 import { SandboxReaper } from './sandbox/sandbox-reaper.js';
 import { GrpcHealth } from './transport/grpc/grpc-health.js';
@@ -31,6 +32,8 @@ const WARM_READY_TIMEOUT_MS = 60_000;
 const TEARDOWN_DELAY_MS = 1000;
 /** See WarmPoolOptions.refillDelayMs. */
 const POOL_REFILL_DELAY_MS = 250;
+/** The seccomp profile SANDBOX_ENABLE_SECCOMP applies, relative to the package root. */
+const SECCOMP_PROFILE_PATH = 'seccomp/sandbox-profile.json';
 /** Room for protobuf/JSON framing and base64 (4/3) on top of code + input bytes. */
 const REQUEST_OVERHEAD_BYTES = 1024 * 1024;
 
@@ -83,7 +86,14 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   const grpcPort = await transports.grpc.start();
   const httpPort = await transports.http.start();
   logger.info(
-    { grpcPort, httpPort, host: config.host, instanceId: config.instanceId, runtime: config.runtime },
+    {
+      grpcPort,
+      httpPort,
+      host: config.host,
+      instanceId: config.instanceId,
+      runtime: config.sandboxRuntime,
+      seccomp: config.seccomp,
+    },
     'code-sandbox listening',
   );
 
@@ -124,6 +134,9 @@ async function wireSandboxes(
   const jobsRoot = join(config.workRoot, 'jobs');
   const runtimeHostDir = await installLauncherFiles(join(packageRoot(), 'sandbox-runtime'), config.workRoot);
   const onDockerError = (operation: DockerOperation) => metrics.dockerError(operation);
+  const seccompProfile = config.seccomp
+    ? await loadSeccompProfile(join(packageRoot(), SECCOMP_PROFILE_PATH))
+    : undefined;
 
   const reaper = new SandboxReaper({
     docker,
@@ -143,11 +156,12 @@ async function wireSandboxes(
     docker,
     dockerSocket: config.dockerSocket,
     instanceId: config.instanceId,
-    runtime: config.runtime,
+    runtime: config.sandboxRuntime,
     images: config.images,
     jobsRoot: join(jobsRoot, config.instanceId),
     runtimeHostDir,
     scratchBytes: config.scratchBytes,
+    seccompProfile,
     preload: config.preload,
     onDockerError,
     logger,
@@ -162,7 +176,7 @@ async function wireSandboxes(
   const runner = new DockerSandboxRunner({
     docker,
     dockerSocket: config.dockerSocket,
-    runtime: config.runtime,
+    runtime: config.sandboxRuntime,
     images: config.images,
     factory,
     teardown,

@@ -86,7 +86,7 @@ async function preflight(config: Config, flags: { prepareWorkRoot?: string; dock
   const host = await checkSandboxHost({
     docker,
     dockerSocket: config.dockerSocket,
-    runtime: config.runtime,
+    runtime: config.sandboxRuntime,
     images: config.images,
   });
   checks.push(...host);

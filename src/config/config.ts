@@ -57,6 +57,11 @@ export interface Config {
   allowUnauthenticated: boolean;
   /** Sandboxes run under the service's restrictive seccomp profile (RAGFlow's SANDBOX_ENABLE_SECCOMP). */
   seccomp: boolean;
+  /**
+   * The runtime sandboxes really start with: `runtime`, or with seccomp on runsc the runsc runtime
+   * registered with --oci-seccomp (SANDBOX_SECCOMP_RUNTIME), since plain runsc ignores OCI seccomp.
+   */
+  sandboxRuntime: string;
   /** Lines for the operator about how the environment was read (RAGFlow's variables), logged at start. */
   notices: readonly string[];
 }
@@ -155,6 +160,7 @@ const environmentSchema = z
       }),
     // A name shared with RAGFlow's manager, with the same meaning.
     SANDBOX_ENABLE_SECCOMP: flag,
+    SANDBOX_SECCOMP_RUNTIME: z.string().min(1).default('runsc-seccomp'),
   })
   // A misspelt SANDBOX_ variable would otherwise be silently ignored.
   .strict();
@@ -260,6 +266,10 @@ export function loadConfig(
     trustedNetworks: Object.freeze(e.SANDBOX_TRUSTED_NETWORKS),
     allowUnauthenticated: e.SANDBOX_ALLOW_UNAUTHENTICATED,
     seccomp: e.SANDBOX_ENABLE_SECCOMP,
+    sandboxRuntime:
+      e.SANDBOX_ENABLE_SECCOMP && e.SANDBOX_RUNTIME === 'runsc'
+        ? e.SANDBOX_SECCOMP_RUNTIME
+        : e.SANDBOX_RUNTIME,
     notices: Object.freeze(ragflow.notice ? [ragflow.notice] : []),
   });
 }

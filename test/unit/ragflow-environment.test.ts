@@ -148,3 +148,21 @@ describe('SANDBOX_TRUSTED_NETWORKS', () => {
     expect(() => loadConfig({ SANDBOX_HOST: '0.0.0.0' }, HOST)).toThrow(/SANDBOX_TRUSTED_NETWORKS/);
   });
 });
+
+describe('SANDBOX_ENABLE_SECCOMP', () => {
+  it('moves runsc sandboxes to the runsc runtime registered with --oci-seccomp', () => {
+    expect(loadConfig({ SANDBOX_ENABLE_SECCOMP: 'true' }, HOST).sandboxRuntime).toBe('runsc-seccomp');
+    expect(loadConfig({}, HOST).sandboxRuntime).toBe('runsc');
+    expect(
+      loadConfig({ SANDBOX_ENABLE_SECCOMP: 'true', SANDBOX_SECCOMP_RUNTIME: 'runsc-filtered' }, HOST)
+        .sandboxRuntime,
+    ).toBe('runsc-filtered');
+    // runc enforces OCI seccomp itself.
+    expect(
+      loadConfig(
+        { SANDBOX_ENABLE_SECCOMP: 'true', SANDBOX_RUNTIME: 'runc', SANDBOX_ALLOW_NON_GVISOR_RUNTIME: 'true' },
+        HOST,
+      ).sandboxRuntime,
+    ).toBe('runc');
+  });
+});
