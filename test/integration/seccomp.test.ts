@@ -54,7 +54,7 @@ describe('SANDBOX_ENABLE_SECCOMP', () => {
   it('puts the profile on the container and starts it on runsc-seccomp', async () => {
     const { inspected } = await inspectWhileRunning(filtered, python('import time; time.sleep(30)'));
     expect(inspected.HostConfig.Runtime).toBe('runsc-seccomp');
-    const seccomp = inspected.HostConfig.SecurityOpt?.find((option) => option.startsWith('seccomp='));
+    const seccomp = inspected.HostConfig.SecurityOpt?.find((option: string) => option.startsWith('seccomp='));
     expect(JSON.parse(seccomp!.slice('seccomp='.length))).toMatchObject({ defaultAction: 'SCMP_ACT_ALLOW' });
   });
 });

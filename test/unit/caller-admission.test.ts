@@ -66,6 +66,9 @@ describe('CallerAdmission', () => {
   });
 
   it('reads the address out of grpc-js peer strings', () => {
+    expect(grpcPeerAddress('172.20.0.5:43210')).toBe('172.20.0.5');
+    expect(grpcPeerAddress('::ffff:172.20.0.5:43210')).toBe('::ffff:172.20.0.5');
+    expect(grpcPeerAddress('unknown')).toBeUndefined();
     expect(grpcPeerAddress('ipv4:172.20.0.5:43210')).toBe('172.20.0.5');
     expect(grpcPeerAddress('ipv6:[::ffff:172.20.0.5]:43210')).toBe('::ffff:172.20.0.5');
     expect(grpcPeerAddress('ipv6:[::1]:1')).toBe('::1');

@@ -1,4 +1,4 @@
-import { BlockList } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { UnauthenticatedError } from '../../errors/service-error.js';
 import type { TokenAuthenticator } from './token-authenticator.js';
@@ -77,8 +77,13 @@ export class CallerAdmission {
   }
 }
 
-/** The IP address in a grpc-js peer string ("ipv4:172.20.0.5:4711", "ipv6:[::1]:4711"). */
+/**
+ * The IP address in a grpc-js server call's peer: "<address>:<port>" (IPv6 unbracketed, e.g.
+ * "::ffff:172.20.0.5:4711"); bracketed and "ipv4:"/"ipv6:"-prefixed forms are accepted too.
+ */
 export function grpcPeerAddress(peer: string): string | undefined {
-  const match = /^ipv4:([\d.]+):\d+$/.exec(peer) ?? /^ipv6:\[([0-9a-fA-F:.]+)\]:\d+$/.exec(peer);
-  return match?.[1];
+  const withoutScheme = peer.replace(/^ipv[46]:/, '');
+  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(withoutScheme);
+  const address = bracketed ? bracketed[1]! : withoutScheme.replace(/:\d+$/, '');
+  return isIP(address) === 0 ? undefined : address;
 }
