@@ -83,6 +83,16 @@ describe('parseRunRequestBody', () => {
     ).toEqual({ language: 'python', code: 'def main(x): return x', entrypoint: 'auto', arguments: { x: 1 } });
   });
 
+  it.each([
+    ['python3', 'python'],
+    ['Python', 'python'],
+    ['javascript', 'nodejs'],
+    ['NodeJS', 'nodejs'],
+    ['ruby', 'ruby'],
+  ])("takes RAGFlow's language name %s as %s (unknown names are left for validation)", (given, language) => {
+    expect(parseRunRequestBody({ code_b64: 'eA==', language: given }).language).toBe(language);
+  });
+
   it('treats missing or null arguments as none', () => {
     expect(parseRunRequestBody({ code_b64: 'eA==', language: 'nodejs', arguments: null }).arguments).toEqual(
       {},
