@@ -261,13 +261,7 @@ async function resolveTrustedRanges(config: Config, logger: Logger): Promise<Tru
       );
     });
     trusted.push(...ranges.subnets);
-    for (const gateway of ranges.gateways) {
-      excluded.push({
-        address: gateway,
-        prefix: gateway.includes(':') ? 128 : 32,
-        family: gateway.includes(':') ? 'ipv6' : 'ipv4',
-      });
-    }
+    excluded.push(...ranges.gateways);
   }
   const show = (range: AddressRange) => `${range.address}/${range.prefix}`;
   if (trusted.length > 0) {

@@ -77,7 +77,7 @@ async function checkTrustedNetwork(docker: Docker, name: string): Promise<Readin
     ({ subnets, gateways }) => ({
       name: `trusted network ${name}`,
       ok: true,
-      detail: `${subnets.map((s) => `${s.address}/${s.prefix}`).join(', ')} need no token (gateway ${gateways.join(', ') || 'none'} excluded)`,
+      detail: `${subnets.map((s) => `${s.address}/${s.prefix}`).join(', ')} need no token (gateway ${gateways.map((g) => g.address).join(', ') || 'none'} excluded)`,
     }),
     (error: unknown) => ({
       name: `trusted network ${name}`,

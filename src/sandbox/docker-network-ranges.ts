@@ -1,10 +1,16 @@
 import type Docker from 'dockerode';
 import { parseCidr } from '../config/trusted-networks.js';
 
-/** A docker network's address ranges and the gateway addresses inside them. */
+interface Range {
+  address: string;
+  prefix: number;
+  family: 'ipv4' | 'ipv6';
+}
+
+/** A docker network's address ranges and its gateways (as single-address ranges). */
 export interface DockerNetworkRanges {
-  subnets: { address: string; prefix: number; family: 'ipv4' | 'ipv6' }[];
-  gateways: string[];
+  subnets: Range[];
+  gateways: Range[];
 }
 
 /**
@@ -21,7 +27,8 @@ export async function dockerNetworkRanges(docker: Docker, name: string): Promise
   for (const entry of info.IPAM?.Config ?? []) {
     const subnet = entry.Subnet ? parseCidr(entry.Subnet) : undefined;
     if (subnet) ranges.subnets.push(subnet);
-    if (entry.Gateway) ranges.gateways.push(entry.Gateway.split('/')[0]!);
+    const gateway = entry.Gateway ? parseCidr(entry.Gateway.split('/')[0]!) : undefined;
+    if (gateway) ranges.gateways.push(gateway);
   }
   if (ranges.subnets.length === 0) throw new Error(`docker network ${name} has no IPAM subnet`);
   return ranges;
