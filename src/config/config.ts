@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
+import { formatZodIssue, zodIssuePath } from '../errors/zod-issue.js';
 import { translateRagflowEnvironment } from './ragflow-environment.js';
 import { parseTrustedNetworks, type TrustedNetwork } from './trusted-networks.js';
 
@@ -137,7 +138,9 @@ const environmentSchema = z
     SANDBOX_MAX_INPUT_BYTES: integer(16 * MiB, 0),
     SANDBOX_MAX_ARTIFACTS: integer(16, 0, 10_000),
     SANDBOX_MAX_ARTIFACT_BYTES: integer(10 * MiB, 0, 256 * MiB),
-    SANDBOX_MAX_RETURN_VALUE_BYTES: integer(1 * MiB, 1, 64 * MiB),
+    // At most 3 MiB so that a result message (value + at most 100 skipped artifacts + detail) stays
+    // under the 4 MiB a default gRPC client accepts.
+    SANDBOX_MAX_RETURN_VALUE_BYTES: integer(1 * MiB, 1, 3 * MiB),
     SANDBOX_HTTP_REQUEST_TIMEOUT_MS: integer(30_000, 100),
     SANDBOX_POOL_SIZE: integer(2, 0, 64),
     SANDBOX_POOL_MAX_IDLE_MS: integer(600_000, 1000),
@@ -186,11 +189,13 @@ export function loadConfig(
   const ragflow = translateRagflowEnvironment(withoutEmptyValues(env));
   const parsed = environmentSchema.safeParse(ragflow.env);
   if (!parsed.success || ragflow.problems.length > 0) {
-    const named = (key: string) => (ragflow.origins[key] ? `${ragflow.origins[key]} (as ${key})` : key);
-    throw new ConfigError([
-      ...ragflow.problems,
-      ...(parsed.error?.issues ?? []).map((issue) => `${named(issue.path.join('.'))}: ${issue.message}`),
-    ]);
+    // A value that came from a RAGFlow variable is reported by the name the operator set.
+    const named = (issue: z.core.$ZodIssue) => {
+      const path = zodIssuePath(issue);
+      const origin = ragflow.origins[path];
+      return origin ? `${origin} (as ${path}): ${issue.message}` : formatZodIssue(issue);
+    };
+    throw new ConfigError([...ragflow.problems, ...(parsed.error?.issues ?? []).map(named)]);
   }
   const e = parsed.data;
   const defaultLimits: Limits = {
