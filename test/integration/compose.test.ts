@@ -1,14 +1,14 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSandboxService } from '../../src/transport/grpc/sandbox-proto.js';
 import { readEnvFile } from '../support/env-file.js';
-import { expectRagflowProviderServed, type RagflowProviderReport } from '../support/ragflow-provider.js';
+import { freePort } from '../support/free-port.js';
+import { expectRagflowProviderServed, runRagflowProviderClient } from '../support/ragflow-provider.js';
 import { containersOfInstance, eventuallyEmpty, executeGrpc, postJson, python } from '../support/test-app.js';
 
 const exec = promisify(execFile);
@@ -20,14 +20,6 @@ const INSTANCE_ID = `compose-it-${suffix}`;
 const WORK_ROOT = `/dev/shm/code-sandbox-compose-it-${suffix}`;
 const TOKEN = `compose-test-token-${suffix}-0123456789`;
 const COMPOSE_FILES = ['-f', 'docker-compose.yml', '-f', 'docker-compose.ragflow.yml'];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
@@ -152,23 +144,7 @@ describe('docker-compose stack beside RAGFlow', () => {
 
   it("serves RAGFlow's provider exactly as it calls: no token, language aliases, main(**args), pandas, axios, a burst of 5", async () => {
     // RAGFlow's side: a container on its network running a client written from its provider's code.
-    const { stdout } = await exec(
-      'docker',
-      [
-        'run',
-        '--rm',
-        '--network',
-        RAGFLOW_NETWORK,
-        '-v',
-        `${process.cwd()}/test/integration/ragflow_provider_client.py:/client.py:ro`,
-        'code-sandbox-python:3',
-        'python3',
-        '/client.py',
-        'http://sandbox-executor-manager:9385',
-      ],
-      { timeout: 120_000 },
-    );
-    expectRagflowProviderServed(JSON.parse(stdout) as RagflowProviderReport);
+    expectRagflowProviderServed(await runRagflowProviderClient(RAGFLOW_NETWORK));
     const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
     expect(metrics).toMatch(
       /code_sandbox_auth_admissions_total\{transport="http",path="trusted_network"\} 9/,

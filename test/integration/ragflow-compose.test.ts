@@ -1,13 +1,13 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectRagflowProviderServed, type RagflowProviderReport } from '../support/ragflow-provider.js';
+import { expectRagflowProviderServed, runRagflowProviderClient } from '../support/ragflow-provider.js';
+import { freePort } from '../support/free-port.js';
 import { postJson } from '../support/test-app.js';
 
 const exec = promisify(execFile);
@@ -15,14 +15,6 @@ const docker = new Docker();
 const PROJECT = `codesandbox-it-rf-${randomBytes(4).toString('hex')}`;
 const SERVICE_IMAGE = 'code-sandbox-service:compose-test';
 const WORK_ROOT = `/dev/shm/${PROJECT}`;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * deploy/ragflow/docker-compose.override.yml dropped next to a stand-in of RAGFlow's own compose
@@ -106,23 +98,7 @@ describe("inside RAGFlow's compose (override file)", () => {
   });
 
   it("serves RAGFlow's provider from RAGFlow's network without a token", async () => {
-    const { stdout } = await exec(
-      'docker',
-      [
-        'run',
-        '--rm',
-        '--network',
-        `${PROJECT}_ragflow`,
-        '-v',
-        `${process.cwd()}/test/integration/ragflow_provider_client.py:/client.py:ro`,
-        'code-sandbox-python:3',
-        'python3',
-        '/client.py',
-        'http://sandbox-executor-manager:9385',
-      ],
-      { timeout: 120_000 },
-    );
-    expectRagflowProviderServed(JSON.parse(stdout) as RagflowProviderReport);
+    expectRagflowProviderServed(await runRagflowProviderClient(`${PROJECT}_ragflow`));
   });
 
   it('refuses a call without a token on the port RAGFlow publishes', async () => {

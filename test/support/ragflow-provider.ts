@@ -1,4 +1,32 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { expect } from 'vitest';
+
+const exec = promisify(execFile);
+
+/**
+ * RAGFlow's side: test/integration/ragflow_provider_client.py (written from RAGFlow's provider) in a
+ * container on `network`, calling the service as RAGFlow does, at sandbox-executor-manager:9385.
+ */
+export async function runRagflowProviderClient(network: string): Promise<RagflowProviderReport> {
+  const { stdout } = await exec(
+    'docker',
+    [
+      'run',
+      '--rm',
+      '--network',
+      network,
+      '-v',
+      `${process.cwd()}/test/integration/ragflow_provider_client.py:/client.py:ro`,
+      'code-sandbox-python:3',
+      'python3',
+      '/client.py',
+      'http://sandbox-executor-manager:9385',
+    ],
+    { timeout: 120_000 },
+  );
+  return JSON.parse(stdout) as RagflowProviderReport;
+}
 
 /** What test/integration/ragflow_provider_client.py prints. */
 export interface RagflowProviderReport {
