@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSandboxService } from '../../src/transport/grpc/sandbox-proto.js';
+import { freePort } from '../support/free-port.js';
 import { executeGrpc, postJson, startTestApp, type TestApp } from '../support/test-app.js';
 
 // Two replicas behind Debian's nginx with the shipped deploy/nginx/code-sandbox.conf, unchanged but
@@ -18,15 +19,6 @@ let nginx: ChildProcess;
 let nginxDir: string;
 let httpUrl: string;
 let grpc: Client;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -1,10 +1,13 @@
-import type { Metadata } from '@grpc/grpc-js';
-import { UnauthenticatedError } from '../../errors/service-error.js';
-import { presentedToken, type TokenAuthenticator } from '../auth/token-authenticator.js';
+import type { ServerSurfaceCall } from '@grpc/grpc-js/build/src/server-call.js';
+import { grpcPeerAddress, type CallerAdmission } from '../auth/caller-admission.js';
+import { presentedToken } from '../auth/token-authenticator.js';
 
-/** Throws UnauthenticatedError unless the call's metadata carries the token (when one is required). */
-export function checkCallToken(metadata: Metadata, authenticator: TokenAuthenticator): void {
-  const value = (key: string) => metadata.get(key)[0]?.toString();
+/** Admits a gRPC call (token, trusted network or open service) or throws UnauthenticatedError. */
+export function admitCall(
+  call: ServerSurfaceCall & { metadata: import('@grpc/grpc-js').Metadata },
+  admission: CallerAdmission,
+): void {
+  const value = (key: string) => call.metadata.get(key)[0]?.toString();
   const token = presentedToken(value('authorization'), value('x-sandbox-token'));
-  if (!authenticator.isAuthorized(token)) throw new UnauthenticatedError();
+  admission.admit('grpc', grpcPeerAddress(call.getPeer()), token);
 }

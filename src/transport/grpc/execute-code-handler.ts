@@ -1,9 +1,10 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
+import type { ExecutionEvent } from '../../domain/execution-result.js';
 import type { ExecutionService } from '../../execution/execution-service.js';
 import type { SessionService } from '../../session/session-service.js';
-import type { TokenAuthenticator } from '../auth/token-authenticator.js';
-import { checkCallToken } from './call-token.js';
+import type { CallerAdmission } from '../auth/caller-admission.js';
+import { admitCall } from './call-token.js';
 import { toGrpcError } from './grpc-status.js';
 import {
   cellFromProto,
@@ -20,27 +21,27 @@ import {
 export function executeCodeHandler(
   service: ExecutionService,
   sessions: SessionService,
-  authenticator: TokenAuthenticator,
+  admission: CallerAdmission,
   logger: Logger,
 ) {
   return (call: ServerWritableStream<ProtoExecuteCodeRequest, Record<string, unknown>>): void => {
     const controller = new AbortController();
     call.on('cancelled', () => controller.abort());
-    const options = {
-      signal: controller.signal,
-      onEvent: (event: Parameters<typeof eventToProto>[0]) => {
-        const message = eventToProto(event);
-        if (message && !call.cancelled) call.write(message);
-      },
+    const write = (message: Record<string, unknown> | undefined) => {
+      if (message && !call.cancelled) call.write(message);
     };
     // Inside a promise chain so a request rejected while decoding (bad arguments_json) maps like any other.
     Promise.resolve()
-      .then(() => checkCallToken(call.metadata, authenticator))
-      .then(() =>
-        call.request.session_id
+      .then(() => admitCall(call, admission))
+      .then(() => {
+        const options = {
+          signal: controller.signal,
+          onEvent: (event: ExecutionEvent) => write(eventToProto(event)),
+        };
+        return call.request.session_id
           ? sessions.execute(call.request.session_id, cellFromProto(call.request), options)
-          : service.execute(requestFromProto(call.request), options),
-      )
+          : service.execute(requestFromProto(call.request), options);
+      })
       .then(
         () => call.end(),
         (error: unknown) => {

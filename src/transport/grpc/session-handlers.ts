@@ -2,9 +2,9 @@ import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } fro
 import type { Logger } from 'pino';
 import { mimeTypeFor } from '../../domain/artifact.js';
 import type { SessionService } from '../../session/session-service.js';
-import type { TokenAuthenticator } from '../auth/token-authenticator.js';
+import type { CallerAdmission } from '../auth/caller-admission.js';
 import { limitsToWire, requestedLimitsFromWire, type WireLimits } from '../wire-limits.js';
-import { checkCallToken } from './call-token.js';
+import { admitCall } from './call-token.js';
 import { toGrpcError } from './grpc-status.js';
 
 interface CreateSessionRequest {
@@ -24,7 +24,7 @@ interface SessionRequest {
  * goes through the one error mapping.
  */
 function unary<Request>(
-  authenticator: TokenAuthenticator,
+  admission: CallerAdmission,
   logger: Logger,
   handle: (request: Request, signal: AbortSignal) => Promise<Record<string, unknown>>,
 ) {
@@ -35,7 +35,7 @@ function unary<Request>(
     const controller = new AbortController();
     call.on('cancelled', () => controller.abort());
     Promise.resolve()
-      .then(() => checkCallToken(call.metadata, authenticator))
+      .then(() => admitCall(call, admission))
       .then(() => handle(call.request, controller.signal))
       .then(
         (response) => callback(null, response),
@@ -47,11 +47,11 @@ function unary<Request>(
 /** CreateSession, CloseSession, UploadFile, DownloadFile, ListFiles. */
 export function sessionHandlers(
   sessions: SessionService,
-  authenticator: TokenAuthenticator,
+  admission: CallerAdmission,
   logger: Logger,
 ): UntypedServiceImplementation {
   return {
-    CreateSession: unary<CreateSessionRequest>(authenticator, logger, async (request, signal) => {
+    CreateSession: unary<CreateSessionRequest>(admission, logger, async (request, signal) => {
       const created = await sessions.create(
         {
           language: request.language,
@@ -70,19 +70,19 @@ export function sessionHandlers(
         warm_start: created.warm,
       };
     }),
-    CloseSession: unary<SessionRequest>(authenticator, logger, async (request) => {
+    CloseSession: unary<SessionRequest>(admission, logger, async (request) => {
       await sessions.close(request.session_id);
       return {};
     }),
-    UploadFile: unary<SessionRequest>(authenticator, logger, async (request, signal) => {
+    UploadFile: unary<SessionRequest>(admission, logger, async (request, signal) => {
       const size = await sessions.upload(request.session_id, request.path, request.content, signal);
       return { path: request.path, size };
     }),
-    DownloadFile: unary<SessionRequest>(authenticator, logger, async (request, signal) => {
+    DownloadFile: unary<SessionRequest>(admission, logger, async (request, signal) => {
       const content = await sessions.download(request.session_id, request.path, signal);
       return { path: request.path, mime_type: mimeTypeFor(request.path), size: content.length, content };
     }),
-    ListFiles: unary<SessionRequest>(authenticator, logger, async (request, signal) => {
+    ListFiles: unary<SessionRequest>(admission, logger, async (request, signal) => {
       const listing = await sessions.list(request.session_id, signal);
       return { files: listing.files, truncated: listing.truncated };
     }),
