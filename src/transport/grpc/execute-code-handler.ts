@@ -4,7 +4,7 @@ import type { ExecutionEvent } from '../../domain/execution-result.js';
 import type { ExecutionService } from '../../execution/execution-service.js';
 import type { SessionService } from '../../session/session-service.js';
 import type { CallerAdmission } from '../auth/caller-admission.js';
-import { admitCall } from './call-token.js';
+import { admitCall } from './admit-call.js';
 import { toGrpcError } from './grpc-status.js';
 import {
   cellFromProto,

@@ -4,7 +4,7 @@ import { mimeTypeFor } from '../../domain/artifact.js';
 import type { SessionService } from '../../session/session-service.js';
 import type { CallerAdmission } from '../auth/caller-admission.js';
 import { limitsToWire, requestedLimitsFromWire, type WireLimits } from '../wire-limits.js';
-import { admitCall } from './call-token.js';
+import { admitCall } from './admit-call.js';
 import { toGrpcError } from './grpc-status.js';
 
 interface CreateSessionRequest {

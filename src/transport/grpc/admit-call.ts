@@ -1,10 +1,10 @@
-import type { ServerSurfaceCall } from '@grpc/grpc-js/build/src/server-call.js';
+import type { Metadata, ServerSurfaceCall } from '@grpc/grpc-js';
 import { grpcPeerAddress, type CallerAdmission } from '../auth/caller-admission.js';
 import { presentedToken } from '../auth/token-authenticator.js';
 
 /** Admits a gRPC call (token, trusted network or open service) or throws UnauthenticatedError. */
 export function admitCall(
-  call: ServerSurfaceCall & { metadata: import('@grpc/grpc-js').Metadata },
+  call: ServerSurfaceCall & { metadata: Metadata },
   admission: CallerAdmission,
 ): void {
   const value = (key: string) => call.metadata.get(key)[0]?.toString();
