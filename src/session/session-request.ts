@@ -1,4 +1,4 @@
-import { inputFilePathProblem, type InputFile } from '../domain/execution-request.js';
+import { checkCode, inputFilePathProblem, type InputFile } from '../domain/execution-request.js';
 import { isLanguage, LANGUAGES, type Language } from '../domain/languages.js';
 import type { RequestedLimits } from '../domain/limits.js';
 import { InvalidArgumentError, NotFoundError } from '../errors/service-error.js';
@@ -77,12 +77,7 @@ export function validateCell(
       'language',
     );
   }
-  if (input.code.trim().length === 0) throw new InvalidArgumentError('must not be empty', 'code');
-  const codeBytes = Buffer.byteLength(input.code);
-  if (codeBytes > policy.maxCodeBytes) {
-    throw new InvalidArgumentError(`is ${codeBytes} bytes; the limit is ${policy.maxCodeBytes}`, 'code');
-  }
-  if (input.code.includes('\u0000')) throw new InvalidArgumentError('must not contain NUL', 'code');
+  checkCode(input.code, policy.maxCodeBytes);
   if (input.stdin && input.stdin.length > 0) {
     throw new InvalidArgumentError('is not available in a session (cells have no stdin)', 'stdin');
   }
