@@ -27,6 +27,8 @@ export interface ExecuteOptions {
   signal: AbortSignal;
   /** Receives started, stdout, stderr and result events in order. Must not throw. */
   onEvent(event: ExecutionEvent): void;
+  /** Who is asking (e.g. the peer address): the queue serves waiting clients in turn. */
+  clientKey?: string;
 }
 
 export interface Readiness {
@@ -118,7 +120,7 @@ export class ExecutionService {
         this.options.metrics.executionFinished(request.language, result, outcome.sandbox);
         options.onEvent({ type: 'result', result });
         return result;
-      }, signal);
+      }, signal, options.clientKey);
     } finally {
       this.inFlight.delete(controller);
     }

@@ -34,11 +34,21 @@ export class SandboxTeardown {
     this.removals = new PQueue({ concurrency: options.concurrency });
   }
 
-  /** @param urgent the program may still run: stop the container now rather than when it is removed. */
-  dispose(handle: SandboxHandle, urgent = true): void {
+  /**
+   * @param urgent the program may still run: stop the container now rather than when it is removed.
+   * @returns resolves once the program can no longer run (at once when not urgent; after the kill
+   *   otherwise), so a caller can hold its concurrency slot until then. Never rejects.
+   */
+  dispose(handle: SandboxHandle, urgent = true): Promise<void> {
     const { logger, removalDelayMs } = this.options;
     if (urgent) handle.closeStream();
-    const stopped = urgent ? handle.container.kill().catch(() => undefined) : Promise.resolve(); // already gone: fine
+    // Killed and waited for: `docker kill` returns once the signal is sent, not once runsc has stopped.
+    const stopped = urgent
+      ? handle.container
+          .kill()
+          .then(() => handle.container.wait())
+          .catch(() => undefined) // already gone: fine
+      : Promise.resolve();
     const done = stopped
       .then(() => this.afterDelay(removalDelayMs))
       .then(() =>
@@ -51,6 +61,7 @@ export class SandboxTeardown {
       .catch((error: unknown) => logger.warn({ err: error, sandboxId: handle.sandboxId }, 'teardown failed'))
       .finally(() => this.pending.delete(done));
     this.pending.add(done);
+    return stopped.then(() => undefined);
   }
 
   /** Sandboxes disposed of but not yet removed. */
