@@ -15,14 +15,12 @@ import { PrometheusMetrics } from './observability/prometheus-metrics.js';
 import { installLauncherFiles } from './sandbox/launcher-files.js';
 import type { DockerOperation } from './sandbox/docker-errors.js';
 import { SandboxReaper } from './sandbox/sandbox-reaper.js';
+import { UnixSocketLiveness } from './sandbox/unix-socket-liveness.js';
 import { GrpcHealth } from './transport/grpc/grpc-health.js';
 import { GrpcServer } from './transport/grpc/grpc-server.js';
 import { TokenAuthenticator } from './transport/auth/token-authenticator.js';
 import { HttpServer } from './transport/http/http-server.js';
 
-/** How long past its own timeout a container may exist (start-up and teardown included). */
-const CONTAINER_EXPIRY_MARGIN_MS = 120_000;
-const REAP_INTERVAL_MS = 60_000;
 /** A warm sandbox's launcher must have booted (preloads included) within this. */
 const WARM_READY_TIMEOUT_MS = 60_000;
 /** See SandboxTeardownOptions.removalDelayMs. */
@@ -43,6 +41,7 @@ export interface RunningApp {
 interface SandboxLayer {
   runner: DockerSandboxRunner;
   reaper: SandboxReaper;
+  liveness: UnixSocketLiveness;
   teardown: SandboxTeardown;
   pools: Partial<Record<Language, WarmPool>>;
 }
@@ -96,6 +95,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       await sandboxes.reaper
         .reap(true)
         .catch((error: unknown) => logger.warn({ err: error }, 'shutdown reap failed'));
+      await sandboxes.liveness.withdraw();
       logger.info('code-sandbox stopped');
     },
   };
@@ -120,11 +120,18 @@ async function wireSandboxes(
   const runtimeHostDir = await installLauncherFiles(join(packageRoot(), 'sandbox-runtime'), config.workRoot);
   const onDockerError = (operation: DockerOperation) => metrics.dockerError(operation);
 
+  // Announced before anything of ours exists, so no reaper ever sees our sandboxes without it.
+  const liveness = new UnixSocketLiveness({
+    directory: join(config.workRoot, 'instances'),
+    instanceId: config.instanceId,
+  });
+  await liveness.announce();
   const reaper = new SandboxReaper({
     docker,
     instanceId: config.instanceId,
     jobsRoot,
-    jobDirMaxAgeMs: config.limitCeilings.timeoutMs + CONTAINER_EXPIRY_MARGIN_MS,
+    liveness,
+    jobDirMaxAgeMs: config.limitCeilings.timeoutMs + config.expiryMarginMs,
     onDockerError,
     logger,
   });
@@ -132,7 +139,7 @@ async function wireSandboxes(
     logger.warn({ err: error }, 'start-up reap failed');
     onDockerError('reap');
   });
-  reaper.startPeriodic(REAP_INTERVAL_MS);
+  reaper.startPeriodic(config.reapIntervalMs);
 
   const factory = new SandboxFactory({
     docker,
@@ -164,10 +171,10 @@ async function wireSandboxes(
     pools,
     artifactLimits: { maxCount: config.maxArtifacts, maxBytes: config.maxArtifactBytes },
     maxReturnValueBytes: config.maxReturnValueBytes,
-    expiryMarginMs: CONTAINER_EXPIRY_MARGIN_MS,
+    expiryMarginMs: config.expiryMarginMs,
     logger,
   });
-  return { runner, reaper, teardown, pools };
+  return { runner, reaper, liveness, teardown, pools };
 }
 
 /** One warm pool per language, holding sandboxes booted with the server's default limits. */
@@ -189,7 +196,7 @@ function wirePools(
       fillConcurrency: config.poolFillConcurrency,
       readyTimeoutMs: WARM_READY_TIMEOUT_MS,
       refillDelayMs: POOL_REFILL_DELAY_MS,
-      expiryMarginMs: config.limitCeilings.timeoutMs + CONTAINER_EXPIRY_MARGIN_MS,
+      expiryMarginMs: config.limitCeilings.timeoutMs + config.expiryMarginMs,
       factory,
       teardown,
       onStartFailure: (failed) => metrics.poolStartFailed(failed),

@@ -50,6 +50,12 @@ export interface Config {
   /** Shared secret for the execution endpoints; undefined = no authentication. */
   authToken: string | undefined;
   allowUnauthenticated: boolean;
+  /** How often the reaper looks for leftovers of dead or expired sandboxes. */
+  reapIntervalMs: number;
+  /** How long past its own timeout a sandbox may exist (start-up and teardown included). */
+  expiryMarginMs: number;
+  /** A response blocked this long on a client that does not read is cut and its execution cancelled. */
+  responseWriteTimeoutMs: number;
 }
 
 const MiB = 1024 * 1024;
@@ -123,6 +129,9 @@ const environmentSchema = z
     SANDBOX_TEARDOWN_CONCURRENCY: integer(2, 1, 32),
     SANDBOX_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     SANDBOX_ALLOW_UNAUTHENTICATED: flag,
+    SANDBOX_REAP_INTERVAL_MS: integer(60_000, 100),
+    SANDBOX_EXPIRY_MARGIN_MS: integer(120_000, 0),
+    SANDBOX_RESPONSE_WRITE_TIMEOUT_MS: integer(30_000, 100),
   })
   // A misspelt SANDBOX_ variable would otherwise be silently ignored.
   .strict();
@@ -204,6 +213,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     teardownConcurrency: e.SANDBOX_TEARDOWN_CONCURRENCY,
     authToken: e.SANDBOX_AUTH_TOKEN,
     allowUnauthenticated: e.SANDBOX_ALLOW_UNAUTHENTICATED,
+    reapIntervalMs: e.SANDBOX_REAP_INTERVAL_MS,
+    expiryMarginMs: e.SANDBOX_EXPIRY_MARGIN_MS,
+    responseWriteTimeoutMs: e.SANDBOX_RESPONSE_WRITE_TIMEOUT_MS,
   });
 }
 

@@ -102,7 +102,10 @@ export class ExecutionScheduler {
     });
   }
 
-  private async runHoldingSlot<T>(task: (queueWaitMs: number) => Promise<T>, queueWaitMs: number): Promise<T> {
+  private async runHoldingSlot<T>(
+    task: (queueWaitMs: number) => Promise<T>,
+    queueWaitMs: number,
+  ): Promise<T> {
     try {
       return await task(queueWaitMs);
     } finally {

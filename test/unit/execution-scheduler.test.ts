@@ -62,7 +62,10 @@ describe('ExecutionScheduler', () => {
     const scheduler = new ExecutionScheduler(1, 5);
     const controller = new AbortController();
     const gate = deferred();
-    const first = scheduler.run(() => gate.promise.then(() => 'cancelled with output so far'), controller.signal);
+    const first = scheduler.run(
+      () => gate.promise.then(() => 'cancelled with output so far'),
+      controller.signal,
+    );
     let secondStarted = false;
     const second = scheduler.run(async () => {
       secondStarted = true;
