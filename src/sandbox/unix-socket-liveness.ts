@@ -41,7 +41,9 @@ export class UnixSocketLiveness implements InstanceLiveness {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
       if ((await this.state(instanceId)) === 'alive') {
-        throw new Error(`instance id "${instanceId}" is in use by a live instance on this work root`);
+        throw new Error(`instance id "${instanceId}" is in use by a live instance on this work root`, {
+          cause: error,
+        });
       }
       await rm(path, { force: true }); // a crashed predecessor's socket
       this.server = await listen(path);
