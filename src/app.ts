@@ -253,7 +253,12 @@ function wireTransports(
     logger,
   });
   const grpc = new GrpcServer(
-    { host: config.host, port: config.grpcPort, maxReceiveMessageBytes: requestBytes },
+    {
+      host: config.host,
+      port: config.grpcPort,
+      maxReceiveMessageBytes: requestBytes,
+      responseWriteTimeoutMs: config.responseWriteTimeoutMs,
+    },
     service,
     authenticator,
     health,
@@ -265,6 +270,7 @@ function wireTransports(
       port: config.httpPort,
       bodyLimitBytes: Math.ceil((requestBytes * 4) / 3),
       requestTimeoutMs: config.httpRequestTimeoutMs,
+      responseWriteTimeoutMs: config.responseWriteTimeoutMs,
       metrics: async () => ({
         contentType: metrics.registry.contentType,
         body: await metrics.registry.metrics(),

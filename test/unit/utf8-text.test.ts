@@ -1,14 +1,17 @@
 import { describe, expect, it } from 'vitest';
+import { jsonChunks } from '../../src/transport/http/json-chunks.js';
 import { incompleteTailStart, textFields, Utf8Chunker } from '../../src/transport/http/utf8-text.js';
+
+const asJson = (value: unknown) => JSON.parse([...jsonChunks(value)].join('')) as unknown;
 
 describe('textFields', () => {
   it('gives only text for valid UTF-8', () => {
-    expect(textFields('stdout', Buffer.from('héllo ✓'))).toEqual({ stdout: 'héllo ✓' });
+    expect(asJson(textFields('stdout', Buffer.from('héllo ✓')))).toEqual({ stdout: 'héllo ✓' });
   });
 
   it('adds exact base64 bytes when the output is not valid UTF-8', () => {
     const bytes = Buffer.from([0x61, 0xff, 0xfe]);
-    expect(textFields('stdout', bytes)).toEqual({ stdout: 'a\ufffd\ufffd', stdout_b64: 'Yf/+' });
+    expect(asJson(textFields('stdout', bytes))).toEqual({ stdout: 'a\ufffd\ufffd', stdout_b64: 'Yf/+' });
   });
 });
 

@@ -15,11 +15,13 @@ export async function executeCollecting(
   service: ExecutionService,
   input: ExecutionRequestInput,
   signal: AbortSignal,
+  clientKey: string,
 ): Promise<CollectedExecution> {
   const output: Record<OutputStream, Buffer[]> = { stdout: [], stderr: [] };
   const artifacts: Artifact[] = [];
   const result = await service.execute(input, {
     signal,
+    clientKey,
     onEvent: (event) => {
       if (event.type === 'stdout' || event.type === 'stderr') output[event.type].push(event.data);
       else if (event.type === 'artifact') artifacts.push(event.artifact);

@@ -1,13 +1,14 @@
 import { isUtf8 } from 'node:buffer';
+import { JsonBytes } from './json-chunks.js';
 
 /**
  * JSON carries text, program output is bytes. Rule for every output field `x`: `x` is the bytes read
  * as UTF-8 (invalid sequences become U+FFFD), and `x_b64` — present only when the bytes are not valid
  * UTF-8 — carries them exactly. So valid UTF-8 reads naturally and nothing is ever lost.
  */
-export function textFields(name: string, bytes: Buffer): Record<string, string> {
-  const fields: Record<string, string> = { [name]: bytes.toString('utf8') };
-  if (!isUtf8(bytes)) fields[`${name}_b64`] = bytes.toString('base64');
+export function textFields(name: string, bytes: Buffer): Record<string, JsonBytes> {
+  const fields: Record<string, JsonBytes> = { [name]: new JsonBytes(bytes, 'utf8') };
+  if (!isUtf8(bytes)) fields[`${name}_b64`] = new JsonBytes(bytes, 'base64');
   return fields;
 }
 
