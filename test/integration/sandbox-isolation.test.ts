@@ -100,7 +100,8 @@ describe('sandbox isolation on runsc', () => {
       'print("tmp=" + write("/tmp/ok"))',
       'print("cwd=" + os.getcwd())',
     ]);
-    for (const path of ['etc', 'usr', 'code', 'runtime', 'shm']) expect(result[path]).toMatch(/^refused:(13|30)$/);
+    for (const path of ['etc', 'usr', 'code', 'runtime', 'shm'])
+      expect(result[path]).toMatch(/^refused:(13|30)$/);
     expect(result.work).toBe('written');
     expect(result.tmp).toBe('written');
     expect(result.cwd).toBe('/work');
