@@ -25,6 +25,19 @@ describe('jsonChunks', () => {
     expect([...jsonChunks(value)].join('')).toBe(JSON.stringify(plain));
   });
 
+  it('writes bytes given in pieces exactly as the joined bytes, cut anywhere', () => {
+    const bytes = Buffer.concat([Buffer.from('aé✓😀 "x"\n'.repeat(300)), randomBytes(5000)]);
+    for (const cuts of [[1], [2, 5, 7], [4096, 50_000, 50_001], [3, 3, 3]]) {
+      const ends = [0, ...cuts, bytes.length];
+      const pieces = ends.slice(1).map((end, i) => bytes.subarray(ends[i], end));
+      for (const encoding of ['utf8', 'base64'] as const) {
+        expect([...jsonChunks(new JsonBytes(pieces, encoding))].join('')).toBe(
+          JSON.stringify(bytes.toString(encoding)),
+        );
+      }
+    }
+  });
+
   it('never yields a piece larger than a bounded size, however large the value', () => {
     // Worst case for escaping: every NUL byte becomes the 6 characters \u0000.
     const pieces = [...jsonChunks({ stdout: new JsonBytes(Buffer.alloc(8 * MiB), 'utf8') })];

@@ -28,8 +28,8 @@ const respond = (overrides: Partial<ExecutionResult>) =>
       ...jsonChunks(
         ragflowResponse({
           result: result(overrides),
-          stdout: Buffer.from('out'),
-          stderr: Buffer.from('err'),
+          stdout: [Buffer.from('out')],
+          stderr: [Buffer.from('err')],
           artifacts: [],
         }),
       ),

@@ -4,6 +4,7 @@ import type { ExecutionService } from '../../execution/execution-service.js';
 import { CancelledError, UnauthenticatedError } from '../../errors/service-error.js';
 import { presentedToken, type TokenAuthenticator } from '../auth/token-authenticator.js';
 import { BackpressuredWriter } from '../backpressured-writer.js';
+import { detachedEvent } from '../detached-event.js';
 import { toGrpcError } from './grpc-status.js';
 import { eventToProto, requestFromProto, type ProtoExecuteCodeRequest } from './proto-messages.js';
 
@@ -41,7 +42,7 @@ export function executeCodeHandler(
           // The peer's address without its port: one client, however many connections it opens.
           clientKey: call.getPeer().replace(/:\d+$/, ''),
           onEvent: (event) => {
-            const message = eventToProto(event);
+            const message = eventToProto(detachedEvent(event));
             if (message) writer.push(message);
           },
         }),

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ExecutionEvent, OutputStream } from '../../domain/execution-result.js';
 import type { ExecutionService } from '../../execution/execution-service.js';
+import { detachedEvent } from '../detached-event.js';
 import { parseExecuteRequestBody } from './execute-request-body.js';
 import { httpError, type HttpErrorBody } from './http-errors.js';
 import { abortOnDisconnect } from './client-disconnect.js';
@@ -79,7 +80,7 @@ async function streamEvents(
   let stream: ReturnType<typeof openStreamedBody<NdjsonItem>> | undefined;
   const onEvent = (event: ExecutionEvent) => {
     stream ??= openStreamedBody(reply, NDJSON, ndjsonSerializer(), body);
-    stream.writer.push(event);
+    stream.writer.push(detachedEvent(event));
   };
   try {
     await execute(onEvent);

@@ -1,11 +1,18 @@
 import { StringDecoder } from 'node:string_decoder';
 
-/** Bytes to be written as one JSON string: read as UTF-8 text, or as standard base64. */
+/**
+ * Bytes to be written as one JSON string: read as UTF-8 text, or as standard base64. The bytes may
+ * come in pieces (as output arrives), so they are never joined into one more copy.
+ */
 export class JsonBytes {
+  readonly pieces: readonly Buffer[];
+
   constructor(
-    readonly bytes: Buffer,
+    bytes: Buffer | readonly Buffer[],
     readonly encoding: 'utf8' | 'base64',
-  ) {}
+  ) {
+    this.pieces = Buffer.isBuffer(bytes) ? [bytes] : bytes;
+  }
 }
 
 /** Raw bytes per piece of a JSON string (a multiple of 3, so base64 pieces join without padding). */
@@ -33,7 +40,7 @@ export function* jsonChunks(value: unknown): Generator<string> {
 function* jsonPieces(value: unknown): Generator<string> {
   if (value instanceof JsonBytes) {
     yield '"';
-    yield* value.encoding === 'utf8' ? escapedUtf8(value.bytes) : base64(value.bytes);
+    yield* value.encoding === 'utf8' ? escapedUtf8(value.pieces) : base64(value.pieces);
     yield '"';
   } else if (Array.isArray(value)) {
     yield '[';
@@ -58,19 +65,32 @@ function* jsonPieces(value: unknown): Generator<string> {
   }
 }
 
-/** UTF-8 decoded piece by piece (a character split between pieces is kept whole, as toString would). */
-function* escapedUtf8(bytes: Buffer): Generator<string> {
-  const decoder = new StringDecoder('utf8');
-  for (let offset = 0; offset < bytes.length; offset += SLICE_BYTES) {
-    yield escape(decoder.write(bytes.subarray(offset, offset + SLICE_BYTES)));
+/** The pieces cut into slices of at most SLICE_BYTES. */
+function* slices(pieces: readonly Buffer[]): Generator<Buffer> {
+  for (const piece of pieces) {
+    for (let offset = 0; offset < piece.length; offset += SLICE_BYTES) {
+      yield piece.subarray(offset, offset + SLICE_BYTES);
+    }
   }
+}
+
+/** UTF-8 decoded slice by slice (a character split between slices is kept whole, as toString would). */
+function* escapedUtf8(pieces: readonly Buffer[]): Generator<string> {
+  const decoder = new StringDecoder('utf8');
+  for (const slice of slices(pieces)) yield escape(decoder.write(slice));
   yield escape(decoder.end());
 }
 
-function* base64(bytes: Buffer): Generator<string> {
-  for (let offset = 0; offset < bytes.length; offset += SLICE_BYTES) {
-    yield bytes.subarray(offset, offset + SLICE_BYTES).toString('base64');
+/** Base64 slice by slice; up to 2 bytes are carried to the next slice, so no padding appears inside. */
+function* base64(pieces: readonly Buffer[]): Generator<string> {
+  let carried = Buffer.alloc(0);
+  for (const slice of slices(pieces)) {
+    const bytes = carried.length > 0 ? Buffer.concat([carried, slice]) : slice;
+    const whole = bytes.length - (bytes.length % 3);
+    yield bytes.subarray(0, whole).toString('base64');
+    carried = Buffer.from(bytes.subarray(whole));
   }
+  yield carried.toString('base64');
 }
 
 /** A JSON string's contents without the quotes. */
