@@ -13,7 +13,7 @@ const WRITE_TIMEOUT_MS = 5000;
 const CLIENTS = 4;
 /**
  * The README's per-request worst case for a client that does not read: both output streams at their
- * cap, held twice while the JSON body is assembled, plus about 1 MiB of write buffers.
+ * cap, twice (kept once, plus transient copies on the way in), plus about 1 MiB of write buffers.
  */
 const PER_REQUEST_BOUND_BYTES = 2 * 2 * OUTPUT_BYTES + MiB;
 /** What the whole process may grow besides (V8 heap growth, GC timing, allocator slack). */
