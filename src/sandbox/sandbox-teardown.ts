@@ -17,6 +17,20 @@ export interface SandboxTeardownOptions {
   logger: Logger;
 }
 
+/** How long a caller waits for a killed sandbox to stop before it goes on regardless. */
+const KILL_WAIT_LIMIT_MS = 10_000;
+
+/** Resolves when `promise` settles or `ms` pass, whichever is first. */
+function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void promise.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /**
  * Disposes of used sandboxes off the request path. A sandbox whose program may still be running
  * (timeout, cancel, output cap) is killed at once, so it stops burning CPU now. One whose program
@@ -43,11 +57,15 @@ export class SandboxTeardown {
     const { logger, removalDelayMs } = this.options;
     if (urgent) handle.closeStream();
     // Killed and waited for: `docker kill` returns once the signal is sent, not once runsc has stopped.
+    // Bounded, so a wedged dockerd cannot hold the caller's slot forever (removal still follows).
     const stopped = urgent
-      ? handle.container
-          .kill()
-          .then(() => handle.container.wait())
-          .catch(() => undefined) // already gone: fine
+      ? withinMs(
+          handle.container
+            .kill()
+            .then(() => handle.container.wait())
+            .catch(() => undefined), // already gone: fine
+          KILL_WAIT_LIMIT_MS,
+        )
       : Promise.resolve();
     const done = stopped
       .then(() => this.afterDelay(removalDelayMs))
