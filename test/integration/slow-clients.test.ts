@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Metadata } from '@grpc/grpc-js';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SOURCE_ENTRY, startServiceProcess, type ServiceProcess } from '../../bench/service-process.js';
@@ -128,6 +129,34 @@ describe('clients that never read', () => {
       expect(body).toMatch(/^HTTP\/1\.1 200/);
       expect(body).not.toContain('"type":"result"');
       expect(body.length).toBeLessThan(6 * 2 * OUTPUT_BYTES);
+    }
+  });
+
+  it('over gRPC too: a call whose client stops reading is cancelled after the write timeout', async () => {
+    const started = Date.now();
+    const executeCode = (service.client as unknown as Record<string, (...args: unknown[]) => unknown>)
+      .ExecuteCode as (request: unknown, metadata: Metadata) => NodeJS.EventEmitter & { cancel(): void };
+    // No 'data' listener: grpc-js stops reading the stream once its small buffer is full.
+    const call = executeCode.call(
+      service.client,
+      {
+        language: 'python',
+        code: nulFlood('time.sleep(30)'),
+        limits: { output_bytes: OUTPUT_BYTES, timeout_ms: 30_000 },
+      },
+      new Metadata(),
+    );
+    call.on('error', () => undefined);
+    try {
+      const containers = () => containersOfInstance(docker, service.instanceId);
+      expect(
+        await eventuallyEmpty(async () => ((await containers()).length === 0 ? [1] : []), 10_000),
+      ).toEqual([]);
+      // The program would sleep 30 s: its sandbox goes once the write timeout has cancelled it.
+      expect(await eventuallyEmpty(containers, WRITE_TIMEOUT_MS + 10_000)).toEqual([]);
+      expect(Date.now() - started).toBeLessThan(25_000);
+    } finally {
+      call.cancel();
     }
   });
 });
