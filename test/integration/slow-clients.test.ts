@@ -1,11 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect as http2Connect } from 'node:http2';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metadata } from '@grpc/grpc-js';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SOURCE_ENTRY, startServiceProcess, type ServiceProcess } from '../../bench/service-process.js';
+import { loadSandboxService } from '../../src/transport/grpc/sandbox-proto.js';
 import { containersOfInstance, eventuallyEmpty } from '../support/test-app.js';
 
 const MiB = 1024 * 1024;
@@ -134,19 +135,11 @@ describe('clients that never read', () => {
 
   it('over gRPC too: a call whose client stops reading is cancelled after the write timeout', async () => {
     const started = Date.now();
-    const executeCode = (service.client as unknown as Record<string, (...args: unknown[]) => unknown>)
-      .ExecuteCode as (request: unknown, metadata: Metadata) => NodeJS.EventEmitter & { cancel(): void };
-    // No 'data' listener: grpc-js stops reading the stream once its small buffer is full.
-    const call = executeCode.call(
-      service.client,
-      {
-        language: 'python',
-        code: nulFlood('time.sleep(30)'),
-        limits: { output_bytes: OUTPUT_BYTES, timeout_ms: 30_000 },
-      },
-      new Metadata(),
-    );
-    call.on('error', () => undefined);
+    const call = nonReadingGrpcCall(service.grpcPort, {
+      language: 'python',
+      code: nulFlood('time.sleep(30)'),
+      limits: { output_bytes: OUTPUT_BYTES, timeout_ms: 30_000 },
+    });
     try {
       const containers = () => containersOfInstance(docker, service.instanceId);
       expect(
@@ -156,7 +149,34 @@ describe('clients that never read', () => {
       expect(await eventuallyEmpty(containers, WRITE_TIMEOUT_MS + 10_000)).toEqual([]);
       expect(Date.now() - started).toBeLessThan(25_000);
     } finally {
-      call.cancel();
+      call.close();
     }
   });
 });
+
+/**
+ * A gRPC call over a raw HTTP/2 stream that is never read, so HTTP/2 flow control holds the server
+ * back. (A grpc-js client cannot play this part: it reads every message into its own memory whether
+ * or not the application consumes them.)
+ */
+function nonReadingGrpcCall(port: number, request: Record<string, unknown>): { close(): void } {
+  const method = loadSandboxService().service.ExecuteCode as unknown as {
+    path: string;
+    requestSerialize(value: unknown): Buffer;
+  };
+  const message = method.requestSerialize(request);
+  const prefix = Buffer.alloc(5); // uncompressed flag + 4-byte length: gRPC's message framing
+  prefix.writeUInt32BE(message.length, 1);
+  const session = http2Connect(`http://127.0.0.1:${port}`);
+  session.on('error', () => undefined);
+  const stream = session.request({
+    ':method': 'POST',
+    ':path': method.path,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+  });
+  stream.on('error', () => undefined);
+  stream.end(Buffer.concat([prefix, message]));
+  stream.pause();
+  return { close: () => session.destroy() };
+}
