@@ -85,13 +85,14 @@ export class DockerSandboxRunner implements SandboxRunner {
         waitForExit: () => handle.exit(),
         onDiagnostic: (text) => logger.debug({ launcherStderr: text }, 'launcher diagnostic'),
         artifactLimits: this.options.artifactLimits,
+        maxReturnValueBytes: this.options.maxReturnValueBytes,
       });
       const outcome = await session.run();
       programEnded = outcome.exitReason === 'ok' || outcome.exitReason === 'error';
       return { ...outcome, sandbox };
     } finally {
       // A cancelled or timed-out program may still run: the caller's slot is held until it is killed.
-      await this.options.teardown.dispose(handle, !programEnded);
+      await this.options.teardown.dispose(handle, { urgent: !programEnded });
     }
   }
 

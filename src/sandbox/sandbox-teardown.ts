@@ -17,6 +17,20 @@ export interface SandboxTeardownOptions {
   logger: Logger;
 }
 
+export interface DisposeOptions {
+  /**
+   * The program may still run (timeout, cancel, output cap, or unknown): stop the container now
+   * rather than when it is removed. Default true; only a sandbox whose launcher reported the end of
+   * its program is idle and may wait.
+   */
+  urgent?: boolean;
+}
+
+/** What the warm pool and the runner need of the teardown (unit tests give the pool a fake). */
+export interface SandboxDisposer<Handle = SandboxHandle> {
+  dispose(handle: Handle, options?: DisposeOptions): void;
+}
+
 /** How long a caller waits for a killed sandbox to stop before it goes on regardless. */
 const KILL_WAIT_LIMIT_MS = 10_000;
 
@@ -39,21 +53,22 @@ function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
  * through a bounded queue. Never skipped: `drain` waits for every disposal (shutdown calls it,
  * without the delay).
  */
-export class SandboxTeardown {
+export class SandboxTeardown implements SandboxDisposer {
   private readonly removals: PQueue;
   private readonly pending = new Set<Promise<void>>();
   private readonly delayed = new Map<NodeJS.Timeout, () => void>();
+  /** While draining, removals skip their delay (also those whose kill is still under way). */
+  private draining = false;
 
   constructor(private readonly options: SandboxTeardownOptions) {
     this.removals = new PQueue({ concurrency: options.concurrency });
   }
 
   /**
-   * @param urgent the program may still run: stop the container now rather than when it is removed.
    * @returns resolves once the program can no longer run (at once when not urgent; after the kill
    *   otherwise), so a caller can hold its concurrency slot until then. Never rejects.
    */
-  dispose(handle: SandboxHandle, urgent = true): Promise<void> {
+  dispose(handle: SandboxHandle, { urgent = true }: DisposeOptions = {}): Promise<void> {
     const { logger, removalDelayMs } = this.options;
     if (urgent) handle.closeStream();
     // Killed and waited for: `docker kill` returns once the signal is sent, not once runsc has stopped.
@@ -89,17 +104,23 @@ export class SandboxTeardown {
 
   /** Waits until every disposed sandbox is removed, starting delayed removals now. */
   async drain(): Promise<void> {
-    while (this.pending.size > 0) {
-      for (const [timer, release] of this.delayed) {
-        clearTimeout(timer);
-        release();
+    this.draining = true;
+    try {
+      while (this.pending.size > 0) {
+        for (const [timer, release] of this.delayed) {
+          clearTimeout(timer);
+          release();
+        }
+        this.delayed.clear();
+        await Promise.all([...this.pending]);
       }
-      this.delayed.clear();
-      await Promise.all([...this.pending]);
+    } finally {
+      this.draining = false;
     }
   }
 
   private afterDelay(ms: number): Promise<void> {
+    if (this.draining) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.delayed.delete(timer);

@@ -19,6 +19,7 @@ const result = (overrides: Partial<ExecutionResult>): ExecutionResult => ({
   limits: { timeoutMs: 1, memoryBytes: 1, cpuMillicores: 1, maxProcesses: 1, outputBytes: 1 },
   returnValue: null,
   skippedArtifacts: [],
+  skippedArtifactsTotal: 0,
   ...overrides,
 });
 /** As the client reads it: the streamed JSON, parsed. */
