@@ -20,13 +20,13 @@ afterAll(async () => {
 });
 
 /**
- * Every timer shortened: job directories of an unknown instance count as leftovers after 1 s (timeout
- * ceiling 1 s + margin 0), and each instance reaps 5 times a second.
+ * Every timer shortened: job directories of an unknown instance count as leftovers after 3 s (timeout
+ * ceiling 3 s, enough for a loaded machine's runs, + margin 0), and each instance reaps 5 times a second.
  */
 const SHORT_TIMERS = {
   SANDBOX_WORK_ROOT: workRoot,
-  SANDBOX_DEFAULT_TIMEOUT_MS: '1000',
-  SANDBOX_MAX_TIMEOUT_MS: '1000',
+  SANDBOX_DEFAULT_TIMEOUT_MS: '3000',
+  SANDBOX_MAX_TIMEOUT_MS: '3000',
   SANDBOX_EXPIRY_MARGIN_MS: '0',
   SANDBOX_REAP_INTERVAL_MS: '200',
 };
@@ -50,17 +50,17 @@ describe('two instances sharing one work root', () => {
     const jobDirsBefore = await idleJobDirs();
     expect(jobDirsBefore).toHaveLength(2);
 
-    // Idle three times longer than the job-directory age limit, through 15 of the other's reaps.
-    for (let i = 0; i < 3; i++) {
+    // Idle more than twice the job-directory age limit, through 30+ of the other's reaps.
+    for (let i = 0; i < 4; i++) {
       const other = await executeGrpc(busy.grpc, python('print("busy")'));
-      expect(other.result).toMatchObject({ exit_reason: 'ok' });
-      await sleep(1000);
+      expect(other.result, JSON.stringify(other.result)).toMatchObject({ exit_reason: 'ok' });
+      await sleep(1500);
     }
 
     expect(await idleContainers()).toEqual(containersBefore);
     expect(await idleJobDirs()).toEqual(jobDirsBefore);
     const run = await executeGrpc(idle.grpc, python('print("still here")'));
-    expect(run.result).toMatchObject({ exit_reason: 'ok' });
+    expect(run.result, JSON.stringify(run.result)).toMatchObject({ exit_reason: 'ok' });
     expect(run.warm).toBe(true);
     expect(run.stdout.toString()).toBe('still here\n');
   });
