@@ -1,8 +1,9 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ExecutionService } from '../../execution/execution-service.js';
-import { CancelledError, UnauthenticatedError } from '../../errors/service-error.js';
-import { presentedToken, type TokenAuthenticator } from '../auth/token-authenticator.js';
+import { CancelledError } from '../../errors/service-error.js';
+import { grpcPeerAddress, type CallerAdmission } from '../auth/caller-admission.js';
+import { presentedToken } from '../auth/token-authenticator.js';
 import { BackpressuredWriter } from '../backpressured-writer.js';
 import { detachedEvent } from '../detached-event.js';
 import { toGrpcError } from './grpc-status.js';
@@ -17,11 +18,12 @@ type ProtoMessage = Record<string, unknown>;
  */
 export function executeCodeHandler(
   service: ExecutionService,
-  authenticator: TokenAuthenticator,
+  admission: CallerAdmission,
   logger: Logger,
   writeTimeoutMs: number,
 ) {
   return (call: ServerWritableStream<ProtoExecuteCodeRequest, ProtoMessage>): void => {
+    const peer = grpcPeerAddress(call.getPeer());
     const controller = new AbortController();
     call.on('cancelled', () => controller.abort());
     const writer = new BackpressuredWriter<ProtoMessage, ProtoMessage>(call, (message) => [message], {
@@ -34,13 +36,13 @@ export function executeCodeHandler(
       .then(() => {
         const metadataValue = (key: string) => call.metadata.get(key)[0]?.toString();
         const token = presentedToken(metadataValue('authorization'), metadataValue('x-sandbox-token'));
-        if (!authenticator.isAuthorized(token)) throw new UnauthenticatedError();
+        admission.admit('grpc', peer, token);
       })
       .then(() =>
         service.execute(requestFromProto(call.request), {
           signal: controller.signal,
           // The peer's address without its port: one client, however many connections it opens.
-          clientKey: call.getPeer().replace(/:\d+$/, ''),
+          clientKey: peer,
           onEvent: (event) => {
             const message = eventToProto(detachedEvent(event));
             if (message) writer.push(message);
