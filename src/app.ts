@@ -179,11 +179,11 @@ function wirePools(
   logger: Logger,
 ): Partial<Record<Language, WarmPool>> {
   const pools: Partial<Record<Language, WarmPool>> = {};
-  if (config.poolSize === 0) return pools;
+  if (config.poolMin === 0) return pools;
   for (const language of LANGUAGES) {
     pools[language] = new WarmPool({
       language,
-      size: config.poolSize,
+      size: config.poolMin,
       limits: resolveLimits({}, config.defaultLimits, config.limitCeilings),
       maxIdleMs: config.poolMaxIdleMs,
       fillConcurrency: config.poolFillConcurrency,

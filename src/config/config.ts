@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
+import { defaultPoolBounds, detectHostResources, type HostResources } from './pool-bounds.js';
 
 /** The service configuration: validated, complete and frozen. */
 export interface Config {
@@ -39,8 +40,12 @@ export interface Config {
   maxReturnValueBytes: number;
   /** Time a client has to deliver a whole HTTP request. */
   httpRequestTimeoutMs: number;
-  /** Warm pool: idle pre-started sandboxes kept per language (0 = off). */
-  poolSize: number;
+  /**
+   * Warm pool, per language: at least `poolMin` idle pre-started sandboxes (0 = no pool), growing with
+   * recent bursts of claims up to `poolMax`.
+   */
+  poolMin: number;
+  poolMax: number;
   poolMaxIdleMs: number;
   poolFillConcurrency: number;
   /** Modules each language's warm program process imports before it is claimed. */
@@ -115,7 +120,9 @@ const environmentSchema = z
     SANDBOX_MAX_ARTIFACT_BYTES: integer(10 * MiB, 0, 256 * MiB),
     SANDBOX_MAX_RETURN_VALUE_BYTES: integer(1 * MiB, 1, 64 * MiB),
     SANDBOX_HTTP_REQUEST_TIMEOUT_MS: integer(30_000, 100),
-    SANDBOX_POOL_SIZE: integer(2, 0, 64),
+    // Both default to the sizing rule in pool-bounds.ts (from the host's cores and memory).
+    SANDBOX_POOL_SIZE: z.coerce.number().int().min(0).max(256).optional(),
+    SANDBOX_POOL_MAX: z.coerce.number().int().min(1).max(256).optional(),
     SANDBOX_POOL_MAX_IDLE_MS: integer(600_000, 1000),
     SANDBOX_POOL_FILL_CONCURRENCY: integer(2, 1, 16),
     SANDBOX_PRELOAD_PYTHON: moduleList,
@@ -137,9 +144,13 @@ export class ConfigError extends Error {
 
 /**
  * Reads the configuration from environment variables (SANDBOX_*). Pure apart from generating an
- * instance id when none is given. Reports every invalid variable at once.
+ * instance id when none is given and, unless `host` is given, reading the host's cores and memory for
+ * the default pool bounds. Reports every invalid variable at once.
  */
-export function loadConfig(env: Record<string, string | undefined>): Config {
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  host: HostResources = detectHostResources(),
+): Config {
   const parsed = environmentSchema.safeParse(withoutEmptyValues(env));
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
@@ -170,6 +181,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       `SANDBOX_AUTH_TOKEN: required when binding to ${e.SANDBOX_HOST} (not loopback); set it, or SANDBOX_ALLOW_UNAUTHENTICATED=true to run an open service on purpose`,
     );
   }
+  const pool = poolBounds(e.SANDBOX_POOL_SIZE, e.SANDBOX_POOL_MAX, host, problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   return Object.freeze({
@@ -197,7 +209,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     maxArtifactBytes: e.SANDBOX_MAX_ARTIFACT_BYTES,
     maxReturnValueBytes: e.SANDBOX_MAX_RETURN_VALUE_BYTES,
     httpRequestTimeoutMs: e.SANDBOX_HTTP_REQUEST_TIMEOUT_MS,
-    poolSize: e.SANDBOX_POOL_SIZE,
+    poolMin: pool.min,
+    poolMax: pool.max,
     poolMaxIdleMs: e.SANDBOX_POOL_MAX_IDLE_MS,
     poolFillConcurrency: e.SANDBOX_POOL_FILL_CONCURRENCY,
     preload: Object.freeze({ python: e.SANDBOX_PRELOAD_PYTHON, nodejs: e.SANDBOX_PRELOAD_NODEJS }),
@@ -205,6 +218,25 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     authToken: e.SANDBOX_AUTH_TOKEN,
     allowUnauthenticated: e.SANDBOX_ALLOW_UNAUTHENTICATED,
   });
+}
+
+/**
+ * SANDBOX_POOL_SIZE (RAGFlow's SANDBOX_EXECUTOR_MANAGER_POOL_SIZE in compose) is the floor and
+ * SANDBOX_POOL_MAX the ceiling; whichever is unset comes from the sizing rule, kept consistent with the
+ * one that is set. Equal values give a fixed-size pool.
+ */
+function poolBounds(
+  size: number | undefined,
+  max: number | undefined,
+  host: HostResources,
+  problems: string[],
+): { min: number; max: number } {
+  const derived = defaultPoolBounds(host);
+  if (size !== undefined && max !== undefined && max < size) {
+    problems.push(`SANDBOX_POOL_MAX: ${max} is below SANDBOX_POOL_SIZE (${size})`);
+  }
+  const min = size ?? Math.min(derived.min, max ?? derived.min);
+  return { min, max: Math.max(min, max ?? derived.max) };
 }
 
 /** Loopback addresses only; "0.0.0.0", "::" and hostnames count as reachable from outside. */
