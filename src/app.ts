@@ -8,6 +8,7 @@ import { packageRoot } from './package-root.js';
 import { LANGUAGES, type Language } from './domain/languages.js';
 import { resolveLimits } from './domain/limits.js';
 import { DockerSandboxRunner } from './sandbox/docker-sandbox-runner.js';
+import { SandboxActivity } from './sandbox/sandbox-activity.js';
 import { SandboxFactory } from './sandbox/sandbox-factory.js';
 import { SandboxTeardown } from './sandbox/sandbox-teardown.js';
 import { WarmPool } from './sandbox/warm-pool.js';
@@ -147,13 +148,16 @@ async function wireSandboxes(
     onDockerError,
     logger,
   });
+  // Executions and refills come first; removals wait for a quiet moment (bounded).
+  const activity = new SandboxActivity();
   const teardown = new SandboxTeardown({
     concurrency: config.teardownConcurrency,
     removalDelayMs: TEARDOWN_DELAY_MS,
+    deferWhile: () => activity.busy,
     onDockerError,
     logger,
   });
-  const pools = wirePools(config, factory, teardown, metrics, logger);
+  const pools = wirePools(config, factory, teardown, activity, metrics, logger);
   const runner = new DockerSandboxRunner({
     docker,
     dockerSocket: config.dockerSocket,
@@ -161,6 +165,7 @@ async function wireSandboxes(
     images: config.images,
     factory,
     teardown,
+    activity,
     pools,
     artifactLimits: { maxCount: config.maxArtifacts, maxBytes: config.maxArtifactBytes },
     maxReturnValueBytes: config.maxReturnValueBytes,
@@ -175,6 +180,7 @@ function wirePools(
   config: Config,
   factory: SandboxFactory,
   teardown: SandboxTeardown,
+  activity: SandboxActivity,
   metrics: PrometheusMetrics,
   logger: Logger,
 ): Partial<Record<Language, WarmPool>> {
@@ -192,6 +198,7 @@ function wirePools(
       expiryMarginMs: config.limitCeilings.timeoutMs + CONTAINER_EXPIRY_MARGIN_MS,
       factory,
       teardown,
+      activity,
       onStartFailure: (failed) => metrics.poolStartFailed(failed),
       logger,
     });

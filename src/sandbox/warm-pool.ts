@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
+import type { SandboxActivity } from './sandbox-activity.js';
 import type { SandboxFactory } from './sandbox-factory.js';
 import type { SandboxHandle } from './sandbox-handle.js';
 import type { SandboxTeardown } from './sandbox-teardown.js';
@@ -28,6 +29,8 @@ export interface WarmPoolOptions {
   expiryMarginMs: number;
   factory: SandboxFactory;
   teardown: SandboxTeardown;
+  /** Told about every start in progress: removals wait for refills. */
+  activity: SandboxActivity;
   /** Told about every failed start (for metrics). */
   onStartFailure?: (language: Language) => void;
   logger: Logger;
@@ -141,6 +144,7 @@ export class WarmPool {
   private async startOne(): Promise<void> {
     const { factory, teardown, language, limits, logger } = this.options;
     const startedAt = performance.now();
+    const startEnded = this.options.activity.startBegan();
     let handle: SandboxHandle | undefined;
     try {
       handle = await factory.start({
@@ -152,6 +156,7 @@ export class WarmPool {
       });
       await handle.waitUntilReady(this.options.readyTimeoutMs);
     } catch (error) {
+      startEnded();
       if (handle) teardown.dispose(handle);
       if (this.closed) return; // shut down while this one was starting: not a failure
       this.options.onStartFailure?.(language);
@@ -167,6 +172,7 @@ export class WarmPool {
       this.retryTimer.unref();
       return;
     }
+    startEnded();
     this.backoffMs = 0;
     if (this.closed) {
       teardown.dispose(handle);
