@@ -8,6 +8,7 @@ import { packageRoot } from './package-root.js';
 import { LANGUAGES, type Language } from './domain/languages.js';
 import { resolveLimits } from './domain/limits.js';
 import { DockerSandboxRunner } from './sandbox/docker-sandbox-runner.js';
+import { DEFAULT_POOL_DEMAND, PoolDemand } from './sandbox/pool-demand.js';
 import { SandboxActivity } from './sandbox/sandbox-activity.js';
 import { SandboxFactory } from './sandbox/sandbox-factory.js';
 import { SandboxTeardown } from './sandbox/sandbox-teardown.js';
@@ -175,7 +176,10 @@ async function wireSandboxes(
   return { runner, reaper, teardown, pools };
 }
 
-/** One warm pool per language, holding sandboxes booted with the server's default limits. */
+/**
+ * One warm pool per language, holding sandboxes booted with the server's default limits, sized by its
+ * own recent claims between the configured floor and ceiling.
+ */
 function wirePools(
   config: Config,
   factory: SandboxFactory,
@@ -189,7 +193,7 @@ function wirePools(
   for (const language of LANGUAGES) {
     pools[language] = new WarmPool({
       language,
-      size: config.poolMin,
+      demand: new PoolDemand({ ...DEFAULT_POOL_DEMAND, min: config.poolMin, max: config.poolMax }),
       limits: resolveLimits({}, config.defaultLimits, config.limitCeilings),
       maxIdleMs: config.poolMaxIdleMs,
       fillConcurrency: config.poolFillConcurrency,

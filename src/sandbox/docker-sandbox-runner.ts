@@ -72,7 +72,7 @@ export class DockerSandboxRunner implements SandboxRunner {
     logger: Logger,
   ): Promise<SandboxOutcome> {
     const acquireStarted = performance.now();
-    const pooled = this.options.pools[job.language]?.take(job.limits);
+    const pooled = await this.options.pools[job.language]?.claim(job.limits);
     const handle =
       pooled ??
       (await this.options.factory.start({

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
+import type { PoolDemand } from './pool-demand.js';
 import type { SandboxActivity } from './sandbox-activity.js';
 import type { SandboxFactory } from './sandbox-factory.js';
 import type { SandboxHandle } from './sandbox-handle.js';
@@ -9,8 +10,8 @@ import type { SandboxTeardown } from './sandbox-teardown.js';
 
 export interface WarmPoolOptions {
   language: Language;
-  /** Idle sandboxes to keep ready; 0 disables the pool. */
-  size: number;
+  /** How many idle sandboxes to keep ready, from recent claims (between the pool's floor and ceiling). */
+  demand: PoolDemand;
   /** Limits the pooled containers are created with; only requests with the same ones can use them. */
   limits: Limits;
   /** An idle sandbox older than this is replaced (nothing stays parked forever). */
@@ -37,18 +38,32 @@ export interface WarmPoolOptions {
 }
 
 const MIN_BACKOFF_MS = 1000;
+/** How often the target is re-read while no claims come (so an idle pool shrinks back to its floor). */
+const ADAPT_INTERVAL_MS = 5_000;
+/** Until a start was measured, assume one takes this long. */
+const INITIAL_START_ESTIMATE_MS = 1000;
+/** A claim waits for an in-flight start at most this many times the recent start duration. */
+const WAIT_LIMIT_FACTOR = 2;
 const MAX_REFILL_DEFERRAL_MS = 2000;
 const MAX_BACKOFF_MS = 30_000;
 
 /**
- * Pre-started, single-use sandboxes for one language. `take` hands out a sandbox whose launcher is
+ * Pre-started, single-use sandboxes for one language. `claim` hands out a sandbox whose launcher is
  * booted and waiting (never a dead one: sandboxes enter the pool only after READY and leave it the
  * moment their container dies); each is used for exactly one execution and then disposed of. The pool
- * refills in the background with bounded concurrency and backs off while starts fail.
+ * refills in the background with bounded concurrency and backs off while starts fail. Its size follows
+ * recent bursts of claims (PoolDemand): it grows ahead of the next burst and shrinks back when idle.
+ * A claim that finds it empty while sandboxes are starting waits for the first one that becomes ready
+ * rather than starting a fresh one: that start is already under way, so it is ready sooner.
  */
 export class WarmPool {
   private readonly idle: SandboxHandle[] = [];
+  /** Claims waiting for an in-flight start, oldest first. */
+  private readonly waiters: ((handle: SandboxHandle | undefined) => void)[] = [];
   private starting = 0;
+  private target: number;
+  private startEstimateMs = INITIAL_START_ESTIMATE_MS;
+  private readonly adaptTimer: NodeJS.Timeout;
   private readonly starts = new Set<Promise<void>>();
   private closed = false;
   private backoffMs = 0;
@@ -58,26 +73,37 @@ export class WarmPool {
   private readonly recycleTimer: NodeJS.Timeout;
 
   constructor(private readonly options: WarmPoolOptions) {
+    this.target = options.demand.target(Date.now());
     this.recycleTimer = setInterval(() => this.recycleStale(), Math.min(options.maxIdleMs / 2, 30_000));
     this.recycleTimer.unref();
+    this.adaptTimer = setInterval(() => this.adapt(), ADAPT_INTERVAL_MS);
+    this.adaptTimer.unref();
   }
 
   start(): void {
     this.fill();
   }
 
-  /** A ready sandbox for these limits, or undefined (pool empty, or limits the pool was not made for). */
-  take(limits: Limits): SandboxHandle | undefined {
+  /**
+   * A ready sandbox for these limits: an idle one, else the next one to finish starting if a start is
+   * under way that no earlier claim is waiting for. Undefined (start one yourself) for limits the pool
+   * was not made for, when nothing is starting, or when the awaited start fails or takes more than
+   * twice as long as starts recently did.
+   */
+  async claim(limits: Limits): Promise<SandboxHandle | undefined> {
     if (!this.serves(limits)) return undefined;
+    this.options.demand.recordClaim(Date.now());
+    this.target = this.options.demand.target(Date.now());
     const handle = this.idle.shift();
     this.scheduleRefill();
-    return handle;
+    if (handle) return handle;
+    if (this.starting <= this.waiters.length) return undefined;
+    return this.waitForStart();
   }
 
   serves(limits: Limits): boolean {
     const own = this.options.limits;
     return (
-      this.options.size > 0 &&
       limits.memoryBytes === own.memoryBytes &&
       limits.cpuMillicores === own.cpuMillicores &&
       limits.maxProcesses === own.maxProcesses
@@ -89,7 +115,7 @@ export class WarmPool {
   }
 
   get targetSize(): number {
-    return this.options.size;
+    return this.target;
   }
 
   /**
@@ -99,6 +125,8 @@ export class WarmPool {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.recycleTimer);
+    clearInterval(this.adaptTimer);
+    for (const waiter of this.waiters.splice(0)) waiter(undefined);
     clearTimeout(this.retryTimer);
     clearTimeout(this.refillTimer);
     for (const handle of this.idle.splice(0)) this.options.teardown.dispose(handle);
@@ -123,12 +151,41 @@ export class WarmPool {
     this.refillTimer.unref();
   }
 
+  private waitForStart(): Promise<SandboxHandle | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+        resolve(undefined);
+      }, WAIT_LIMIT_FACTOR * this.startEstimateMs);
+      const waiter = (handle: SandboxHandle | undefined) => {
+        clearTimeout(timer);
+        resolve(handle);
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Re-reads the target; idle sandboxes beyond it (the oldest first) are removed. */
+  private adapt(): void {
+    this.target = this.options.demand.target(Date.now());
+    const surplus = this.idle.length - this.target;
+    if (surplus <= 0) return;
+    this.idle.sort((a, b) => a.createdAt - b.createdAt);
+    for (const handle of this.idle.splice(0, surplus)) this.options.teardown.dispose(handle, false);
+    this.options.logger.debug(
+      { language: this.options.language, target: this.target, removed: surplus },
+      'warm pool shrunk',
+    );
+  }
+
   private fill(): void {
-    const { size, fillConcurrency } = this.options;
+    const { fillConcurrency } = this.options;
+    // Starts that waiting claims will take do not count towards the idle sandboxes the pool keeps.
     while (
       !this.closed &&
       this.retryTimer === undefined &&
-      this.idle.length + this.starting < size &&
+      this.idle.length + this.starting - this.waiters.length < this.target &&
       this.starting < fillConcurrency
     ) {
       this.starting += 1;
@@ -158,6 +215,8 @@ export class WarmPool {
     } catch (error) {
       startEnded();
       if (handle) teardown.dispose(handle);
+      // A claim waiting for this start would wait for nothing: it starts its own sandbox.
+      if (this.waiters.length >= this.starting) this.waiters.pop()?.(undefined);
       if (this.closed) return; // shut down while this one was starting: not a failure
       this.options.onStartFailure?.(language);
       this.backoffMs = Math.min(Math.max(MIN_BACKOFF_MS, this.backoffMs * 2), MAX_BACKOFF_MS);
@@ -174,15 +233,22 @@ export class WarmPool {
     }
     startEnded();
     this.backoffMs = 0;
+    const startMs = performance.now() - startedAt;
+    this.startEstimateMs = 0.7 * this.startEstimateMs + 0.3 * startMs;
     if (this.closed) {
       teardown.dispose(handle);
+      return;
+    }
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      waiter(handle);
       return;
     }
     const ready = handle;
     ready.onDeath(() => this.discard(ready, 'exited while idle'));
     this.idle.push(ready);
     logger.debug(
-      { language, sandboxId: ready.sandboxId, startMs: Math.round(performance.now() - startedAt) },
+      { language, sandboxId: ready.sandboxId, startMs: Math.round(startMs) },
       'warm sandbox ready',
     );
   }
