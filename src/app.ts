@@ -30,7 +30,7 @@ const WARM_READY_TIMEOUT_MS = 60_000;
 /** See SandboxTeardownOptions.removalDelayMs. */
 const TEARDOWN_DELAY_MS = 1000;
 /** See WarmPoolOptions.refillDelayMs. */
-const POOL_REFILL_DELAY_MS = 250;
+const POOL_REFILL_DELAY_MS = 50;
 /** Room for protobuf/JSON framing and base64 (4/3) on top of code + input bytes. */
 const REQUEST_OVERHEAD_BYTES = 1024 * 1024;
 

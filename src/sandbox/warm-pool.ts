@@ -21,16 +21,16 @@ export interface WarmPoolOptions {
   /** How long a started sandbox may take to report READY. */
   readyTimeoutMs: number;
   /**
-   * After a claim, refilling waits until claims pause for this long (at most MAX_REFILL_DEFERRAL_MS),
-   * unless the pool ran dry. Starting a sandbox costs a lot of CPU; on a small machine doing it in the
-   * middle of a burst slows every execution of that burst.
+   * After a claim, refilling waits until claims pause for this long and no execution is in progress
+   * (at most MAX_REFILL_DEFERRAL_MS in all), unless the pool ran dry. Starting a sandbox costs a lot of
+   * CPU; on a small machine doing it in the middle of a burst slows every execution of that burst.
    */
   refillDelayMs: number;
   /** Added to maxIdleMs for the expiry label: a sandbox claimed at the end of its idle life may still run. */
   expiryMarginMs: number;
   factory: SandboxFactory;
   teardown: SandboxTeardown;
-  /** Told about every start in progress: removals wait for refills. */
+  /** Told about every start in progress (removals wait for refills); refills wait for executions. */
   activity: SandboxActivity;
   /** Told about every failed start (for metrics). */
   onStartFailure?: (language: Language) => void;
@@ -45,6 +45,7 @@ const INITIAL_START_ESTIMATE_MS = 1000;
 /** A claim waits for an in-flight start at most this many times the recent start duration. */
 const WAIT_LIMIT_FACTOR = 2;
 const MAX_REFILL_DEFERRAL_MS = 2000;
+const REFILL_POLL_MS = 25;
 const MAX_BACKOFF_MS = 30_000;
 
 /**
@@ -134,20 +135,27 @@ export class WarmPool {
   }
 
   private scheduleRefill(): void {
-    const now = Date.now();
-    if (this.refillTimer === undefined) this.refillDeferredSince = now;
+    if (this.refillTimer === undefined) this.refillDeferredSince = Date.now();
     clearTimeout(this.refillTimer);
     this.refillTimer = undefined;
-    const deferredFor = now - this.refillDeferredSince;
+    this.armRefill(this.options.refillDelayMs);
+  }
+
+  private armRefill(delayMs: number): void {
+    const deferredFor = Date.now() - this.refillDeferredSince;
     if (this.idle.length === 0 || deferredFor >= MAX_REFILL_DEFERRAL_MS) {
       this.fill();
       return;
     }
-    const delay = Math.min(this.options.refillDelayMs, MAX_REFILL_DEFERRAL_MS - deferredFor);
-    this.refillTimer = setTimeout(() => {
-      this.refillTimer = undefined;
-      this.fill();
-    }, delay);
+    this.refillTimer = setTimeout(
+      () => {
+        this.refillTimer = undefined;
+        // A start now would take CPU from the executions in progress: look again shortly (bounded).
+        if (this.options.activity.executionsInProgress > 0) this.armRefill(REFILL_POLL_MS);
+        else this.fill();
+      },
+      Math.min(delayMs, MAX_REFILL_DEFERRAL_MS - deferredFor),
+    );
     this.refillTimer.unref();
   }
 
