@@ -71,6 +71,10 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       Object.fromEntries(
         Object.entries(sandboxes.pools).map(([language, pool]) => [language, pool.idleCount]),
       ),
+    pooledTarget: () =>
+      Object.fromEntries(
+        Object.entries(sandboxes.pools).map(([language, pool]) => [language, pool.targetSize]),
+      ),
     sandboxesBeingRemoved: () => sandboxes.teardown.inProgress,
   });
   const transports = wireTransports(config, service, metrics, logger);
