@@ -58,6 +58,7 @@ async function runConfiguration(name: ConfigurationName): Promise<ConfigurationR
   console.log(
     `${name}: ${JSON.stringify(env)} → pool ${resolved.poolMin}..${resolved.poolMax} per language, concurrency ${resolved.concurrency}`,
   );
+  const began = performance.now();
   const service = await startServiceProcess(env);
   let peakRssMb = 0;
   const sampleRss = () => {
@@ -70,7 +71,11 @@ async function runConfiguration(name: ConfigurationName): Promise<ConfigurationR
   const rssTimer = setInterval(sampleRss, 250);
   const rows: Row[] = [];
   try {
-    for (const workload of WORKLOADS.filter((entry) => entry.configurations.includes(name))) {
+    const selected = WORKLOADS.filter(
+      (entry) => entry.configurations.includes(name) && !(QUICK && entry.fullRunOnly),
+    );
+    for (const workload of selected) {
+      const began = performance.now();
       const result = await workload.run({ service, docker, quick: QUICK });
       const row: Row = {
         configuration: name,
@@ -81,7 +86,7 @@ async function runConfiguration(name: ConfigurationName): Promise<ConfigurationR
         hitRate: result.warm / result.samples.length,
       };
       rows.push(row);
-      console.log(`  ${formatRow(row)}`);
+      console.log(`  ${formatRow(row)}  (${((performance.now() - began) / 1000).toFixed(0)} s)`);
     }
     let idleSandboxMb: ConfigurationRun['idleSandboxMb'];
     if (name === 'tuned') {
@@ -96,6 +101,7 @@ async function runConfiguration(name: ConfigurationName): Promise<ConfigurationR
   } finally {
     clearInterval(rssTimer);
     await service.stop();
+    console.log(`  (${name}: ${((performance.now() - began) / 1000).toFixed(0)} s with start and stop)`);
   }
 }
 

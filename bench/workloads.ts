@@ -26,6 +26,8 @@ export interface Workload {
   key: string;
   name: string;
   configurations: ConfigurationName[];
+  /** Diagnostic entries that only the full run includes. */
+  fullRunOnly?: boolean;
   run(context: WorkloadContext): Promise<Measurement>;
 }
 
@@ -38,25 +40,33 @@ export const WORKLOADS: Workload[] = [
     key: 'c1',
     name: 'hello-world, one client (c=1, 0.5 s apart)',
     configurations: ['default', 'tuned'],
-    run: (context) => sequential(context, HELLO_PYTHON, context.quick ? 16 : 40, THINK_TIME_MS),
+    run: (context) => sequential(context, HELLO_PYTHON, context.quick ? 12 : 40, THINK_TIME_MS),
   },
   {
     key: 'burst4',
     name: 'hello-world, bursts of 4 (1.5 s pauses)',
     configurations: ['default', 'tuned'],
-    run: (context) => bursts(context, HELLO_PYTHON, 4, context.quick ? 10 : 25, BURST_PAUSE_MS),
+    run: (context) => bursts(context, HELLO_PYTHON, 4, context.quick ? 8 : 25, BURST_PAUSE_MS),
+  },
+  {
+    // Diagnostic: what a burst costs by itself, with refills and removals of the previous one done.
+    key: 'burst4-quiet',
+    name: 'hello-world, bursts of 4 (each on a settled pool)',
+    configurations: ['default'],
+    fullRunOnly: true,
+    run: (context) => bursts(context, HELLO_PYTHON, 4, 8, 0, true),
   },
   {
     key: 'burst8',
     name: 'hello-world, bursts of 8 (1.5 s pauses)',
     configurations: ['default', 'tuned'],
-    run: (context) => bursts(context, HELLO_PYTHON, 8, context.quick ? 5 : 12, BURST_PAUSE_MS),
+    run: (context) => bursts(context, HELLO_PYTHON, 8, context.quick ? 4 : 12, BURST_PAUSE_MS),
   },
   {
     key: 'sustained',
     name: 'hello-world, sustained (c=4, back to back)',
     configurations: ['default', 'tuned'],
-    run: (context) => sustained(context, HELLO_PYTHON, context.quick ? 30 : 80, 4),
+    run: (context) => sustained(context, HELLO_PYTHON, context.quick ? 24 : 80, 4),
   },
   {
     key: 'pandas-cold',
@@ -95,18 +105,24 @@ async function sequential(
   return result;
 }
 
-/** `count` bursts of `size` concurrent calls; each burst starts `pauseMs` after the previous one ended. */
+/**
+ * `count` bursts of `size` concurrent calls; each burst starts `pauseMs` after the previous one ended
+ * (or, `settled`, once the pool is full again and every used sandbox removed).
+ */
 async function bursts(
   context: WorkloadContext,
   code: string,
   size: number,
   count: number,
   pauseMs: number,
+  settled = false,
 ): Promise<Measurement> {
-  await waitForQuietService(context.docker, context.service.httpPort, context.service.instanceId);
+  const { docker, service } = context;
+  await waitForQuietService(docker, service.httpPort, service.instanceId);
   const result: Measurement = { samples: [], warm: 0, wallMs: 0 };
   for (let i = 0; i < count; i++) {
     if (i > 0) await sleep(pauseMs);
+    if (i > 0 && settled) await waitForQuietService(docker, service.httpPort, service.instanceId);
     const { samples, wallMs } = await measure(size, size, () => call(context, code, result));
     result.samples.push(...samples);
     result.wallMs += wallMs;
