@@ -2,7 +2,8 @@
 // container create call and samples the CPU time of dockerd, containerd, the containerd shim, the
 // runsc CLI calls, runsc-sandbox (the gVisor kernel, which also runs the launcher) and runsc-gofer
 // from /proc, against the machine's total busy time from /proc/stat.
-//   - "launcher, project spec": the service's real spec and launcher, create → start → READY → remove;
+//   - "launcher, project spec": the service's real spec and launcher, create → start → READY → remove
+//     (Python, and Node.js), against "bare", the same spec running only the interpreter;
 //   - "bare python, ...": the same spec running `python3 -c pass` (no launcher), then one variant per
 //     option group removed (tmpfs, binds, labels, resource limits, attach/stdin, log driver), down to a
 //     minimal create call, to see what each option costs.
@@ -37,6 +38,7 @@ type Phase = (typeof PHASES)[number];
 
 interface Variant {
   name: string;
+  language?: 'python' | 'nodejs';
   /** Waits for the launcher's READY (true) or for the bare command to exit (false). */
   launcher: boolean;
   edit(spec: ContainerCreateOptions): void;
@@ -50,6 +52,15 @@ const withoutKeys =
 
 const VARIANTS: Variant[] = [
   { name: 'launcher, project spec', launcher: true, edit: () => undefined },
+  { name: 'launcher (node), project spec', language: 'nodejs', launcher: true, edit: () => undefined },
+  {
+    name: 'bare node, project spec',
+    language: 'nodejs',
+    launcher: false,
+    edit: (spec) => {
+      spec.Cmd = ['node', '-e', '0'];
+    },
+  },
   { name: 'bare python, project spec', launcher: false, edit: () => undefined },
   { name: 'bare python, no tmpfs', launcher: false, edit: withoutKeys('Tmpfs') },
   {
@@ -122,10 +133,10 @@ async function measureVariant(
     const spec = buildContainerSpec({
       sandboxId,
       instanceId: 'bench-start-cost',
-      image: config.images.python,
+      image: config.images[variant.language ?? 'python'],
       runtime: config.runtime,
       launcherCommand: variant.launcher
-        ? launcherCommand('python', [])
+        ? launcherCommand(variant.language ?? 'python', [])
         : ['python3', '-I', '-S', '-c', 'pass'],
       limits: config.defaultLimits,
       scratchBytes: config.scratchBytes,
@@ -216,7 +227,7 @@ function printResults(results: VariantResult[]): void {
     );
   }
   console.log(`\nCPU seconds per start by process group and phase (sampled from /proc every 20 ms):`);
-  for (const result of results.slice(0, 2)) {
+  for (const result of results.filter((entry) => entry.name.endsWith('project spec'))) {
     console.log(`\n${result.name}`);
     console.log(
       `${'group'.padEnd(18)}${PHASES.map((phase) => phase.padStart(9)).join('')}${'total'.padStart(9)}`,

@@ -42,8 +42,12 @@ const MIN_BACKOFF_MS = 1000;
 const ADAPT_INTERVAL_MS = 5_000;
 /** Until a start was measured, assume one takes this long. */
 const INITIAL_START_ESTIMATE_MS = 1000;
-/** A claim waits for an in-flight start at most this many times the recent start duration. */
+/**
+ * A claim waits for an in-flight start at most this many times the recent start duration, and at least
+ * MIN_WAIT_LIMIT_MS: giving up only makes sense for a start that hangs (a fresh one costs a whole start).
+ */
 const WAIT_LIMIT_FACTOR = 2;
+const MIN_WAIT_LIMIT_MS = 3000;
 const MAX_REFILL_DEFERRAL_MS = 2000;
 const REFILL_POLL_MS = 25;
 const MAX_BACKOFF_MS = 30_000;
@@ -88,8 +92,8 @@ export class WarmPool {
   /**
    * A ready sandbox for these limits: an idle one, else the next one to finish starting if a start is
    * under way that no earlier claim is waiting for. Undefined (start one yourself) for limits the pool
-   * was not made for, when nothing is starting, or when the awaited start fails or takes more than
-   * twice as long as starts recently did.
+   * was not made for, when nothing is starting, or when the awaited start fails or hangs (more than
+   * twice as long as starts recently took, and more than 3 s).
    */
   async claim(limits: Limits): Promise<SandboxHandle | undefined> {
     if (!this.serves(limits)) return undefined;
@@ -161,11 +165,14 @@ export class WarmPool {
 
   private waitForStart(): Promise<SandboxHandle | undefined> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        const index = this.waiters.indexOf(waiter);
-        if (index >= 0) this.waiters.splice(index, 1);
-        resolve(undefined);
-      }, WAIT_LIMIT_FACTOR * this.startEstimateMs);
+      const timer = setTimeout(
+        () => {
+          const index = this.waiters.indexOf(waiter);
+          if (index >= 0) this.waiters.splice(index, 1);
+          resolve(undefined);
+        },
+        Math.max(MIN_WAIT_LIMIT_MS, WAIT_LIMIT_FACTOR * this.startEstimateMs),
+      );
       const waiter = (handle: SandboxHandle | undefined) => {
         clearTimeout(timer);
         resolve(handle);
