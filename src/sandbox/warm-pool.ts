@@ -96,7 +96,7 @@ export class WarmPool {
    * twice as long as starts recently took, and more than 3 s).
    */
   async claim(limits: Limits): Promise<SandboxHandle | undefined> {
-    if (!this.serves(limits)) return undefined;
+    if (this.closed || !this.serves(limits)) return undefined;
     this.options.demand.recordClaim(Date.now());
     this.target = this.options.demand.target(Date.now());
     const handle = this.idle.shift();
