@@ -103,7 +103,9 @@ export class WarmPool {
     this.scheduleRefill();
     if (handle) return handle;
     if (this.starting <= this.waiters.length) return undefined;
-    return this.waitForStart();
+    const ready = this.waitForStart();
+    this.fill(); // each waiting claim may have one start more under way, as if it had started its own
+    return ready;
   }
 
   serves(limits: Limits): boolean {
@@ -196,12 +198,13 @@ export class WarmPool {
 
   private fill(): void {
     const { fillConcurrency } = this.options;
-    // Starts that waiting claims will take do not count towards the idle sandboxes the pool keeps.
+    // Starts that waiting claims will take do not count towards the idle sandboxes the pool keeps; and
+    // a waiting claim adds one start to the concurrency, as the fresh start it did not make would have.
     while (
       !this.closed &&
       this.retryTimer === undefined &&
       this.idle.length + this.starting - this.waiters.length < this.target &&
-      this.starting < fillConcurrency
+      this.starting < fillConcurrency + this.waiters.length
     ) {
       this.starting += 1;
       const start = this.startOne().finally(() => {
