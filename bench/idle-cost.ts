@@ -1,0 +1,43 @@
+// What idle pooled sandboxes cost the host (not a test): machine busy CPU over a quiet period with the
+// service holding pools of different sizes, against the same period with no pool.
+// Hold the Docker lock: flock /tmp/docker-heavy.lock node --import tsx bench/idle-cost.ts [--seconds 10]
+import Docker from 'dockerode';
+import { waitForQuietService } from './operations.js';
+import { totalBusySeconds } from './process-cpu.js';
+import { startServiceProcess } from './service-process.js';
+
+const secondsIndex = process.argv.indexOf('--seconds');
+const SECONDS = secondsIndex >= 0 ? Number(process.argv[secondsIndex + 1]) : 10;
+const POOL_SIZES = [0, 4, 12];
+const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+
+async function idleBusyCores(poolSize: number): Promise<number> {
+  const service = await startServiceProcess({
+    SANDBOX_POOL_SIZE: String(poolSize),
+    SANDBOX_POOL_MAX: String(Math.max(1, poolSize)),
+  });
+  try {
+    await waitForQuietService(docker, service.httpPort, service.instanceId);
+    await new Promise((resolve) => setTimeout(resolve, 2000)); // let the last boot settle
+    const before = totalBusySeconds();
+    await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
+    return (totalBusySeconds() - before) / SECONDS;
+  } finally {
+    await service.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  console.log(`busy CPU (cores) of the whole machine over ${SECONDS} s with the service idle:`);
+  for (const size of POOL_SIZES) {
+    const busy = await idleBusyCores(size);
+    console.log(
+      `  pool ${String(size).padStart(2)} per language (${2 * size} idle sandboxes): ${busy.toFixed(3)} cores`,
+    );
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
