@@ -3,7 +3,7 @@
 // Hold the Docker lock: flock /tmp/docker-heavy.lock node --import tsx bench/idle-cost.ts [--seconds 10]
 import Docker from 'dockerode';
 import { waitForQuietService } from './operations.js';
-import { totalBusySeconds } from './process-cpu.js';
+import { ProcessCpuSampler, totalBusySeconds, type CpuByGroup } from './process-cpu.js';
 import { startServiceProcess } from './service-process.js';
 
 const secondsIndex = process.argv.indexOf('--seconds');
@@ -11,7 +11,7 @@ const SECONDS = secondsIndex >= 0 ? Number(process.argv[secondsIndex + 1]) : 10;
 const POOL_SIZES = [0, 4, 12];
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 
-async function idleBusyCores(poolSize: number): Promise<number> {
+async function idleBusyCores(poolSize: number): Promise<{ busy: number; byGroup: CpuByGroup }> {
   const service = await startServiceProcess({
     SANDBOX_POOL_SIZE: String(poolSize),
     SANDBOX_POOL_MAX: String(Math.max(1, poolSize)),
@@ -19,9 +19,16 @@ async function idleBusyCores(poolSize: number): Promise<number> {
   try {
     await waitForQuietService(docker, service.httpPort, service.instanceId);
     await new Promise((resolve) => setTimeout(resolve, 2000)); // let the last boot settle
+    const sampler = new ProcessCpuSampler();
+    sampler.start(200);
     const before = totalBusySeconds();
     await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
-    return (totalBusySeconds() - before) / SECONDS;
+    const busy = (totalBusySeconds() - before) / SECONDS;
+    sampler.stop();
+    const byGroup = Object.fromEntries(
+      Object.entries(sampler.totals()).map(([group, seconds]) => [group, seconds / SECONDS]),
+    );
+    return { busy, byGroup };
   } finally {
     await service.stop();
   }
