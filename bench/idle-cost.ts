@@ -37,9 +37,13 @@ async function idleBusyCores(poolSize: number): Promise<{ busy: number; byGroup:
 async function main(): Promise<void> {
   console.log(`busy CPU (cores) of the whole machine over ${SECONDS} s with the service idle:`);
   for (const size of POOL_SIZES) {
-    const busy = await idleBusyCores(size);
+    const { busy, byGroup } = await idleBusyCores(size);
+    const groups = Object.entries(byGroup)
+      .filter(([, cores]) => cores > 0.001)
+      .map(([group, cores]) => `${group} ${cores.toFixed(3)}`)
+      .join(', ');
     console.log(
-      `  pool ${String(size).padStart(2)} per language (${2 * size} idle sandboxes): ${busy.toFixed(3)} cores`,
+      `  pool ${String(size).padStart(2)} per language (${2 * size} idle sandboxes): ${busy.toFixed(3)} cores (${groups})`,
     );
   }
 }
