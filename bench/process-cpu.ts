@@ -7,11 +7,14 @@ const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
 /**
  * Which part of the container machinery a process belongs to. runsc re-executes itself as /proc/self/exe
- * (its comm is "exe"), so its role is read from argv[0] ("runsc-sandbox", "runsc-gofer") or, for the
- * short-lived CLI calls the shim makes (create, start, state, kill, delete), from its subcommand.
+ * (its comm is "exe"), so its role is read from argv[0] ("runsc-sandbox", "runsc-gofer"; "runsc" for
+ * the short-lived CLI calls the shim makes: create, start, state, kill, delete). The sandboxed program
+ * itself (launcher, interpreter, user code) runs in gVisor's ptrace stub processes: no command line,
+ * in a container's cgroup.
  */
-export function processGroup(argv: string[]): string {
+export function processGroup(argv: string[], cgroup: string): string {
   const program = (argv[0] ?? '').split('/').pop() ?? '';
+  if (program === '' && cgroup.includes('/docker/')) return 'sandboxed program';
   if (program === 'runsc-sandbox' || program === 'runsc-gofer') return program;
   if (program === 'runsc') return 'runsc (cli)';
   if (program.startsWith('containerd-shim')) return 'containerd-shim';
@@ -71,7 +74,7 @@ export class ProcessCpuSampler {
       if (!this.groups.has(pid)) {
         const argv = readArgv(pid);
         if (argv === undefined) continue;
-        this.groups.set(pid, processGroup(argv));
+        this.groups.set(pid, processGroup(argv, readText(`/proc/${pid}/cgroup`) ?? ''));
         if (isBaseline) this.baseline.set(pid, ticks);
       }
       this.last.set(pid, ticks);
@@ -91,10 +94,14 @@ function readTicks(pid: number): number | undefined {
 }
 
 function readArgv(pid: number): string[] | undefined {
+  return readText(`/proc/${pid}/cmdline`)?.split('\0');
+}
+
+function readText(path: string): string | undefined {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return readFileSync(path, 'utf8');
   } catch {
-    return undefined;
+    return undefined; // exited meanwhile
   }
 }
 

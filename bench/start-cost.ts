@@ -31,6 +31,7 @@ const GROUPS = [
   'runsc (cli)',
   'runsc-sandbox',
   'runsc-gofer',
+  'sandboxed program',
   'other',
 ] as const;
 const PHASES = ['create', 'start', 'boot', 'remove'] as const;
