@@ -17,6 +17,7 @@ import { PrometheusMetrics } from './observability/prometheus-metrics.js';
 import { installLauncherFiles } from './sandbox/launcher-files.js';
 import type { DockerOperation } from './sandbox/docker-errors.js';
 import { SandboxReaper } from './sandbox/sandbox-reaper.js';
+import { SANDBOX_PROTOCOL } from './sandbox/sandbox-protocol.js';
 import { GrpcHealth } from './transport/grpc/grpc-health.js';
 import { GrpcServer } from './transport/grpc/grpc-server.js';
 import { TokenAuthenticator } from './transport/auth/token-authenticator.js';
@@ -231,6 +232,7 @@ function wireExecution(
       maxCodeBytes: config.maxCodeBytes,
       maxFiles: config.maxFiles,
       maxInputBytes: config.maxInputBytes,
+      reservedPaths: SANDBOX_PROTOCOL.reservedInputPaths,
     },
     metrics,
     logger,

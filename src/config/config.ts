@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
 import { defaultPoolBounds, detectHostResources, type HostResources } from './pool-bounds.js';
+import { formatZodIssue } from '../errors/zod-issue.js';
 
 /** The service configuration: validated, complete and frozen. */
 export interface Config {
@@ -118,7 +119,9 @@ const environmentSchema = z
     SANDBOX_MAX_INPUT_BYTES: integer(16 * MiB, 0),
     SANDBOX_MAX_ARTIFACTS: integer(16, 0, 10_000),
     SANDBOX_MAX_ARTIFACT_BYTES: integer(10 * MiB, 0, 256 * MiB),
-    SANDBOX_MAX_RETURN_VALUE_BYTES: integer(1 * MiB, 1, 64 * MiB),
+    // At most 3 MiB so that a result message (value + at most 100 skipped artifacts + detail) stays
+    // under the 4 MiB a default gRPC client accepts.
+    SANDBOX_MAX_RETURN_VALUE_BYTES: integer(1 * MiB, 1, 3 * MiB),
     SANDBOX_HTTP_REQUEST_TIMEOUT_MS: integer(30_000, 100),
     // Both default to the sizing rule in pool-bounds.ts (from the host's cores and memory).
     SANDBOX_POOL_SIZE: z.coerce.number().int().min(0).max(256).optional(),
@@ -153,7 +156,7 @@ export function loadConfig(
 ): Config {
   const parsed = environmentSchema.safeParse(withoutEmptyValues(env));
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+    throw new ConfigError(parsed.error.issues.map(formatZodIssue));
   }
   const e = parsed.data;
   const defaultLimits: Limits = {

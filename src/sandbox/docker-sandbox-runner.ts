@@ -102,12 +102,13 @@ export class DockerSandboxRunner implements SandboxRunner {
         waitForExit: () => handle.exit(),
         onDiagnostic: (text) => logger.debug({ launcherStderr: text }, 'launcher diagnostic'),
         artifactLimits: this.options.artifactLimits,
+        maxReturnValueBytes: this.options.maxReturnValueBytes,
       });
       const outcome = await session.run();
       programEnded = outcome.exitReason === 'ok' || outcome.exitReason === 'error';
       return { ...outcome, sandbox };
     } finally {
-      this.options.teardown.dispose(handle, !programEnded);
+      this.options.teardown.dispose(handle, { urgent: !programEnded });
     }
   }
 

@@ -29,6 +29,20 @@ const QUIET_POLL_MS = 25;
 const DEFAULT_MAX_DEFERRAL_MS = 10_000;
 const DEFAULT_MAX_DEFERRED = 8;
 
+export interface DisposeOptions {
+  /**
+   * The program may still run (timeout, cancel, output cap, or unknown): stop the container now
+   * rather than when it is removed. Default true; only a sandbox whose launcher reported the end of
+   * its program is idle and may wait.
+   */
+  urgent?: boolean;
+}
+
+/** What the warm pool and the runner need of the teardown (unit tests give the pool a fake). */
+export interface SandboxDisposer<Handle = SandboxHandle> {
+  dispose(handle: Handle, options?: DisposeOptions): void;
+}
+
 /**
  * Disposes of used sandboxes off the request path. A sandbox whose program may still be running
  * (timeout, cancel, output cap) is killed at once, so it stops burning CPU now. One whose program
@@ -38,18 +52,18 @@ const DEFAULT_MAX_DEFERRED = 8;
  * `deferWhile`). Never skipped: `drain` waits for every disposal (shutdown calls it,
  * without the delay).
  */
-export class SandboxTeardown {
+export class SandboxTeardown implements SandboxDisposer {
   private readonly removals: PQueue;
   private readonly pending = new Set<Promise<void>>();
   private readonly delayed = new Map<NodeJS.Timeout, () => void>();
+  /** While draining, removals skip their delay (also those whose kill is still under way). */
   private draining = false;
 
   constructor(private readonly options: SandboxTeardownOptions) {
     this.removals = new PQueue({ concurrency: options.concurrency });
   }
 
-  /** @param urgent the program may still run: stop the container now rather than when it is removed. */
-  dispose(handle: SandboxHandle, urgent = true): void {
+  dispose(handle: SandboxHandle, { urgent = true }: DisposeOptions = {}): void {
     const { logger, removalDelayMs } = this.options;
     if (urgent) handle.closeStream();
     const stopped = urgent ? handle.container.kill().catch(() => undefined) : Promise.resolve(); // already gone: fine
@@ -78,20 +92,16 @@ export class SandboxTeardown {
   async drain(): Promise<void> {
     this.draining = true;
     try {
-      await this.drainPending();
+      while (this.pending.size > 0) {
+        for (const [timer, release] of this.delayed) {
+          clearTimeout(timer);
+          release();
+        }
+        this.delayed.clear();
+        await Promise.all([...this.pending]);
+      }
     } finally {
       this.draining = false;
-    }
-  }
-
-  private async drainPending(): Promise<void> {
-    while (this.pending.size > 0) {
-      for (const [timer, release] of this.delayed) {
-        clearTimeout(timer);
-        release();
-      }
-      this.delayed.clear();
-      await Promise.all([...this.pending]);
     }
   }
 
@@ -111,6 +121,7 @@ export class SandboxTeardown {
   }
 
   private afterDelay(ms: number): Promise<void> {
+    if (this.draining) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.delayed.delete(timer);

@@ -4,11 +4,24 @@ import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
 import type { PoolDemand } from './pool-demand.js';
 import type { SandboxActivity } from './sandbox-activity.js';
-import type { SandboxFactory } from './sandbox-factory.js';
+import type { SandboxStartRequest } from './sandbox-factory.js';
 import type { SandboxHandle } from './sandbox-handle.js';
-import type { SandboxTeardown } from './sandbox-teardown.js';
+import type { SandboxDisposer } from './sandbox-teardown.js';
 
-export interface WarmPoolOptions {
+/** What the pool needs of a sandbox (SandboxHandle; unit tests give it fakes). */
+export interface PoolableSandbox {
+  readonly sandboxId: string;
+  readonly createdAt: number;
+  waitUntilReady(timeoutMs: number): Promise<void>;
+  onDeath(listener: () => void): void;
+}
+
+/** Where the pool's sandboxes come from (SandboxFactory). */
+export interface PoolSandboxSource<Handle> {
+  start(request: SandboxStartRequest): Promise<Handle>;
+}
+
+export interface WarmPoolOptions<Handle extends PoolableSandbox = SandboxHandle> {
   language: Language;
   /** How many idle sandboxes to keep ready, from recent claims (between the pool's floor and ceiling). */
   demand: PoolDemand;
@@ -16,7 +29,7 @@ export interface WarmPoolOptions {
   limits: Limits;
   /** An idle sandbox older than this is replaced (nothing stays parked forever). */
   maxIdleMs: number;
-  /** Sandboxes being started at once. */
+  /** Sandboxes being started at once (plus one per claim waiting for a start). */
   fillConcurrency: number;
   /** How long a started sandbox may take to report READY. */
   readyTimeoutMs: number;
@@ -28,8 +41,8 @@ export interface WarmPoolOptions {
   refillDelayMs: number;
   /** Added to maxIdleMs for the expiry label: a sandbox claimed at the end of its idle life may still run. */
   expiryMarginMs: number;
-  factory: SandboxFactory;
-  teardown: SandboxTeardown;
+  factory: PoolSandboxSource<Handle>;
+  teardown: SandboxDisposer<Handle>;
   /** Told about every start in progress (removals wait for refills); refills wait for executions. */
   activity: SandboxActivity;
   /** Told about every failed start (for metrics). */
@@ -38,6 +51,9 @@ export interface WarmPoolOptions {
 }
 
 const MIN_BACKOFF_MS = 1000;
+const MAX_REFILL_DEFERRAL_MS = 2000;
+const REFILL_POLL_MS = 25;
+const MAX_BACKOFF_MS = 30_000;
 /** How often the target is re-read while no claims come (so an idle pool shrinks back to its floor). */
 const ADAPT_INTERVAL_MS = 5_000;
 /** Until a start was measured, assume one takes this long. */
@@ -48,9 +64,29 @@ const INITIAL_START_ESTIMATE_MS = 1000;
  */
 const WAIT_LIMIT_FACTOR = 2;
 const MIN_WAIT_LIMIT_MS = 3000;
-const MAX_REFILL_DEFERRAL_MS = 2000;
-const REFILL_POLL_MS = 25;
-const MAX_BACKOFF_MS = 30_000;
+
+/**
+ * The pool's state; each state owns the timer that ends it, and `enter` clears the old one.
+ *
+ *                     claim (idle left)           timer / claims past MAX_REFILL_DEFERRAL_MS / dry
+ *   filling ──────────────────────────► deferring ─────────────────────────────────────────► filling
+ *      │  ▲                                  │
+ *      │  └──────── backoff timer ──────┐    │ a start failed
+ *      └─ a start failed ──────────► backing_off ◄┘
+ *   any ── close() ──► closed
+ *
+ * "filling": starts sandboxes (at most fillConcurrency at once, plus one per waiting claim) until
+ * idle + starting - waiting claims = the demand's target. "deferring": a claim's refill waits for a
+ * pause in claims and for the executions in progress to end; other triggers (a start finished, an idle
+ * sandbox discarded, a claim waiting) still fill. "backing_off": nothing starts until the backoff timer
+ * fires (doubling per consecutive failure). "closed": nothing starts; whatever finishes starting is
+ * disposed.
+ */
+type PoolState =
+  | { name: 'filling' }
+  | { name: 'deferring'; since: number; timer: NodeJS.Timeout }
+  | { name: 'backing_off'; timer: NodeJS.Timeout }
+  | { name: 'closed' };
 
 /**
  * Pre-started, single-use sandboxes for one language. `claim` hands out a sandbox whose launcher is
@@ -61,23 +97,19 @@ const MAX_BACKOFF_MS = 30_000;
  * A claim that finds it empty while sandboxes are starting waits for the first one that becomes ready
  * rather than starting a fresh one: that start is already under way, so it is ready sooner.
  */
-export class WarmPool {
-  private readonly idle: SandboxHandle[] = [];
+export class WarmPool<Handle extends PoolableSandbox = SandboxHandle> {
+  private state: PoolState = { name: 'filling' };
+  private readonly idle: Handle[] = [];
   /** Claims waiting for an in-flight start, oldest first. */
-  private readonly waiters: ((handle: SandboxHandle | undefined) => void)[] = [];
-  private starting = 0;
+  private readonly waiters: ((handle: Handle | undefined) => void)[] = [];
+  private readonly starts = new Set<Promise<void>>();
+  private backoffMs = 0;
   private target: number;
   private startEstimateMs = INITIAL_START_ESTIMATE_MS;
-  private readonly adaptTimer: NodeJS.Timeout;
-  private readonly starts = new Set<Promise<void>>();
-  private closed = false;
-  private backoffMs = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private refillTimer: NodeJS.Timeout | undefined;
-  private refillDeferredSince = 0;
   private readonly recycleTimer: NodeJS.Timeout;
+  private readonly adaptTimer: NodeJS.Timeout;
 
-  constructor(private readonly options: WarmPoolOptions) {
+  constructor(private readonly options: WarmPoolOptions<Handle>) {
     this.target = options.demand.target(Date.now());
     this.recycleTimer = setInterval(() => this.recycleStale(), Math.min(options.maxIdleMs / 2, 30_000));
     this.recycleTimer.unref();
@@ -95,14 +127,14 @@ export class WarmPool {
    * was not made for, when nothing is starting, or when the awaited start fails or hangs (more than
    * twice as long as starts recently took, and more than 3 s).
    */
-  async claim(limits: Limits): Promise<SandboxHandle | undefined> {
-    if (this.closed || !this.serves(limits)) return undefined;
+  async claim(limits: Limits): Promise<Handle | undefined> {
+    if (this.state.name === 'closed' || !this.serves(limits)) return undefined;
     this.options.demand.recordClaim(Date.now());
     this.target = this.options.demand.target(Date.now());
     const handle = this.idle.shift();
-    this.scheduleRefill();
+    this.afterClaim();
     if (handle) return handle;
-    if (this.starting <= this.waiters.length) return undefined;
+    if (this.starts.size <= this.waiters.length) return undefined;
     const ready = this.waitForStart();
     this.fill(); // each waiting claim may have one start more under way, as if it had started its own
     return ready;
@@ -121,8 +153,14 @@ export class WarmPool {
     return this.idle.length;
   }
 
+  /** Idle sandboxes the pool aims for now. */
   get targetSize(): number {
     return this.target;
+  }
+
+  /** The state's name, for tests and diagnostics. */
+  get stateName(): PoolState['name'] {
+    return this.state.name;
   }
 
   /**
@@ -130,42 +168,50 @@ export class WarmPool {
    * starting have been handed to the teardown too (so a teardown drain after this misses none).
    */
   async close(): Promise<void> {
-    this.closed = true;
+    this.enter({ name: 'closed' });
     clearInterval(this.recycleTimer);
     clearInterval(this.adaptTimer);
     for (const waiter of this.waiters.splice(0)) waiter(undefined);
-    clearTimeout(this.retryTimer);
-    clearTimeout(this.refillTimer);
     for (const handle of this.idle.splice(0)) this.options.teardown.dispose(handle);
     await Promise.allSettled([...this.starts]);
   }
 
-  private scheduleRefill(): void {
-    if (this.refillTimer === undefined) this.refillDeferredSince = Date.now();
-    clearTimeout(this.refillTimer);
-    this.refillTimer = undefined;
-    this.armRefill(this.options.refillDelayMs);
+  private enter(next: PoolState): void {
+    if (this.state.name === 'deferring' || this.state.name === 'backing_off') clearTimeout(this.state.timer);
+    this.state = next;
   }
 
-  private armRefill(delayMs: number): void {
-    const deferredFor = Date.now() - this.refillDeferredSince;
+  private afterClaim(): void {
+    const { state } = this;
+    if (state.name === 'closed' || state.name === 'backing_off') return; // the backoff timer refills
+    this.deferRefill(state.name === 'deferring' ? state.since : Date.now(), this.options.refillDelayMs);
+  }
+
+  /** Fills now if the pool ran dry or the refill waited long enough, else after `delayMs`. */
+  private deferRefill(since: number, delayMs: number): void {
+    const deferredFor = Date.now() - since;
     if (this.idle.length === 0 || deferredFor >= MAX_REFILL_DEFERRAL_MS) {
+      this.enter({ name: 'filling' });
       this.fill();
       return;
     }
-    this.refillTimer = setTimeout(
+    const timer = setTimeout(
       () => {
-        this.refillTimer = undefined;
         // A start now would take CPU from the executions in progress: look again shortly (bounded).
-        if (this.options.activity.executionsInProgress > 0) this.armRefill(REFILL_POLL_MS);
-        else this.fill();
+        if (this.options.activity.executionsInProgress > 0) {
+          this.deferRefill(since, REFILL_POLL_MS);
+          return;
+        }
+        this.enter({ name: 'filling' });
+        this.fill();
       },
       Math.min(delayMs, MAX_REFILL_DEFERRAL_MS - deferredFor),
     );
-    this.refillTimer.unref();
+    timer.unref();
+    this.enter({ name: 'deferring', since, timer });
   }
 
-  private waitForStart(): Promise<SandboxHandle | undefined> {
+  private waitForStart(): Promise<Handle | undefined> {
     return new Promise((resolve) => {
       const timer = setTimeout(
         () => {
@@ -175,7 +221,8 @@ export class WarmPool {
         },
         Math.max(MIN_WAIT_LIMIT_MS, WAIT_LIMIT_FACTOR * this.startEstimateMs),
       );
-      const waiter = (handle: SandboxHandle | undefined) => {
+      timer.unref();
+      const waiter = (handle: Handle | undefined) => {
         clearTimeout(timer);
         resolve(handle);
       };
@@ -189,7 +236,8 @@ export class WarmPool {
     const surplus = this.idle.length - this.target;
     if (surplus <= 0) return;
     this.idle.sort((a, b) => a.createdAt - b.createdAt);
-    for (const handle of this.idle.splice(0, surplus)) this.options.teardown.dispose(handle, false);
+    for (const handle of this.idle.splice(0, surplus))
+      this.options.teardown.dispose(handle, { urgent: false });
     this.options.logger.debug(
       { language: this.options.language, target: this.target, removed: surplus },
       'warm pool shrunk',
@@ -198,17 +246,14 @@ export class WarmPool {
 
   private fill(): void {
     const { fillConcurrency } = this.options;
-    // Starts that waiting claims will take do not count towards the idle sandboxes the pool keeps; and
-    // a waiting claim adds one start to the concurrency, as the fresh start it did not make would have.
+    // A start a waiting claim will take does not count towards the idle sandboxes the pool keeps, and
+    // each waiting claim adds one start to the concurrency, as the fresh start it did not make would.
     while (
-      !this.closed &&
-      this.retryTimer === undefined &&
-      this.idle.length + this.starting - this.waiters.length < this.target &&
-      this.starting < fillConcurrency + this.waiters.length
+      (this.state.name === 'filling' || this.state.name === 'deferring') &&
+      this.idle.length + this.starts.size - this.waiters.length < this.target &&
+      this.starts.size < fillConcurrency + this.waiters.length
     ) {
-      this.starting += 1;
-      const start = this.startOne().finally(() => {
-        this.starting -= 1;
+      const start: Promise<void> = this.startOne().finally(() => {
         this.starts.delete(start);
         this.fill();
       });
@@ -220,7 +265,7 @@ export class WarmPool {
     const { factory, teardown, language, limits, logger } = this.options;
     const startedAt = performance.now();
     const startEnded = this.options.activity.startBegan();
-    let handle: SandboxHandle | undefined;
+    let handle: Handle | undefined;
     try {
       handle = await factory.start({
         sandboxId: randomUUID(),
@@ -233,27 +278,15 @@ export class WarmPool {
     } catch (error) {
       startEnded();
       if (handle) teardown.dispose(handle);
-      // A claim waiting for this start would wait for nothing: it starts its own sandbox.
-      if (this.waiters.length >= this.starting) this.waiters.pop()?.(undefined);
-      if (this.closed) return; // shut down while this one was starting: not a failure
-      this.options.onStartFailure?.(language);
-      this.backoffMs = Math.min(Math.max(MIN_BACKOFF_MS, this.backoffMs * 2), MAX_BACKOFF_MS);
-      logger.warn(
-        { language, err: (error as Error).message, retryInMs: this.backoffMs },
-        'warm sandbox start failed',
-      );
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined;
-        this.fill();
-      }, this.backoffMs);
-      this.retryTimer.unref();
+      if (this.state.name === 'closed') return; // shut down while this one was starting: not a failure
+      this.startFailed(error);
       return;
     }
     startEnded();
     this.backoffMs = 0;
     const startMs = performance.now() - startedAt;
     this.startEstimateMs = 0.7 * this.startEstimateMs + 0.3 * startMs;
-    if (this.closed) {
+    if (this.state.name === 'closed') {
       teardown.dispose(handle);
       return;
     }
@@ -271,7 +304,24 @@ export class WarmPool {
     );
   }
 
-  private discard(handle: SandboxHandle, reason: string): void {
+  private startFailed(error: unknown): void {
+    const { language, logger } = this.options;
+    this.options.onStartFailure?.(language);
+    this.backoffMs = Math.min(Math.max(MIN_BACKOFF_MS, this.backoffMs * 2), MAX_BACKOFF_MS);
+    logger.warn({ language, err: error, retryInMs: this.backoffMs }, 'warm sandbox start failed');
+    // Nothing starts while backing off: claims beyond the starts still under way (this one excluded)
+    // start their own sandboxes rather than wait for the next attempt.
+    const unserved = this.waiters.length - (this.starts.size - 1);
+    for (let i = 0; i < unserved; i++) this.waiters.pop()?.(undefined);
+    const timer = setTimeout(() => {
+      this.enter({ name: 'filling' });
+      this.fill();
+    }, this.backoffMs);
+    timer.unref();
+    this.enter({ name: 'backing_off', timer });
+  }
+
+  private discard(handle: Handle, reason: string): void {
     const index = this.idle.indexOf(handle);
     if (index < 0) return; // already claimed: its session reports what happened
     this.idle.splice(index, 1);

@@ -5,7 +5,7 @@ import {
   type ExecutionRequestInput,
 } from '../../src/domain/execution-request.js';
 
-const policy = { maxCodeBytes: 100, maxFiles: 3, maxInputBytes: 50 };
+const policy = { maxCodeBytes: 100, maxFiles: 3, maxInputBytes: 50, reservedPaths: ['artifacts'] };
 const request = (extra: Partial<ExecutionRequestInput> = {}): ExecutionRequestInput => ({
   language: 'python',
   code: 'print(1)',
@@ -48,6 +48,7 @@ describe('validateExecutionRequest', () => {
       request({ files: [file('ok'), file('../x')] }),
       /^files\[1\]\.path: must not contain empty, "\." or "\.\."/,
     ],
+    [request({ files: [file('artifacts')] }), /^files\[0\]\.path: "artifacts" is reserved/],
     [request({ entrypoint: 'run' }), /^entrypoint: must be one of: script, main, auto/],
     [request({ arguments: [1, 2] }), /^arguments: must be a JSON object/],
     [request({ arguments: 'x' }), /^arguments: must be a JSON object/],
