@@ -144,6 +144,7 @@ async function measureVariant(
       jobHostDir,
       runtimeHostDir,
       expiresAtMs: Date.now() + 300_000,
+      seccompProfile: undefined, // the service's default (SANDBOX_ENABLE_SECCOMP off)
     });
     variant.edit(spec);
     let phaseStart = performance.now();

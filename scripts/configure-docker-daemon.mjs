@@ -1,13 +1,27 @@
-// Registers the gVisor runtime in dockerd's daemon.json, keeping every other setting as it is.
+// Registers the gVisor runtimes in dockerd's daemon.json, keeping every other setting as it is.
 // Prints "changed" when it wrote the file (dockerd must then reload), "unchanged" otherwise.
-// --network=none: without it a runsc start with NetworkMode "none" fails ("cannot run with network
-// enabled in root network namespace") and leaves stray runsc processes behind.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 const path = process.argv[2] ?? '/etc/docker/daemon.json';
 const runscPath = process.argv[3] ?? '/usr/bin/runsc';
-const wanted = { path: runscPath, runtimeArgs: ['--network=none'] };
+
+// runsc flags every sandbox runtime gets. Add a flag here, one per line with the reason.
+const RUNSC_ARGS = [
+  // Without it a runsc start with NetworkMode "none" fails ("cannot run with network enabled in root
+  // network namespace") and leaves stray runsc processes behind.
+  '--network=none',
+];
+
+const wantedRuntimes = {
+  runsc: { path: runscPath, runtimeArgs: [...RUNSC_ARGS] },
+  // SANDBOX_ENABLE_SECCOMP=true: the same runsc, but enforcing the container's OCI seccomp profile
+  // inside the sandbox, as a second filter behind gVisor's own. A runtime of its own rather than a flag
+  // on "runsc", because with it runsc also enforces Docker's default profile on every other container,
+  // and that one's clone() argument filter makes thread creation fail under gVisor (measured: node
+  // aborts, numpy's OpenBLAS cannot start threads). The service sends its own profile instead.
+  'runsc-seccomp': { path: runscPath, runtimeArgs: [...RUNSC_ARGS, '--oci-seccomp'] },
+};
 
 let config = {};
 if (existsSync(path)) {
@@ -21,11 +35,13 @@ if (existsSync(path)) {
     process.exit(1);
   }
 }
-const current = config.runtimes?.runsc;
-if (JSON.stringify(current) === JSON.stringify(wanted)) {
+const unchanged = Object.entries(wantedRuntimes).every(
+  ([name, wanted]) => JSON.stringify(config.runtimes?.[name]) === JSON.stringify(wanted),
+);
+if (unchanged) {
   console.log('unchanged');
 } else {
-  config.runtimes = { ...(config.runtimes ?? {}), runsc: wanted };
+  config.runtimes = { ...(config.runtimes ?? {}), ...wantedRuntimes };
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(`${path}.tmp`, `${JSON.stringify(config, null, 2)}\n`);
   renameSync(`${path}.tmp`, path);

@@ -5,8 +5,11 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
-import { defaultPoolBounds, detectHostResources, type HostResources } from './pool-bounds.js';
-import { formatZodIssue } from '../errors/zod-issue.js';
+import { formatZodIssue, zodIssuePath } from '../errors/zod-issue.js';
+import { detectHostResources, type HostResources } from './host-resources.js';
+import { defaultPoolBounds } from './pool-bounds.js';
+import { translateRagflowEnvironment } from './ragflow-environment.js';
+import { parseTrustedNetworks, type TrustedNetwork } from './trusted-networks.js';
 
 /** The service configuration: validated, complete and frozen. */
 export interface Config {
@@ -53,10 +56,24 @@ export interface Config {
   preload: Readonly<Record<Language, readonly string[]>>;
   /** Used sandboxes removed at once in the background. */
   teardownConcurrency: number;
-  /** Shared secret for the execution endpoints; undefined = no authentication. */
+  /** Shared secret for the execution endpoints; undefined = no token accepted. */
   authToken: string | undefined;
+  /** Sources whose calls need no token (RAGFlow's network); everyone else needs the token. */
+  trustedNetworks: readonly TrustedNetwork[];
+  /** With neither a token nor trusted networks: every caller is admitted ("open"). */
   allowUnauthenticated: boolean;
+  /** Sandboxes run under the service's restrictive seccomp profile (RAGFlow's SANDBOX_ENABLE_SECCOMP). */
+  seccomp: boolean;
+  /**
+   * The runtime sandboxes really start with: `runtime`, or with seccomp on runsc the runsc runtime
+   * registered with --oci-seccomp (SANDBOX_SECCOMP_RUNTIME), since plain runsc ignores OCI seccomp.
+   */
+  sandboxRuntime: string;
+  /** Lines for the operator about how the environment was read (RAGFlow's variables), logged at start. */
+  notices: readonly string[];
 }
+
+export type { HostResources } from './host-resources.js';
 
 const MiB = 1024 * 1024;
 
@@ -72,10 +89,13 @@ function defaultWorkRoot(): string {
 const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 const port = (fallback: number) => integer(fallback, 0, 65535);
+// RAGFlow's manager also accepts "on"/"off" and any case (executor_manager/util.py is_enabled).
 const flag = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .string()
+  .transform((value) => value.toLowerCase())
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off']))
   .default('false')
-  .transform((value) => ['true', '1', 'yes'].includes(value));
+  .transform((value) => ['true', '1', 'yes', 'on'].includes(value));
 
 const moduleList = z
   .string()
@@ -97,11 +117,12 @@ const environmentSchema = z
     SANDBOX_RUNTIME: z.string().min(1).default('runsc'),
     SANDBOX_ALLOW_NON_GVISOR_RUNTIME: flag,
     SANDBOX_PYTHON_IMAGE: z.string().min(1).default('code-sandbox-python:3'),
-    SANDBOX_NODEJS_IMAGE: z.string().min(1).default('code-sandbox-nodejs:1'),
+    SANDBOX_NODEJS_IMAGE: z.string().min(1).default('code-sandbox-nodejs:2'),
     SANDBOX_WORK_ROOT: z.string().startsWith('/', 'must be an absolute path').default(defaultWorkRoot()),
     SANDBOX_SCRATCH_BYTES: integer(64 * MiB, MiB),
-    SANDBOX_CONCURRENCY: integer(2, 1, 1024),
-    SANDBOX_MAX_QUEUED: integer(32, 0, 100_000),
+    // Defaults derived from the host: see concurrencyFor.
+    SANDBOX_CONCURRENCY: z.coerce.number().int().min(1).max(1024).optional(),
+    SANDBOX_MAX_QUEUED: z.coerce.number().int().min(0).max(100_000).optional(),
     SANDBOX_SHUTDOWN_GRACE_MS: integer(10_000, 0),
     SANDBOX_HEALTH_CHECK_INTERVAL_MS: integer(5_000, 100),
     SANDBOX_DEFAULT_TIMEOUT_MS: integer(10_000, 100),
@@ -133,6 +154,20 @@ const environmentSchema = z
     SANDBOX_TEARDOWN_CONCURRENCY: integer(2, 1, 32),
     SANDBOX_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     SANDBOX_ALLOW_UNAUTHENTICATED: flag,
+    SANDBOX_TRUSTED_NETWORKS: z
+      .string()
+      .default('')
+      .transform((value, context) => {
+        const parsed = parseTrustedNetworks(value);
+        if (parsed instanceof Error) {
+          context.addIssue({ code: z.ZodIssueCode.custom, message: parsed.message });
+          return z.NEVER;
+        }
+        return parsed;
+      }),
+    // A name shared with RAGFlow's manager, with the same meaning.
+    SANDBOX_ENABLE_SECCOMP: flag,
+    SANDBOX_SECCOMP_RUNTIME: z.string().min(1).default('runsc-seccomp'),
   })
   // A misspelt SANDBOX_ variable would otherwise be silently ignored.
   .strict();
@@ -146,17 +181,25 @@ export class ConfigError extends Error {
 }
 
 /**
- * Reads the configuration from environment variables (SANDBOX_*). Pure apart from generating an
- * instance id when none is given and, unless `host` is given, reading the host's cores and memory for
- * the default pool bounds. Reports every invalid variable at once.
+ * Reads the configuration from environment variables (SANDBOX_*, and RAGFlow's executor-manager
+ * names, see ragflow-environment.ts). Pure apart from generating an instance id when none is given
+ * and, when `host` is not passed, reading this machine's cores and memory. Reports every invalid
+ * variable at once.
  */
 export function loadConfig(
   env: Record<string, string | undefined>,
   host: HostResources = detectHostResources(),
 ): Config {
-  const parsed = environmentSchema.safeParse(withoutEmptyValues(env));
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map(formatZodIssue));
+  const ragflow = translateRagflowEnvironment(withoutEmptyValues(env));
+  const parsed = environmentSchema.safeParse(ragflow.env);
+  if (!parsed.success || ragflow.problems.length > 0) {
+    // A value that came from a RAGFlow variable is reported by the name the operator set.
+    const named = (issue: z.core.$ZodIssue) => {
+      const path = zodIssuePath(issue);
+      const origin = ragflow.origins[path];
+      return origin ? `${origin} (as ${path}): ${issue.message}` : formatZodIssue(issue);
+    };
+    throw new ConfigError([...ragflow.problems, ...(parsed.error?.issues ?? []).map(named)]);
   }
   const e = parsed.data;
   const defaultLimits: Limits = {
@@ -179,13 +222,25 @@ export function loadConfig(
       `SANDBOX_RUNTIME: "${e.SANDBOX_RUNTIME}" is not gVisor; set SANDBOX_ALLOW_NON_GVISOR_RUNTIME=true to run untrusted code without it`,
     );
   }
-  if (!e.SANDBOX_AUTH_TOKEN && !e.SANDBOX_ALLOW_UNAUTHENTICATED && !isLoopback(e.SANDBOX_HOST)) {
+  if (
+    !e.SANDBOX_AUTH_TOKEN &&
+    e.SANDBOX_TRUSTED_NETWORKS.length === 0 &&
+    !e.SANDBOX_ALLOW_UNAUTHENTICATED &&
+    !isLoopback(e.SANDBOX_HOST)
+  ) {
     problems.push(
-      `SANDBOX_AUTH_TOKEN: required when binding to ${e.SANDBOX_HOST} (not loopback); set it, or SANDBOX_ALLOW_UNAUTHENTICATED=true to run an open service on purpose`,
+      `SANDBOX_AUTH_TOKEN: required when binding to ${e.SANDBOX_HOST} (not loopback); set it, and/or SANDBOX_TRUSTED_NETWORKS for callers that send none (RAGFlow), or SANDBOX_ALLOW_UNAUTHENTICATED=true to run an open service on purpose`,
     );
+  }
+  if (
+    e.SANDBOX_TRUSTED_NETWORKS.length > 0 &&
+    e.SANDBOX_TRUSTED_NETWORKS.every((entry) => entry.kind === 'cidr' && entry.exclude)
+  ) {
+    problems.push('SANDBOX_TRUSTED_NETWORKS: only exclusions ("!…"); name at least one network to trust');
   }
   const pool = poolBounds(e.SANDBOX_POOL_SIZE, e.SANDBOX_POOL_MAX, host, problems);
   if (problems.length > 0) throw new ConfigError(problems);
+  const concurrency = e.SANDBOX_CONCURRENCY ?? concurrencyFor(host, defaultLimits.memoryBytes);
 
   return Object.freeze({
     host: e.SANDBOX_HOST,
@@ -199,8 +254,8 @@ export function loadConfig(
     images: Object.freeze({ python: e.SANDBOX_PYTHON_IMAGE, nodejs: e.SANDBOX_NODEJS_IMAGE }),
     workRoot: e.SANDBOX_WORK_ROOT,
     scratchBytes: e.SANDBOX_SCRATCH_BYTES,
-    concurrency: e.SANDBOX_CONCURRENCY,
-    maxQueued: e.SANDBOX_MAX_QUEUED,
+    concurrency,
+    maxQueued: e.SANDBOX_MAX_QUEUED ?? QUEUED_PER_SLOT * concurrency,
     shutdownGraceMs: e.SANDBOX_SHUTDOWN_GRACE_MS,
     healthCheckIntervalMs: e.SANDBOX_HEALTH_CHECK_INTERVAL_MS,
     defaultLimits: Object.freeze(defaultLimits),
@@ -219,14 +274,42 @@ export function loadConfig(
     preload: Object.freeze({ python: e.SANDBOX_PRELOAD_PYTHON, nodejs: e.SANDBOX_PRELOAD_NODEJS }),
     teardownConcurrency: e.SANDBOX_TEARDOWN_CONCURRENCY,
     authToken: e.SANDBOX_AUTH_TOKEN,
+    trustedNetworks: Object.freeze(e.SANDBOX_TRUSTED_NETWORKS),
     allowUnauthenticated: e.SANDBOX_ALLOW_UNAUTHENTICATED,
+    seccomp: e.SANDBOX_ENABLE_SECCOMP,
+    sandboxRuntime:
+      e.SANDBOX_ENABLE_SECCOMP && e.SANDBOX_RUNTIME === 'runsc'
+        ? e.SANDBOX_SECCOMP_RUNTIME
+        : e.SANDBOX_RUNTIME,
+    notices: Object.freeze(ragflow.notice ? [ragflow.notice] : []),
   });
 }
 
 /**
- * SANDBOX_POOL_SIZE (RAGFlow's SANDBOX_EXECUTOR_MANAGER_POOL_SIZE in compose) is the floor and
- * SANDBOX_POOL_MAX the ceiling; whichever is unset comes from the sizing rule, kept consistent with the
- * one that is set. Equal values give a fixed-size pool.
+ * Executions at once, when SANDBOX_CONCURRENCY is not set. Most sandboxed runs wait (on startup, I/O,
+ * sleeps) rather than compute, and a run that does compute is capped at its CPU share and its
+ * wall-clock timeout, so slots may outnumber cores: RUNS_PER_CORE of them per core. Memory bounds it
+ * too: every running sandbox may use its default memory, and half the host's memory is left to
+ * dockerd, runsc and everything else. A 2-core host gets 6, enough for RAGFlow's test burst of 5
+ * infinite loops to all run at once (a queued one would wait a whole 10 s timeout, past RAGFlow's 15 s).
+ */
+export function concurrencyFor(host: HostResources, sandboxMemoryBytes: number): number {
+  const byCores = RUNS_PER_CORE * Math.max(1, host.cpus);
+  const byMemory = Math.floor(host.memoryBytes / 2 / sandboxMemoryBytes);
+  return Math.max(1, Math.min(byCores, byMemory));
+}
+
+const RUNS_PER_CORE = 3;
+/**
+ * Queue depth per slot: deeper than this, a request would wait several runs' time for a slot and is
+ * better refused at once with a retry hint (429) than answered after its client has given up.
+ */
+const QUEUED_PER_SLOT = 4;
+
+/**
+ * SANDBOX_POOL_SIZE (RAGFlow's SANDBOX_EXECUTOR_MANAGER_POOL_SIZE) is the floor and SANDBOX_POOL_MAX
+ * the ceiling; whichever is unset comes from the sizing rule, kept consistent with the one that is
+ * set. Equal values give a fixed-size pool.
  */
 function poolBounds(
   size: number | undefined,

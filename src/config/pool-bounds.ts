@@ -1,10 +1,4 @@
-import { availableParallelism, totalmem } from 'node:os';
-
-/** What the default warm-pool bounds are derived from. */
-export interface HostResources {
-  cores: number;
-  memoryBytes: number;
-}
+import type { HostResources } from './host-resources.js';
 
 /** Floor and ceiling of each language's warm pool. */
 export interface PoolBounds {
@@ -24,8 +18,8 @@ const LANGUAGE_COUNT = 2;
 
 /**
  * The default sizing rule, per language:
- * - floor = 2 × cores: a burst as large as what the host can run at once (about one execution per
- *   core, plus as many queued behind them) finds every sandbox warm, without waiting for a refill;
+ * - floor = 2 × cores: a burst of two executions per core finds every sandbox warm without waiting
+ *   for a refill (larger bursts grow the pool, see PoolDemand);
  * - ceiling = 4 × cores: a start costs ~0.3-0.5 CPU-seconds, so a host refills about 2-3 sandboxes per
  *   core per second; a pool beyond what it can refill within a couple of seconds only parks memory;
  * - both within a memory budget: all idle pools together take at most 1/16 of host memory at
@@ -33,16 +27,11 @@ const LANGUAGE_COUNT = 2;
  * On the 2-core, 24 GiB reference VM: floor 4, ceiling 8.
  */
 export function defaultPoolBounds(host: HostResources): PoolBounds {
-  const cores = Math.max(1, Math.floor(host.cores));
+  const cores = Math.max(1, Math.floor(host.cpus));
   const byMemory = Math.max(
     1,
     Math.floor((host.memoryBytes * POOL_MEMORY_SHARE) / LANGUAGE_COUNT / IDLE_SANDBOX_BUDGET_BYTES),
   );
   const max = Math.min(4 * cores, byMemory);
   return { min: Math.min(2 * cores, max), max };
-}
-
-/** The machine this process runs on (where, beside dockerd, the sandboxes run too). */
-export function detectHostResources(): HostResources {
-  return { cores: availableParallelism(), memoryBytes: totalmem() };
 }

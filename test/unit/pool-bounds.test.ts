@@ -6,23 +6,23 @@ const GiB = 1024 ** 3;
 
 describe('defaultPoolBounds', () => {
   it('derives floor 2 × cores and ceiling 4 × cores on a host with memory to spare', () => {
-    expect(defaultPoolBounds({ cores: 2, memoryBytes: 24 * GiB })).toEqual({ min: 4, max: 8 });
-    expect(defaultPoolBounds({ cores: 8, memoryBytes: 64 * GiB })).toEqual({ min: 16, max: 32 });
+    expect(defaultPoolBounds({ cpus: 2, memoryBytes: 24 * GiB })).toEqual({ min: 4, max: 8 });
+    expect(defaultPoolBounds({ cpus: 8, memoryBytes: 64 * GiB })).toEqual({ min: 16, max: 32 });
   });
 
   it('keeps idle pools within 1/16 of host memory, at least one sandbox per language', () => {
     // 8 GiB: 512 MiB for two languages at 64 MiB each = 4 per language.
-    expect(defaultPoolBounds({ cores: 4, memoryBytes: 8 * GiB })).toEqual({ min: 4, max: 4 });
-    expect(defaultPoolBounds({ cores: 4, memoryBytes: 1 * GiB })).toEqual({ min: 1, max: 1 });
+    expect(defaultPoolBounds({ cpus: 4, memoryBytes: 8 * GiB })).toEqual({ min: 4, max: 4 });
+    expect(defaultPoolBounds({ cpus: 4, memoryBytes: 1 * GiB })).toEqual({ min: 1, max: 1 });
   });
 
   it('treats a fractional or zero core count as one core', () => {
-    expect(defaultPoolBounds({ cores: 0, memoryBytes: 24 * GiB })).toEqual({ min: 2, max: 4 });
+    expect(defaultPoolBounds({ cpus: 0, memoryBytes: 24 * GiB })).toEqual({ min: 2, max: 4 });
   });
 });
 
 describe('pool configuration', () => {
-  const host = { cores: 2, memoryBytes: 24 * GiB };
+  const host = { cpus: 2, memoryBytes: 24 * GiB };
 
   it('defaults to the sizing rule', () => {
     expect(loadConfig({}, host)).toMatchObject({ poolMin: 4, poolMax: 8 });
