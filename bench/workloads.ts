@@ -40,7 +40,7 @@ export const WORKLOADS: Workload[] = [
     key: 'c1',
     name: 'hello-world, one client (c=1, 0.5 s apart)',
     configurations: ['default', 'tuned'],
-    run: (context) => sequential(context, HELLO_PYTHON, context.quick ? 12 : 40, THINK_TIME_MS),
+    run: (context) => bursts(context, HELLO_PYTHON, 1, context.quick ? 12 : 40, THINK_TIME_MS),
   },
   {
     key: 'burst4',
@@ -72,13 +72,13 @@ export const WORKLOADS: Workload[] = [
     key: 'pandas-cold',
     name: 'import pandas, not preloaded (c=1)',
     configurations: ['tuned'],
-    run: (context) => sequential(context, PANDAS_PYTHON, context.quick ? 2 : 4, THINK_TIME_MS),
+    run: (context) => bursts(context, PANDAS_PYTHON, 1, context.quick ? 2 : 4, THINK_TIME_MS),
   },
   {
     key: 'pandas-preloaded',
     name: 'import pandas, preloaded (c=1)',
     configurations: ['preload'],
-    run: (context) => sequential(context, PANDAS_PYTHON, context.quick ? 4 : 12, THINK_TIME_MS),
+    run: (context) => bursts(context, PANDAS_PYTHON, 1, context.quick ? 4 : 12, THINK_TIME_MS),
   },
 ];
 
@@ -87,27 +87,10 @@ async function call(context: WorkloadContext, code: string, result: Measurement)
   if (warm) result.warm += 1;
 }
 
-/** One client, one call at a time, `thinkMs` between the end of one and the start of the next. */
-async function sequential(
-  context: WorkloadContext,
-  code: string,
-  runs: number,
-  thinkMs: number,
-): Promise<Measurement> {
-  await waitForQuietService(context.docker, context.service.httpPort, context.service.instanceId);
-  const result: Measurement = { samples: [], warm: 0, wallMs: 0 };
-  for (let i = 0; i < runs; i++) {
-    if (i > 0) await sleep(thinkMs);
-    const { samples, wallMs } = await measure(1, 1, () => call(context, code, result));
-    result.samples.push(...samples);
-    result.wallMs += wallMs;
-  }
-  return result;
-}
-
 /**
  * `count` bursts of `size` concurrent calls; each burst starts `pauseMs` after the previous one ended
- * (or, `settled`, once the pool is full again and every used sandbox removed).
+ * (or, `settled`, once the pool is full again and every used sandbox removed). One client calling
+ * with think time between calls is bursts of 1.
  */
 async function bursts(
   context: WorkloadContext,
