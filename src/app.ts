@@ -8,6 +8,8 @@ import { packageRoot } from './package-root.js';
 import { LANGUAGES, type Language } from './domain/languages.js';
 import { resolveLimits } from './domain/limits.js';
 import { DockerSandboxRunner } from './sandbox/docker-sandbox-runner.js';
+import { DEFAULT_POOL_DEMAND, PoolDemand } from './sandbox/pool-demand.js';
+import { SandboxActivity } from './sandbox/sandbox-activity.js';
 import { SandboxFactory } from './sandbox/sandbox-factory.js';
 import { SandboxTeardown } from './sandbox/sandbox-teardown.js';
 import { WarmPool } from './sandbox/warm-pool.js';
@@ -30,7 +32,7 @@ const WARM_READY_TIMEOUT_MS = 60_000;
 /** See SandboxTeardownOptions.removalDelayMs. */
 const TEARDOWN_DELAY_MS = 1000;
 /** See WarmPoolOptions.refillDelayMs. */
-const POOL_REFILL_DELAY_MS = 250;
+const POOL_REFILL_DELAY_MS = 50;
 /** The seccomp profile SANDBOX_ENABLE_SECCOMP applies, relative to the package root. */
 const SECCOMP_PROFILE_PATH = 'seccomp/sandbox-profile.json';
 /** Room for protobuf/JSON framing and base64 (4/3) on top of code + input bytes. */
@@ -76,6 +78,10 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     idlePooled: () =>
       Object.fromEntries(
         Object.entries(sandboxes.pools).map(([language, pool]) => [language, pool.idleCount]),
+      ),
+    pooledTarget: () =>
+      Object.fromEntries(
+        Object.entries(sandboxes.pools).map(([language, pool]) => [language, pool.targetSize]),
       ),
     sandboxesBeingRemoved: () => sandboxes.teardown.inProgress,
   });
@@ -174,13 +180,16 @@ async function wireSandboxes(
     onDockerError,
     logger,
   });
+  // Executions and refills come first; removals wait for a quiet moment (bounded).
+  const activity = new SandboxActivity();
   const teardown = new SandboxTeardown({
     concurrency: config.teardownConcurrency,
     removalDelayMs: TEARDOWN_DELAY_MS,
+    deferWhile: () => activity.busy,
     onDockerError,
     logger,
   });
-  const pools = wirePools(config, factory, teardown, metrics, logger);
+  const pools = wirePools(config, factory, teardown, activity, metrics, logger);
   const runner = new DockerSandboxRunner({
     docker,
     dockerSocket: config.dockerSocket,
@@ -188,6 +197,7 @@ async function wireSandboxes(
     images: config.images,
     factory,
     teardown,
+    activity,
     pools,
     artifactLimits: { maxCount: config.maxArtifacts, maxBytes: config.maxArtifactBytes },
     maxReturnValueBytes: config.maxReturnValueBytes,
@@ -197,20 +207,24 @@ async function wireSandboxes(
   return { runner, reaper, liveness, teardown, pools };
 }
 
-/** One warm pool per language, holding sandboxes booted with the server's default limits. */
+/**
+ * One warm pool per language, holding sandboxes booted with the server's default limits, sized by its
+ * own recent claims between the configured floor and ceiling.
+ */
 function wirePools(
   config: Config,
   factory: SandboxFactory,
   teardown: SandboxTeardown,
+  activity: SandboxActivity,
   metrics: PrometheusMetrics,
   logger: Logger,
 ): Partial<Record<Language, WarmPool>> {
   const pools: Partial<Record<Language, WarmPool>> = {};
-  if (config.poolSize === 0) return pools;
+  if (config.poolMin === 0) return pools;
   for (const language of LANGUAGES) {
     pools[language] = new WarmPool({
       language,
-      size: config.poolSize,
+      demand: new PoolDemand({ ...DEFAULT_POOL_DEMAND, min: config.poolMin, max: config.poolMax }),
       limits: resolveLimits({}, config.defaultLimits, config.limitCeilings),
       maxIdleMs: config.poolMaxIdleMs,
       fillConcurrency: config.poolFillConcurrency,
@@ -219,6 +233,7 @@ function wirePools(
       expiryMarginMs: config.limitCeilings.timeoutMs + config.expiryMarginMs,
       factory,
       teardown,
+      activity,
       onStartFailure: (failed) => metrics.poolStartFailed(failed),
       logger,
     });

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { availableParallelism, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
 import { formatZodIssue, zodIssuePath } from '../errors/zod-issue.js';
+import { detectHostResources, type HostResources } from './host-resources.js';
+import { defaultPoolBounds } from './pool-bounds.js';
 import { translateRagflowEnvironment } from './ragflow-environment.js';
 import { parseTrustedNetworks, type TrustedNetwork } from './trusted-networks.js';
 
@@ -42,8 +44,12 @@ export interface Config {
   maxReturnValueBytes: number;
   /** Time a client has to deliver a whole HTTP request. */
   httpRequestTimeoutMs: number;
-  /** Warm pool: idle pre-started sandboxes kept per language (0 = off). */
-  poolSize: number;
+  /**
+   * Warm pool, per language: at least `poolMin` idle pre-started sandboxes (0 = no pool), growing with
+   * recent bursts of claims up to `poolMax`.
+   */
+  poolMin: number;
+  poolMax: number;
   poolMaxIdleMs: number;
   poolFillConcurrency: number;
   /** Modules each language's warm program process imports before it is claimed. */
@@ -73,11 +79,7 @@ export interface Config {
   notices: readonly string[];
 }
 
-/** What the concurrency default is derived from. */
-export interface HostResources {
-  cpus: number;
-  memoryBytes: number;
-}
+export type { HostResources } from './host-resources.js';
 
 const MiB = 1024 * 1024;
 
@@ -148,7 +150,9 @@ const environmentSchema = z
     // under the 4 MiB a default gRPC client accepts.
     SANDBOX_MAX_RETURN_VALUE_BYTES: integer(1 * MiB, 1, 3 * MiB),
     SANDBOX_HTTP_REQUEST_TIMEOUT_MS: integer(30_000, 100),
-    SANDBOX_POOL_SIZE: integer(2, 0, 64),
+    // Both default to the sizing rule in pool-bounds.ts (from the host's cores and memory).
+    SANDBOX_POOL_SIZE: z.coerce.number().int().min(0).max(256).optional(),
+    SANDBOX_POOL_MAX: z.coerce.number().int().min(1).max(256).optional(),
     SANDBOX_POOL_MAX_IDLE_MS: integer(600_000, 1000),
     SANDBOX_POOL_FILL_CONCURRENCY: integer(2, 1, 16),
     SANDBOX_PRELOAD_PYTHON: moduleList,
@@ -193,7 +197,7 @@ export class ConfigError extends Error {
  */
 export function loadConfig(
   env: Record<string, string | undefined>,
-  host: HostResources = { cpus: availableParallelism(), memoryBytes: totalmem() },
+  host: HostResources = detectHostResources(),
 ): Config {
   const ragflow = translateRagflowEnvironment(withoutEmptyValues(env));
   const parsed = environmentSchema.safeParse(ragflow.env);
@@ -243,6 +247,7 @@ export function loadConfig(
   ) {
     problems.push('SANDBOX_TRUSTED_NETWORKS: only exclusions ("!…"); name at least one network to trust');
   }
+  const pool = poolBounds(e.SANDBOX_POOL_SIZE, e.SANDBOX_POOL_MAX, host, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const concurrency = e.SANDBOX_CONCURRENCY ?? concurrencyFor(host, defaultLimits.memoryBytes);
 
@@ -271,7 +276,8 @@ export function loadConfig(
     maxArtifactBytes: e.SANDBOX_MAX_ARTIFACT_BYTES,
     maxReturnValueBytes: e.SANDBOX_MAX_RETURN_VALUE_BYTES,
     httpRequestTimeoutMs: e.SANDBOX_HTTP_REQUEST_TIMEOUT_MS,
-    poolSize: e.SANDBOX_POOL_SIZE,
+    poolMin: pool.min,
+    poolMax: pool.max,
     poolMaxIdleMs: e.SANDBOX_POOL_MAX_IDLE_MS,
     poolFillConcurrency: e.SANDBOX_POOL_FILL_CONCURRENCY,
     preload: Object.freeze({ python: e.SANDBOX_PRELOAD_PYTHON, nodejs: e.SANDBOX_PRELOAD_NODEJS }),
@@ -311,6 +317,25 @@ const RUNS_PER_CORE = 3;
  * better refused at once with a retry hint (429) than answered after its client has given up.
  */
 const QUEUED_PER_SLOT = 4;
+
+/**
+ * SANDBOX_POOL_SIZE (RAGFlow's SANDBOX_EXECUTOR_MANAGER_POOL_SIZE) is the floor and SANDBOX_POOL_MAX
+ * the ceiling; whichever is unset comes from the sizing rule, kept consistent with the one that is
+ * set. Equal values give a fixed-size pool.
+ */
+function poolBounds(
+  size: number | undefined,
+  max: number | undefined,
+  host: HostResources,
+  problems: string[],
+): { min: number; max: number } {
+  const derived = defaultPoolBounds(host);
+  if (size !== undefined && max !== undefined && max < size) {
+    problems.push(`SANDBOX_POOL_MAX: ${max} is below SANDBOX_POOL_SIZE (${size})`);
+  }
+  const min = size ?? Math.min(derived.min, max ?? derived.min);
+  return { min, max: Math.max(min, max ?? derived.max) };
+}
 
 /** Loopback addresses only; "0.0.0.0", "::" and hostnames count as reachable from outside. */
 export function isLoopback(host: string): boolean {

@@ -12,6 +12,8 @@ export interface MetricsSources {
   queued(): number;
   running(): number;
   idlePooled(): Partial<Record<Language, number>>;
+  /** Idle sandboxes each pool aims for now (it adapts to recent bursts of claims). */
+  pooledTarget(): Partial<Record<Language, number>>;
   sandboxesBeingRemoved(): number;
 }
 
@@ -132,6 +134,16 @@ export class PrometheusMetrics implements ExecutionMetrics, AdmissionRecorder {
       collect() {
         for (const [language, idle] of Object.entries(sources.idlePooled()))
           this.set({ language }, idle ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'code_sandbox_pool_target_sandboxes',
+      help: 'Idle sandboxes each warm pool aims for now (between its floor and ceiling).',
+      labelNames: ['language'],
+      registers,
+      collect() {
+        for (const [language, target] of Object.entries(sources.pooledTarget()))
+          this.set({ language }, target ?? 0);
       },
     });
     new Gauge({

@@ -13,6 +13,7 @@ import type {
 import { checkSandboxHost } from './host-checks.js';
 import { writeJobDirectory } from './job-directory.js';
 import { LANGUAGE_RUNTIMES } from './language-runtimes.js';
+import type { SandboxActivity } from './sandbox-activity.js';
 import type { SandboxFactory } from './sandbox-factory.js';
 import type { SandboxHandle } from './sandbox-handle.js';
 import { SandboxSession } from './sandbox-session.js';
@@ -26,6 +27,8 @@ export interface DockerSandboxRunnerOptions {
   images: Readonly<Record<Language, string>>;
   factory: SandboxFactory;
   teardown: SandboxTeardown;
+  /** Told when each execution holds a sandbox, so background removals keep out of its way. */
+  activity: SandboxActivity;
   /** Warm pools by language; a language without one always starts cold. */
   pools: Partial<Record<Language, WarmPool>>;
   artifactLimits: { maxCount: number; maxBytes: number };
@@ -54,8 +57,22 @@ export class DockerSandboxRunner implements SandboxRunner {
 
   async run(job: SandboxJob, signal: AbortSignal, callbacks: SandboxRunCallbacks): Promise<SandboxOutcome> {
     const logger = this.options.logger.child({ executionId: job.executionId });
+    const executionEnded = this.options.activity.executionBegan();
+    try {
+      return await this.runInSandbox(job, signal, callbacks, logger);
+    } finally {
+      executionEnded();
+    }
+  }
+
+  private async runInSandbox(
+    job: SandboxJob,
+    signal: AbortSignal,
+    callbacks: SandboxRunCallbacks,
+    logger: Logger,
+  ): Promise<SandboxOutcome> {
     const acquireStarted = performance.now();
-    const pooled = this.options.pools[job.language]?.take(job.limits);
+    const pooled = await this.options.pools[job.language]?.claim(job.limits);
     const handle =
       pooled ??
       (await this.options.factory.start({

@@ -13,9 +13,21 @@ export interface SandboxTeardownOptions {
    * machine, doing it right after each execution slows the next ones of a burst.
    */
   removalDelayMs: number;
+  /**
+   * After its delay, a removal also waits while this says the host is busy (an execution between claim
+   * and outcome, or a pool start: refills come before removals), but at most `maxDeferralMs`, and not
+   * while more than `maxDeferred` removals are queued (used sandboxes must not pile up under sustained load).
+   */
+  deferWhile?: () => boolean;
+  maxDeferralMs?: number;
+  maxDeferred?: number;
   onDockerError?: DockerErrorListener;
   logger: Logger;
 }
+
+const QUIET_POLL_MS = 25;
+const DEFAULT_MAX_DEFERRAL_MS = 10_000;
+const DEFAULT_MAX_DEFERRED = 8;
 
 export interface DisposeOptions {
   /**
@@ -50,7 +62,8 @@ function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
  * (timeout, cancel, output cap) is killed at once, so it stops burning CPU now. One whose program
  * ended is idle (its launcher stopped every process and waits), so everything — closing the attach
  * connection, the kill, the removal of container and job directory — waits a little and then goes
- * through a bounded queue. Never skipped: `drain` waits for every disposal (shutdown calls it,
+ * through a bounded queue, after any execution in progress and any pool refill (bounded: see
+ * `deferWhile`). Never skipped: `drain` waits for every disposal (shutdown calls it,
  * without the delay).
  */
 export class SandboxTeardown implements SandboxDisposer {
@@ -86,6 +99,8 @@ export class SandboxTeardown implements SandboxDisposer {
       .then(() => this.afterDelay(removalDelayMs))
       .then(() =>
         this.removals.add(async () => {
+          // Checked right before each removal begins, not when it was queued.
+          await this.whenQuiet();
           handle.closeStream();
           await removeContainer(handle.container, logger, this.options.onDockerError);
           await removeJobDirectory(handle.jobHostDir);
@@ -116,6 +131,21 @@ export class SandboxTeardown implements SandboxDisposer {
       }
     } finally {
       this.draining = false;
+    }
+  }
+
+  /** Waits (polling: the busy periods are short) until nothing a removal would slow down is going on. */
+  private async whenQuiet(): Promise<void> {
+    const {
+      deferWhile,
+      maxDeferralMs = DEFAULT_MAX_DEFERRAL_MS,
+      maxDeferred = DEFAULT_MAX_DEFERRED,
+    } = this.options;
+    if (!deferWhile) return;
+    const deadline = Date.now() + maxDeferralMs;
+    const backlog = () => this.removals.size + this.removals.pending;
+    while (!this.draining && deferWhile() && Date.now() < deadline && backlog() <= maxDeferred) {
+      await new Promise((resolve) => setTimeout(resolve, QUIET_POLL_MS));
     }
   }
 
