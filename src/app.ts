@@ -7,6 +7,8 @@ import { ExecutionService } from './execution/execution-service.js';
 import { packageRoot } from './package-root.js';
 import { LANGUAGES, type Language } from './domain/languages.js';
 import { resolveLimits } from './domain/limits.js';
+import { EgressGateway } from './egress/egress-gateway.js';
+import { systemResolver, type HostResolver } from './egress/host-resolver.js';
 import { DockerSandboxRunner } from './sandbox/docker-sandbox-runner.js';
 import { SandboxFactory } from './sandbox/sandbox-factory.js';
 import { SandboxTeardown } from './sandbox/sandbox-teardown.js';
@@ -29,8 +31,15 @@ const WARM_READY_TIMEOUT_MS = 60_000;
 const TEARDOWN_DELAY_MS = 1000;
 /** See WarmPoolOptions.refillDelayMs. */
 const POOL_REFILL_DELAY_MS = 250;
+/** Sandbox ids are UUIDs (pooled) or execution ids (also UUIDs). */
+const SANDBOX_ID_LENGTH = 36;
 /** Room for protobuf/JSON framing and base64 (4/3) on top of code + input bytes. */
 const REQUEST_OVERHEAD_BYTES = 1024 * 1024;
+
+/** Adapters a caller may replace (tests point the egress resolver at loopback test servers). */
+export interface AppOverrides {
+  resolveHost?: HostResolver;
+}
 
 export interface RunningApp {
   grpcPort: number;
@@ -57,10 +66,15 @@ interface TransportLayer {
  * The composition root: the only place that constructs concrete adapters. Each wiring step below builds
  * one layer from the layers beneath it, so nothing is used before it exists.
  */
-export async function startApp(config: Config, logger: Logger): Promise<RunningApp> {
+export async function startApp(
+  config: Config,
+  logger: Logger,
+  overrides: AppOverrides = {},
+): Promise<RunningApp> {
   warnIfNotGvisor(config, logger);
   const metrics = new PrometheusMetrics();
-  const sandboxes = await wireSandboxes(config, metrics, logger);
+  const egress = wireEgress(config, metrics, overrides.resolveHost ?? systemResolver, logger);
+  const sandboxes = await wireSandboxes(config, metrics, egress, logger);
   const { service, scheduler } = wireExecution(config, sandboxes.runner, metrics, logger);
   metrics.observe({
     queued: () => scheduler.waiting,
@@ -109,10 +123,45 @@ function warnIfNotGvisor(config: Config, logger: Logger): void {
   );
 }
 
+/**
+ * The egress proxies' gateway, or none when the server allows no egress (then sandboxes get no socket,
+ * no proxy variables, nothing to try).
+ */
+function wireEgress(
+  config: Config,
+  metrics: PrometheusMetrics,
+  resolveHost: HostResolver,
+  logger: Logger,
+): EgressGateway | undefined {
+  const { egress } = config;
+  if (egress.ceiling.length === 0) return undefined;
+  const tooLong = EgressGateway.checkSocketPath(
+    join(config.workRoot, 'jobs', config.instanceId),
+    SANDBOX_ID_LENGTH,
+  );
+  if (tooLong) throw new Error(tooLong);
+  if (egress.open) {
+    logger.warn(
+      'SANDBOX_EGRESS_OPEN=true: sandboxes may reach any public host through the egress proxy (logged). Development only.',
+    );
+  }
+  return new EgressGateway({
+    caps: {
+      maxConnections: egress.maxConnections,
+      maxOpenConnections: egress.maxOpenConnections,
+      maxBytes: egress.maxBytes,
+    },
+    resolve: resolveHost,
+    metrics,
+    logger: logger.child({ component: 'egress' }),
+  });
+}
+
 /** Docker, the reaper (which runs once before anything starts), the factory, teardown, pools, runner. */
 async function wireSandboxes(
   config: Config,
   metrics: PrometheusMetrics,
+  egress: EgressGateway | undefined,
   logger: Logger,
 ): Promise<SandboxLayer> {
   const docker = new Docker({ socketPath: config.dockerSocket });
@@ -144,6 +193,7 @@ async function wireSandboxes(
     runtimeHostDir,
     scratchBytes: config.scratchBytes,
     preload: config.preload,
+    egress,
     onDockerError,
     logger,
   });
@@ -216,6 +266,7 @@ function wireExecution(
       maxCodeBytes: config.maxCodeBytes,
       maxFiles: config.maxFiles,
       maxInputBytes: config.maxInputBytes,
+      egressCeiling: config.egress.ceiling,
     },
     metrics,
     logger,

@@ -139,9 +139,10 @@ function linger() {
 async function main() {
   const preload = process.argv[2] || '';
   fs.mkdirSync(ARTIFACTS_DIR, { recursive: true });
+  const proxyEnvironment = await require('./egress-relay.js').start();
   const child = spawn(process.execPath, [path.join(__dirname, 'runner.js'), preload], {
     cwd: WORK_DIR,
-    env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', TMPDIR: '/tmp', LANG: 'C.UTF-8' },
+    env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', TMPDIR: '/tmp', LANG: 'C.UTF-8', ...proxyEnvironment },
     // fd 3: report (runner → launcher), fd 4: control (launcher → runner).
     stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
   });

@@ -15,6 +15,7 @@ Docker's attach stream, so the host parses both with one decoder).
 """
 
 import ctypes
+import importlib.util
 import json
 import os
 import resource
@@ -87,6 +88,14 @@ def program_environment(control_fd, report_fd):
         "SANDBOX_CONTROL_FD": str(control_fd),
         "SANDBOX_REPORT_FD": str(report_fd),
     }
+
+
+def start_egress_relay():
+    # -I keeps the launcher's own directory off sys.path, so the sibling module is loaded by path.
+    spec = importlib.util.spec_from_file_location("egress_relay", os.path.join(RUNTIME_DIR, "egress_relay.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.start()
 
 
 def link_input_files(names):
@@ -269,7 +278,7 @@ def main():
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=WORK_DIR,
-        env=program_environment(control_read_fd, report_write_fd),
+        env={**program_environment(control_read_fd, report_write_fd), **start_egress_relay()},
         close_fds=True,
         pass_fds=(control_read_fd, report_write_fd),
     )

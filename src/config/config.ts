@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
+import { parseOperatorAllowList, parseAllowEntry, type AllowRule } from '../domain/network-policy.js';
 
 /** The service configuration: validated, complete and frozen. */
 export interface Config {
@@ -50,6 +51,19 @@ export interface Config {
   /** Shared secret for the execution endpoints; undefined = no authentication. */
   authToken: string | undefined;
   allowUnauthenticated: boolean;
+  egress: Readonly<EgressConfig>;
+}
+
+/** Controlled egress (src/egress/). */
+export interface EgressConfig {
+  /** What any request may at most be allowed (empty = no egress at all); in open mode it includes `*`. */
+  ceiling: readonly AllowRule[];
+  /** Logged-open development mode: any public host on any port, still only through the proxy. */
+  open: boolean;
+  /** Per execution. */
+  maxConnections: number;
+  maxOpenConnections: number;
+  maxBytes: number;
 }
 
 const MiB = 1024 * 1024;
@@ -123,6 +137,15 @@ const environmentSchema = z
     SANDBOX_TEARDOWN_CONCURRENCY: integer(2, 1, 32),
     SANDBOX_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     SANDBOX_ALLOW_UNAUTHENTICATED: flag,
+    // Egress: the operator's allowlist (host[:port], *.domain), the explicit dev switch, per-execution caps.
+    SANDBOX_EGRESS_ALLOW: z
+      .string()
+      .default('')
+      .transform((value) => value.split(',').map((entry) => entry.trim()).filter(Boolean)),
+    SANDBOX_EGRESS_OPEN: flag,
+    SANDBOX_EGRESS_MAX_CONNECTIONS: integer(64, 1, 100_000),
+    SANDBOX_EGRESS_MAX_OPEN_CONNECTIONS: integer(8, 1, 1024),
+    SANDBOX_EGRESS_MAX_BYTES: integer(32 * MiB, 1),
   })
   // A misspelt SANDBOX_ variable would otherwise be silently ignored.
   .strict();
@@ -170,7 +193,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       `SANDBOX_AUTH_TOKEN: required when binding to ${e.SANDBOX_HOST} (not loopback); set it, or SANDBOX_ALLOW_UNAUTHENTICATED=true to run an open service on purpose`,
     );
   }
+  const egressAllow = parseOperatorAllowList(e.SANDBOX_EGRESS_ALLOW);
+  problems.push(...egressAllow.problems.map((problem) => `SANDBOX_EGRESS_ALLOW: ${problem}`));
+  if (egressAllow.rules.some((rule) => rule.kind === 'any')) {
+    problems.push('SANDBOX_EGRESS_ALLOW: "*" opens egress to everything; set SANDBOX_EGRESS_OPEN=true for that');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
+  const anyHost = parseAllowEntry('*') as AllowRule;
 
   return Object.freeze({
     host: e.SANDBOX_HOST,
@@ -204,6 +233,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     teardownConcurrency: e.SANDBOX_TEARDOWN_CONCURRENCY,
     authToken: e.SANDBOX_AUTH_TOKEN,
     allowUnauthenticated: e.SANDBOX_ALLOW_UNAUTHENTICATED,
+    egress: Object.freeze({
+      ceiling: Object.freeze(e.SANDBOX_EGRESS_OPEN ? [...egressAllow.rules, anyHost] : egressAllow.rules),
+      open: e.SANDBOX_EGRESS_OPEN,
+      maxConnections: e.SANDBOX_EGRESS_MAX_CONNECTIONS,
+      maxOpenConnections: e.SANDBOX_EGRESS_MAX_OPEN_CONNECTIONS,
+      maxBytes: e.SANDBOX_EGRESS_MAX_BYTES,
+    }),
   });
 }
 

@@ -1,4 +1,5 @@
 import type { Artifact, SkippedArtifact } from './artifact.js';
+import type { EgressReport } from './egress-report.js';
 import type { ExitReason } from './exit-reason.js';
 import type { Limits } from './limits.js';
 
@@ -26,6 +27,8 @@ export interface ExecutionResult {
   returnValue: ReturnValue | null;
   /** Artifacts the program produced but that were not returned because a cap was reached. */
   skippedArtifacts: SkippedArtifact[];
+  /** Egress through the proxy, refused attempts included; null when egress is off on this server. */
+  egress: EgressReport | null;
 }
 
 /** A JSON value returned by main(). */

@@ -74,6 +74,7 @@ export class DockerSandboxRunner implements SandboxRunner {
     // Only a program that ended by itself (its launcher reported) leaves an idle sandbox behind.
     let programEnded = false;
     try {
+      handle.egress?.bind(job.executionId, job.network);
       await this.writeJob(job, handle);
       const session = new SandboxSession({
         stream: handle.takeStream(),
@@ -88,7 +89,7 @@ export class DockerSandboxRunner implements SandboxRunner {
       });
       const outcome = await session.run();
       programEnded = outcome.exitReason === 'ok' || outcome.exitReason === 'error';
-      return { ...outcome, sandbox };
+      return { ...outcome, egress: handle.egress?.report() ?? null, sandbox };
     } finally {
       this.options.teardown.dispose(handle, !programEnded);
     }

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
+import type { EgressChannel } from '../egress/egress-channel.js';
 import { DOCKER_STDOUT, FrameDecoder, LAUNCHER_READY } from './frame-decoder.js';
 import type { ContainerExit } from './sandbox-session.js';
 
@@ -18,6 +19,8 @@ export class SandboxHandle {
     readonly container: Docker.Container,
     private readonly stream: Duplex,
     readonly jobHostDir: string,
+    /** This sandbox's egress proxy, when egress is enabled on the server. */
+    readonly egress?: EgressChannel,
   ) {
     const died = () => {
       if (!this.alive) return;

@@ -37,6 +37,8 @@ export class SandboxTeardown {
   /** @param urgent the program may still run: stop the container now rather than when it is removed. */
   dispose(handle: SandboxHandle, urgent = true): void {
     const { logger, removalDelayMs } = this.options;
+    // The execution is over: nothing may leave the sandbox any more, whatever is still running in it.
+    handle.egress?.close();
     if (urgent) handle.closeStream();
     const stopped = urgent ? handle.container.kill().catch(() => undefined) : Promise.resolve(); // already gone: fine
     const done = stopped

@@ -5,7 +5,7 @@ import {
   type ExecutionRequestInput,
 } from '../../src/domain/execution-request.js';
 
-const policy = { maxCodeBytes: 100, maxFiles: 3, maxInputBytes: 50 };
+const policy = { maxCodeBytes: 100, maxFiles: 3, maxInputBytes: 50, egressCeiling: [] };
 const request = (extra: Partial<ExecutionRequestInput> = {}): ExecutionRequestInput => ({
   language: 'python',
   code: 'print(1)',
@@ -28,6 +28,7 @@ describe('validateExecutionRequest', () => {
       limits: {},
       entrypoint: 'script',
       argumentsJson: '{}',
+      network: { rules: [] },
     });
   });
 

@@ -1,6 +1,7 @@
 import type { ExecutionRequestInput } from '../../domain/execution-request.js';
 import { InvalidArgumentError } from '../../errors/service-error.js';
 import type { ExecutionEvent } from '../../domain/execution-result.js';
+import { egressToWire } from '../wire-egress.js';
 import { limitsToWire, requestedLimitsFromWire, type WireLimits } from '../wire-limits.js';
 
 export interface ProtoExecuteCodeRequest {
@@ -11,6 +12,7 @@ export interface ProtoExecuteCodeRequest {
   limits: WireLimits | null;
   entrypoint: string;
   arguments_json: string;
+  network: { allow: string[] } | null;
 }
 
 export function requestFromProto(message: ProtoExecuteCodeRequest): ExecutionRequestInput {
@@ -22,6 +24,7 @@ export function requestFromProto(message: ProtoExecuteCodeRequest): ExecutionReq
     limits: requestedLimitsFromWire(message.limits, (value) => value === 0),
     entrypoint: message.entrypoint,
     arguments: parseArgumentsJson(message.arguments_json),
+    ...(message.network ? { network: { allow: message.network.allow } } : {}),
   };
 }
 
@@ -75,6 +78,7 @@ export function eventToProto(event: ExecutionEvent): Record<string, unknown> | u
             ? { present: true, value_json: r.returnValue.json, type: r.returnValue.type }
             : null,
           skipped_artifacts: r.skippedArtifacts,
+          egress: egressToWire(r.egress),
         },
       };
     }

@@ -1,5 +1,6 @@
 import type { Artifact } from '../../domain/artifact.js';
 import type { ExecutionEvent, ExecutionResult, ReturnValue } from '../../domain/execution-result.js';
+import { egressToWire } from '../wire-egress.js';
 import { limitsToWire } from '../wire-limits.js';
 import { textFields } from './utf8-text.js';
 
@@ -20,6 +21,7 @@ export function resultToJson(result: ExecutionResult): Record<string, unknown> {
     limits: limitsToWire(result.limits),
     return_value: returnValueToJson(result.returnValue),
     skipped_artifacts: result.skippedArtifacts,
+    egress: egressToWire(result.egress),
   };
 }
 
