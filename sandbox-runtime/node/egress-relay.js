@@ -27,7 +27,14 @@ function start() {
     server.listen(PROXY_PORT, '127.0.0.1', () => {
       const url = `http://127.0.0.1:${PROXY_PORT}`;
       const local = 'localhost,127.0.0.1,::1';
-      resolve({ HTTP_PROXY: url, HTTPS_PROXY: url, http_proxy: url, https_proxy: url, NO_PROXY: local, no_proxy: local });
+      resolve({
+        HTTP_PROXY: url,
+        HTTPS_PROXY: url,
+        http_proxy: url,
+        https_proxy: url,
+        NO_PROXY: local,
+        no_proxy: local,
+      });
     });
   });
 }

@@ -142,7 +142,13 @@ async function main() {
   const proxyEnvironment = await require('./egress-relay.js').start();
   const child = spawn(process.execPath, [path.join(__dirname, 'runner.js'), preload], {
     cwd: WORK_DIR,
-    env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', TMPDIR: '/tmp', LANG: 'C.UTF-8', ...proxyEnvironment },
+    env: {
+      PATH: '/usr/local/bin:/usr/bin:/bin',
+      HOME: '/tmp',
+      TMPDIR: '/tmp',
+      LANG: 'C.UTF-8',
+      ...proxyEnvironment,
+    },
     // fd 3: report (runner → launcher), fd 4: control (launcher → runner).
     stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
   });

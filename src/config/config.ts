@@ -141,7 +141,12 @@ const environmentSchema = z
     SANDBOX_EGRESS_ALLOW: z
       .string()
       .default('')
-      .transform((value) => value.split(',').map((entry) => entry.trim()).filter(Boolean)),
+      .transform((value) =>
+        value
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter(Boolean),
+      ),
     SANDBOX_EGRESS_OPEN: flag,
     SANDBOX_EGRESS_MAX_CONNECTIONS: integer(64, 1, 100_000),
     SANDBOX_EGRESS_MAX_OPEN_CONNECTIONS: integer(8, 1, 1024),
@@ -196,7 +201,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const egressAllow = parseOperatorAllowList(e.SANDBOX_EGRESS_ALLOW);
   problems.push(...egressAllow.problems.map((problem) => `SANDBOX_EGRESS_ALLOW: ${problem}`));
   if (egressAllow.rules.some((rule) => rule.kind === 'any')) {
-    problems.push('SANDBOX_EGRESS_ALLOW: "*" opens egress to everything; set SANDBOX_EGRESS_OPEN=true for that');
+    problems.push(
+      'SANDBOX_EGRESS_ALLOW: "*" opens egress to everything; set SANDBOX_EGRESS_OPEN=true for that',
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const anyHost = parseAllowEntry('*') as AllowRule;

@@ -107,7 +107,10 @@ export function narrowNetworkPolicy(
 ): NetworkPolicy {
   if (requested === undefined || requested.length === 0) return NO_EGRESS;
   if (requested.length > MAX_ALLOW_ENTRIES) {
-    throw new InvalidArgumentError(`has ${requested.length} entries; the limit is ${MAX_ALLOW_ENTRIES}`, field);
+    throw new InvalidArgumentError(
+      `has ${requested.length} entries; the limit is ${MAX_ALLOW_ENTRIES}`,
+      field,
+    );
   }
   const rules: AllowRule[] = [];
   requested.forEach((entry, index) => {

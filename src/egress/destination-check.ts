@@ -4,8 +4,7 @@ import type { HostResolver } from './host-resolver.js';
 import { specialAddressKind } from './special-address.js';
 
 export type DestinationDecision =
-  | { allowed: true; host: string; address: string }
-  | { allowed: false; host: string; reason: string };
+  { allowed: true; host: string; address: string } | { allowed: false; host: string; reason: string };
 
 /**
  * Decides whether one execution may open a connection to `host`:`port`, and to which address. The
@@ -25,7 +24,8 @@ export async function checkDestination(
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     return { allowed: false, host, reason: 'not a valid port' };
   }
-  if (policy.rules.length === 0) return { allowed: false, host, reason: 'no egress allowed for this execution' };
+  if (policy.rules.length === 0)
+    return { allowed: false, host, reason: 'no egress allowed for this execution' };
   const rules = matchingRules(policy, host, port);
   if (rules.length === 0) return { allowed: false, host, reason: 'not in the allowlist' };
   const mayReachPrivate = rules.some((rule) => rule.reachesPrivate);
@@ -34,7 +34,11 @@ export async function checkDestination(
   try {
     addresses = isIP(host) !== 0 ? [host] : await resolve(host);
   } catch (error) {
-    return { allowed: false, host, reason: `cannot resolve (${(error as NodeJS.ErrnoException).code ?? 'error'})` };
+    return {
+      allowed: false,
+      host,
+      reason: `cannot resolve (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    };
   }
   let refused: string | undefined;
   for (const address of addresses) {

@@ -1,5 +1,11 @@
 import { chmod, rm } from 'node:fs/promises';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Duplex, Readable, Writable } from 'node:stream';
 import type { Logger } from 'pino';
@@ -56,7 +62,8 @@ interface Attempt {
   cutReason?: string;
 }
 
-type Admission = { ok: true; address: string; attempt: Attempt } | { ok: false; status: number; reason: string };
+type Admission =
+  { ok: true; address: string; attempt: Attempt } | { ok: false; status: number; reason: string };
 
 /**
  * The egress proxy of one sandbox: an HTTP forward proxy (absolute-URI requests for http://, CONNECT
@@ -230,9 +237,15 @@ export class EgressProxy implements EgressChannel {
     let refusal: { status: number; reason: string } | undefined;
     if (this.closed) refusal = { status: 503, reason: 'the execution has ended' };
     else if (this.requests > caps.maxConnections) {
-      refusal = { status: 429, reason: `more than ${caps.maxConnections} egress connections in this execution` };
+      refusal = {
+        status: 429,
+        reason: `more than ${caps.maxConnections} egress connections in this execution`,
+      };
     } else if (this.open > caps.maxOpenConnections) {
-      refusal = { status: 429, reason: `more than ${caps.maxOpenConnections} egress connections open at once` };
+      refusal = {
+        status: 429,
+        reason: `more than ${caps.maxOpenConnections} egress connections open at once`,
+      };
     } else if (this.bytes >= caps.maxBytes) {
       refusal = { status: 429, reason: `egress byte cap of ${caps.maxBytes} reached` };
     }

@@ -36,7 +36,10 @@ export const executeRequestBodySchema = z
     limits: limitsSchema.optional(),
     entrypoint: z.string().optional(),
     arguments: z.unknown().optional(),
-    network: z.object({ allow: z.array(z.string()).optional() }).strict().optional(),
+    network: z
+      .object({ allow: z.array(z.string()).optional() })
+      .strict()
+      .optional(),
   })
   .strict()
   .refine((body) => body.stdin === undefined || body.stdin_b64 === undefined, {
