@@ -97,7 +97,13 @@ export class DockerSandboxRunner implements SandboxRunner {
 
   async readiness(): Promise<ReadinessCheck[]> {
     const { docker, dockerSocket, runtime, images } = this.options;
-    const checks = await checkSandboxHost({ docker, dockerSocket, runtime, images });
+    const checks = await checkSandboxHost({
+      docker,
+      dockerSocket,
+      runtime,
+      images,
+      egress: this.options.factory.egressEnabled,
+    });
     // Informational: an empty pool means cold starts, not an unready service.
     for (const [language, pool] of Object.entries(this.options.pools)) {
       checks.push({

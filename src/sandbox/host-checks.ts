@@ -8,6 +8,8 @@ export interface SandboxHostOptions {
   dockerSocket: string;
   runtime: string;
   images: Readonly<Record<Language, string>>;
+  /** Egress is on: sandboxes must be able to connect to their proxy's unix socket. */
+  egress: boolean;
 }
 
 /**
@@ -17,7 +19,7 @@ export interface SandboxHostOptions {
  */
 export async function checkSandboxHost(options: SandboxHostOptions): Promise<ReadinessCheck[]> {
   const { docker, dockerSocket, runtime, images } = options;
-  let info: { Runtimes?: Record<string, unknown> };
+  let info: { Runtimes?: Record<string, { runtimeArgs?: string[] } | undefined> };
   try {
     info = (await docker.info()) as typeof info;
   } catch (error) {
@@ -40,6 +42,8 @@ export async function checkSandboxHost(options: SandboxHostOptions): Promise<Rea
         : `${runtime} is not registered in dockerd: add it under "runtimes" in /etc/docker/daemon.json (npm run setup does) and reload dockerd`,
     },
   ];
+  if (registered && options.egress && runtime === 'runsc')
+    checks.push(hostUdsCheck(info.Runtimes?.[runtime]));
   for (const [language, image] of Object.entries(images)) {
     try {
       await docker.getImage(image).inspect();
@@ -53,4 +57,20 @@ export async function checkSandboxHost(options: SandboxHostOptions): Promise<Rea
     }
   }
   return checks;
+}
+
+/**
+ * runsc refuses a sandbox's connect() to a host unix socket unless registered with --host-uds=open
+ * (or all); without it every egress attempt fails inside the sandbox, so say so up front.
+ */
+function hostUdsCheck(registration: { runtimeArgs?: string[] } | undefined): ReadinessCheck {
+  const args = registration?.runtimeArgs ?? [];
+  const ok = args.some((arg) => /^--?host-uds=(open|all)$/.test(arg));
+  return {
+    name: 'egress',
+    ok,
+    detail: ok
+      ? 'runsc lets sandboxes reach their egress proxy socket (--host-uds)'
+      : 'egress is enabled but runsc is not registered with --host-uds=open: add it to its runtimeArgs in /etc/docker/daemon.json (npm run setup does) and reload dockerd',
+  };
 }

@@ -48,6 +48,11 @@ export interface SandboxStartRequest {
 export class SandboxFactory {
   constructor(private readonly options: SandboxFactoryOptions) {}
 
+  /** Whether sandboxes get an egress proxy socket. */
+  get egressEnabled(): boolean {
+    return this.options.egress !== undefined;
+  }
+
   /**
    * Any failure means no sandbox: UNAVAILABLE, with what an operator must fix. The launcher inside
    * boots and then waits for its start line, so attaching before start misses nothing.

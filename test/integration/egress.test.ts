@@ -220,6 +220,12 @@ const get = (target) => new Promise((resolve) => {
     expect(rest.json.egress).toMatchObject({ requests: 2, denied: 1 });
   });
 
+  it('reports in /readyz that runsc lets sandboxes reach their proxy socket', async () => {
+    const response = await fetch(`${t.httpUrl}/readyz`);
+    const body = (await response.json()) as { checks: { name: string; ok: boolean }[] };
+    expect(body.checks).toContainEqual(expect.objectContaining({ name: 'egress', ok: true }));
+  });
+
   it('keeps warm starts for executions with egress', async () => {
     await new Promise((resolve) => setTimeout(resolve, 3000)); // the pool refills after the last claim
     const run = await executeGrpc(
