@@ -193,7 +193,7 @@ describe('controlled egress (allowlist through the per-sandbox proxy)', () => {
     expect(JSON.stringify(rest.json)).toContain('network.allow[0]');
   });
 
-  it('narrows per request over REST and works from a warm Node.js sandbox through its relay', async () => {
+  it('narrows per request over REST; Node.js reaches it through the relay, with https.get as is', async () => {
     const code = `
 const http = require('http');
 const proxy = new URL(process.env.HTTP_PROXY);
@@ -204,20 +204,34 @@ const get = (target) => new Promise((resolve) => {
     response.on('end', () => resolve(response.statusCode + ' ' + body));
   }).on('error', (error) => resolve('ERR ' + error.message));
 });
+// Node's own https.get, with no proxy code: the runtime's global agent tunnels it through CONNECT.
+const httpsGet = (target) => new Promise((resolve) => {
+  require('https').get(target, { rejectUnauthorized: false }, (response) => {
+    let body = '';
+    response.on('data', (chunk) => (body += chunk));
+    response.on('end', () => resolve(response.statusCode + ' ' + body));
+  }).on('error', (error) => resolve('ERR ' + error.message));
+});
 (async () => {
   console.log(await get('http://allowed.test:${httpPort}/node'));
   console.log(await get('http://y.wild.test:${httpPort}/node'));
+  console.log(await httpsGet('https://allowed.test:${httpsPort}/node-https'));
+  console.log(await httpsGet('https://y.wild.test:${httpsPort}/'));
 })();`;
     const rest = await postJson(`${t.httpUrl}/v1/execute`, {
       language: 'nodejs',
       code,
-      network: { allow: [`allowed.test:${httpPort}`] },
+      network: { allow: [`allowed.test:${httpPort}`, `allowed.test:${httpsPort}`] },
     });
     expect(rest.status).toBe(200);
-    const lines = String(rest.json.stdout).trim().split('\n');
+    const lines = String(rest.json.stdout).split('\n').filter(Boolean);
     expect(lines[0]).toBe('200 hello /node');
     expect(lines[1]).toMatch(/^403 egress denied: not in the allowlist/);
-    expect(rest.json.egress).toMatchObject({ requests: 2, denied: 1 });
+    expect(lines[2]).toBe('200 hello tls /node-https');
+    expect(lines[3]).toMatch(
+      /^ERR egress to y\.wild\.test:\d+ refused by the proxy \(HTTP\/1\.1 403 Forbidden\): egress denied: not in the allowlist/,
+    );
+    expect(rest.json.egress).toMatchObject({ requests: 4, denied: 2 });
   });
 
   it('reports in /readyz that runsc lets sandboxes reach their proxy socket', async () => {
