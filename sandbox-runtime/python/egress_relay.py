@@ -8,7 +8,6 @@ It enforces nothing — the proxy outside does — so a program that talks to th
 nothing. Started by the launcher before the program process exists; runs in a daemon thread.
 """
 
-import asyncio
 import os
 import threading
 
@@ -17,37 +16,38 @@ PROXY_PORT = 3128
 READ_SIZE = 65536
 
 
-async def _copy(reader, writer):
-    try:
-        while True:
-            chunk = await reader.read(READ_SIZE)
-            if not chunk:
-                break
-            writer.write(chunk)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (ConnectionError, OSError):
-        writer.close()
-
-
-async def _relay(client_reader, client_writer):
-    try:
-        proxy_reader, proxy_writer = await asyncio.open_unix_connection(SOCKET_PATH)
-    except OSError:
-        client_writer.close()
-        return
-    await asyncio.gather(_copy(client_reader, proxy_writer), _copy(proxy_reader, client_writer))
-    proxy_writer.close()
-    client_writer.close()
-
-
 def start():
     """Starts the relay and returns the proxy variables for the program; {} when there is no socket."""
     if not os.path.exists(SOCKET_PATH):
         return {}
+    # Imported only here: sandboxes without egress do not pay for asyncio at boot.
+    import asyncio
+
+    async def copy(reader, writer):
+        try:
+            while True:
+                chunk = await reader.read(READ_SIZE)
+                if not chunk:
+                    break
+                writer.write(chunk)
+                await writer.drain()
+            if writer.can_write_eof():
+                writer.write_eof()
+        except (ConnectionError, OSError):
+            writer.close()
+
+    async def relay(client_reader, client_writer):
+        try:
+            proxy_reader, proxy_writer = await asyncio.open_unix_connection(SOCKET_PATH)
+        except OSError:
+            client_writer.close()
+            return
+        await asyncio.gather(copy(client_reader, proxy_writer), copy(proxy_reader, client_writer))
+        proxy_writer.close()
+        client_writer.close()
+
     loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(asyncio.start_server(_relay, "127.0.0.1", PROXY_PORT))
+    server = loop.run_until_complete(asyncio.start_server(relay, "127.0.0.1", PROXY_PORT))
     threading.Thread(target=loop.run_until_complete, args=(server.serve_forever(),), daemon=True).start()
     url = f"http://127.0.0.1:{PROXY_PORT}"
     local = "localhost,127.0.0.1,::1"
