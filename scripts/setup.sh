@@ -18,9 +18,10 @@ die() { echo "setup: $*" >&2; exit 1; }
 DOCKER=/usr/bin/docker   # the client from docker.io, matching the engine it installs
 # python3-requests: the RAGFlow-compatibility test drives /run from Python, as RAGFlow does.
 # protobuf-compiler(-grpc), python3-grpcio, python3-protobuf: the generated Python client example.
-# docker-compose (1.29): the compose stack and its test.
+# docker-compose (1.29): the compose stack and its test. pyflakes3: `npm run lint` checks the Python
+# launcher with it.
 APT_PACKAGES=(docker.io runsc debootstrap python3-requests
-  protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf docker-compose)
+  protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf docker-compose pyflakes3)
 
 # --- Debian packages ---------------------------------------------------------------------------
 missing=()

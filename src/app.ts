@@ -17,6 +17,7 @@ import { PrometheusMetrics } from './observability/prometheus-metrics.js';
 import { installLauncherFiles } from './sandbox/launcher-files.js';
 import type { DockerOperation } from './sandbox/docker-errors.js';
 import { SandboxReaper } from './sandbox/sandbox-reaper.js';
+import { SANDBOX_PROTOCOL } from './sandbox/sandbox-protocol.js';
 import { GrpcHealth } from './transport/grpc/grpc-health.js';
 import { GrpcServer } from './transport/grpc/grpc-server.js';
 import { TokenAuthenticator } from './transport/auth/token-authenticator.js';
@@ -135,17 +136,13 @@ function wireEgress(
 ): EgressGateway | undefined {
   const { egress } = config;
   if (egress.ceiling.length === 0) return undefined;
-  const tooLong = EgressGateway.checkSocketPath(
-    join(config.workRoot, 'jobs', config.instanceId),
-    SANDBOX_ID_LENGTH,
-  );
-  if (tooLong) throw new Error(tooLong);
   if (egress.open) {
     logger.warn(
       'SANDBOX_EGRESS_OPEN=true: sandboxes may reach any public host through the egress proxy (logged). Development only.',
     );
   }
-  return new EgressGateway({
+  const gateway = new EgressGateway({
+    socketName: SANDBOX_PROTOCOL.paths.egress_socket,
     caps: {
       maxConnections: egress.maxConnections,
       maxOpenConnections: egress.maxOpenConnections,
@@ -155,6 +152,12 @@ function wireEgress(
     metrics,
     logger: logger.child({ component: 'egress' }),
   });
+  const tooLong = gateway.checkSocketPath(
+    join(config.workRoot, 'jobs', config.instanceId),
+    SANDBOX_ID_LENGTH,
+  );
+  if (tooLong) throw new Error(tooLong);
+  return gateway;
 }
 
 /** Docker, the reaper (which runs once before anything starts), the factory, teardown, pools, runner. */
@@ -266,6 +269,7 @@ function wireExecution(
       maxCodeBytes: config.maxCodeBytes,
       maxFiles: config.maxFiles,
       maxInputBytes: config.maxInputBytes,
+      reservedPaths: SANDBOX_PROTOCOL.reservedInputPaths,
       egressCeiling: config.egress.ceiling,
     },
     metrics,

@@ -2,22 +2,22 @@
 // In-sandbox launcher for Node.js: PID 1 of every Node sandbox container. Same protocol and phases as
 // sandbox-runtime/python/launcher.py (read that file's header): boot the program process (runner.js)
 // and report READY; on the start line run the job, relay its output as frames, send artifacts, end
-// with a nonce-carrying result frame.
+// with a nonce-carrying result frame. Frame types, paths, caps, record fields and messages come from
+// ../protocol.json, shared with the host and the Python launcher.
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const { spawn } = require('child_process');
 
-const FRAME_STDOUT = 1;
-const FRAME_STDERR = 2;
-const FRAME_RESULT = 3;
-const FRAME_ARTIFACT = 4;
-const FRAME_READY = 5;
-const JOB_DIR = '/sandbox/job';
-const WORK_DIR = '/work';
-const ARTIFACTS_DIR = path.join(WORK_DIR, 'artifacts');
-// After the program exits, how long buffered output may still be collected: a background process
-// it left behind can hold the pipes open forever and must not hold the result back.
-const DRAIN_AFTER_EXIT_MS = 100;
+const { PROTOCOL, message } = require('./protocol.js');
+
+const { frames: FRAMES, paths: PATHS, caps: CAPS } = PROTOCOL;
+const NAME_FORBIDDEN = new RegExp(PROTOCOL.artifact_name_forbidden_characters);
+// Overridable only for the plain-process conformance tests: in a container, the launcher's environment
+// is the container spec's, which never sets them.
+const JOB_DIR = process.env.CODE_SANDBOX_JOB_DIR || PATHS.job_dir;
+const WORK_DIR = process.env.CODE_SANDBOX_WORK_DIR || PATHS.work_dir;
+const ARTIFACTS_DIR = path.join(WORK_DIR, PATHS.artifacts_dir);
 const REPORT_FD = 3;
 const CONTROL_FD = 4;
 
@@ -36,8 +36,8 @@ function writeFrame(type, payload) {
   }
 }
 
-function diagnostic(message) {
-  process.stderr.write(`launcher: ${message}\n`);
+function diagnostic(text) {
+  process.stderr.write(`launcher: ${text}\n`);
 }
 
 /** Resolves with the first line of `stream` (without the newline), or null at its end. */
@@ -61,53 +61,124 @@ function firstLine(stream, onRest = () => undefined) {
 
 function linkInputFiles(names) {
   // Input files live on the read-only job mount; links make them appear in the writable work dir
-  // while any write through them still fails.
+  // while any write through them still fails. The host refuses reserved paths, so a failure here is
+  // only reported, never fatal.
   for (const name of names) {
     const target = path.join(WORK_DIR, name);
-    fs.mkdirSync(path.dirname(target), { recursive: true });
-    fs.symlinkSync(path.join(JOB_DIR, 'files', name), target);
+    try {
+      fs.mkdirSync(path.dirname(target), { recursive: true });
+      fs.symlinkSync(path.join(JOB_DIR, PATHS.input_files_dir, name), target);
+    } catch (error) {
+      diagnostic(`input file ${JSON.stringify(name)} not linked: ${error.message}`);
+    }
   }
 }
 
-function listArtifacts(directory, prefix = '') {
-  let entries;
+/**
+ * Relative paths (Buffers) of the regular files under artifacts/, sorted bytewise, and whether the
+ * scan stopped at caps.artifact_scan_entries. Symlinks are left out: an input-file link is not
+ * something the program produced.
+ */
+function listArtifacts() {
+  const found = [];
+  let seen = 0;
+  const pending = [Buffer.alloc(0)];
+  while (pending.length > 0) {
+    const prefix = pending.pop();
+    let entries;
+    try {
+      const directory = Buffer.concat([Buffer.from(`${ARTIFACTS_DIR}/`), prefix]);
+      entries = fs.readdirSync(directory, { withFileTypes: true, encoding: 'buffer' });
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      seen += 1;
+      if (seen > CAPS.artifact_scan_entries) return { names: found.sort(Buffer.compare), scanStopped: true };
+      const relative = prefix.length > 0 ? Buffer.concat([prefix, Buffer.from('/'), entry.name]) : entry.name;
+      if (entry.isDirectory()) pending.push(relative);
+      else if (entry.isFile()) found.push(relative);
+    }
+  }
+  return { names: found.sort(Buffer.compare), scanStopped: false };
+}
+
+function artifactNameProblem(raw) {
+  let name;
   try {
-    entries = fs.readdirSync(path.join(directory, prefix), { withFileTypes: true });
+    name = new TextDecoder('utf-8', { fatal: true }).decode(raw);
   } catch {
-    return [];
+    return message('artifact_bad_name');
   }
-  const files = [];
-  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    const relative = path.join(prefix, entry.name);
-    if (entry.isDirectory()) files.push(...listArtifacts(directory, relative));
-    else if (entry.isFile()) files.push(relative); // symlinks are not something the program produced
+  if (
+    raw.length > CAPS.artifact_name_bytes ||
+    name.split('/').length > CAPS.artifact_name_depth ||
+    NAME_FORBIDDEN.test(name)
+  ) {
+    return message('artifact_bad_name');
   }
-  return files;
+  return undefined;
 }
 
-function sendArtifacts(limits) {
-  const skipped = [];
+/** Artifacts left out: all are counted, the first caps.skipped_artifacts_listed are named. */
+class Skipped {
+  constructor() {
+    this.total = 0;
+    this.listed = [];
+  }
+
+  add(raw, reason) {
+    this.total += 1;
+    if (this.listed.length < CAPS.skipped_artifacts_listed) {
+      const name = new TextDecoder('utf-8').decode(raw).slice(0, CAPS.artifact_name_bytes);
+      this.listed.push({ name, reason });
+    }
+  }
+}
+
+function sendArtifacts(nonce, limits) {
+  const { max_count: maxCount, max_bytes: maxBytes } = limits;
+  const skipped = new Skipped();
   let sentCount = 0;
   let sentBytes = 0;
-  for (const name of listArtifacts(ARTIFACTS_DIR)) {
-    const tooBig = { name, reason: `artifacts would exceed ${limits.max_bytes} bytes` };
-    if (sentCount >= limits.max_count) {
-      skipped.push({ name, reason: `more than ${limits.max_count} artifacts` });
+  const { names, scanStopped } = listArtifacts();
+  for (const raw of names) {
+    const problem = artifactNameProblem(raw);
+    if (problem) {
+      skipped.add(raw, problem);
       continue;
     }
-    if (sentBytes + fs.statSync(path.join(ARTIFACTS_DIR, name)).size > limits.max_bytes) {
-      skipped.push(tooBig);
+    if (sentCount >= maxCount) {
+      skipped.add(raw, message('too_many_artifacts', { max_count: maxCount }));
       continue;
     }
-    const content = fs.readFileSync(path.join(ARTIFACTS_DIR, name));
-    if (sentBytes + content.length > limits.max_bytes) {
-      skipped.push(tooBig);
+    const tooBig = message('artifacts_too_big', { max_bytes: maxBytes });
+    const file = Buffer.concat([Buffer.from(`${ARTIFACTS_DIR}/`), raw]);
+    let content;
+    try {
+      if (sentBytes + fs.statSync(file).size > maxBytes) {
+        skipped.add(raw, tooBig);
+        continue;
+      }
+      content = fs.readFileSync(file);
+    } catch (error) {
+      skipped.add(raw, `unreadable: ${error.code}`);
       continue;
     }
-    const header = Buffer.from(JSON.stringify({ name, size: content.length }));
-    writeFrame(FRAME_ARTIFACT, Buffer.concat([header, Buffer.from('\n'), content]));
+    if (sentBytes + content.length > maxBytes) {
+      skipped.add(raw, tooBig);
+      continue;
+    }
+    const header = Buffer.from(JSON.stringify({ nonce, name: raw.toString('utf8'), size: content.length }));
+    writeFrame(FRAMES.artifact, Buffer.concat([header, Buffer.from('\n'), content]));
     sentCount += 1;
     sentBytes += content.length;
+  }
+  if (scanStopped) {
+    skipped.add(
+      Buffer.from('\u2026'),
+      message('artifact_scan_stopped', { max_entries: CAPS.artifact_scan_entries }),
+    );
   }
   return skipped;
 }
@@ -115,10 +186,41 @@ function sendArtifacts(limits) {
 function exitStatus(code, signal) {
   // Shell convention, as in Docker: killed by signal N reads as 128 + N.
   if (signal) {
-    const number = require('os').constants.signals[signal] || 0;
+    const number = os.constants.signals[signal] || 0;
     return { exitCode: 128 + number, signal: number };
   }
   return { exitCode: code ?? 0, signal: 0 };
+}
+
+/** What the runner wrote on the report pipe at its exit: untrusted, the program runs in that process. */
+function readReport(chunks, bytes, maxResultBytes) {
+  if (bytes > maxResultBytes + CAPS.report_slack_bytes) {
+    return { function_result: { error: message('result_too_large', { max: maxResultBytes }) } };
+  }
+  if (bytes === 0) return {};
+  let record;
+  try {
+    record = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    record = undefined;
+  }
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) {
+    return { function_result: { error: message('result_unreadable') } };
+  }
+  return record;
+}
+
+/** The fields the runner reports, checked for shape (the program could have written them). */
+function fromReport(report, job) {
+  const { mode, max_rss_kb: maxRssKb, function_result: functionResult } = report;
+  return {
+    mode: mode === 'script' || mode === 'main' ? mode : job.mode === 'script' ? 'script' : 'main',
+    max_rss_kb: Number.isSafeInteger(maxRssKb) && maxRssKb >= 0 ? maxRssKb : 0,
+    function_result:
+      typeof functionResult === 'object' && functionResult !== null && !Array.isArray(functionResult)
+        ? functionResult
+        : null,
+  };
 }
 
 /**
@@ -126,9 +228,11 @@ function exitStatus(code, signal) {
  * closes) or kills it: an immediate exit would stop the container now, which costs the host CPU right
  * when the next execution may be starting; the host removes used sandboxes a little later instead.
  */
-function linger() {
+function linger(child) {
   try {
-    process.kill(-1, 'SIGKILL'); // from PID 1: every other process in the sandbox
+    if (process.pid === 1)
+      process.kill(-1, 'SIGKILL'); // PID 1 of a sandbox: every other process in it
+    else process.kill(-child.pid, 'SIGKILL'); // a plain process (tests): the program's group only
   } catch {
     // nothing left to stop
   }
@@ -139,7 +243,10 @@ function linger() {
 async function main() {
   const preload = process.argv[2] || '';
   fs.mkdirSync(ARTIFACTS_DIR, { recursive: true });
-  const proxyEnvironment = await require('./egress-relay.js').start();
+  const proxyEnvironment = await require('./egress-relay.js').start(
+    path.join(JOB_DIR, PATHS.egress_socket),
+    PROTOCOL.egress,
+  );
   const child = spawn(process.execPath, [path.join(__dirname, 'runner.js'), preload], {
     cwd: WORK_DIR,
     env: {
@@ -147,77 +254,72 @@ async function main() {
       HOME: '/tmp',
       TMPDIR: '/tmp',
       LANG: 'C.UTF-8',
+      SANDBOX_JOB_DIR: JOB_DIR, // read and removed by runner.js before the program runs
       ...proxyEnvironment,
     },
     // fd 3: report (runner → launcher), fd 4: control (launcher → runner).
     stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+    detached: true, // its own process group: see linger()
   });
   const reportPipe = child.stdio[REPORT_FD];
   const reportChunks = [];
   let reportBytes = 0;
+  let reportLimit = CAPS.boot_report_bytes;
   const collectReport = (chunk) => {
     reportBytes += chunk.length;
-    if (reportBytes <= 64 * 1024 * 1024) reportChunks.push(chunk);
+    if (reportBytes <= reportLimit) reportChunks.push(chunk);
   };
   const readyLine = await firstLine(reportPipe, collectReport);
   if (readyLine === null) {
-    diagnostic('the program process died while starting');
+    diagnostic(message('program_died_starting'));
     process.exit(1);
   }
   for (const problem of JSON.parse(readyLine).preload_errors || []) diagnostic(`preload failed: ${problem}`);
   reportPipe.on('data', collectReport);
-  writeFrame(FRAME_READY, Buffer.alloc(0));
+  writeFrame(FRAMES.ready, Buffer.alloc(0));
 
   // The nonce is read only now, after the program process exists: it is never in its memory.
   const goLine = await firstLine(process.stdin);
   if (goLine === null) process.exit(0); // the host went away before a job came
   process.stdin.pause();
   const { nonce } = JSON.parse(goLine);
-  const job = JSON.parse(fs.readFileSync(path.join(JOB_DIR, 'job.json'), 'utf8'));
-  linkInputFiles(job.files || []);
+  const job = JSON.parse(fs.readFileSync(path.join(JOB_DIR, PATHS.manifest), 'utf8'));
+  linkInputFiles(job.files);
+  reportLimit = job.max_result_bytes + CAPS.report_slack_bytes;
 
   const started = process.hrtime.bigint();
-  child.stdout.on('data', (chunk) => writeFrame(FRAME_STDOUT, chunk));
-  child.stderr.on('data', (chunk) => writeFrame(FRAME_STDERR, chunk));
+  child.stdout.on('data', (chunk) => writeFrame(FRAMES.stdout, chunk));
+  child.stderr.on('data', (chunk) => writeFrame(FRAMES.stderr, chunk));
   child.stdio[CONTROL_FD].end('start\n');
   child.stdin.on('error', () => undefined); // the program may stop reading its stdin early
-  fs.createReadStream(path.join(JOB_DIR, 'stdin')).pipe(child.stdin);
+  fs.createReadStream(path.join(JOB_DIR, PATHS.stdin)).pipe(child.stdin);
 
   let finished = false;
+  let runMs = 0;
   const finish = (code, signal) => {
     if (finished) return;
     finished = true;
-    const runMs = Number(process.hrtime.bigint() - started) / 1e6;
     const { exitCode, signal: signalNumber } = exitStatus(code, signal);
-    let report = {};
-    if (reportBytes > job.max_result_bytes + 65536) {
-      report = {
-        function_result: {
-          error: `main() returned a value larger than ${job.max_result_bytes} bytes as JSON`,
-        },
-      };
-    } else if (reportBytes > 0) {
-      try {
-        report = JSON.parse(Buffer.concat(reportChunks).toString('utf8'));
-      } catch {
-        report = { function_result: { error: 'main() result could not be read' } };
-      }
-    }
+    const skipped = sendArtifacts(nonce, job.artifacts);
     const result = {
       nonce,
       exit_code: exitCode,
       signal: signalNumber,
       run_ms: Math.round(runMs * 1000) / 1000,
-      max_rss_kb: report.max_rss_kb || 0,
-      mode: report.mode || job.mode,
-      function_result: report.function_result ?? null,
-      skipped_artifacts: sendArtifacts(job.artifacts),
+      ...fromReport(readReport(reportChunks, reportBytes, job.max_result_bytes), job),
+      skipped_artifacts: skipped.listed,
+      skipped_artifacts_total: skipped.total,
     };
-    writeFrame(FRAME_RESULT, Buffer.from(JSON.stringify(result)));
-    linger();
+    writeFrame(FRAMES.result, Buffer.from(JSON.stringify(result)));
+    linger(child);
   };
+  // The end of the run: the program's pipes closed, or caps.drain_after_exit_ms after its exit (a
+  // background process it left behind may hold them open forever and must not hold the result back).
+  child.on('exit', (code, signal) => {
+    runMs = Number(process.hrtime.bigint() - started) / 1e6;
+    setTimeout(() => finish(code, signal), CAPS.drain_after_exit_ms);
+  });
   child.on('close', (code, signal) => finish(code, signal));
-  child.on('exit', (code, signal) => setTimeout(() => finish(code, signal), DRAIN_AFTER_EXIT_MS));
 }
 
 main().catch((error) => {

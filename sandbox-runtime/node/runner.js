@@ -10,7 +10,11 @@ const net = require('net');
 const Module = require('module');
 const path = require('path');
 
-const JOB_DIR = '/sandbox/job';
+const { PROTOCOL, message } = require('./protocol.js');
+
+const PATHS = PROTOCOL.paths;
+const JOB_DIR = process.env.SANDBOX_JOB_DIR;
+delete process.env.SANDBOX_JOB_DIR;
 const REPORT_FD = 3;
 const CONTROL_FD = 4;
 const report = {};
@@ -42,9 +46,9 @@ function preload(list) {
   return errors;
 }
 
-function fail(message) {
-  process.stderr.write(`${message}\n`);
-  report.function_result = { error: message };
+function fail(text) {
+  process.stderr.write(`${text}\n`);
+  report.function_result = { error: text };
   process.exitCode = 1;
 }
 
@@ -54,9 +58,17 @@ function typeName(value) {
   return typeof value;
 }
 
+class NonFiniteNumber extends Error {}
+
+// JSON.stringify would write NaN and Infinity as null: a silent change of meaning. BigInts it refuses.
+function refuseNonFinite(_key, value) {
+  if (typeof value === 'number' && !Number.isFinite(value)) throw new NonFiniteNumber();
+  return value;
+}
+
 function encode(value) {
   if (value === undefined) return 'null';
-  const encoded = JSON.stringify(value);
+  const encoded = JSON.stringify(value, refuseNonFinite);
   if (encoded === undefined) throw new TypeError(`a ${typeof value} has no JSON form`);
   return encoded;
 }
@@ -77,16 +89,14 @@ function loadProgram(entryPath) {
 }
 
 async function runFunction(entryPath, mode) {
-  const argumentsJson = fs.readFileSync(path.join(JOB_DIR, 'arguments.json'), 'utf8');
+  const argumentsJson = fs.readFileSync(path.join(JOB_DIR, PATHS.arguments), 'utf8');
   const main = loadProgram(entryPath);
   if (typeof main !== 'function') {
     if (mode === 'auto') {
       report.mode = 'script';
       return; // it ran as a module; there is no function to call
     }
-    fail(
-      'main(): the code defines no function named main; define `function main(args)` or run it as a script',
-    );
+    fail(message('no_main', { signature: '`function main(args)`' }));
     return;
   }
   report.mode = 'main';
@@ -95,8 +105,9 @@ async function runFunction(entryPath, mode) {
     value = await main(JSON.parse(argumentsJson));
   } catch (error) {
     process.stderr.write(`${error && error.stack ? error.stack : String(error)}\n`);
+    const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
     report.function_result = {
-      error: `main() threw: ${error && error.message ? error.message : String(error)}`,
+      error: message('main_raised', { error: text.slice(0, PROTOCOL.caps.error_message_bytes) }),
     };
     process.exitCode = 1;
     return;
@@ -105,7 +116,8 @@ async function runFunction(entryPath, mode) {
   try {
     encoded = encode(value);
   } catch (error) {
-    fail(`main() returned a value that is not JSON-serialisable (${typeName(value)}): ${error.message}`);
+    if (error instanceof NonFiniteNumber) fail(message('non_finite'));
+    else fail(message('not_json', { type: typeName(value), error: error.message }));
     return;
   }
   report.function_result = { present: true, value_json: encoded, type: typeName(value) };
@@ -114,10 +126,11 @@ async function runFunction(entryPath, mode) {
 }
 
 function runJob() {
-  const job = JSON.parse(fs.readFileSync(path.join(JOB_DIR, 'job.json'), 'utf8'));
+  const job = JSON.parse(fs.readFileSync(path.join(JOB_DIR, PATHS.manifest), 'utf8'));
   const entryPath = path.join(JOB_DIR, job.entry);
   report.mode = job.mode;
   process.on('exit', () => {
+    // Peak RSS of this, the program's process: measured here in both languages alike.
     report.max_rss_kb = Math.round(process.resourceUsage().maxRSS);
     sendReport(report);
   });

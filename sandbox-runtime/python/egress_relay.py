@@ -3,7 +3,8 @@
 A sandbox has no network interface but loopback. When the server allows egress, the host puts a unix
 socket into the job directory (served by the service's egress proxy, which knows the execution by the
 socket alone). Programs and their libraries only speak to proxies over TCP (HTTP_PROXY=http://...), so
-the launcher runs this relay: 127.0.0.1:PROXY_PORT in, the unix socket out, bytes copied unchanged.
+the launcher runs this relay: 127.0.0.1:proxy_port in, the unix socket out, bytes copied unchanged.
+Socket path, port and NO_PROXY come from protocol.json (paths.egress_socket, egress).
 It enforces nothing — the proxy outside does — so a program that talks to the socket directly gains
 nothing. Started by the launcher before the program process exists; runs in a daemon thread.
 """
@@ -11,14 +12,12 @@ nothing. Started by the launcher before the program process exists; runs in a da
 import os
 import threading
 
-SOCKET_PATH = "/sandbox/job/egress.sock"
-PROXY_PORT = 3128
 READ_SIZE = 65536
 
 
-def start():
+def start(socket_path, settings):
     """Starts the relay and returns the proxy variables for the program; {} when there is no socket."""
-    if not os.path.exists(SOCKET_PATH):
+    if not os.path.exists(socket_path):
         return {}
     # Imported only here: sandboxes without egress do not pay for asyncio at boot.
     import asyncio
@@ -38,7 +37,7 @@ def start():
 
     async def relay(client_reader, client_writer):
         try:
-            proxy_reader, proxy_writer = await asyncio.open_unix_connection(SOCKET_PATH)
+            proxy_reader, proxy_writer = await asyncio.open_unix_connection(socket_path)
         except OSError:
             client_writer.close()
             return
@@ -47,8 +46,8 @@ def start():
         client_writer.close()
 
     loop = asyncio.new_event_loop()
-    server = loop.run_until_complete(asyncio.start_server(relay, "127.0.0.1", PROXY_PORT))
+    server = loop.run_until_complete(asyncio.start_server(relay, "127.0.0.1", settings["proxy_port"]))
     threading.Thread(target=loop.run_until_complete, args=(server.serve_forever(),), daemon=True).start()
-    url = f"http://127.0.0.1:{PROXY_PORT}"
-    local = "localhost,127.0.0.1,::1"
+    url = f"http://127.0.0.1:{settings['proxy_port']}"
+    local = settings["no_proxy"]
     return {"HTTP_PROXY": url, "HTTPS_PROXY": url, "http_proxy": url, "https_proxy": url, "NO_PROXY": local, "no_proxy": local}

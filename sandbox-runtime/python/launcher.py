@@ -10,15 +10,16 @@ Why a relay instead of letting the program inherit stdout: it never holds the la
 nothing it prints can be mistaken for a frame (a forged "result" is just stdout bytes), and the end of
 the run is reported the moment the program exits, without waiting for the container to stop.
 
-Frame: 1 byte type, 3 zero bytes, 4 bytes big-endian payload length, payload (the same header as
-Docker's attach stream, so the host parses both with one decoder).
+Frame types, paths, caps, record fields and messages come from ../protocol.json, shared with the host
+and the Node launcher. Frame: 1 byte type, 3 zero bytes, 4 bytes big-endian payload length, payload
+(Docker's attach header, so the host parses both layers with one decoder).
 """
 
 import ctypes
 import importlib.util
 import json
 import os
-import resource
+import re
 import selectors
 import shutil
 import signal
@@ -27,16 +28,20 @@ import sys
 import threading
 import time
 
-FRAME_STDOUT = 1
-FRAME_STDERR = 2
-FRAME_RESULT = 3
-FRAME_ARTIFACT = 4
-FRAME_READY = 5
-
-JOB_DIR = "/sandbox/job"
 RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
-WORK_DIR = "/work"
-ARTIFACTS_DIR = os.path.join(WORK_DIR, "artifacts")
+with open(os.path.join(RUNTIME_DIR, os.pardir, "protocol.json"), encoding="utf-8") as protocol_file:
+    PROTOCOL = json.load(protocol_file)
+FRAMES = PROTOCOL["frames"]
+PATHS = PROTOCOL["paths"]
+CAPS = PROTOCOL["caps"]
+MESSAGES = PROTOCOL["messages"]
+NAME_FORBIDDEN = re.compile(PROTOCOL["artifact_name_forbidden_characters"])
+
+# Overridable only for the plain-process conformance tests: in a container, the launcher's environment
+# is the container spec's, which never sets them.
+JOB_DIR = os.environ.get("CODE_SANDBOX_JOB_DIR", PATHS["job_dir"])
+WORK_DIR = os.environ.get("CODE_SANDBOX_WORK_DIR", PATHS["work_dir"])
+ARTIFACTS_DIR = os.path.join(WORK_DIR, PATHS["artifacts_dir"])
 READ_SIZE = 65536
 PR_SET_DUMPABLE = 4
 MATPLOTLIB_CACHE = "/usr/share/code-sandbox/matplotlib"
@@ -45,8 +50,8 @@ MATPLOTLIB_CONFIG_DIR = "/tmp/.matplotlib"
 
 def make_undumpable():
     # Keeps the program (same uid) out of /proc/1/mem, where the run's nonce lives. This gVisor still
-    # lets it open /proc/1/fd/1 and write raw bytes there, which is why the result frame carries the
-    # nonce: the host rejects any result frame without it.
+    # lets it open /proc/1/fd/1 and write raw bytes there, which is why result and artifact frames
+    # carry the nonce: the host refuses any without it.
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
@@ -87,6 +92,7 @@ def program_environment(control_fd, report_fd):
         # Read and removed by runner.py before the program runs.
         "SANDBOX_CONTROL_FD": str(control_fd),
         "SANDBOX_REPORT_FD": str(report_fd),
+        "SANDBOX_JOB_DIR": JOB_DIR,
     }
 
 
@@ -95,20 +101,25 @@ def start_egress_relay():
     spec = importlib.util.spec_from_file_location("egress_relay", os.path.join(RUNTIME_DIR, "egress_relay.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.start()
+    return module.start(os.path.join(JOB_DIR, PATHS["egress_socket"]), PROTOCOL["egress"])
 
 
 def link_input_files(names):
     # Input files live on the read-only job mount; symlinks make them appear in the writable work dir
-    # while any write through them still fails (EROFS/EACCES).
+    # while any write through them still fails (EROFS/EACCES). The host refuses reserved paths
+    # (protocol.json reserved_input_paths), so a failure here is only reported, never fatal.
     for name in names:
         target = os.path.join(WORK_DIR, name)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.symlink(os.path.join(JOB_DIR, "files", name), target)
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.symlink(os.path.join(JOB_DIR, PATHS["input_files_dir"], name), target)
+        except OSError as error:
+            diagnostic(f"input file {name!r} not linked: {error}")
 
 
 class Report:
-    """What the runner writes on the report pipe: a ready line, then one JSON object at its exit."""
+    """What the runner writes on the report pipe: a ready line, then one JSON object at its exit.
+    The program runs in that process and can write there too, so its content is untrusted."""
 
     def __init__(self, max_bytes):
         self.max_bytes = max_bytes
@@ -131,13 +142,16 @@ class Report:
 
     def final(self, max_result_bytes):
         if self.overflow:
-            return {"function_result": {"error": f"main() returned a value larger than {max_result_bytes} bytes as JSON"}}
+            return {"function_result": {"error": MESSAGES["result_too_large"].format(max=max_result_bytes)}}
         if not self.data:
             return {}
         try:
-            return json.loads(self.data)
+            record = json.loads(self.data)
         except ValueError:
-            return {"function_result": {"error": "main() result could not be read"}}
+            record = None
+        if not isinstance(record, dict):
+            return {"function_result": {"error": MESSAGES["result_unreadable"]}}
+        return record
 
 
 def wait_until_ready(child, report_fd, report):
@@ -151,7 +165,7 @@ def wait_until_ready(child, report_fd, report):
             return True
         chunk = os.read(report_fd, READ_SIZE)
         if not chunk:
-            diagnostic(f"the program process died while starting (status {child.wait()})")
+            diagnostic(f"{MESSAGES['program_died_starting']} (status {child.wait()})")
             return False
         report.add(chunk)
 
@@ -159,7 +173,7 @@ def wait_until_ready(child, report_fd, report):
 def feed_stdin(child):
     """Copies the job's stdin file into the program's stdin pipe (a thread: it may block)."""
     try:
-        with open(os.path.join(JOB_DIR, "stdin"), "rb") as source:
+        with open(os.path.join(JOB_DIR, PATHS["stdin"]), "rb") as source:
             shutil.copyfileobj(source, child.stdin, READ_SIZE)
     except (BrokenPipeError, OSError):
         pass  # the program stopped reading; that is its business
@@ -171,84 +185,123 @@ def feed_stdin(child):
 
 
 def relay_until_exit(child, wakeup_read_fd, report_fd, report):
-    """Forwards the program's output as frames until it has exited and its pipes are drained.
-
-    Pipes are drained only of what is already buffered once the program is gone: a background process
-    it left behind may keep them open forever, and it must not hold the result back.
-    """
-    sinks = {child.stdout.fileno(): FRAME_STDOUT, child.stderr.fileno(): FRAME_STDERR, report_fd: report}
-
-    def forward(fd, chunk):
-        sink = sinks[fd]
-        if isinstance(sink, Report):
-            sink.add(chunk)
-        else:
-            write_frame(sink, chunk)
-
+    """Forwards the program's output as frames until it has exited and its pipes are closed, or at most
+    caps.drain_after_exit_ms after its exit: a background process it left behind may keep the pipes
+    open forever, and must not hold the result back. Returns when (monotonic) the program exited."""
+    sinks = {child.stdout.fileno(): FRAMES["stdout"], child.stderr.fileno(): FRAMES["stderr"], report_fd: report}
     selector = selectors.DefaultSelector()
     for fd in sinks:
         selector.register(fd, selectors.EVENT_READ)
     selector.register(wakeup_read_fd, selectors.EVENT_READ)
     open_pipes = len(sinks)
-    while open_pipes and child.poll() is None:
-        for key, _ in selector.select():
+    exited_at = None
+    drain_until = None
+    while open_pipes:
+        if drain_until is None and child.poll() is not None:
+            exited_at = time.monotonic()
+            drain_until = exited_at + CAPS["drain_after_exit_ms"] / 1000
+        timeout = None if drain_until is None else drain_until - time.monotonic()
+        if timeout is not None and timeout <= 0:
+            break
+        for key, _ in selector.select(timeout):
             if key.fd == wakeup_read_fd:
                 os.read(wakeup_read_fd, 512)
                 continue
             chunk = os.read(key.fd, READ_SIZE)
-            if chunk:
-                forward(key.fd, chunk)
-            else:
+            if not chunk:
                 selector.unregister(key.fd)
                 open_pipes -= 1
+            elif key.fd == report_fd:
+                report.add(chunk)
+            else:
+                write_frame(sinks[key.fd], chunk)
     child.wait()
-    for fd in sinks:
-        os.set_blocking(fd, False)
-        while True:
-            try:
-                chunk = os.read(fd, READ_SIZE)
-            except OSError:
-                break
-            if not chunk:
-                break
-            forward(fd, chunk)
+    return exited_at if exited_at is not None else time.monotonic()
 
 
-def send_artifacts(limits):
-    """Sends regular files under /work/artifacts as frames, within the count and size caps.
+def artifact_name_problem(raw):
+    """Why the artifact at relative path `raw` (bytes) cannot be sent under its name, or None."""
+    try:
+        name = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return MESSAGES["artifact_bad_name"]
+    if (
+        len(raw) > CAPS["artifact_name_bytes"]
+        or name.count("/") >= CAPS["artifact_name_depth"]
+        or NAME_FORBIDDEN.search(name)
+    ):
+        return MESSAGES["artifact_bad_name"]
+    return None
 
-    Symlinks are skipped (an input-file link is not something the program produced). Returns the
-    relative paths that were left out, with why.
-    """
-    skipped = []
-    sent_count = 0
-    sent_bytes = 0
-    candidates = []
-    for directory, subdirectories, files in os.walk(ARTIFACTS_DIR):
-        subdirectories.sort()
-        for name in sorted(files):
+
+def list_artifacts():
+    """Relative paths (bytes) of the regular files under artifacts/, sorted bytewise, and whether the
+    scan stopped at caps.artifact_scan_entries. Symlinks are left out: an input-file link is not
+    something the program produced."""
+    root = os.fsencode(ARTIFACTS_DIR)
+    found = []
+    seen = 0
+    for directory, subdirectories, files in os.walk(root):
+        for name in subdirectories + files:
+            seen += 1
+            if seen > CAPS["artifact_scan_entries"]:
+                return sorted(found), True
+        for name in files:
             path = os.path.join(directory, name)
             if not os.path.islink(path) and os.path.isfile(path):
-                candidates.append(path)
-    for path in candidates:
-        name = os.path.relpath(path, ARTIFACTS_DIR)
-        size = os.path.getsize(path)
-        if sent_count >= limits["max_count"]:
-            skipped.append({"name": name, "reason": f"more than {limits['max_count']} artifacts"})
+                found.append(os.path.relpath(path, root))
+    return sorted(found), False
+
+
+class Skipped:
+    """Artifacts left out: all are counted, the first caps.skipped_artifacts_listed are named."""
+
+    def __init__(self):
+        self.total = 0
+        self.listed = []
+
+    def add(self, raw_name, reason):
+        self.total += 1
+        if len(self.listed) < CAPS["skipped_artifacts_listed"]:
+            name = raw_name.decode("utf-8", "replace")[: CAPS["artifact_name_bytes"]]
+            self.listed.append({"name": name, "reason": reason})
+
+
+def send_artifacts(nonce, limits):
+    """Sends the regular files under artifacts/ as frames, within the count and size caps."""
+    max_count, max_bytes = limits["max_count"], limits["max_bytes"]
+    skipped = Skipped()
+    sent_count = 0
+    sent_bytes = 0
+    names, scan_stopped = list_artifacts()
+    for raw in names:
+        problem = artifact_name_problem(raw)
+        if problem:
+            skipped.add(raw, problem)
             continue
-        too_big = {"name": name, "reason": f"artifacts would exceed {limits['max_bytes']} bytes"}
-        if sent_bytes + size > limits["max_bytes"]:
-            skipped.append(too_big)
+        if sent_count >= max_count:
+            skipped.add(raw, MESSAGES["too_many_artifacts"].format(max_count=max_count))
             continue
-        with open(path, "rb") as artifact:
-            content = artifact.read(limits["max_bytes"] - sent_bytes + 1)
-        if sent_bytes + len(content) > limits["max_bytes"]:
-            skipped.append(too_big)
+        too_big = MESSAGES["artifacts_too_big"].format(max_bytes=max_bytes)
+        path = os.path.join(os.fsencode(ARTIFACTS_DIR), raw)
+        try:
+            if sent_bytes + os.path.getsize(path) > max_bytes:
+                skipped.add(raw, too_big)
+                continue
+            with open(path, "rb") as artifact:
+                content = artifact.read(max_bytes - sent_bytes + 1)
+        except OSError as error:
+            skipped.add(raw, f"unreadable: {error.strerror}")
             continue
-        header = json.dumps({"name": name, "size": len(content)}).encode()
-        write_frame(FRAME_ARTIFACT, header + b"\n" + content)
+        if sent_bytes + len(content) > max_bytes:
+            skipped.add(raw, too_big)
+            continue
+        header = json.dumps({"nonce": nonce, "name": raw.decode("utf-8"), "size": len(content)}).encode()
+        write_frame(FRAMES["artifact"], header + b"\n" + content)
         sent_count += 1
         sent_bytes += len(content)
+    if scan_stopped:
+        skipped.add(b"\xe2\x80\xa6", MESSAGES["artifact_scan_stopped"].format(max_entries=CAPS["artifact_scan_entries"]))
     return skipped
 
 
@@ -257,6 +310,18 @@ def exit_status(returncode):
     if returncode < 0:
         return 128 - returncode, -returncode
     return returncode, 0
+
+
+def from_report(final, job):
+    """The fields the runner reports, checked for shape (the program could have written them)."""
+    mode = final.get("mode")
+    max_rss_kb = final.get("max_rss_kb")
+    function_result = final.get("function_result")
+    return {
+        "mode": mode if mode in ("script", "main") else ("script" if job["mode"] == "script" else "main"),
+        "max_rss_kb": max_rss_kb if isinstance(max_rss_kb, int) and max_rss_kb >= 0 else 0,
+        "function_result": function_result if isinstance(function_result, dict) else None,
+    }
 
 
 def main():
@@ -281,52 +346,55 @@ def main():
         env={**program_environment(control_read_fd, report_write_fd), **start_egress_relay()},
         close_fds=True,
         pass_fds=(control_read_fd, report_write_fd),
+        start_new_session=True,  # its own process group: see linger()
     )
     os.close(control_read_fd)
     os.close(report_write_fd)
-    report = Report(64 * 1024 * 1024)
+    report = Report(CAPS["boot_report_bytes"])
     if not wait_until_ready(child, report_read_fd, report):
         sys.exit(1)
-    write_frame(FRAME_READY, b"")
+    write_frame(FRAMES["ready"], b"")
 
     # The nonce is read only now, after the program process exists: it is never in its memory.
     go_line = sys.stdin.buffer.readline()
     if not go_line:
         return  # the host went away before a job came
     nonce = json.loads(go_line)["nonce"]
-    with open(os.path.join(JOB_DIR, "job.json"), "rb") as job_file:
+    with open(os.path.join(JOB_DIR, PATHS["manifest"]), "rb") as job_file:
         job = json.load(job_file)
-    link_input_files(job.get("files", []))
-    report.max_bytes = job["max_result_bytes"] + 65536
+    link_input_files(job["files"])
+    report.max_bytes = job["max_result_bytes"] + CAPS["report_slack_bytes"]
 
     started = time.monotonic()
     os.write(control_write_fd, b"start\n")
     threading.Thread(target=feed_stdin, args=(child,), daemon=True).start()
-    relay_until_exit(child, wakeup_read_fd, report_read_fd, report)
-    run_ms = round((time.monotonic() - started) * 1000, 3)
+    exited_at = relay_until_exit(child, wakeup_read_fd, report_read_fd, report)
+    run_ms = round((exited_at - started) * 1000, 3)
     exit_code, signal_number = exit_status(child.returncode)
-    final = report.final(job["max_result_bytes"])
+    skipped = send_artifacts(nonce, job["artifacts"])
     result = {
         "nonce": nonce,
         "exit_code": exit_code,
         "signal": signal_number,
         "run_ms": run_ms,
-        "max_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
-        "mode": final.get("mode", job["mode"]),
-        "function_result": final.get("function_result"),
-        "skipped_artifacts": send_artifacts(job["artifacts"]),
+        **from_report(report.final(job["max_result_bytes"]), job),
+        "skipped_artifacts": skipped.listed,
+        "skipped_artifacts_total": skipped.total,
     }
-    write_frame(FRAME_RESULT, json.dumps(result).encode())
-    linger()
+    write_frame(FRAMES["result"], json.dumps(result).encode())
+    linger(child)
 
 
-def linger():
+def linger(child):
     """Stops everything the program left running, then idles until the host lets go of the sandbox
     (stdin closes) or kills it. Exiting right away would make the container stop now, and a container
     stop costs the host real CPU, right when the next execution may be starting; the host removes
     used sandboxes a little later instead."""
     try:
-        os.kill(-1, signal.SIGKILL)  # from PID 1: every other process in the sandbox
+        if os.getpid() == 1:
+            os.kill(-1, signal.SIGKILL)  # PID 1 of a sandbox: every other process in it
+        else:
+            os.killpg(child.pid, signal.SIGKILL)  # a plain process (tests): the program's group only
     except OSError:
         pass
     sys.stdin.buffer.read()

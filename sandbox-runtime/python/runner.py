@@ -15,7 +15,11 @@ import sys
 # Everything else is imported only when needed: this process is what the program runs in (and what a
 # fork() in it copies), so it stays as small as a plain `python3 main.py`.
 
-JOB_DIR = "/sandbox/job"
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "protocol.json"), encoding="utf-8") as f:
+    PROTOCOL = json.load(f)
+MESSAGES = PROTOCOL["messages"]
+PATHS = PROTOCOL["paths"]
+JOB_DIR = os.environ.pop("SANDBOX_JOB_DIR")
 CONTROL_FD = int(os.environ.pop("SANDBOX_CONTROL_FD"))
 REPORT_FD = int(os.environ.pop("SANDBOX_REPORT_FD"))
 # Processes the program forks run this file's code too; only the program process itself reports.
@@ -103,12 +107,12 @@ def run_as_module(path, name):
 
 
 def run_function(entry_path):
-    with open(os.path.join(JOB_DIR, "arguments.json"), encoding="utf-8") as arguments_file:
+    with open(os.path.join(JOB_DIR, PATHS["arguments"]), encoding="utf-8") as arguments_file:
         arguments = json.load(arguments_file)
     module = run_as_module(entry_path, "main")
     entry = module.__dict__.get("main")
     if not callable(entry):
-        fail("main(): the code defines no function named main; define `def main(**kwargs)` or run it as a script")
+        fail(MESSAGES["no_main"].format(signature="`def main(**kwargs)`"))
     value = entry(**arguments)
     if hasattr(value, "__await__"):  # async def main
         import asyncio
@@ -117,16 +121,22 @@ def run_function(entry_path):
             return await value
 
         value = asyncio.run(await_value())
+    # Integers are written exactly whatever their size; the host refuses those beyond 2^53 (JSON
+    # clients would round them). NaN and Infinity have no JSON form at all.
     try:
         encoded = json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as error:
-        fail(f"main() returned a value that is not JSON-serialisable ({type_name(value)}): {error}")
+    except ValueError as error:
+        if "Out of range float" in str(error):
+            fail(MESSAGES["non_finite"])
+        fail(MESSAGES["not_json"].format(type=type_name(value), error=error))
+    except TypeError as error:
+        fail(MESSAGES["not_json"].format(type=type_name(value), error=error))
     report["function_result"] = {"present": True, "value_json": encoded, "type": type_name(value)}
 
 
 def run_job():
     """Runs the job; returns the exit status Python itself would have exited with."""
-    with open(os.path.join(JOB_DIR, "job.json"), encoding="utf-8") as job_file:
+    with open(os.path.join(JOB_DIR, PATHS["manifest"]), encoding="utf-8") as job_file:
         job = json.load(job_file)
     entry_path = os.path.join(JOB_DIR, job["entry"])
     mode = job["mode"]
@@ -145,7 +155,8 @@ def run_job():
     except BaseException:
         exc_type, exc = print_program_traceback()
         if mode != "script":
-            report["function_result"] = {"error": f"main() raised {exc_type.__name__}: {exc}"}
+            error = f"{exc_type.__name__}: {exc}"[: PROTOCOL["caps"]["error_message_bytes"]]
+            report["function_result"] = {"error": MESSAGES["main_raised"].format(error=error)}
         return 1
     return 0
 
@@ -202,6 +213,10 @@ def exit_now(status):
         sys.stderr.flush()
     finally:
         if os.getpid() == PROGRAM_PID:
+            import resource
+
+            # Peak RSS of this, the program's process: measured here in both languages alike.
+            report["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             send_report(report)
         os._exit(status)
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
+import { formatZodIssue } from '../errors/zod-issue.js';
 import { parseOperatorAllowList, parseAllowEntry, type AllowRule } from '../domain/network-policy.js';
 
 /** The service configuration: validated, complete and frozen. */
@@ -127,7 +128,9 @@ const environmentSchema = z
     SANDBOX_MAX_INPUT_BYTES: integer(16 * MiB, 0),
     SANDBOX_MAX_ARTIFACTS: integer(16, 0, 10_000),
     SANDBOX_MAX_ARTIFACT_BYTES: integer(10 * MiB, 0, 256 * MiB),
-    SANDBOX_MAX_RETURN_VALUE_BYTES: integer(1 * MiB, 1, 64 * MiB),
+    // At most 3 MiB so that a result message (value + at most 100 skipped artifacts + detail) stays
+    // under the 4 MiB a default gRPC client accepts.
+    SANDBOX_MAX_RETURN_VALUE_BYTES: integer(1 * MiB, 1, 3 * MiB),
     SANDBOX_HTTP_REQUEST_TIMEOUT_MS: integer(30_000, 100),
     SANDBOX_POOL_SIZE: integer(2, 0, 64),
     SANDBOX_POOL_MAX_IDLE_MS: integer(600_000, 1000),
@@ -170,7 +173,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const parsed = environmentSchema.safeParse(withoutEmptyValues(env));
   if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+    throw new ConfigError(parsed.error.issues.map(formatZodIssue));
   }
   const e = parsed.data;
   const defaultLimits: Limits = {

@@ -53,6 +53,8 @@ export interface RequestPolicy {
   maxFiles: number;
   /** Total of stdin and all input file contents. */
   maxInputBytes: number;
+  /** Paths the sandbox creates in the working directory itself (e.g. "artifacts"): no input file may take them. */
+  reservedPaths: readonly string[];
   /** The most egress any request may ask for (SANDBOX_EGRESS_ALLOW); empty = none. */
   egressCeiling: readonly AllowRule[];
 }
@@ -111,6 +113,12 @@ export function validateExecutionRequest(
   files.forEach((file, index) => {
     const problem = inputFilePathProblem(file.path);
     if (problem) throw new InvalidArgumentError(problem, `files[${index}].path`);
+    if (policy.reservedPaths.includes(file.path)) {
+      throw new InvalidArgumentError(
+        `"${file.path}" is reserved: the sandbox creates it in the working directory`,
+        `files[${index}].path`,
+      );
+    }
     checkNoPathCollision(file.path, seenPaths, index);
   });
 

@@ -20,13 +20,18 @@ export interface ExecutionResult {
   totalMs: number;
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
-  /** Peak resident memory of the program's largest process, in KiB; 0 when not known. */
+  /**
+   * Peak resident memory of the program's own process (its getrusage at exit), in KiB; 0 when not
+   * known (e.g. it was killed by a signal).
+   */
   peakMemoryKb: number;
   limits: Limits;
   /** What main() returned (function mode); null when main() was not called or did not return. */
   returnValue: ReturnValue | null;
-  /** Artifacts the program produced but that were not returned because a cap was reached. */
+  /** Artifacts the program produced but that were not returned because a cap was reached (the first 100). */
   skippedArtifacts: SkippedArtifact[];
+  /** How many artifacts were not returned in all. */
+  skippedArtifactsTotal: number;
   /** Egress through the proxy, refused attempts included; null when egress is off on this server. */
   egress: EgressReport | null;
 }

@@ -19,7 +19,5 @@ export interface EgressChannel {
 
 /** Opens egress channels; the sandbox layer asks for one per sandbox. */
 export interface EgressChannels {
-  /** The file name of the socket inside a sandbox's job directory (the launchers look for it). */
-  readonly socketName: string;
   open(sandboxId: string, jobHostDir: string): Promise<EgressChannel>;
 }

@@ -6,14 +6,14 @@ import { EgressProxy, type EgressCaps } from './egress-proxy.js';
 import type { HostResolver } from './host-resolver.js';
 
 export interface EgressGatewayOptions {
+  /** The socket's file name in a sandbox's job directory (protocol.json paths.egress_socket). */
+  socketName: string;
   caps: EgressCaps;
   resolve: HostResolver;
   metrics: EgressMetrics;
   logger: Logger;
 }
 
-/** The socket's name in a sandbox's job directory; the launchers look for /sandbox/job/<this>. */
-export const EGRESS_SOCKET_NAME = 'egress.sock';
 /** sun_path holds 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
 
@@ -22,23 +22,21 @@ const MAX_SOCKET_PATH_BYTES = 107;
  * sandbox mounts). Proxies share the resolver, caps, metrics and audit log, nothing else.
  */
 export class EgressGateway implements EgressChannels {
-  readonly socketName = EGRESS_SOCKET_NAME;
-
   constructor(private readonly options: EgressGatewayOptions) {}
 
   /**
    * Checked once at start-up: a unix socket path longer than the kernel allows fails every sandbox
    * start, so a work root that deep is refused before anything runs.
    */
-  static checkSocketPath(jobsRoot: string, sandboxIdLength: number): string | undefined {
-    const longest = Buffer.byteLength(join(jobsRoot, 'x'.repeat(sandboxIdLength), EGRESS_SOCKET_NAME));
+  checkSocketPath(jobsRoot: string, sandboxIdLength: number): string | undefined {
+    const longest = Buffer.byteLength(join(jobsRoot, 'x'.repeat(sandboxIdLength), this.options.socketName));
     if (longest <= MAX_SOCKET_PATH_BYTES) return undefined;
     return `egress sockets would be ${longest} bytes long under ${jobsRoot} (the limit is ${MAX_SOCKET_PATH_BYTES}): use a shorter SANDBOX_WORK_ROOT or SANDBOX_INSTANCE_ID`;
   }
 
   async open(sandboxId: string, jobHostDir: string): Promise<EgressChannel> {
     const proxy = new EgressProxy({
-      socketPath: join(jobHostDir, EGRESS_SOCKET_NAME),
+      socketPath: join(jobHostDir, this.options.socketName),
       sandboxId,
       caps: this.options.caps,
       resolve: this.options.resolve,

@@ -35,6 +35,11 @@ export class ResourceExhaustedError extends ServiceError {
   ) {
     super('RESOURCE_EXHAUSTED', message);
   }
+
+  /** For an HTTP Retry-After header: whole seconds, at least 1 (the one rounding every route uses). */
+  get retryAfterSeconds(): number {
+    return Math.max(1, Math.ceil(this.retryAfterMs / 1000));
+  }
 }
 
 /** A dependency (dockerd, the sandbox runtime or image) is not usable right now. */

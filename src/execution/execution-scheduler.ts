@@ -34,13 +34,27 @@ export class ExecutionScheduler {
       );
     }
     const enqueuedAt = performance.now();
+    // p-queue rejects a task's promise on abort even while it runs; only the wait may be aborted
+    // here, a running task settles through its own handling of `signal` (with a "cancelled" result).
+    const waiting = new AbortController();
+    let started = false;
+    const onAbort = () => {
+      if (!started) waiting.abort(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
-      return await this.queue.add(() => task(Math.round(performance.now() - enqueuedAt)), {
-        signal,
-      });
+      return await this.queue.add(
+        () => {
+          started = true;
+          return task(Math.round(performance.now() - enqueuedAt));
+        },
+        { signal: waiting.signal },
+      );
     } catch (error) {
-      if (signal.aborted && error === signal.reason) throw new CancelledError();
+      if (waiting.signal.aborted && error === waiting.signal.reason) throw new CancelledError();
       throw error;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
     }
   }
 

@@ -102,6 +102,7 @@ export class ExecutionService {
           limits,
           returnValue: outcome.returnValue,
           skippedArtifacts: outcome.skippedArtifacts,
+          skippedArtifactsTotal: outcome.skippedArtifactsTotal,
           egress: outcome.egress,
         };
         logger.info(

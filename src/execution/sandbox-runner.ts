@@ -31,10 +31,16 @@ export interface SandboxOutcome {
   durationMs: number;
   stdoutTruncated: boolean;
   stderrTruncated: boolean;
-  /** Peak resident memory of the program's largest process, in KiB; 0 when not known. */
+  /**
+   * Peak resident memory of the program's own process (its getrusage at exit), in KiB; 0 when not
+   * known (e.g. it was killed by a signal).
+   */
   peakMemoryKb: number;
   returnValue: ReturnValue | null;
+  /** The first few artifacts left out (a cap was reached), each with why. */
   skippedArtifacts: SkippedArtifact[];
+  /** How many artifacts were left out in all (skippedArtifacts names at most the first 100). */
+  skippedArtifactsTotal: number;
   /** What went through the sandbox's egress proxy; null when egress is off on this server. */
   egress: EgressReport | null;
   sandbox: SandboxInfo;

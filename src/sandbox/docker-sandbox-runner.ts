@@ -86,12 +86,13 @@ export class DockerSandboxRunner implements SandboxRunner {
         waitForExit: () => handle.exit(),
         onDiagnostic: (text) => logger.debug({ launcherStderr: text }, 'launcher diagnostic'),
         artifactLimits: this.options.artifactLimits,
+        maxReturnValueBytes: this.options.maxReturnValueBytes,
       });
       const outcome = await session.run();
       programEnded = outcome.exitReason === 'ok' || outcome.exitReason === 'error';
       return { ...outcome, egress: handle.egress?.report() ?? null, sandbox };
     } finally {
-      this.options.teardown.dispose(handle, !programEnded);
+      this.options.teardown.dispose(handle, { urgent: !programEnded });
     }
   }
 

@@ -1,19 +1,12 @@
 /**
  * Decodes a byte stream of frames with an 8-byte header: 1 byte type, 3 bytes ignored, 4 bytes
  * big-endian payload length. This is both Docker's attach multiplexing (type 1 stdout, 2 stderr) and
- * the launcher's protocol inside it, so one decoder serves both layers.
+ * the launcher's protocol inside it (frame types in sandbox-runtime/protocol.json), so one decoder
+ * serves both layers.
  */
 /** Docker attach stream types. */
 export const DOCKER_STDOUT = 1;
 export const DOCKER_STDERR = 2;
-
-/** Launcher frame types; the launchers in sandbox-runtime/ write the same numbers. */
-export const LAUNCHER_STDOUT = 1;
-export const LAUNCHER_STDERR = 2;
-export const LAUNCHER_RESULT = 3;
-export const LAUNCHER_ARTIFACT = 4;
-/** Sent once the launcher's program process is booted; only the pool waits for it (SandboxHandle). */
-export const LAUNCHER_READY = 5;
 
 export interface Frame {
   type: number;

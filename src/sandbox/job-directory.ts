@@ -1,6 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Entrypoint, InputFile } from '../domain/execution-request.js';
+import { SANDBOX_PROTOCOL, type JobManifest } from './sandbox-protocol.js';
 
 /** What the launcher reads from the (read-only) job directory. */
 export interface JobFiles {
@@ -18,28 +19,29 @@ export interface JobFiles {
 
 /**
  * Writes one execution's job directory on the host: the program, its stdin, main()'s arguments, its
- * input files under files/, and job.json telling the launcher what is where and what to do. Paths were validated (relative, no "..")
- * before they get here. World-readable because the sandbox user is "nobody".
+ * input files, and the manifest telling the launcher what is where and what to do (file names and
+ * manifest fields from sandbox-runtime/protocol.json). Paths were validated (relative, no "..", not
+ * reserved) before they get here. World-readable because the sandbox user is "nobody".
  */
 export async function writeJobDirectory(directory: string, job: JobFiles): Promise<void> {
-  await mkdir(join(directory, 'files'), { recursive: true, mode: 0o755 });
+  const { paths } = SANDBOX_PROTOCOL;
+  await mkdir(join(directory, paths.input_files_dir), { recursive: true, mode: 0o755 });
   await writeFile(join(directory, job.entry), job.code, { mode: 0o644 });
-  await writeFile(join(directory, 'stdin'), job.stdin, { mode: 0o644 });
-  await writeFile(join(directory, 'arguments.json'), job.argumentsJson, { mode: 0o644 });
+  await writeFile(join(directory, paths.stdin), job.stdin, { mode: 0o644 });
+  await writeFile(join(directory, paths.arguments), job.argumentsJson, { mode: 0o644 });
   for (const file of job.files) {
-    const target = join(directory, 'files', file.path);
+    const target = join(directory, paths.input_files_dir, file.path);
     await mkdir(dirname(target), { recursive: true, mode: 0o755 });
     await writeFile(target, file.content, { mode: 0o644 });
   }
-  // Read by the launchers in sandbox-runtime/: keep the field names in step.
-  const manifest = {
+  const manifest: JobManifest = {
     entry: job.entry,
     files: job.files.map((file) => file.path),
     mode: job.entrypoint,
     artifacts: { max_count: job.artifacts.maxCount, max_bytes: job.artifacts.maxBytes },
     max_result_bytes: job.maxReturnValueBytes,
   };
-  await writeFile(join(directory, 'job.json'), JSON.stringify(manifest), { mode: 0o644 });
+  await writeFile(join(directory, paths.manifest), JSON.stringify(manifest), { mode: 0o644 });
 }
 
 export async function removeJobDirectory(directory: string): Promise<void> {

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
-import { dockerMessage, type DockerErrorListener } from './docker-errors.js';
+import type { DockerErrorListener } from './docker-errors.js';
 
 const REMOVAL_ATTEMPTS = 3;
 const RETRY_DELAY_MS = 200;
@@ -23,7 +23,7 @@ export async function removeContainer(
       const statusCode = (error as { statusCode?: number }).statusCode;
       if (statusCode === 404) return;
       if (attempt === REMOVAL_ATTEMPTS || statusCode !== 409) {
-        logger.warn({ containerId: container.id, err: dockerMessage(error) }, 'container removal failed');
+        logger.warn({ containerId: container.id, err: error }, 'container removal failed');
         onDockerError?.('remove');
         return;
       }

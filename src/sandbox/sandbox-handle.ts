@@ -1,7 +1,8 @@
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import type { EgressChannel } from '../egress/egress-channel.js';
-import { DOCKER_STDOUT, FrameDecoder, LAUNCHER_READY } from './frame-decoder.js';
+import { DOCKER_STDOUT, FrameDecoder } from './frame-decoder.js';
+import { SANDBOX_PROTOCOL } from './sandbox-protocol.js';
 import type { ContainerExit } from './sandbox-session.js';
 
 /**
@@ -57,7 +58,7 @@ export class SandboxHandle {
             if (
               launcherFrames
                 .push(frame.payload)
-                .some((launcherFrame) => launcherFrame.type === LAUNCHER_READY)
+                .some((launcherFrame) => launcherFrame.type === SANDBOX_PROTOCOL.frames.ready)
             ) {
               clearTimeout(timer);
               this.stopWatching();

@@ -1,28 +1,27 @@
 import type { Duplex } from 'node:stream';
+import type { z } from 'zod';
 import { mimeTypeFor, type SkippedArtifact } from '../domain/artifact.js';
 import type { ExitReason } from '../domain/exit-reason.js';
 import type { OutputStream, ReturnValue } from '../domain/execution-result.js';
 import type { Limits } from '../domain/limits.js';
 import type { SandboxOutcome, SandboxRunCallbacks } from '../execution/sandbox-runner.js';
-import {
-  DOCKER_STDERR,
-  DOCKER_STDOUT,
-  FrameDecoder,
-  LAUNCHER_ARTIFACT,
-  LAUNCHER_READY,
-  LAUNCHER_RESULT,
-  LAUNCHER_STDERR,
-  LAUNCHER_STDOUT,
-  type Frame,
-} from './frame-decoder.js';
+import { formatZodIssue } from '../errors/zod-issue.js';
+import { artifactNameProblem, printableName } from './artifact-name.js';
+import { DOCKER_STDERR, DOCKER_STDOUT, FrameDecoder, type Frame } from './frame-decoder.js';
 import { OutputLimiter } from './output-limiter.js';
+import { returnValueProblem } from './return-value-check.js';
+import { SANDBOX_PROTOCOL } from './sandbox-protocol.js';
 
 const MAX_DOCKER_FRAME_BYTES = 16 * 1024 * 1024;
 /** Any of these on the attach stream means the container is gone. */
 const STREAM_END_EVENTS = ['end', 'close', 'error'] as const;
-/** Room for a launcher frame's header JSON and the result frame, beyond the artifact content cap. */
+/** Room for a launcher frame's header JSON and the result frame's other fields. */
 const LAUNCHER_FRAME_SLACK_BYTES = 1024 * 1024;
-const MAX_DIAGNOSTIC_BYTES = 4096;
+/** A return value's JSON is itself a JSON string in the result frame: escaping may grow it 6-fold. */
+const JSON_ESCAPE_GROWTH = 6;
+/** Diagnostics kept for a sandbox_error detail (all of them still count against caps.diagnostic_bytes). */
+const MAX_DIAGNOSTIC_DETAIL_BYTES = 4096;
+const { frames: FRAMES, caps: CAPS, schemas: SCHEMAS } = SANDBOX_PROTOCOL;
 /** Exit status reported when the service ended the program: killed by SIGKILL. */
 const KILL_SIGNAL = 9;
 const KILLED_EXIT_CODE = 128 + KILL_SIGNAL;
@@ -31,16 +30,6 @@ const KILLED_EXIT_CODE = 128 + KILL_SIGNAL;
 export interface ContainerExit {
   exitCode: number;
   oomKilled: boolean;
-}
-
-/** The launcher's result frame (see sandbox-runtime/python/launcher.py). */
-interface LauncherResult {
-  nonce: string;
-  exit_code: number;
-  signal: number;
-  max_rss_kb: number;
-  function_result: { present?: boolean; value_json?: string; type?: string; error?: string } | null;
-  skipped_artifacts: SkippedArtifact[];
 }
 
 type SessionEnd = Pick<SandboxOutcome, 'exitCode' | 'signal' | 'exitReason' | 'detail' | 'peakMemoryKb'> &
@@ -65,6 +54,8 @@ export interface SandboxSessionOptions {
   onDiagnostic(text: string): void;
   /** Caps on returned artifacts; the launcher applies them too, but it shares the program's sandbox. */
   artifactLimits: { maxCount: number; maxBytes: number };
+  /** Cap on main()'s return value as JSON text (the launcher was told the same in the manifest). */
+  maxReturnValueBytes: number;
 }
 
 /**
@@ -72,15 +63,25 @@ export interface SandboxSessionOptions {
  * settles the outcome on whichever comes first — the launcher's result, the container exiting without
  * one (OOM or a crash), the timeout, the cap, or cancellation. It never kills anything itself: the
  * runner removes the container (forcibly) as soon as this resolves, whatever the reason.
+ *
+ * Every byte from the sandbox is untrusted (the program can write to the launcher's stdout and stderr
+ * through /proc/1/fd) and counts against a cap: output frames against the output limit, artifact
+ * frames against the artifact caps, the launcher's stderr against caps.diagnostic_bytes; a second
+ * READY, an unknown frame, a record that fails its protocol schema or lacks the run's nonce ends the
+ * run as sandbox_error with a precise detail. Nothing here throws.
  */
 export class SandboxSession {
   private readonly dockerFrames = new FrameDecoder(MAX_DOCKER_FRAME_BYTES);
   private readonly launcherFrames: FrameDecoder;
   private readonly limiter: OutputLimiter;
   private readonly skippedArtifacts: SkippedArtifact[] = [];
+  private skippedArtifactsTotal = 0;
   private artifactCount = 0;
   private artifactBytes = 0;
+  /** Launcher frames seen; only the very first may be READY (the cold boot's). */
+  private launcherFrameCount = 0;
   private diagnostics = '';
+  private diagnosticBytes = 0;
   private startedAt = 0;
   private settled = false;
   private containerGone = false;
@@ -89,7 +90,10 @@ export class SandboxSession {
 
   constructor(private readonly options: SandboxSessionOptions) {
     this.limiter = new OutputLimiter(options.limits.outputBytes);
-    this.launcherFrames = new FrameDecoder(options.artifactLimits.maxBytes + LAUNCHER_FRAME_SLACK_BYTES);
+    this.launcherFrames = new FrameDecoder(
+      Math.max(options.artifactLimits.maxBytes, options.maxReturnValueBytes * JSON_ESCAPE_GROWTH) +
+        LAUNCHER_FRAME_SLACK_BYTES,
+    );
   }
 
   run(): Promise<SessionOutcome> {
@@ -139,16 +143,20 @@ export class SandboxSession {
   }
 
   private onLauncherFrame(frame: Frame): void {
+    this.launcherFrameCount += 1;
     switch (frame.type) {
-      case LAUNCHER_STDOUT:
+      case FRAMES.stdout:
         return this.deliver('stdout', frame.payload);
-      case LAUNCHER_STDERR:
+      case FRAMES.stderr:
         return this.deliver('stderr', frame.payload);
-      case LAUNCHER_RESULT:
+      case FRAMES.result:
         return this.onResult(frame.payload);
-      case LAUNCHER_ARTIFACT:
+      case FRAMES.artifact:
         return this.onArtifact(frame.payload);
-      case LAUNCHER_READY:
+      case FRAMES.ready:
+        // A cold sandbox's boot READY arrives first (a pooled one's was read by the pool); any later
+        // one was written by the program.
+        if (this.launcherFrameCount > 1 || frame.payload.length > 0) this.tampered('a second READY frame');
         return;
       default:
         return this.tampered(`unknown frame type ${frame.type}`);
@@ -163,66 +171,109 @@ export class SandboxSession {
     }
   }
 
-  /** Artifact frame: one line of JSON ({name, size}), a newline, then the content. */
+  /** Artifact frame: one line of JSON ({nonce, name, size}), a newline, then the content. */
   private onArtifact(payload: Buffer): void {
-    const newline = payload.indexOf(0x0a);
-    let header: { name?: unknown };
-    try {
-      header = JSON.parse(payload.subarray(0, newline).toString('utf8')) as { name?: unknown };
-    } catch {
-      return this.tampered('unparsable artifact frame');
-    }
-    const name = typeof header.name === 'string' ? header.name.slice(0, 255) : '';
+    const newline = payload.subarray(0, CAPS.artifact_header_bytes).indexOf(0x0a);
+    if (newline < 0) return this.tampered('an artifact frame without a header line');
+    const header = parseRecord(payload.subarray(0, newline), SCHEMAS.artifactHeader);
+    if (typeof header === 'string') return this.tampered(`an artifact header ${header}`);
+    if (header.nonce !== this.options.nonce) return this.tampered('an artifact frame without the run nonce');
     const content = payload.subarray(newline + 1);
+    if (header.size !== content.length) {
+      return this.tampered(
+        `an artifact frame announcing ${header.size} bytes but carrying ${content.length}`,
+      );
+    }
+    const nameProblem = artifactNameProblem(header.name, SANDBOX_PROTOCOL);
+    if (nameProblem) {
+      return this.tampered(
+        `an artifact name that ${nameProblem} ("${printableName(header.name, CAPS.artifact_name_bytes)}")`,
+      );
+    }
+    const { name } = header;
     const { maxCount, maxBytes } = this.options.artifactLimits;
-    if (newline < 0 || !name) return this.tampered('artifact frame without a name');
     if (this.artifactCount >= maxCount) {
-      this.skippedArtifacts.push({ name, reason: `more than ${maxCount} artifacts` });
-      return;
+      return this.skipArtifact(name, SANDBOX_PROTOCOL.message('too_many_artifacts', { max_count: maxCount }));
     }
     if (this.artifactBytes + content.length > maxBytes) {
-      this.skippedArtifacts.push({ name, reason: `artifacts would exceed ${maxBytes} bytes` });
-      return;
+      return this.skipArtifact(name, SANDBOX_PROTOCOL.message('artifacts_too_big', { max_bytes: maxBytes }));
     }
     this.artifactCount += 1;
     this.artifactBytes += content.length;
     this.options.callbacks.onArtifact({ name, mimeType: mimeTypeFor(name), size: content.length, content });
   }
 
-  private onResult(payload: Buffer): void {
-    let result: LauncherResult;
-    try {
-      result = JSON.parse(payload.toString('utf8')) as LauncherResult;
-    } catch {
-      return this.tampered('unparsable result frame');
+  /** Counts every skipped artifact; names only the first caps.skipped_artifacts_listed. */
+  private skipArtifact(name: string, reason: string): void {
+    this.skippedArtifactsTotal += 1;
+    if (this.skippedArtifacts.length < CAPS.skipped_artifacts_listed) {
+      this.skippedArtifacts.push({
+        name: printableName(name, CAPS.artifact_name_bytes),
+        reason: printableName(reason, CAPS.skipped_reason_bytes),
+      });
     }
+  }
+
+  private onResult(payload: Buffer): void {
+    const result = parseRecord(payload, SCHEMAS.result);
+    if (typeof result === 'string') return this.tampered(`a result frame ${result}`);
     // The program can write raw bytes into the launcher's stdout; only the launcher knows the nonce.
-    if (result.nonce !== this.options.nonce) return this.tampered('result frame without the run nonce');
-    const exitCode = Number(result.exit_code);
-    const functionResult = result.function_result;
+    if (result.nonce !== this.options.nonce) return this.tampered('a result frame without the run nonce');
+    for (const skipped of result.skipped_artifacts) this.skipArtifact(skipped.name, skipped.reason);
+    // The launcher counted the ones it listed too.
+    this.skippedArtifactsTotal += result.skipped_artifacts_total - result.skipped_artifacts.length;
+    const { returnValue, problem } = this.returnValueOf(result.function_result);
     let detail = '';
     if (result.signal > 0) detail = `the program was killed by signal ${result.signal}`;
-    if (functionResult?.error) detail = functionResult.error;
-    let returnValue: ReturnValue | null = null;
-    if (functionResult?.present && typeof functionResult.value_json === 'string') {
-      returnValue = { json: functionResult.value_json, type: String(functionResult.type ?? 'unknown') };
-    }
-    for (const skipped of result.skipped_artifacts ?? []) this.skippedArtifacts.push(skipped);
+    if (problem) detail = problem;
     this.finish({
-      exitCode,
-      signal: Number(result.signal) || 0,
-      exitReason: exitCode === 0 && !functionResult?.error ? 'ok' : 'error',
+      exitCode: result.exit_code,
+      signal: result.signal,
+      exitReason: result.exit_code === 0 && !problem ? 'ok' : 'error',
       detail,
-      peakMemoryKb: Number(result.max_rss_kb) || 0,
+      peakMemoryKb: result.max_rss_kb,
       returnValue,
     });
   }
 
-  private onDiagnostic(data: Buffer): void {
-    if (this.diagnostics.length < MAX_DIAGNOSTIC_BYTES) {
-      this.diagnostics += data.toString('utf8').slice(0, MAX_DIAGNOSTIC_BYTES - this.diagnostics.length);
+  /** main()'s outcome: a value that keeps its meaning, or the program error explaining why not. */
+  private returnValueOf(reported: unknown): { returnValue: ReturnValue | null; problem?: string } {
+    const parsed = SCHEMAS.functionResult.safeParse(reported);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const why = issue ? ` (${formatZodIssue(issue)})` : '';
+      return { returnValue: null, problem: `${SANDBOX_PROTOCOL.message('result_unreadable')}${why}` };
     }
-    this.options.onDiagnostic(data.toString('utf8'));
+    const functionResult = parsed.data;
+    if (functionResult === null) return { returnValue: null };
+    if ('error' in functionResult) {
+      return { returnValue: null, problem: printableName(functionResult.error, CAPS.error_message_bytes) };
+    }
+    const problem = returnValueProblem(
+      functionResult.value_json,
+      this.options.maxReturnValueBytes,
+      CAPS.return_value_depth,
+    );
+    if (problem) return { returnValue: null, problem };
+    return { returnValue: { json: functionResult.value_json, type: printableName(functionResult.type, 64) } };
+  }
+
+  /** The launcher's own stderr: the program can write there too (/proc/1/fd/2), so it is capped. */
+  private onDiagnostic(data: Buffer): void {
+    this.diagnosticBytes += data.length;
+    if (this.diagnosticBytes > CAPS.diagnostic_bytes) {
+      this.stop(
+        'output_limit',
+        `the sandbox wrote more than ${CAPS.diagnostic_bytes} bytes to the launcher's diagnostic stream ` +
+          '(its stderr, which the program can reach through /proc/1/fd/2)',
+      );
+      return;
+    }
+    const text = data.toString('utf8');
+    if (this.diagnostics.length < MAX_DIAGNOSTIC_DETAIL_BYTES) {
+      this.diagnostics += text.slice(0, MAX_DIAGNOSTIC_DETAIL_BYTES - this.diagnostics.length);
+    }
+    this.options.onDiagnostic(text);
   }
 
   /** The attach stream ended before a result: the container is gone. Find out why. */
@@ -263,7 +314,11 @@ export class SandboxSession {
       exitCode: KILLED_EXIT_CODE,
       signal: KILL_SIGNAL,
       exitReason: 'sandbox_error',
-      detail: `the sandbox's control stream was corrupted (${reason}); the program may have written to the launcher's output directly`,
+      detail:
+        `the sandbox's control stream was corrupted (${reason}); the program may have written to the launcher's output directly`.slice(
+          0,
+          CAPS.error_message_bytes,
+        ),
       peakMemoryKb: 0,
     });
   }
@@ -287,9 +342,26 @@ export class SandboxSession {
       returnValue: null,
       ...outcome,
       skippedArtifacts: this.skippedArtifacts,
+      skippedArtifactsTotal: this.skippedArtifactsTotal,
       durationMs: this.startedAt > 0 ? Math.round(performance.now() - this.startedAt) : 0,
       stdoutTruncated: this.limiter.isTruncated('stdout'),
       stderrTruncated: this.limiter.isTruncated('stderr'),
     });
   }
+}
+
+/**
+ * Parses one JSON record from a sandbox against its protocol schema: the record, or a string saying
+ * precisely what is wrong with it (for a sandbox_error detail).
+ */
+function parseRecord<T>(bytes: Buffer, schema: z.ZodType<T>): T | string {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    return `that is not JSON (${(error as Error).message.slice(0, 100)})`;
+  }
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  return `that breaks the protocol (${parsed.error.issues.slice(0, 3).map(formatZodIssue).join('; ')})`;
 }

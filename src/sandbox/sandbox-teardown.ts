@@ -17,6 +17,20 @@ export interface SandboxTeardownOptions {
   logger: Logger;
 }
 
+export interface DisposeOptions {
+  /**
+   * The program may still run (timeout, cancel, output cap, or unknown): stop the container now
+   * rather than when it is removed. Default true; only a sandbox whose launcher reported the end of
+   * its program is idle and may wait.
+   */
+  urgent?: boolean;
+}
+
+/** What the warm pool and the runner need of the teardown (unit tests give the pool a fake). */
+export interface SandboxDisposer<Handle = SandboxHandle> {
+  dispose(handle: Handle, options?: DisposeOptions): void;
+}
+
 /**
  * Disposes of used sandboxes off the request path. A sandbox whose program may still be running
  * (timeout, cancel, output cap) is killed at once, so it stops burning CPU now. One whose program
@@ -25,17 +39,18 @@ export interface SandboxTeardownOptions {
  * through a bounded queue. Never skipped: `drain` waits for every disposal (shutdown calls it,
  * without the delay).
  */
-export class SandboxTeardown {
+export class SandboxTeardown implements SandboxDisposer {
   private readonly removals: PQueue;
   private readonly pending = new Set<Promise<void>>();
   private readonly delayed = new Map<NodeJS.Timeout, () => void>();
+  /** While draining, removals skip their delay (also those whose kill is still under way). */
+  private draining = false;
 
   constructor(private readonly options: SandboxTeardownOptions) {
     this.removals = new PQueue({ concurrency: options.concurrency });
   }
 
-  /** @param urgent the program may still run: stop the container now rather than when it is removed. */
-  dispose(handle: SandboxHandle, urgent = true): void {
+  dispose(handle: SandboxHandle, { urgent = true }: DisposeOptions = {}): void {
     const { logger, removalDelayMs } = this.options;
     // The execution is over: nothing may leave the sandbox any more, whatever is still running in it.
     handle.egress?.close();
@@ -62,17 +77,23 @@ export class SandboxTeardown {
 
   /** Waits until every disposed sandbox is removed, starting delayed removals now. */
   async drain(): Promise<void> {
-    while (this.pending.size > 0) {
-      for (const [timer, release] of this.delayed) {
-        clearTimeout(timer);
-        release();
+    this.draining = true;
+    try {
+      while (this.pending.size > 0) {
+        for (const [timer, release] of this.delayed) {
+          clearTimeout(timer);
+          release();
+        }
+        this.delayed.clear();
+        await Promise.all([...this.pending]);
       }
-      this.delayed.clear();
-      await Promise.all([...this.pending]);
+    } finally {
+      this.draining = false;
     }
   }
 
   private afterDelay(ms: number): Promise<void> {
+    if (this.draining) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.delayed.delete(timer);

@@ -2,11 +2,24 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
-import type { SandboxFactory } from './sandbox-factory.js';
+import type { SandboxStartRequest } from './sandbox-factory.js';
 import type { SandboxHandle } from './sandbox-handle.js';
-import type { SandboxTeardown } from './sandbox-teardown.js';
+import type { SandboxDisposer } from './sandbox-teardown.js';
 
-export interface WarmPoolOptions {
+/** What the pool needs of a sandbox (SandboxHandle; unit tests give it fakes). */
+export interface PoolableSandbox {
+  readonly sandboxId: string;
+  readonly createdAt: number;
+  waitUntilReady(timeoutMs: number): Promise<void>;
+  onDeath(listener: () => void): void;
+}
+
+/** Where the pool's sandboxes come from (SandboxFactory). */
+export interface PoolSandboxSource<Handle> {
+  start(request: SandboxStartRequest): Promise<Handle>;
+}
+
+export interface WarmPoolOptions<Handle extends PoolableSandbox = SandboxHandle> {
   language: Language;
   /** Idle sandboxes to keep ready; 0 disables the pool. */
   size: number;
@@ -26,8 +39,8 @@ export interface WarmPoolOptions {
   refillDelayMs: number;
   /** Added to maxIdleMs for the expiry label: a sandbox claimed at the end of its idle life may still run. */
   expiryMarginMs: number;
-  factory: SandboxFactory;
-  teardown: SandboxTeardown;
+  factory: PoolSandboxSource<Handle>;
+  teardown: SandboxDisposer<Handle>;
   /** Told about every failed start (for metrics). */
   onStartFailure?: (language: Language) => void;
   logger: Logger;
@@ -38,23 +51,40 @@ const MAX_REFILL_DEFERRAL_MS = 2000;
 const MAX_BACKOFF_MS = 30_000;
 
 /**
+ * The pool's state; each state owns the timer that ends it, and `enter` clears the old one.
+ *
+ *                     claim (idle left)           timer / claims past MAX_REFILL_DEFERRAL_MS / dry
+ *   filling ──────────────────────────► deferring ─────────────────────────────────────────► filling
+ *      │  ▲                                  │
+ *      │  └──────── backoff timer ──────┐    │ a start failed
+ *      └─ a start failed ──────────► backing_off ◄┘
+ *   any ── close() ──► closed
+ *
+ * "filling": starts sandboxes (at most fillConcurrency at once) until idle + starting = size.
+ * "deferring": a claim's refill waits for a pause in claims; other triggers (a start finished, an
+ * idle sandbox discarded) still fill. "backing_off": nothing starts until the backoff timer fires
+ * (doubling per consecutive failure). "closed": nothing starts; whatever finishes starting is disposed.
+ */
+type PoolState =
+  | { name: 'filling' }
+  | { name: 'deferring'; since: number; timer: NodeJS.Timeout }
+  | { name: 'backing_off'; timer: NodeJS.Timeout }
+  | { name: 'closed' };
+
+/**
  * Pre-started, single-use sandboxes for one language. `take` hands out a sandbox whose launcher is
  * booted and waiting (never a dead one: sandboxes enter the pool only after READY and leave it the
  * moment their container dies); each is used for exactly one execution and then disposed of. The pool
  * refills in the background with bounded concurrency and backs off while starts fail.
  */
-export class WarmPool {
-  private readonly idle: SandboxHandle[] = [];
-  private starting = 0;
+export class WarmPool<Handle extends PoolableSandbox = SandboxHandle> {
+  private state: PoolState = { name: 'filling' };
+  private readonly idle: Handle[] = [];
   private readonly starts = new Set<Promise<void>>();
-  private closed = false;
   private backoffMs = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private refillTimer: NodeJS.Timeout | undefined;
-  private refillDeferredSince = 0;
   private readonly recycleTimer: NodeJS.Timeout;
 
-  constructor(private readonly options: WarmPoolOptions) {
+  constructor(private readonly options: WarmPoolOptions<Handle>) {
     this.recycleTimer = setInterval(() => this.recycleStale(), Math.min(options.maxIdleMs / 2, 30_000));
     this.recycleTimer.unref();
   }
@@ -64,10 +94,10 @@ export class WarmPool {
   }
 
   /** A ready sandbox for these limits, or undefined (pool empty, or limits the pool was not made for). */
-  take(limits: Limits): SandboxHandle | undefined {
+  take(limits: Limits): Handle | undefined {
     if (!this.serves(limits)) return undefined;
     const handle = this.idle.shift();
-    this.scheduleRefill();
+    this.afterClaim();
     return handle;
   }
 
@@ -89,48 +119,55 @@ export class WarmPool {
     return this.options.size;
   }
 
+  /** The state's name, for tests and diagnostics. */
+  get stateName(): PoolState['name'] {
+    return this.state.name;
+  }
+
   /**
    * Stops refilling and disposes of every idle sandbox; resolves once sandboxes that were still
    * starting have been handed to the teardown too (so a teardown drain after this misses none).
    */
   async close(): Promise<void> {
-    this.closed = true;
+    this.enter({ name: 'closed' });
     clearInterval(this.recycleTimer);
-    clearTimeout(this.retryTimer);
-    clearTimeout(this.refillTimer);
     for (const handle of this.idle.splice(0)) this.options.teardown.dispose(handle);
     await Promise.allSettled([...this.starts]);
   }
 
-  private scheduleRefill(): void {
+  private enter(next: PoolState): void {
+    if (this.state.name === 'deferring' || this.state.name === 'backing_off') clearTimeout(this.state.timer);
+    this.state = next;
+  }
+
+  private afterClaim(): void {
     const now = Date.now();
-    if (this.refillTimer === undefined) this.refillDeferredSince = now;
-    clearTimeout(this.refillTimer);
-    this.refillTimer = undefined;
-    const deferredFor = now - this.refillDeferredSince;
+    const { state } = this;
+    if (state.name === 'closed' || state.name === 'backing_off') return; // the backoff timer refills
+    const since = state.name === 'deferring' ? state.since : now;
+    const deferredFor = now - since;
     if (this.idle.length === 0 || deferredFor >= MAX_REFILL_DEFERRAL_MS) {
+      this.enter({ name: 'filling' });
       this.fill();
       return;
     }
     const delay = Math.min(this.options.refillDelayMs, MAX_REFILL_DEFERRAL_MS - deferredFor);
-    this.refillTimer = setTimeout(() => {
-      this.refillTimer = undefined;
+    const timer = setTimeout(() => {
+      this.enter({ name: 'filling' });
       this.fill();
     }, delay);
-    this.refillTimer.unref();
+    timer.unref();
+    this.enter({ name: 'deferring', since, timer });
   }
 
   private fill(): void {
     const { size, fillConcurrency } = this.options;
     while (
-      !this.closed &&
-      this.retryTimer === undefined &&
-      this.idle.length + this.starting < size &&
-      this.starting < fillConcurrency
+      (this.state.name === 'filling' || this.state.name === 'deferring') &&
+      this.idle.length + this.starts.size < size &&
+      this.starts.size < fillConcurrency
     ) {
-      this.starting += 1;
-      const start = this.startOne().finally(() => {
-        this.starting -= 1;
+      const start: Promise<void> = this.startOne().finally(() => {
         this.starts.delete(start);
         this.fill();
       });
@@ -141,7 +178,7 @@ export class WarmPool {
   private async startOne(): Promise<void> {
     const { factory, teardown, language, limits, logger } = this.options;
     const startedAt = performance.now();
-    let handle: SandboxHandle | undefined;
+    let handle: Handle | undefined;
     try {
       handle = await factory.start({
         sandboxId: randomUUID(),
@@ -153,22 +190,12 @@ export class WarmPool {
       await handle.waitUntilReady(this.options.readyTimeoutMs);
     } catch (error) {
       if (handle) teardown.dispose(handle);
-      if (this.closed) return; // shut down while this one was starting: not a failure
-      this.options.onStartFailure?.(language);
-      this.backoffMs = Math.min(Math.max(MIN_BACKOFF_MS, this.backoffMs * 2), MAX_BACKOFF_MS);
-      logger.warn(
-        { language, err: (error as Error).message, retryInMs: this.backoffMs },
-        'warm sandbox start failed',
-      );
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined;
-        this.fill();
-      }, this.backoffMs);
-      this.retryTimer.unref();
+      if (this.state.name === 'closed') return; // shut down while this one was starting: not a failure
+      this.startFailed(error);
       return;
     }
     this.backoffMs = 0;
-    if (this.closed) {
+    if (this.state.name === 'closed') {
       teardown.dispose(handle);
       return;
     }
@@ -181,7 +208,20 @@ export class WarmPool {
     );
   }
 
-  private discard(handle: SandboxHandle, reason: string): void {
+  private startFailed(error: unknown): void {
+    const { language, logger } = this.options;
+    this.options.onStartFailure?.(language);
+    this.backoffMs = Math.min(Math.max(MIN_BACKOFF_MS, this.backoffMs * 2), MAX_BACKOFF_MS);
+    logger.warn({ language, err: error, retryInMs: this.backoffMs }, 'warm sandbox start failed');
+    const timer = setTimeout(() => {
+      this.enter({ name: 'filling' });
+      this.fill();
+    }, this.backoffMs);
+    timer.unref();
+    this.enter({ name: 'backing_off', timer });
+  }
+
+  private discard(handle: Handle, reason: string): void {
     const index = this.idle.indexOf(handle);
     if (index < 0) return; // already claimed: its session reports what happened
     this.idle.splice(index, 1);

@@ -4,6 +4,7 @@ import {
   containersOfInstance,
   eventuallyEmpty,
   executeGrpc,
+  postJson,
   python,
   startTestApp,
   type GrpcRun,
@@ -211,5 +212,128 @@ describe('hostile code', () => {
     expect(result.result).toMatchObject({ exit_reason: 'ok' });
     expect(result.stdout.toString()).toBe('main done\n');
     await expectGone(result);
+  });
+});
+
+/**
+ * The reproductions of issue 13, each through both APIs: whatever the program forges or returns, the
+ * answer is an ordinary result (gRPC OK, HTTP 200) with a precise exit_reason and detail.
+ */
+describe('forgeries and broken values, through gRPC and HTTP alike', () => {
+  async function runBoth(
+    request: Record<string, unknown>,
+    check: (result: Record<string, unknown>, api: 'grpc' | 'http') => void,
+  ): Promise<void> {
+    const viaGrpc = await run(request);
+    expect(viaGrpc.error).toBeUndefined();
+    check(viaGrpc.result as Record<string, unknown>, 'grpc');
+    const files = (request.files as { path: string; content: Buffer }[] | undefined)?.map((file) => ({
+      path: file.path,
+      content_b64: file.content.toString('base64'),
+    }));
+    const viaHttp = await postJson(
+      `${t.httpUrl}/v1/execute`,
+      { ...request, ...(files ? { files } : {}) },
+      { authorization: `Bearer ${SECRET}` },
+    );
+    expect(viaHttp.status).toBe(200);
+    check(viaHttp.json, 'http');
+  }
+
+  it('a malformed result record written to every descriptor, then os._exit(0): "error"', async () => {
+    const code = [
+      'import os',
+      'record = b\'{"function_result":{"present":true,"value_json":"{"}}\\n\'',
+      'for fd in range(3, 1024):',
+      '    try:',
+      '        os.write(fd, record)',
+      '    except OSError:',
+      '        pass',
+      'os._exit(0)',
+    ].join('\n');
+    await runBoth(python(code), (result) => {
+      expect(result).toMatchObject({ exit_reason: 'error' });
+      expect(result.detail).toMatch(/^main\(\) result could not be read/);
+    });
+  });
+
+  it('forged artifact frames on /proc/1/fd/1 with traversal names: "sandbox_error", no artifact', async () => {
+    const code = [
+      'import os, json',
+      'fd = os.open("/proc/1/fd/1", os.O_WRONLY)',
+      'for name in ["../../../../home/user/.bashrc", "/etc/cron.d/evil\\0x\\n"]:',
+      '    payload = json.dumps({"name": name, "size": 1}).encode() + b"\\nx"',
+      '    os.write(fd, bytes([4, 0, 0, 0]) + len(payload).to_bytes(4, "big") + payload)',
+    ].join('\n');
+    await runBoth(python(code), (result) => {
+      expect(result).toMatchObject({ exit_reason: 'sandbox_error' });
+      expect(result.detail).toMatch(/control stream was corrupted \(an artifact header/);
+    });
+  });
+
+  it('a flood on /proc/1/fd/2 (the launcher\'s stderr) ends as "output_limit"', async () => {
+    const code =
+      'import os\nfd = os.open("/proc/1/fd/2", os.O_WRONLY)\nwhile True:\n    os.write(fd, b"x" * 65536)';
+    await runBoth(python(code, { limits: { output_bytes: 1000 } }), (result) => {
+      expect(result).toMatchObject({ exit_reason: 'output_limit' });
+      expect(result.detail).toMatch(/launcher's diagnostic stream/);
+    });
+  });
+
+  it('forged READY frames on /proc/1/fd/1: "sandbox_error" at the first', async () => {
+    const code =
+      'import os\nfd = os.open("/proc/1/fd/1", os.O_WRONLY)\nwhile True:\n    os.write(fd, bytes([5, 0, 0, 0, 0, 0, 0, 0]) * 512)';
+    await runBoth(python(code, { limits: { output_bytes: 1000 } }), (result) => {
+      expect(result).toMatchObject({ exit_reason: 'sandbox_error' });
+      expect(result.detail).toMatch(/a second READY frame/);
+    });
+  });
+
+  it('return values beyond 2^53 or 10**400 are refused as program errors, never rounded or null', async () => {
+    for (const [value, digits] of [
+      ['{"big": 2**64 + 1}', /the integer 18446744073709551617, beyond/],
+      ['10**400', /the integer 10{19}…\(401 digits\), beyond/],
+    ] as const) {
+      await runBoth(python(`def main():\n    return ${value}`, { entrypoint: 'main' }), (result) => {
+        expect(result).toMatchObject({ exit_reason: 'error' });
+        expect(result.detail).toMatch(digits);
+        expect((result.return_value as { present?: boolean } | null)?.present ?? false).toBe(false);
+      });
+    }
+  });
+
+  it('non-UTF-8 artifact names are skipped with a printable name; the result stays valid', async () => {
+    const code = 'open(b"artifacts/bad\\xff.txt", "w").close()\nopen("artifacts/good.txt", "w").write("ok")';
+    await runBoth(python(code), (result, api) => {
+      expect(result).toMatchObject({ exit_reason: 'ok', skipped_artifacts_total: 1 });
+      expect(result.skipped_artifacts).toEqual([
+        { name: 'bad\ufffd.txt', reason: 'name is not a safe relative UTF-8 path' },
+      ]);
+      if (api === 'http')
+        expect((result.artifacts as { name: string }[]).map((a) => a.name)).toEqual(['good.txt']);
+    });
+  });
+
+  it('50,000 files under artifacts/: a count and the first 100, a result far under 4 MiB', async () => {
+    const code = 'for i in range(50000):\n    open(f"artifacts/{i:05}", "w").close()';
+    await runBoth(python(code, { limits: { timeout_ms: 30_000 } }), (result) => {
+      expect(result).toMatchObject({ exit_reason: 'ok', skipped_artifacts_total: 50_000 - 16 });
+      expect(result.skipped_artifacts).toHaveLength(100);
+      expect(JSON.stringify(result).length).toBeLessThan(64 * 1024);
+    });
+  });
+
+  it('an input file at the reserved path "artifacts" is refused naming it', async () => {
+    const request = python('print(1)', { files: [{ path: 'artifacts', content: Buffer.from('x') }] });
+    const viaGrpc = await run(request);
+    expect(viaGrpc.error?.code).toBe(3); // INVALID_ARGUMENT
+    expect(viaGrpc.error?.details).toMatch(/files\[0\]\.path: "artifacts" is reserved/);
+    const viaHttp = await postJson(
+      `${t.httpUrl}/v1/execute`,
+      { ...request, files: [{ path: 'artifacts', content: 'x' }] },
+      { authorization: `Bearer ${SECRET}` },
+    );
+    expect(viaHttp.status).toBe(400);
+    expect(JSON.stringify(viaHttp.json)).toMatch(/files\[0\]\.path/);
   });
 });

@@ -31,7 +31,10 @@ describe('error mapping', () => {
     expect(
       toGrpcError(new ResourceExhaustedError('full', 2500), logger).metadata?.get('retry-after-ms'),
     ).toEqual(['2500']);
-    expect(httpError(new ResourceExhaustedError('full', 2500), logger).retryAfterMs).toBe(2500);
+    expect(httpError(new ResourceExhaustedError('full', 2500), logger).retryAfterSeconds).toBe(3);
+    // One rounding for every route: whole seconds, never 0.
+    expect(new ResourceExhaustedError('full', 1).retryAfterSeconds).toBe(1);
+    expect(new ResourceExhaustedError('full', 3000).retryAfterSeconds).toBe(3);
   });
 
   it('names the field in invalid-argument messages', () => {

@@ -6,7 +6,13 @@ import {
 } from '../../src/domain/execution-request.js';
 import { parseOperatorAllowList } from '../../src/domain/network-policy.js';
 
-const policy = { maxCodeBytes: 100, maxFiles: 3, maxInputBytes: 50, egressCeiling: [] };
+const policy = {
+  maxCodeBytes: 100,
+  maxFiles: 3,
+  maxInputBytes: 50,
+  reservedPaths: ['artifacts'],
+  egressCeiling: [],
+};
 const request = (extra: Partial<ExecutionRequestInput> = {}): ExecutionRequestInput => ({
   language: 'python',
   code: 'print(1)',
@@ -50,6 +56,7 @@ describe('validateExecutionRequest', () => {
       request({ files: [file('ok'), file('../x')] }),
       /^files\[1\]\.path: must not contain empty, "\." or "\.\."/,
     ],
+    [request({ files: [file('artifacts')] }), /^files\[0\]\.path: "artifacts" is reserved/],
     [request({ entrypoint: 'run' }), /^entrypoint: must be one of: script, main, auto/],
     [request({ arguments: [1, 2] }), /^arguments: must be a JSON object/],
     [request({ arguments: 'x' }), /^arguments: must be a JSON object/],

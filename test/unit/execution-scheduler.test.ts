@@ -58,3 +58,20 @@ describe('ExecutionScheduler', () => {
     await expect(scheduler.run(async () => 1, never)).rejects.toBeInstanceOf(UnavailableError);
   });
 });
+
+describe('ExecutionScheduler and a running task', () => {
+  it('leaves a started task to settle by itself when its signal aborts', async () => {
+    const scheduler = new ExecutionScheduler(1, 5);
+    const controller = new AbortController();
+    const running = scheduler.run(
+      () =>
+        new Promise<string>((resolve) =>
+          controller.signal.addEventListener('abort', () => setTimeout(() => resolve('cancelled result'), 5)),
+        ),
+      controller.signal,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    controller.abort();
+    expect(await running).toBe('cancelled result');
+  });
+});

@@ -18,6 +18,7 @@ const result = (overrides: Partial<ExecutionResult>): ExecutionResult => ({
   limits: { timeoutMs: 1, memoryBytes: 1, cpuMillicores: 1, maxProcesses: 1, outputBytes: 1 },
   returnValue: null,
   skippedArtifacts: [],
+  skippedArtifactsTotal: 0,
   egress: null,
   ...overrides,
 });

@@ -78,6 +78,7 @@ export function eventToProto(event: ExecutionEvent): Record<string, unknown> | u
             ? { present: true, value_json: r.returnValue.json, type: r.returnValue.type }
             : null,
           skipped_artifacts: r.skippedArtifacts,
+          skipped_artifacts_total: r.skippedArtifactsTotal,
           egress: egressToWire(r.egress),
         },
       };

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ExecutionRequestInput } from '../../domain/execution-request.js';
 import { InvalidArgumentError } from '../../errors/service-error.js';
+import { zodIssuePath } from '../../errors/zod-issue.js';
 import { requestedLimitsFromWire } from '../wire-limits.js';
 import { base64String } from './base64-string.js';
 
@@ -52,10 +53,7 @@ export function parseExecuteRequestBody(body: unknown): ExecutionRequestInput {
   const parsed = executeRequestBodySchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const field = issue?.path
-      .map((part) => (typeof part === 'number' ? `[${part}]` : `.${String(part)}`))
-      .join('')
-      .slice(1);
+    const field = issue ? zodIssuePath(issue) : '';
     throw new InvalidArgumentError(issue?.message ?? 'invalid request body', field || undefined);
   }
   const b = parsed.data;

@@ -25,7 +25,7 @@ export interface HttpErrorBody {
 export function httpError(
   error: unknown,
   logger: Logger,
-): { status: number; body: HttpErrorBody; retryAfterMs?: number } {
+): { status: number; body: HttpErrorBody; retryAfterSeconds?: number } {
   const fastifyError = error as Partial<FastifyError>;
   // Fastify's and Node's own 4xx (malformed JSON, wrong content type, body too large, a request body
   // the client aborted) are the client's fault: no ServiceError, but not internal either.
@@ -46,14 +46,14 @@ export function httpError(
   return {
     status: HTTP_STATUS_BY_CODE[serviceError.code],
     body: { error: { code: serviceError.code, message: serviceError.message } },
-    retryAfterMs: serviceError instanceof ResourceExhaustedError ? serviceError.retryAfterMs : undefined,
+    retryAfterSeconds:
+      serviceError instanceof ResourceExhaustedError ? serviceError.retryAfterSeconds : undefined,
   };
 }
 
 /** The one place where anything thrown becomes an HTTP response. */
 export function sendHttpError(reply: FastifyReply, error: unknown, logger: Logger): FastifyReply {
-  const { status, body, retryAfterMs } = httpError(error, logger);
-  if (retryAfterMs !== undefined)
-    reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+  const { status, body, retryAfterSeconds } = httpError(error, logger);
+  if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
   return reply.status(status).send(body);
 }

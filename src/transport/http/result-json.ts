@@ -21,6 +21,7 @@ export function resultToJson(result: ExecutionResult): Record<string, unknown> {
     limits: limitsToWire(result.limits),
     return_value: returnValueToJson(result.returnValue),
     skipped_artifacts: result.skippedArtifacts,
+    skipped_artifacts_total: result.skippedArtifactsTotal,
     egress: egressToWire(result.egress),
   };
 }

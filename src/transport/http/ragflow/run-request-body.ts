@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import type { ExecutionRequestInput } from '../../../domain/execution-request.js';
 import { InvalidArgumentError } from '../../../errors/service-error.js';
+import { zodIssuePath } from '../../../errors/zod-issue.js';
 import { base64String } from '../base64-string.js';
 
 /**
@@ -23,7 +24,7 @@ export function parseRunRequestBody(body: unknown): ExecutionRequestInput {
     const issue = parsed.error.issues[0];
     throw new InvalidArgumentError(
       issue?.message ?? 'invalid request body',
-      issue?.path.join('.') || undefined,
+      (issue && zodIssuePath(issue)) || undefined,
     );
   }
   const code = Buffer.from(parsed.data.code_b64, 'base64');

@@ -20,7 +20,7 @@ export function registerRunRoute(app: FastifyInstance, service: ExecutionService
     } catch (error) {
       const serviceError = toServiceError(error);
       if (serviceError instanceof ResourceExhaustedError) {
-        reply.header('retry-after', String(Math.max(1, Math.ceil(serviceError.retryAfterMs / 1000))));
+        reply.header('retry-after', String(serviceError.retryAfterSeconds));
         return ragflowRefusal('program_runner_error', serviceError.message);
       }
       if (serviceError.code === 'UNAVAILABLE') return ragflowRefusal('runtime_error', serviceError.message);

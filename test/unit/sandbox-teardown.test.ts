@@ -1,0 +1,91 @@
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import type Docker from 'dockerode';
+import { pino } from 'pino';
+import { describe, expect, it, vi } from 'vitest';
+import { SandboxHandle } from '../../src/sandbox/sandbox-handle.js';
+import { SandboxTeardown } from '../../src/sandbox/sandbox-teardown.js';
+
+/** A container that records what was done to it, in order. */
+function fakeContainer(log: string[], removeError?: Error) {
+  return {
+    id: 'c1',
+    kill: async () => void log.push('kill'),
+    remove: async () => {
+      log.push('remove');
+      if (removeError) throw removeError;
+    },
+  } as unknown as Docker.Container;
+}
+
+function handle(log: string[], removeError?: Error) {
+  const stream = new PassThrough();
+  stream.on('close', () => log.push('stream closed'));
+  const jobDir = mkdtempSync(join(tmpdir(), 'teardown-test-'));
+  return { handle: new SandboxHandle('s1', fakeContainer(log, removeError), stream, jobDir), jobDir };
+}
+
+const teardown = (removalDelayMs = 1000) =>
+  new SandboxTeardown({ concurrency: 1, removalDelayMs, logger: pino({ level: 'silent' }) });
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('SandboxTeardown', () => {
+  it('urgent: kills at once, removes container and job directory after the delay', async () => {
+    const log: string[] = [];
+    const { handle: h, jobDir } = handle(log);
+    const t = teardown(200);
+    t.dispose(h, { urgent: true });
+    await sleep(20);
+    expect(log.sort()).toEqual(['kill', 'stream closed']);
+    expect(t.inProgress).toBe(1);
+    await vi.waitFor(() => expect(t.inProgress).toBe(0));
+    expect(log).toContain('remove');
+    expect(existsSync(jobDir)).toBe(false);
+  });
+
+  it('urgent is the default', async () => {
+    const log: string[] = [];
+    const t = teardown(0);
+    t.dispose(handle(log).handle);
+    await t.drain();
+    expect(log).toContain('kill');
+  });
+
+  it('not urgent: an idle sandbox is left alone until its removal', async () => {
+    const log: string[] = [];
+    const { handle: h } = handle(log);
+    const t = teardown(200);
+    t.dispose(h, { urgent: false });
+    await sleep(100);
+    expect(log).toEqual([]);
+    await vi.waitFor(() => expect(t.inProgress).toBe(0));
+    expect(log.sort()).toEqual(['remove', 'stream closed']); // never killed: it is idle
+  });
+
+  it('drain starts delayed removals now and waits for all of them', async () => {
+    const log: string[] = [];
+    const t = teardown(60_000);
+    const first = handle(log);
+    const second = handle(log);
+    t.dispose(first.handle, { urgent: false });
+    t.dispose(second.handle, { urgent: false });
+    await t.drain();
+    expect(log.filter((entry) => entry === 'remove')).toHaveLength(2);
+    expect(existsSync(first.jobDir) || existsSync(second.jobDir)).toBe(false);
+    expect(t.inProgress).toBe(0);
+  });
+
+  it('a failed removal is logged, never thrown, and still removes the job directory', async () => {
+    const log: string[] = [];
+    const { handle: h, jobDir } = handle(log, Object.assign(new Error('boom'), { statusCode: 500 }));
+    const t = teardown(0);
+    t.dispose(h, { urgent: false });
+    await t.drain();
+    expect(log).toContain('remove');
+    expect(existsSync(jobDir)).toBe(false);
+    expect(t.inProgress).toBe(0);
+  });
+});
