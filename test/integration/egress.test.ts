@@ -175,6 +175,19 @@ describe('controlled egress (allowlist through the per-sandbox proxy)', () => {
     expect(egress.denied_attempts[0]?.reason).toBe('no egress allowed for this execution');
   });
 
+  it('applies the same policy to a program that talks to the socket itself, bypassing the relay', async () => {
+    const code = `
+import socket
+s = socket.socket(socket.AF_UNIX)
+s.connect("/sandbox/job/egress.sock")
+s.sendall(b"CONNECT 127.0.0.1:${httpPort} HTTP/1.1\\r\\nHost: allowed.test\\r\\n\\r\\n")
+print(s.recv(200).split(b"\\r\\n")[0].decode())
+`;
+    const run = await executeGrpc(t.grpc, python(code, { network: { allow: [`allowed.test:${httpPort}`] } }));
+    expect(run.stdout.toString().trim()).toBe('HTTP/1.1 403 Forbidden');
+    expect(run.result?.egress).toMatchObject({ requests: 1, denied: 1 });
+  });
+
   it('refuses a request that asks for more than the server allows, naming the entry', async () => {
     const grpcRun = await executeGrpc(
       t.grpc,
