@@ -26,6 +26,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY proto ./proto
 COPY sandbox-runtime ./sandbox-runtime
+COPY seccomp ./seccomp
 USER 10001:10001
 EXPOSE 9385 50051
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \

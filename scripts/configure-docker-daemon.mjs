@@ -1,21 +1,31 @@
-// Registers the gVisor runtime in dockerd's daemon.json, keeping every other setting as it is.
+// Registers the gVisor runtimes in dockerd's daemon.json, keeping every other setting as it is.
 // Prints "changed" when it wrote the file (dockerd must then reload), "unchanged" otherwise.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 const path = process.argv[2] ?? '/etc/docker/daemon.json';
 const runscPath = process.argv[3] ?? '/usr/bin/runsc';
-// runsc's flags, one per line with why: keep it a list (other features add theirs).
-const runtimeArgs = [
+
+// runsc flags every sandbox runtime gets. Add a flag here, one per line with the reason.
+const RUNSC_ARGS = [
   // Without it a runsc start with NetworkMode "none" fails ("cannot run with network enabled in root
-  // network namespace") and leaves stray runsc processes behind. Sandboxes keep only loopback.
+  // network namespace") and leaves stray runsc processes behind.
   '--network=none',
   // Lets a program connect() to a host unix socket that is bind-mounted into its sandbox (it cannot
   // create or bind one). The service mounts exactly one: its per-sandbox egress proxy socket, the only
   // way out of a NIC-less sandbox (src/egress/). Nothing else mounted into a sandbox is a socket.
   '--host-uds=open',
 ];
-const wanted = { path: runscPath, runtimeArgs };
+
+const wantedRuntimes = {
+  runsc: { path: runscPath, runtimeArgs: [...RUNSC_ARGS] },
+  // SANDBOX_ENABLE_SECCOMP=true: the same runsc, but enforcing the container's OCI seccomp profile
+  // inside the sandbox, as a second filter behind gVisor's own. A runtime of its own rather than a flag
+  // on "runsc", because with it runsc also enforces Docker's default profile on every other container,
+  // and that one's clone() argument filter makes thread creation fail under gVisor (measured: node
+  // aborts, numpy's OpenBLAS cannot start threads). The service sends its own profile instead.
+  'runsc-seccomp': { path: runscPath, runtimeArgs: [...RUNSC_ARGS, '--oci-seccomp'] },
+};
 
 let config = {};
 if (existsSync(path)) {
@@ -29,11 +39,13 @@ if (existsSync(path)) {
     process.exit(1);
   }
 }
-const current = config.runtimes?.runsc;
-if (JSON.stringify(current) === JSON.stringify(wanted)) {
+const unchanged = Object.entries(wantedRuntimes).every(
+  ([name, wanted]) => JSON.stringify(config.runtimes?.[name]) === JSON.stringify(wanted),
+);
+if (unchanged) {
   console.log('unchanged');
 } else {
-  config.runtimes = { ...(config.runtimes ?? {}), runsc: wanted };
+  config.runtimes = { ...(config.runtimes ?? {}), ...wantedRuntimes };
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(`${path}.tmp`, `${JSON.stringify(config, null, 2)}\n`);
   renameSync(`${path}.tmp`, path);

@@ -46,7 +46,7 @@ fi
 
 # --- dockerd with the runsc runtime ------------------------------------------------------------
 daemon_change=$(node scripts/configure-docker-daemon.mjs /etc/docker/daemon.json /usr/bin/runsc)
-[[ $daemon_change == changed ]] && step "registered runsc in /etc/docker/daemon.json"
+[[ $daemon_change == changed ]] && step "registered runsc and runsc-seccomp in /etc/docker/daemon.json"
 
 docker_up() { "$DOCKER" info >/dev/null 2>&1; }
 if docker_up; then

@@ -15,12 +15,15 @@ import { SandboxTeardown } from './sandbox/sandbox-teardown.js';
 import { WarmPool } from './sandbox/warm-pool.js';
 import { PrometheusMetrics } from './observability/prometheus-metrics.js';
 import { installLauncherFiles } from './sandbox/launcher-files.js';
+import { loadSeccompProfile } from './sandbox/seccomp-profile.js';
 import type { DockerOperation } from './sandbox/docker-errors.js';
 import { SandboxReaper } from './sandbox/sandbox-reaper.js';
 import { SANDBOX_PROTOCOL } from './sandbox/sandbox-protocol.js';
 import { GrpcHealth } from './transport/grpc/grpc-health.js';
 import { GrpcServer } from './transport/grpc/grpc-server.js';
 import { TokenAuthenticator } from './transport/auth/token-authenticator.js';
+import { CallerAdmission, type AddressRange, type TrustedRanges } from './transport/auth/caller-admission.js';
+import { dockerNetworkRanges } from './sandbox/docker-network-ranges.js';
 import { HttpServer } from './transport/http/http-server.js';
 
 /** How long past its own timeout a container may exist (start-up and teardown included). */
@@ -32,6 +35,8 @@ const WARM_READY_TIMEOUT_MS = 60_000;
 const TEARDOWN_DELAY_MS = 1000;
 /** See WarmPoolOptions.refillDelayMs. */
 const POOL_REFILL_DELAY_MS = 250;
+/** The seccomp profile SANDBOX_ENABLE_SECCOMP applies, relative to the package root. */
+const SECCOMP_PROFILE_PATH = 'seccomp/sandbox-profile.json';
 /** Sandbox ids are UUIDs (pooled) or execution ids (also UUIDs). */
 const SANDBOX_ID_LENGTH = 36;
 /** Room for protobuf/JSON framing and base64 (4/3) on top of code + input bytes. */
@@ -73,7 +78,10 @@ export async function startApp(
   overrides: AppOverrides = {},
 ): Promise<RunningApp> {
   warnIfNotGvisor(config, logger);
+  for (const notice of config.notices) logger.info(notice);
   const metrics = new PrometheusMetrics();
+  // Before anything starts: a trusted docker network that does not exist is a configuration error.
+  const trustedRanges = await resolveTrustedRanges(config, logger);
   const egress = wireEgress(config, metrics, overrides.resolveHost ?? systemResolver, logger);
   const sandboxes = await wireSandboxes(config, metrics, egress, logger);
   const { service, scheduler } = wireExecution(config, sandboxes.runner, metrics, logger);
@@ -86,14 +94,21 @@ export async function startApp(
       ),
     sandboxesBeingRemoved: () => sandboxes.teardown.inProgress,
   });
-  const transports = wireTransports(config, service, metrics, logger);
+  const transports = wireTransports(config, service, trustedRanges, metrics, logger);
 
   service.start();
   await transports.health.start();
   const grpcPort = await transports.grpc.start();
   const httpPort = await transports.http.start();
   logger.info(
-    { grpcPort, httpPort, host: config.host, instanceId: config.instanceId, runtime: config.runtime },
+    {
+      grpcPort,
+      httpPort,
+      host: config.host,
+      instanceId: config.instanceId,
+      runtime: config.sandboxRuntime,
+      seccomp: config.seccomp,
+    },
     'code-sandbox listening',
   );
 
@@ -171,6 +186,9 @@ async function wireSandboxes(
   const jobsRoot = join(config.workRoot, 'jobs');
   const runtimeHostDir = await installLauncherFiles(join(packageRoot(), 'sandbox-runtime'), config.workRoot);
   const onDockerError = (operation: DockerOperation) => metrics.dockerError(operation);
+  const seccompProfile = config.seccomp
+    ? await loadSeccompProfile(join(packageRoot(), SECCOMP_PROFILE_PATH))
+    : undefined;
 
   const reaper = new SandboxReaper({
     docker,
@@ -190,11 +208,12 @@ async function wireSandboxes(
     docker,
     dockerSocket: config.dockerSocket,
     instanceId: config.instanceId,
-    runtime: config.runtime,
+    runtime: config.sandboxRuntime,
     images: config.images,
     jobsRoot: join(jobsRoot, config.instanceId),
     runtimeHostDir,
     scratchBytes: config.scratchBytes,
+    seccompProfile,
     preload: config.preload,
     egress,
     onDockerError,
@@ -210,7 +229,7 @@ async function wireSandboxes(
   const runner = new DockerSandboxRunner({
     docker,
     dockerSocket: config.dockerSocket,
-    runtime: config.runtime,
+    runtime: config.sandboxRuntime,
     images: config.images,
     factory,
     teardown,
@@ -278,22 +297,55 @@ function wireExecution(
   return { service, scheduler };
 }
 
+/**
+ * SANDBOX_TRUSTED_NETWORKS as address ranges: CIDRs as given, docker networks looked up through
+ * dockerd (their subnets trusted, their gateways excluded).
+ */
+async function resolveTrustedRanges(config: Config, logger: Logger): Promise<TrustedRanges> {
+  const trusted: AddressRange[] = [];
+  const excluded: AddressRange[] = [];
+  const docker = new Docker({ socketPath: config.dockerSocket });
+  for (const entry of config.trustedNetworks) {
+    if (entry.kind === 'cidr') {
+      (entry.exclude ? excluded : trusted).push(entry);
+      continue;
+    }
+    const ranges = await dockerNetworkRanges(docker, entry.name).catch((error: unknown) => {
+      throw new Error(
+        `SANDBOX_TRUSTED_NETWORKS: docker network "${entry.name}": ${(error as Error).message}`,
+      );
+    });
+    trusted.push(...ranges.subnets);
+    excluded.push(...ranges.gateways);
+  }
+  const show = (range: AddressRange) => `${range.address}/${range.prefix}`;
+  if (trusted.length > 0) {
+    logger.info(
+      { trusted: trusted.map(show), excluded: excluded.map(show) },
+      'calls from these ranges need no token; every other caller does',
+    );
+  }
+  return { trusted, excluded };
+}
+
 /** Authentication, gRPC (with health) and HTTP, all in front of the one execution service. */
 function wireTransports(
   config: Config,
   service: ExecutionService,
+  trustedRanges: TrustedRanges,
   metrics: PrometheusMetrics,
   logger: Logger,
 ): TransportLayer {
-  const authenticator = new TokenAuthenticator(config.authToken);
-  if (!authenticator.required) {
+  const tokens = new TokenAuthenticator(config.authToken);
+  if (!tokens.required && trustedRanges.trusted.length === 0) {
     // Config only lets this happen off loopback when SANDBOX_ALLOW_UNAUTHENTICATED says so.
     const level = isLoopback(config.host) ? 'info' : 'warn';
     logger[level](
       { host: config.host },
-      'SANDBOX_AUTH_TOKEN is not set: the execution endpoints need no token',
+      'neither SANDBOX_AUTH_TOKEN nor SANDBOX_TRUSTED_NETWORKS is set: the execution endpoints are open',
     );
   }
+  const admission = new CallerAdmission(tokens, trustedRanges, metrics, logger);
   const requestBytes = config.maxCodeBytes + config.maxInputBytes + REQUEST_OVERHEAD_BYTES;
   const health = new GrpcHealth({
     readiness: () => service.readiness(),
@@ -303,7 +355,7 @@ function wireTransports(
   const grpc = new GrpcServer(
     { host: config.host, port: config.grpcPort, maxReceiveMessageBytes: requestBytes },
     service,
-    authenticator,
+    admission,
     health,
     logger,
   );
@@ -319,7 +371,7 @@ function wireTransports(
       }),
     },
     service,
-    authenticator,
+    admission,
     logger,
   );
   return { health, grpc, http };

@@ -14,6 +14,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import Docker from 'dockerode';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
+import { dockerNetworkRanges } from './sandbox/docker-network-ranges.js';
 import type { ReadinessCheck } from './execution/sandbox-runner.js';
 import { checkSandboxHost } from './sandbox/host-checks.js';
 
@@ -70,6 +71,22 @@ async function checkWorkRootMount(docker: Docker, workRoot: string): Promise<Rea
   };
 }
 
+/** A docker network named in SANDBOX_TRUSTED_NETWORKS must exist, or the service will not start. */
+async function checkTrustedNetwork(docker: Docker, name: string): Promise<ReadinessCheck> {
+  return dockerNetworkRanges(docker, name).then(
+    ({ subnets, gateways }) => ({
+      name: `trusted network ${name}`,
+      ok: true,
+      detail: `${subnets.map((s) => `${s.address}/${s.prefix}`).join(', ')} need no token (gateway ${gateways.map((g) => g.address).join(', ') || 'none'} excluded)`,
+    }),
+    (error: unknown) => ({
+      name: `trusted network ${name}`,
+      ok: false,
+      detail: `${(error as Error).message}: start RAGFlow first, or set RAGFLOW_NETWORK to its network (docker network ls)`,
+    }),
+  );
+}
+
 async function preflight(config: Config, flags: { prepareWorkRoot?: string; dockerGroup?: string }) {
   const docker = new Docker({ socketPath: config.dockerSocket });
   const checks: ReadinessCheck[] = [];
@@ -86,12 +103,17 @@ async function preflight(config: Config, flags: { prepareWorkRoot?: string; dock
   const host = await checkSandboxHost({
     docker,
     dockerSocket: config.dockerSocket,
-    runtime: config.runtime,
+    runtime: config.sandboxRuntime,
     images: config.images,
     egress: config.egress.ceiling.length > 0,
   });
   checks.push(...host);
-  if (host[0]?.ok) checks.push(await checkWorkRootMount(docker, config.workRoot));
+  if (host[0]?.ok) {
+    checks.push(await checkWorkRootMount(docker, config.workRoot));
+    for (const entry of config.trustedNetworks) {
+      if (entry.kind === 'docker-network') checks.push(await checkTrustedNetwork(docker, entry.name));
+    }
+  }
   return checks;
 }
 

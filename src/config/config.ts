@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
-import { formatZodIssue } from '../errors/zod-issue.js';
+import { formatZodIssue, zodIssuePath } from '../errors/zod-issue.js';
+import { translateRagflowEnvironment } from './ragflow-environment.js';
+import { parseTrustedNetworks, type TrustedNetwork } from './trusted-networks.js';
 import { parseOperatorAllowList, parseAllowEntry, type AllowRule } from '../domain/network-policy.js';
 
 /** The service configuration: validated, complete and frozen. */
@@ -49,9 +51,21 @@ export interface Config {
   preload: Readonly<Record<Language, readonly string[]>>;
   /** Used sandboxes removed at once in the background. */
   teardownConcurrency: number;
-  /** Shared secret for the execution endpoints; undefined = no authentication. */
+  /** Shared secret for the execution endpoints; undefined = no token accepted. */
   authToken: string | undefined;
+  /** Sources whose calls need no token (RAGFlow's network); everyone else needs the token. */
+  trustedNetworks: readonly TrustedNetwork[];
+  /** With neither a token nor trusted networks: every caller is admitted ("open"). */
   allowUnauthenticated: boolean;
+  /** Sandboxes run under the service's restrictive seccomp profile (RAGFlow's SANDBOX_ENABLE_SECCOMP). */
+  seccomp: boolean;
+  /**
+   * The runtime sandboxes really start with: `runtime`, or with seccomp on runsc the runsc runtime
+   * registered with --oci-seccomp (SANDBOX_SECCOMP_RUNTIME), since plain runsc ignores OCI seccomp.
+   */
+  sandboxRuntime: string;
+  /** Lines for the operator about how the environment was read (RAGFlow's variables), logged at start. */
+  notices: readonly string[];
   egress: Readonly<EgressConfig>;
 }
 
@@ -65,6 +79,12 @@ export interface EgressConfig {
   maxConnections: number;
   maxOpenConnections: number;
   maxBytes: number;
+}
+
+/** What the concurrency default is derived from. */
+export interface HostResources {
+  cpus: number;
+  memoryBytes: number;
 }
 
 const MiB = 1024 * 1024;
@@ -81,10 +101,13 @@ function defaultWorkRoot(): string {
 const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 const port = (fallback: number) => integer(fallback, 0, 65535);
+// RAGFlow's manager also accepts "on"/"off" and any case (executor_manager/util.py is_enabled).
 const flag = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .string()
+  .transform((value) => value.toLowerCase())
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off']))
   .default('false')
-  .transform((value) => ['true', '1', 'yes'].includes(value));
+  .transform((value) => ['true', '1', 'yes', 'on'].includes(value));
 
 const moduleList = z
   .string()
@@ -106,11 +129,12 @@ const environmentSchema = z
     SANDBOX_RUNTIME: z.string().min(1).default('runsc'),
     SANDBOX_ALLOW_NON_GVISOR_RUNTIME: flag,
     SANDBOX_PYTHON_IMAGE: z.string().min(1).default('code-sandbox-python:3'),
-    SANDBOX_NODEJS_IMAGE: z.string().min(1).default('code-sandbox-nodejs:1'),
+    SANDBOX_NODEJS_IMAGE: z.string().min(1).default('code-sandbox-nodejs:2'),
     SANDBOX_WORK_ROOT: z.string().startsWith('/', 'must be an absolute path').default(defaultWorkRoot()),
     SANDBOX_SCRATCH_BYTES: integer(64 * MiB, MiB),
-    SANDBOX_CONCURRENCY: integer(2, 1, 1024),
-    SANDBOX_MAX_QUEUED: integer(32, 0, 100_000),
+    // Defaults derived from the host: see concurrencyFor.
+    SANDBOX_CONCURRENCY: z.coerce.number().int().min(1).max(1024).optional(),
+    SANDBOX_MAX_QUEUED: z.coerce.number().int().min(0).max(100_000).optional(),
     SANDBOX_SHUTDOWN_GRACE_MS: integer(10_000, 0),
     SANDBOX_HEALTH_CHECK_INTERVAL_MS: integer(5_000, 100),
     SANDBOX_DEFAULT_TIMEOUT_MS: integer(10_000, 100),
@@ -140,6 +164,20 @@ const environmentSchema = z
     SANDBOX_TEARDOWN_CONCURRENCY: integer(2, 1, 32),
     SANDBOX_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     SANDBOX_ALLOW_UNAUTHENTICATED: flag,
+    SANDBOX_TRUSTED_NETWORKS: z
+      .string()
+      .default('')
+      .transform((value, context) => {
+        const parsed = parseTrustedNetworks(value);
+        if (parsed instanceof Error) {
+          context.addIssue({ code: z.ZodIssueCode.custom, message: parsed.message });
+          return z.NEVER;
+        }
+        return parsed;
+      }),
+    // A name shared with RAGFlow's manager, with the same meaning.
+    SANDBOX_ENABLE_SECCOMP: flag,
+    SANDBOX_SECCOMP_RUNTIME: z.string().min(1).default('runsc-seccomp'),
     // Egress: the operator's allowlist (host[:port], *.domain), the explicit dev switch, per-execution caps.
     SANDBOX_EGRESS_ALLOW: z
       .string()
@@ -167,13 +205,25 @@ export class ConfigError extends Error {
 }
 
 /**
- * Reads the configuration from environment variables (SANDBOX_*). Pure apart from generating an
- * instance id when none is given. Reports every invalid variable at once.
+ * Reads the configuration from environment variables (SANDBOX_*, and RAGFlow's executor-manager
+ * names, see ragflow-environment.ts). Pure apart from generating an instance id when none is given
+ * and, when `host` is not passed, reading this machine's cores and memory. Reports every invalid
+ * variable at once.
  */
-export function loadConfig(env: Record<string, string | undefined>): Config {
-  const parsed = environmentSchema.safeParse(withoutEmptyValues(env));
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map(formatZodIssue));
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  host: HostResources = { cpus: availableParallelism(), memoryBytes: totalmem() },
+): Config {
+  const ragflow = translateRagflowEnvironment(withoutEmptyValues(env));
+  const parsed = environmentSchema.safeParse(ragflow.env);
+  if (!parsed.success || ragflow.problems.length > 0) {
+    // A value that came from a RAGFlow variable is reported by the name the operator set.
+    const named = (issue: z.core.$ZodIssue) => {
+      const path = zodIssuePath(issue);
+      const origin = ragflow.origins[path];
+      return origin ? `${origin} (as ${path}): ${issue.message}` : formatZodIssue(issue);
+    };
+    throw new ConfigError([...ragflow.problems, ...(parsed.error?.issues ?? []).map(named)]);
   }
   const e = parsed.data;
   const defaultLimits: Limits = {
@@ -196,10 +246,21 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       `SANDBOX_RUNTIME: "${e.SANDBOX_RUNTIME}" is not gVisor; set SANDBOX_ALLOW_NON_GVISOR_RUNTIME=true to run untrusted code without it`,
     );
   }
-  if (!e.SANDBOX_AUTH_TOKEN && !e.SANDBOX_ALLOW_UNAUTHENTICATED && !isLoopback(e.SANDBOX_HOST)) {
+  if (
+    !e.SANDBOX_AUTH_TOKEN &&
+    e.SANDBOX_TRUSTED_NETWORKS.length === 0 &&
+    !e.SANDBOX_ALLOW_UNAUTHENTICATED &&
+    !isLoopback(e.SANDBOX_HOST)
+  ) {
     problems.push(
-      `SANDBOX_AUTH_TOKEN: required when binding to ${e.SANDBOX_HOST} (not loopback); set it, or SANDBOX_ALLOW_UNAUTHENTICATED=true to run an open service on purpose`,
+      `SANDBOX_AUTH_TOKEN: required when binding to ${e.SANDBOX_HOST} (not loopback); set it, and/or SANDBOX_TRUSTED_NETWORKS for callers that send none (RAGFlow), or SANDBOX_ALLOW_UNAUTHENTICATED=true to run an open service on purpose`,
     );
+  }
+  if (
+    e.SANDBOX_TRUSTED_NETWORKS.length > 0 &&
+    e.SANDBOX_TRUSTED_NETWORKS.every((entry) => entry.kind === 'cidr' && entry.exclude)
+  ) {
+    problems.push('SANDBOX_TRUSTED_NETWORKS: only exclusions ("!…"); name at least one network to trust');
   }
   const egressAllow = parseOperatorAllowList(e.SANDBOX_EGRESS_ALLOW);
   problems.push(...egressAllow.problems.map((problem) => `SANDBOX_EGRESS_ALLOW: ${problem}`));
@@ -209,6 +270,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);
+  const concurrency = e.SANDBOX_CONCURRENCY ?? concurrencyFor(host, defaultLimits.memoryBytes);
   const anyHost = parseAllowEntry('*') as AllowRule;
 
   return Object.freeze({
@@ -223,8 +285,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     images: Object.freeze({ python: e.SANDBOX_PYTHON_IMAGE, nodejs: e.SANDBOX_NODEJS_IMAGE }),
     workRoot: e.SANDBOX_WORK_ROOT,
     scratchBytes: e.SANDBOX_SCRATCH_BYTES,
-    concurrency: e.SANDBOX_CONCURRENCY,
-    maxQueued: e.SANDBOX_MAX_QUEUED,
+    concurrency,
+    maxQueued: e.SANDBOX_MAX_QUEUED ?? QUEUED_PER_SLOT * concurrency,
     shutdownGraceMs: e.SANDBOX_SHUTDOWN_GRACE_MS,
     healthCheckIntervalMs: e.SANDBOX_HEALTH_CHECK_INTERVAL_MS,
     defaultLimits: Object.freeze(defaultLimits),
@@ -242,7 +304,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     preload: Object.freeze({ python: e.SANDBOX_PRELOAD_PYTHON, nodejs: e.SANDBOX_PRELOAD_NODEJS }),
     teardownConcurrency: e.SANDBOX_TEARDOWN_CONCURRENCY,
     authToken: e.SANDBOX_AUTH_TOKEN,
+    trustedNetworks: Object.freeze(e.SANDBOX_TRUSTED_NETWORKS),
     allowUnauthenticated: e.SANDBOX_ALLOW_UNAUTHENTICATED,
+    seccomp: e.SANDBOX_ENABLE_SECCOMP,
+    sandboxRuntime:
+      e.SANDBOX_ENABLE_SECCOMP && e.SANDBOX_RUNTIME === 'runsc'
+        ? e.SANDBOX_SECCOMP_RUNTIME
+        : e.SANDBOX_RUNTIME,
+    notices: Object.freeze(ragflow.notice ? [ragflow.notice] : []),
     egress: Object.freeze({
       ceiling: Object.freeze(e.SANDBOX_EGRESS_OPEN ? [...egressAllow.rules, anyHost] : egressAllow.rules),
       open: e.SANDBOX_EGRESS_OPEN,
@@ -252,6 +321,27 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     }),
   });
 }
+
+/**
+ * Executions at once, when SANDBOX_CONCURRENCY is not set. Most sandboxed runs wait (on startup, I/O,
+ * sleeps) rather than compute, and a run that does compute is capped at its CPU share and its
+ * wall-clock timeout, so slots may outnumber cores: RUNS_PER_CORE of them per core. Memory bounds it
+ * too: every running sandbox may use its default memory, and half the host's memory is left to
+ * dockerd, runsc and everything else. A 2-core host gets 6, enough for RAGFlow's test burst of 5
+ * infinite loops to all run at once (a queued one would wait a whole 10 s timeout, past RAGFlow's 15 s).
+ */
+export function concurrencyFor(host: HostResources, sandboxMemoryBytes: number): number {
+  const byCores = RUNS_PER_CORE * Math.max(1, host.cpus);
+  const byMemory = Math.floor(host.memoryBytes / 2 / sandboxMemoryBytes);
+  return Math.max(1, Math.min(byCores, byMemory));
+}
+
+const RUNS_PER_CORE = 3;
+/**
+ * Queue depth per slot: deeper than this, a request would wait several runs' time for a slot and is
+ * better refused at once with a retry hint (429) than answered after its client has given up.
+ */
+const QUEUED_PER_SLOT = 4;
 
 /** Loopback addresses only; "0.0.0.0", "::" and hostnames count as reachable from outside. */
 export function isLoopback(host: string): boolean {

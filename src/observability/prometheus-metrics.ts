@@ -6,6 +6,7 @@ import type { ServiceErrorCode } from '../errors/service-error.js';
 import type { ExecutionMetrics } from '../execution/execution-metrics.js';
 import type { SandboxInfo } from '../execution/sandbox-runner.js';
 import type { DockerOperation } from '../sandbox/docker-errors.js';
+import type { AdmissionPath, AdmissionRecorder, TransportName } from '../transport/auth/caller-admission.js';
 
 /** Live values read at scrape time. */
 export interface MetricsSources {
@@ -21,10 +22,11 @@ const SECONDS_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 6
  * Prometheus metrics (prom-client). Labels are bounded: language, exit reason, warm/cold, refusal
  * code — never ids.
  */
-export class PrometheusMetrics implements ExecutionMetrics, EgressMetrics {
+export class PrometheusMetrics implements ExecutionMetrics, AdmissionRecorder, EgressMetrics {
   readonly registry = new Registry();
   private readonly executions: Counter<'language' | 'exit_reason'>;
   private readonly refusals: Counter<'reason'>;
+  private readonly admissions: Counter<'transport' | 'path'>;
   private readonly poolClaims: Counter<'language' | 'result'>;
   private readonly poolStartFailures: Counter<'language'>;
   private readonly dockerErrors: Counter<'operation'>;
@@ -47,6 +49,12 @@ export class PrometheusMetrics implements ExecutionMetrics, EgressMetrics {
       name: 'code_sandbox_refusals_total',
       help: 'Requests that got no execution, by reason (invalid_argument, resource_exhausted, unavailable = docker/runsc/image problems, …).',
       labelNames: ['reason'],
+      registers,
+    });
+    this.admissions = new Counter({
+      name: 'code_sandbox_auth_admissions_total',
+      help: 'Calls to the execution endpoints let in, by transport and path: token, trusted_network (a SANDBOX_TRUSTED_NETWORKS source, no token) or open (no authentication configured).',
+      labelNames: ['transport', 'path'],
       registers,
     });
     this.poolClaims = new Counter({
@@ -155,6 +163,10 @@ export class PrometheusMetrics implements ExecutionMetrics, EgressMetrics {
 
   executionRefused(code: ServiceErrorCode): void {
     this.refusals.inc({ reason: code.toLowerCase() });
+  }
+
+  admitted(transport: TransportName, path: AdmissionPath): void {
+    this.admissions.inc({ transport, path });
   }
 
   poolStartFailed(language: Language): void {

@@ -23,6 +23,8 @@ export interface ContainerSpecInput {
   /** Host directory with the launcher scripts (mounted read-only). */
   runtimeHostDir: string;
   expiresAtMs: number;
+  /** A seccomp profile (Docker's JSON format) to apply, or undefined for the runtime's default. */
+  seccompProfile: string | undefined;
 }
 
 /**
@@ -60,7 +62,11 @@ export function buildContainerSpec(input: ContainerSpecInput): ContainerCreateOp
       NetworkMode: 'none',
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],
-      SecurityOpt: ['no-new-privileges'],
+      // Docker's API takes the profile's JSON itself after "seccomp=" (the CLI reads it from a file).
+      SecurityOpt: [
+        'no-new-privileges',
+        ...(input.seccompProfile === undefined ? [] : [`seccomp=${input.seccompProfile}`]),
+      ],
       Memory: limits.memoryBytes,
       MemorySwap: limits.memoryBytes,
       NanoCpus: limits.cpuMillicores * 1_000_000,

@@ -17,9 +17,15 @@ export interface SandboxHostOptions {
  * in it, the sandbox images present. Failed checks say what an operator must do about them; /readyz,
  * grpc.health.v1 and the start-up preflight all report these same checks.
  */
+/** A runtime as `docker info` lists it. */
+interface RuntimeRegistration {
+  path?: string;
+  runtimeArgs?: string[];
+}
+
 export async function checkSandboxHost(options: SandboxHostOptions): Promise<ReadinessCheck[]> {
   const { docker, dockerSocket, runtime, images } = options;
-  let info: { Runtimes?: Record<string, { runtimeArgs?: string[] } | undefined> };
+  let info: { Runtimes?: Record<string, RuntimeRegistration | undefined> };
   try {
     info = (await docker.info()) as typeof info;
   } catch (error) {
@@ -42,8 +48,10 @@ export async function checkSandboxHost(options: SandboxHostOptions): Promise<Rea
         : `${runtime} is not registered in dockerd: add it under "runtimes" in /etc/docker/daemon.json (npm run setup does) and reload dockerd`,
     },
   ];
-  if (registered && options.egress && runtime === 'runsc')
-    checks.push(hostUdsCheck(info.Runtimes?.[runtime]));
+  const registration = info.Runtimes?.[runtime];
+  if (registered && options.egress && /(^|\/)runsc$/.test(registration?.path ?? '')) {
+    checks.push(hostUdsCheck(runtime, registration));
+  }
   for (const [language, image] of Object.entries(images)) {
     try {
       await docker.getImage(image).inspect();
@@ -63,14 +71,14 @@ export async function checkSandboxHost(options: SandboxHostOptions): Promise<Rea
  * runsc refuses a sandbox's connect() to a host unix socket unless registered with --host-uds=open
  * (or all); without it every egress attempt fails inside the sandbox, so say so up front.
  */
-function hostUdsCheck(registration: { runtimeArgs?: string[] } | undefined): ReadinessCheck {
+function hostUdsCheck(runtime: string, registration: RuntimeRegistration | undefined): ReadinessCheck {
   const args = registration?.runtimeArgs ?? [];
   const ok = args.some((arg) => /^--?host-uds=(open|all)$/.test(arg));
   return {
     name: 'egress',
     ok,
     detail: ok
-      ? 'runsc lets sandboxes reach their egress proxy socket (--host-uds)'
-      : 'egress is enabled but runsc is not registered with --host-uds=open: add it to its runtimeArgs in /etc/docker/daemon.json (npm run setup does) and reload dockerd',
+      ? `${runtime} lets sandboxes reach their egress proxy socket (--host-uds)`
+      : `egress is enabled but ${runtime} is not registered with --host-uds=open: add it to its runtimeArgs in /etc/docker/daemon.json (npm run setup does) and reload dockerd`,
   };
 }

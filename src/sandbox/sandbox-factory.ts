@@ -23,6 +23,8 @@ export interface SandboxFactoryOptions {
   /** Host directory holding the launcher scripts (see installLauncherFiles). */
   runtimeHostDir: string;
   scratchBytes: number;
+  /** Seccomp profile JSON for every sandbox (see loadSeccompProfile), or undefined. */
+  seccompProfile: string | undefined;
   /** Modules each language's program process imports before it is given a job. */
   preload: Readonly<Record<Language, readonly string[]>>;
   /** When set, every sandbox gets its own egress proxy socket (refusing all until a job binds a policy). */
@@ -83,6 +85,7 @@ export class SandboxFactory {
       jobHostDir,
       runtimeHostDir: this.options.runtimeHostDir,
       expiresAtMs: request.expiresAtMs,
+      seccompProfile: this.options.seccompProfile,
     });
     let container: Docker.Container | undefined;
     try {

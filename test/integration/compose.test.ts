@@ -1,12 +1,14 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSandboxService } from '../../src/transport/grpc/sandbox-proto.js';
+import { readEnvFile } from '../support/env-file.js';
+import { freePort } from '../support/free-port.js';
+import { expectRagflowProviderServed, runRagflowProviderClient } from '../support/ragflow-provider.js';
 import { containersOfInstance, eventuallyEmpty, executeGrpc, postJson, python } from '../support/test-app.js';
 
 const exec = promisify(execFile);
@@ -18,14 +20,6 @@ const INSTANCE_ID = `compose-it-${suffix}`;
 const WORK_ROOT = `/dev/shm/code-sandbox-compose-it-${suffix}`;
 const TOKEN = `compose-test-token-${suffix}-0123456789`;
 const COMPOSE_FILES = ['-f', 'docker-compose.yml', '-f', 'docker-compose.ragflow.yml'];
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const b64 = (text: string) => Buffer.from(text).toString('base64');
 
@@ -49,8 +43,11 @@ describe('docker-compose stack beside RAGFlow', () => {
     [httpPort, grpcPort] = [await freePort(), await freePort()];
     const { stdout: nodeImage } = await exec('bash', ['scripts/build-service-base-image.sh', '--print-name']);
     const { stdout: dockerGid } = await exec('stat', ['-c', '%g', '/var/run/docker.sock']);
+    // As the README tells an operator: .env.example with DOCKER_GID filled in, plus a token for the
+    // callers on the host; the rest only keeps this test's stack apart from others on the machine.
     env = {
       ...process.env,
+      ...readEnvFile('.env.example'),
       SANDBOX_AUTH_TOKEN: TOKEN,
       DOCKER_GID: dockerGid.trim(),
       SANDBOX_SERVICE_NODE_IMAGE: nodeImage.trim(),
@@ -145,28 +142,39 @@ describe('docker-compose stack beside RAGFlow', () => {
     }
   });
 
-  it('is reachable from the RAGFlow network as sandbox-executor-manager:9385, as RAGFlow calls it', async () => {
-    // RAGFlow's side, played by a container on its network using requests (as RAGFlow does).
-    const client = [
-      'import base64, json, os, requests',
-      'body = {"code_b64": base64.b64encode(b"console.log(6 * 7)").decode(), "language": "nodejs", "arguments": {}}',
-      'r = requests.post("http://sandbox-executor-manager:9385/run", json=body,',
-      '                  headers={"X-Sandbox-Token": os.environ["TOKEN"]}, timeout=60)',
-      'print(json.dumps({"http": r.status_code, **r.json()}))',
-    ].join('\n');
-    const { stdout } = await exec('docker', [
-      'run',
-      '--rm',
-      '--network',
-      RAGFLOW_NETWORK,
-      '-e',
-      `TOKEN=${TOKEN}`,
-      'code-sandbox-python:3',
-      'python3',
-      '-c',
-      client,
-    ]);
-    expect(JSON.parse(stdout)).toMatchObject({ http: 200, status: 'success', stdout: '42\n', exit_code: 0 });
+  it("serves RAGFlow's provider exactly as it calls: no token, language aliases, main(**args), pandas, axios, a burst of 5", async () => {
+    // RAGFlow's side: a container on its network running a client written from its provider's code.
+    expectRagflowProviderServed(await runRagflowProviderClient(RAGFLOW_NETWORK));
+    const metrics = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    expect(metrics).toMatch(
+      /code_sandbox_auth_admissions_total\{transport="http",path="trusted_network"\} 9/,
+    );
+  });
+
+  it('still refuses a call without the token on the published port', async () => {
+    const refused = await postJson(`http://127.0.0.1:${httpPort}/run`, {
+      code_b64: b64('print(1)'),
+      language: 'python',
+    });
+    expect(refused.status).toBe(401);
+    // Where such a call comes from, as the service sees it: the gateway of one of its networks.
+    const { stdout } = await compose(['logs', '--no-color', 'sandbox-executor-manager']);
+    const peers = stdout
+      .split('\n')
+      .filter((line) => line.includes('call refused'))
+      .map((line) => /"peer":"([^"]+)"/.exec(line)?.[1]);
+    const gateways = (
+      await Promise.all(
+        [RAGFLOW_NETWORK, `${PROJECT}_default`].map(async (name) => {
+          const info = (await docker.getNetwork(name).inspect()) as {
+            IPAM: { Config: { Gateway: string }[] };
+          };
+          return info.IPAM.Config.map((entry) => entry.Gateway);
+        }),
+      )
+    ).flat();
+    expect(peers.length).toBeGreaterThan(0);
+    for (const peer of peers) expect(gateways).toContain(peer?.replace(/^::ffff:/, ''));
   });
 
   it('stops the stack with a clear message when a host prerequisite is missing', async () => {

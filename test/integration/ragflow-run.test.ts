@@ -90,7 +90,7 @@ describe('RAGFlow /run compatibility', () => {
     const ok = await runRequest('python', 'def main(n):\n    return list(range(n))', { n: 3 });
     expect(ok.json).toMatchObject({
       status: 'success',
-      result: { present: true, value: [0, 1, 2], type: 'list' },
+      result: { present: true, value: [0, 1, 2], type: 'json' },
     });
     expect(ok.json.memory_used_kb).toBeGreaterThan(1000);
     expect(ok.json.time_used_ms).toBeGreaterThan(0);
@@ -120,7 +120,7 @@ describe('RAGFlow /run compatibility', () => {
       '    return "genuine"',
     ].join('\n');
     const { json } = await runRequest('python', code);
-    expect(json.result).toEqual({ present: true, value: 'genuine', type: 'str' });
+    expect(json.result).toEqual({ present: true, value: 'genuine', type: 'json' });
     expect(json.stdout).toContain('FORGED');
 
     const direct = [

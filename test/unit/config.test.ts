@@ -3,15 +3,17 @@ import { ConfigError, loadConfig } from '../../src/config/config.js';
 
 describe('loadConfig', () => {
   it('gives safe defaults: runsc, loopback, documented ports and limits', () => {
-    const config = loadConfig({});
+    const config = loadConfig({}, { cpus: 2, memoryBytes: 8 * 1024 ** 3 });
     expect(config).toMatchObject({
       host: '127.0.0.1',
       grpcPort: 50051,
       httpPort: 9385,
       runtime: 'runsc',
-      concurrency: 2,
-      maxQueued: 32,
-      images: { python: 'code-sandbox-python:3', nodejs: 'code-sandbox-nodejs:1' },
+      concurrency: 6,
+      maxQueued: 24,
+      seccomp: false,
+      trustedNetworks: [],
+      images: { python: 'code-sandbox-python:3', nodejs: 'code-sandbox-nodejs:2' },
       authToken: undefined,
     });
     expect(config.defaultLimits).toEqual({

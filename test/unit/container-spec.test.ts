@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/package-root.js';
 import { buildContainerSpec, hostPidsLimit } from '../../src/sandbox/container-spec.js';
+import { loadSeccompProfile } from '../../src/sandbox/seccomp-profile.js';
 
 const input = {
   sandboxId: 'exec-1',
@@ -18,6 +21,7 @@ const input = {
   jobHostDir: '/srv/work/jobs/inst-1/exec-1',
   runtimeHostDir: '/srv/work/runtime-abc',
   expiresAtMs: 1_700_000_000_000,
+  seccompProfile: undefined,
 };
 
 describe('buildContainerSpec', () => {
@@ -44,6 +48,26 @@ describe('buildContainerSpec', () => {
       LogConfig: { Type: 'none', Config: {} },
       AutoRemove: false,
     });
+  });
+
+  it('adds the seccomp profile, as JSON text, to the security options when one is given', async () => {
+    const profile = await loadSeccompProfile(join(packageRoot(), 'seccomp/sandbox-profile.json'));
+    const spec = buildContainerSpec({ ...input, runtime: 'runsc-seccomp', seccompProfile: profile });
+    expect(spec.HostConfig?.Runtime).toBe('runsc-seccomp');
+    expect(spec.HostConfig?.SecurityOpt).toEqual(['no-new-privileges', `seccomp=${profile}`]);
+    const parsed = JSON.parse(profile) as {
+      defaultAction: string;
+      syscalls: { names: string[]; action: string }[];
+    };
+    const denied = parsed.syscalls
+      .filter((rule) => rule.action === 'SCMP_ACT_ERRNO')
+      .flatMap((rule) => rule.names);
+    expect(denied).toEqual(
+      expect.arrayContaining(['ptrace', 'unshare', 'mount', 'bpf', 'keyctl', 'io_uring_setup']),
+    );
+    // Threads and processes must keep working: clone/clone3 stay allowed.
+    expect(denied).not.toContain('clone');
+    expect(denied).not.toContain('clone3');
   });
 
   it('runs the launcher as nobody in /work, with labels for the reaper and stdin for the start signal', () => {

@@ -374,8 +374,17 @@ const CASES: ConformanceCase[] = [
 ];
 
 describe.each(LANGUAGES.map((language) => [language]))('launcher conformance: %s', (language) => {
-  it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, conformanceCase) => {
-    const run = await runLauncher(language, { ...conformanceCase.job, code: conformanceCase.code[language] });
-    conformanceCase.expect(run, language);
-  });
+  it.each(CASES.map((c) => [c.name, c] as const))(
+    '%s',
+    async (_name, conformanceCase) => {
+      const run = await runLauncher(language, {
+        ...conformanceCase.job,
+        code: conformanceCase.code[language],
+      });
+      conformanceCase.expect(run, language);
+      // Real interpreter processes: the slowest case (thousands of artifacts) needs seconds on a busy
+      // 2-core machine, more than vitest's 5 s default.
+    },
+    30_000,
+  );
 });

@@ -44,7 +44,7 @@ describe('ragflowResponse', () => {
       unauthorized_access_type: null,
       runtime_error_type: null,
       artifacts: [],
-      result: { present: true, value: { a: [1] }, type: 'dict' },
+      result: { present: true, value: { a: [1] }, type: 'json' },
       execution_id: 'id-1',
     });
   });
@@ -68,7 +68,7 @@ describe('ragflowResponse', () => {
     expect(ragflowRefusal('program_runner_error', 'busy')).toMatchObject({
       status: 'program_runner_error',
       stderr: 'busy',
-      result: { present: false, value: null, type: 'null' },
+      result: { present: false, value: null, type: 'json' },
     });
   });
 });
@@ -83,6 +83,16 @@ describe('parseRunRequestBody', () => {
         extra: 'ignored',
       }),
     ).toEqual({ language: 'python', code: 'def main(x): return x', entrypoint: 'auto', arguments: { x: 1 } });
+  });
+
+  it.each([
+    ['python3', 'python'],
+    ['Python', 'python'],
+    ['javascript', 'nodejs'],
+    ['NodeJS', 'nodejs'],
+    ['ruby', 'ruby'],
+  ])("takes RAGFlow's language name %s as %s (unknown names are left for validation)", (given, language) => {
+    expect(parseRunRequestBody({ code_b64: 'eA==', language: given }).language).toBe(language);
   });
 
   it('treats missing or null arguments as none', () => {

@@ -2,8 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 
 /**
  * Checks a presented shared-secret token. Both sides are hashed first so the comparison is constant
- * time whatever the lengths. With no token configured every request passes (config refuses that on
- * non-loopback addresses unless explicitly allowed).
+ * time whatever the lengths. With no token configured it accepts every token; CallerAdmission asks
+ * `required` first and decides what an unconfigured token means.
  */
 export class TokenAuthenticator {
   private readonly expected: Buffer | undefined;

@@ -1,8 +1,8 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ExecutionService } from '../../execution/execution-service.js';
-import { UnauthenticatedError } from '../../errors/service-error.js';
-import { presentedToken, type TokenAuthenticator } from '../auth/token-authenticator.js';
+import { grpcPeerAddress, type CallerAdmission } from '../auth/caller-admission.js';
+import { presentedToken } from '../auth/token-authenticator.js';
 import { toGrpcError } from './grpc-status.js';
 import { eventToProto, requestFromProto, type ProtoExecuteCodeRequest } from './proto-messages.js';
 
@@ -10,11 +10,7 @@ import { eventToProto, requestFromProto, type ProtoExecuteCodeRequest } from './
  * sandbox.v1.SandboxService/ExecuteCode: streams events as they happen. A client cancel or an expired
  * deadline (grpc-js reports both as "cancelled") aborts the execution.
  */
-export function executeCodeHandler(
-  service: ExecutionService,
-  authenticator: TokenAuthenticator,
-  logger: Logger,
-) {
+export function executeCodeHandler(service: ExecutionService, admission: CallerAdmission, logger: Logger) {
   return (call: ServerWritableStream<ProtoExecuteCodeRequest, Record<string, unknown>>): void => {
     const controller = new AbortController();
     call.on('cancelled', () => controller.abort());
@@ -26,7 +22,7 @@ export function executeCodeHandler(
       .then(() => {
         const metadataValue = (key: string) => call.metadata.get(key)[0]?.toString();
         const token = presentedToken(metadataValue('authorization'), metadataValue('x-sandbox-token'));
-        if (!authenticator.isAuthorized(token)) throw new UnauthenticatedError();
+        admission.admit('grpc', grpcPeerAddress(call.getPeer()), token);
       })
       .then(() =>
         service.execute(requestFromProto(call.request), {

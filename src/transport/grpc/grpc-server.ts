@@ -1,7 +1,7 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ExecutionService } from '../../execution/execution-service.js';
-import type { TokenAuthenticator } from '../auth/token-authenticator.js';
+import type { CallerAdmission } from '../auth/caller-admission.js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
@@ -26,14 +26,14 @@ export class GrpcServer {
   constructor(
     private readonly options: GrpcServerOptions,
     service: ExecutionService,
-    authenticator: TokenAuthenticator,
+    admission: CallerAdmission,
     health: GrpcHealth,
     logger: Logger,
   ) {
     this.server = new Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes });
     const definition = loadSandboxPackageDefinition();
     this.server.addService(loadSandboxService(definition).service, {
-      ExecuteCode: executeCodeHandler(service, authenticator, logger),
+      ExecuteCode: executeCodeHandler(service, admission, logger),
     });
     // Health and reflection stay open without a token, like GET /healthz: they reveal only the
     // readiness bit and the public .proto, and probes / grpcurl must reach them.

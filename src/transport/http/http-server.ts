@@ -1,8 +1,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ExecutionService } from '../../execution/execution-service.js';
-import { UnauthenticatedError } from '../../errors/service-error.js';
-import { presentedToken, type TokenAuthenticator } from '../auth/token-authenticator.js';
+import type { CallerAdmission } from '../auth/caller-admission.js';
+import { presentedToken } from '../auth/token-authenticator.js';
 import { registerExecuteRoute } from './execute-route.js';
 import { registerRunRoute } from './ragflow/run-route.js';
 import { registerHealthRoutes } from './health-routes.js';
@@ -49,7 +49,7 @@ export class HttpServer {
   constructor(
     private readonly options: HttpServerOptions,
     service: ExecutionService,
-    authenticator: TokenAuthenticator,
+    admission: CallerAdmission,
     logger: Logger,
   ) {
     this.app = Fastify({
@@ -67,15 +67,15 @@ export class HttpServer {
       const { contentType, body } = await options.metrics();
       return reply.header('content-type', contentType).send(body);
     });
-    // Everything but the health probes needs the token (when one is configured), checked before the
-    // body is even parsed.
+    // Everything but the health probes must be admitted (token or trusted source), checked before
+    // the body is even parsed. The socket's peer, never a forwarded-for header a caller could forge.
     this.app.register(async (executionRoutes) => {
       executionRoutes.addHook('onRequest', async (request) => {
         const token = presentedToken(
           request.headers.authorization,
           header(request.headers['x-sandbox-token']),
         );
-        if (!authenticator.isAuthorized(token)) throw new UnauthenticatedError();
+        admission.admit('http', request.socket.remoteAddress, token);
       });
       registerExecuteRoute(executionRoutes, service, logger);
       registerRunRoute(executionRoutes, service);

@@ -1,6 +1,7 @@
 import type { ExitReason } from '../../../domain/exit-reason.js';
 import type { CollectedExecution } from '../execute-collecting.js';
-import { artifactToJson, returnValueToJson } from '../result-json.js';
+import type { ReturnValue } from '../../../domain/execution-result.js';
+import { artifactToJson } from '../result-json.js';
 
 /** RAGFlow's executor-manager result statuses. */
 export type RagflowStatus =
@@ -52,7 +53,7 @@ export function ragflowResponse({
     runtime_error_type:
       status === 'program_error' ? (result.signal > 0 ? 'signalled' : 'nonzero_exit') : null,
     artifacts: artifacts.map(artifactToJson),
-    result: returnValueToJson(result.returnValue),
+    result: ragflowResult(result.returnValue),
     execution_id: result.executionId,
   };
 }
@@ -74,6 +75,16 @@ export function ragflowRefusal(
     unauthorized_access_type: null,
     runtime_error_type: null,
     artifacts: [],
-    result: { present: false, value: null, type: 'null' },
+    result: ragflowResult(null),
   };
+}
+
+/**
+ * main()'s return value as RAGFlow's own manager reports it (agent/sandbox/result_protocol.py): its
+ * type is always "json", the value's JSON type being visible in the value itself. /v1/execute and
+ * gRPC keep the finer type names.
+ */
+function ragflowResult(returnValue: ReturnValue | null): Record<string, unknown> {
+  if (!returnValue) return { present: false, value: null, type: 'json' };
+  return { present: true, value: JSON.parse(returnValue.json) as unknown, type: 'json' };
 }

@@ -17,6 +17,17 @@ const runRequestSchema = z.object({
     .nullish(),
 });
 
+/**
+ * The language names RAGFlow uses (agent/sandbox/providers/self_managed.py normalises these itself,
+ * other RAGFlow paths may not), any case.
+ */
+const RAGFLOW_LANGUAGE_ALIASES: Record<string, string> = {
+  python: 'python',
+  python3: 'python',
+  nodejs: 'nodejs',
+  javascript: 'nodejs',
+};
+
 /** Decodes a /run body into a request in "auto" mode: main(**arguments) when defined, else a script. */
 export function parseRunRequestBody(body: unknown): ExecutionRequestInput {
   const parsed = runRequestSchema.safeParse(body);
@@ -30,7 +41,7 @@ export function parseRunRequestBody(body: unknown): ExecutionRequestInput {
   const code = Buffer.from(parsed.data.code_b64, 'base64');
   if (!isUtf8(code)) throw new InvalidArgumentError('does not decode to UTF-8 text', 'code_b64');
   return {
-    language: parsed.data.language,
+    language: RAGFLOW_LANGUAGE_ALIASES[parsed.data.language.toLowerCase()] ?? parsed.data.language,
     code: code.toString('utf8'),
     entrypoint: 'auto',
     arguments: parsed.data.arguments ?? {},
