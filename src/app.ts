@@ -18,6 +18,7 @@ import { installLauncherFiles } from './sandbox/launcher-files.js';
 import { loadSeccompProfile } from './sandbox/seccomp-profile.js';
 import type { DockerOperation } from './sandbox/docker-errors.js';
 import { SandboxReaper } from './sandbox/sandbox-reaper.js';
+import { UnixSocketLiveness } from './sandbox/unix-socket-liveness.js';
 import { SANDBOX_PROTOCOL } from './sandbox/sandbox-protocol.js';
 import { GrpcHealth } from './transport/grpc/grpc-health.js';
 import { GrpcServer } from './transport/grpc/grpc-server.js';
@@ -26,9 +27,6 @@ import { CallerAdmission, type AddressRange, type TrustedRanges } from './transp
 import { dockerNetworkRanges } from './sandbox/docker-network-ranges.js';
 import { HttpServer } from './transport/http/http-server.js';
 
-/** How long past its own timeout a container may exist (start-up and teardown included). */
-const CONTAINER_EXPIRY_MARGIN_MS = 120_000;
-const REAP_INTERVAL_MS = 60_000;
 /** A warm sandbox's launcher must have booted (preloads included) within this. */
 const WARM_READY_TIMEOUT_MS = 60_000;
 /** See SandboxTeardownOptions.removalDelayMs. */
@@ -58,6 +56,7 @@ export interface RunningApp {
 interface SandboxLayer {
   runner: DockerSandboxRunner;
   reaper: SandboxReaper;
+  liveness: UnixSocketLiveness;
   teardown: SandboxTeardown;
   pools: Partial<Record<Language, WarmPool>>;
 }
@@ -126,6 +125,7 @@ export async function startApp(
       await sandboxes.reaper
         .reap(true)
         .catch((error: unknown) => logger.warn({ err: error }, 'shutdown reap failed'));
+      await sandboxes.liveness.withdraw();
       logger.info('code-sandbox stopped');
     },
   };
@@ -190,11 +190,18 @@ async function wireSandboxes(
     ? await loadSeccompProfile(join(packageRoot(), SECCOMP_PROFILE_PATH))
     : undefined;
 
+  // Announced before anything of ours exists, so no reaper ever sees our sandboxes without it.
+  const liveness = new UnixSocketLiveness({
+    directory: join(config.workRoot, 'instances'),
+    instanceId: config.instanceId,
+  });
+  await liveness.announce();
   const reaper = new SandboxReaper({
     docker,
     instanceId: config.instanceId,
     jobsRoot,
-    jobDirMaxAgeMs: config.limitCeilings.timeoutMs + CONTAINER_EXPIRY_MARGIN_MS,
+    liveness,
+    jobDirMaxAgeMs: config.limitCeilings.timeoutMs + config.expiryMarginMs,
     onDockerError,
     logger,
   });
@@ -202,7 +209,7 @@ async function wireSandboxes(
     logger.warn({ err: error }, 'start-up reap failed');
     onDockerError('reap');
   });
-  reaper.startPeriodic(REAP_INTERVAL_MS);
+  reaper.startPeriodic(config.reapIntervalMs);
 
   const factory = new SandboxFactory({
     docker,
@@ -236,10 +243,10 @@ async function wireSandboxes(
     pools,
     artifactLimits: { maxCount: config.maxArtifacts, maxBytes: config.maxArtifactBytes },
     maxReturnValueBytes: config.maxReturnValueBytes,
-    expiryMarginMs: CONTAINER_EXPIRY_MARGIN_MS,
+    expiryMarginMs: config.expiryMarginMs,
     logger,
   });
-  return { runner, reaper, teardown, pools };
+  return { runner, reaper, liveness, teardown, pools };
 }
 
 /** One warm pool per language, holding sandboxes booted with the server's default limits. */
@@ -261,7 +268,7 @@ function wirePools(
       fillConcurrency: config.poolFillConcurrency,
       readyTimeoutMs: WARM_READY_TIMEOUT_MS,
       refillDelayMs: POOL_REFILL_DELAY_MS,
-      expiryMarginMs: config.limitCeilings.timeoutMs + CONTAINER_EXPIRY_MARGIN_MS,
+      expiryMarginMs: config.limitCeilings.timeoutMs + config.expiryMarginMs,
       factory,
       teardown,
       onStartFailure: (failed) => metrics.poolStartFailed(failed),
@@ -353,7 +360,12 @@ function wireTransports(
     logger,
   });
   const grpc = new GrpcServer(
-    { host: config.host, port: config.grpcPort, maxReceiveMessageBytes: requestBytes },
+    {
+      host: config.host,
+      port: config.grpcPort,
+      maxReceiveMessageBytes: requestBytes,
+      responseWriteTimeoutMs: config.responseWriteTimeoutMs,
+    },
     service,
     admission,
     health,
@@ -365,6 +377,7 @@ function wireTransports(
       port: config.httpPort,
       bodyLimitBytes: Math.ceil((requestBytes * 4) / 3),
       requestTimeoutMs: config.httpRequestTimeoutMs,
+      responseWriteTimeoutMs: config.responseWriteTimeoutMs,
       metrics: async () => ({
         contentType: metrics.registry.contentType,
         body: await metrics.registry.metrics(),

@@ -57,6 +57,12 @@ export interface Config {
   trustedNetworks: readonly TrustedNetwork[];
   /** With neither a token nor trusted networks: every caller is admitted ("open"). */
   allowUnauthenticated: boolean;
+  /** How often the reaper looks for leftovers of dead or expired sandboxes. */
+  reapIntervalMs: number;
+  /** How long past its own timeout a sandbox may exist (start-up and teardown included). */
+  expiryMarginMs: number;
+  /** A response blocked this long on a client that does not read is cut and its execution cancelled. */
+  responseWriteTimeoutMs: number;
   /** Sandboxes run under the service's restrictive seccomp profile (RAGFlow's SANDBOX_ENABLE_SECCOMP). */
   seccomp: boolean;
   /**
@@ -164,6 +170,9 @@ const environmentSchema = z
     SANDBOX_TEARDOWN_CONCURRENCY: integer(2, 1, 32),
     SANDBOX_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     SANDBOX_ALLOW_UNAUTHENTICATED: flag,
+    SANDBOX_REAP_INTERVAL_MS: integer(60_000, 100),
+    SANDBOX_EXPIRY_MARGIN_MS: integer(120_000, 0),
+    SANDBOX_RESPONSE_WRITE_TIMEOUT_MS: integer(30_000, 100),
     SANDBOX_TRUSTED_NETWORKS: z
       .string()
       .default('')
@@ -306,6 +315,9 @@ export function loadConfig(
     authToken: e.SANDBOX_AUTH_TOKEN,
     trustedNetworks: Object.freeze(e.SANDBOX_TRUSTED_NETWORKS),
     allowUnauthenticated: e.SANDBOX_ALLOW_UNAUTHENTICATED,
+    reapIntervalMs: e.SANDBOX_REAP_INTERVAL_MS,
+    expiryMarginMs: e.SANDBOX_EXPIRY_MARGIN_MS,
+    responseWriteTimeoutMs: e.SANDBOX_RESPONSE_WRITE_TIMEOUT_MS,
     seccomp: e.SANDBOX_ENABLE_SECCOMP,
     sandboxRuntime:
       e.SANDBOX_ENABLE_SECCOMP && e.SANDBOX_RUNTIME === 'runsc'

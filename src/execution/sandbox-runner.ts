@@ -73,7 +73,8 @@ export interface ReadinessCheck {
 
 /**
  * Runs one job in a sandbox no one else has used, and disposes of that sandbox afterwards (the
- * disposal may finish after this resolves, but is never skipped).
+ * removal may finish after this resolves, but is never skipped; the program is no longer running by
+ * then, so a caller may count a sandbox as running until this settles).
  * Resolves with an outcome for anything the program does (including being cancelled through
  * `signal`); rejects only when no sandbox could be run (UnavailableError) or on internal faults.
  */

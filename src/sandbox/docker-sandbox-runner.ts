@@ -38,7 +38,7 @@ export interface DockerSandboxRunnerOptions {
 /**
  * Runs each job in a sandbox no one else has touched: a pre-started one from the warm pool when the
  * pool serves the job's limits, else a cold start. The outcome is returned as soon as the program is
- * done; the sandbox is disposed of in the background (see SandboxTeardown).
+ * done (killed, if it did not end by itself); the sandbox is removed in the background (see SandboxTeardown).
  */
 export class DockerSandboxRunner implements SandboxRunner {
   constructor(private readonly options: DockerSandboxRunnerOptions) {}
@@ -92,7 +92,8 @@ export class DockerSandboxRunner implements SandboxRunner {
       programEnded = outcome.exitReason === 'ok' || outcome.exitReason === 'error';
       return { ...outcome, egress: handle.egress?.report() ?? null, sandbox };
     } finally {
-      this.options.teardown.dispose(handle, { urgent: !programEnded });
+      // A cancelled or timed-out program may still run: the caller's slot is held until it is killed.
+      await this.options.teardown.dispose(handle, { urgent: !programEnded });
     }
   }
 

@@ -31,6 +31,20 @@ export interface SandboxDisposer<Handle = SandboxHandle> {
   dispose(handle: Handle, options?: DisposeOptions): void;
 }
 
+/** How long a caller waits for a killed sandbox to stop before it goes on regardless. */
+const KILL_WAIT_LIMIT_MS = 10_000;
+
+/** Resolves when `promise` settles or `ms` pass, whichever is first. */
+function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void promise.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /**
  * Disposes of used sandboxes off the request path. A sandbox whose program may still be running
  * (timeout, cancel, output cap) is killed at once, so it stops burning CPU now. One whose program
@@ -50,12 +64,26 @@ export class SandboxTeardown implements SandboxDisposer {
     this.removals = new PQueue({ concurrency: options.concurrency });
   }
 
-  dispose(handle: SandboxHandle, { urgent = true }: DisposeOptions = {}): void {
+  /**
+   * @returns resolves once the program can no longer run (at once when not urgent; after the kill
+   *   otherwise), so a caller can hold its concurrency slot until then. Never rejects.
+   */
+  dispose(handle: SandboxHandle, { urgent = true }: DisposeOptions = {}): Promise<void> {
     const { logger, removalDelayMs } = this.options;
     // The execution is over: nothing may leave the sandbox any more, whatever is still running in it.
     handle.egress?.close();
     if (urgent) handle.closeStream();
-    const stopped = urgent ? handle.container.kill().catch(() => undefined) : Promise.resolve(); // already gone: fine
+    // Killed and waited for: `docker kill` returns once the signal is sent, not once runsc has stopped.
+    // Bounded, so a wedged dockerd cannot hold the caller's slot forever (removal still follows).
+    const stopped = urgent
+      ? withinMs(
+          handle.container
+            .kill()
+            .then(() => handle.container.wait())
+            .catch(() => undefined), // already gone: fine
+          KILL_WAIT_LIMIT_MS,
+        )
+      : Promise.resolve();
     const done = stopped
       .then(() => this.afterDelay(removalDelayMs))
       .then(() =>
@@ -68,6 +96,7 @@ export class SandboxTeardown implements SandboxDisposer {
       .catch((error: unknown) => logger.warn({ err: error, sandboxId: handle.sandboxId }, 'teardown failed'))
       .finally(() => this.pending.delete(done));
     this.pending.add(done);
+    return stopped.then(() => undefined);
   }
 
   /** Sandboxes disposed of but not yet removed. */

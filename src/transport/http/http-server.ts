@@ -15,6 +15,8 @@ export interface HttpServerOptions {
   bodyLimitBytes: number;
   /** A client must deliver its whole request within this; slower (slow-loris) connections are cut. */
   requestTimeoutMs: number;
+  /** A response blocked this long on a client that does not read is cut (and its execution cancelled). */
+  responseWriteTimeoutMs: number;
   /** The Prometheus exposition served at GET /metrics. */
   metrics(): Promise<{ contentType: string; body: string }>;
 }
@@ -77,8 +79,8 @@ export class HttpServer {
         );
         admission.admit('http', request.socket.remoteAddress, token);
       });
-      registerExecuteRoute(executionRoutes, service, logger);
-      registerRunRoute(executionRoutes, service);
+      registerExecuteRoute(executionRoutes, service, logger, options.responseWriteTimeoutMs);
+      registerRunRoute(executionRoutes, service, options.responseWriteTimeoutMs);
     });
   }
 

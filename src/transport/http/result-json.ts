@@ -2,6 +2,7 @@ import type { Artifact } from '../../domain/artifact.js';
 import type { ExecutionEvent, ExecutionResult, ReturnValue } from '../../domain/execution-result.js';
 import { egressToWire } from '../wire-egress.js';
 import { limitsToWire } from '../wire-limits.js';
+import { JsonBytes } from './json-chunks.js';
 import { textFields } from './utf8-text.js';
 
 /** The final result in JSON, field names as in the proto's Result. */
@@ -37,7 +38,7 @@ export function artifactToJson(artifact: Artifact): Record<string, unknown> {
     name: artifact.name,
     mime_type: artifact.mimeType,
     size: artifact.size,
-    content_b64: artifact.content.toString('base64'),
+    content_b64: new JsonBytes(artifact.content, 'base64'),
   };
 }
 
