@@ -253,6 +253,28 @@ const httpsGet = (target) => new Promise((resolve) => {
     expect(body.checks).toContainEqual(expect.objectContaining({ name: 'egress', ok: true }));
   });
 
+  it("axios: plain HTTP through the proxy as is; HTTPS with proxy:false (then Node's agent tunnels it)", async () => {
+    const code = `
+process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; // the test server's certificate is self-signed
+const axios = require('axios');
+const show = (promise) => promise.then((r) => r.status + ' ' + r.data, (e) => 'ERR ' + (e.response ? e.response.status : e.message));
+(async () => {
+  console.log(await show(axios.get('http://allowed.test:${httpPort}/axios')));
+  console.log(await show(axios.get('https://allowed.test:${httpsPort}/axios', { proxy: false })));
+  console.log(await show(axios.get('https://allowed.test:${httpsPort}/axios')));
+})();`;
+    const rest = await postJson(`${t.httpUrl}/v1/execute`, {
+      language: 'nodejs',
+      code,
+      network: { allow: ['*'] },
+    });
+    expect(String(rest.json.stdout).split('\n').filter(Boolean)).toEqual([
+      '200 hello /axios',
+      '200 hello tls /axios',
+      'ERR 400', // axios sends https:// as an absolute URI to an HTTP proxy; the proxy only tunnels HTTPS
+    ]);
+  });
+
   it('keeps warm starts for executions with egress', async () => {
     await new Promise((resolve) => setTimeout(resolve, 3000)); // the pool refills after the last claim
     const run = await executeGrpc(
