@@ -7,6 +7,8 @@ import { ExecutionService } from './execution/execution-service.js';
 import { packageRoot } from './package-root.js';
 import { LANGUAGES, type Language } from './domain/languages.js';
 import { resolveLimits } from './domain/limits.js';
+import { EgressGateway } from './egress/egress-gateway.js';
+import { systemResolver, type HostResolver } from './egress/host-resolver.js';
 import { DockerSandboxRunner } from './sandbox/docker-sandbox-runner.js';
 import { DEFAULT_POOL_DEMAND, PoolDemand } from './sandbox/pool-demand.js';
 import { SandboxActivity } from './sandbox/sandbox-activity.js';
@@ -35,8 +37,15 @@ const TEARDOWN_DELAY_MS = 1000;
 const POOL_REFILL_DELAY_MS = 50;
 /** The seccomp profile SANDBOX_ENABLE_SECCOMP applies, relative to the package root. */
 const SECCOMP_PROFILE_PATH = 'seccomp/sandbox-profile.json';
+/** Sandbox ids are UUIDs (pooled) or execution ids (also UUIDs). */
+const SANDBOX_ID_LENGTH = 36;
 /** Room for protobuf/JSON framing and base64 (4/3) on top of code + input bytes. */
 const REQUEST_OVERHEAD_BYTES = 1024 * 1024;
+
+/** Adapters a caller may replace (tests point the egress resolver at loopback test servers). */
+export interface AppOverrides {
+  resolveHost?: HostResolver;
+}
 
 export interface RunningApp {
   grpcPort: number;
@@ -64,13 +73,18 @@ interface TransportLayer {
  * The composition root: the only place that constructs concrete adapters. Each wiring step below builds
  * one layer from the layers beneath it, so nothing is used before it exists.
  */
-export async function startApp(config: Config, logger: Logger): Promise<RunningApp> {
+export async function startApp(
+  config: Config,
+  logger: Logger,
+  overrides: AppOverrides = {},
+): Promise<RunningApp> {
   warnIfNotGvisor(config, logger);
   for (const notice of config.notices) logger.info(notice);
   const metrics = new PrometheusMetrics();
   // Before anything starts: a trusted docker network that does not exist is a configuration error.
   const trustedRanges = await resolveTrustedRanges(config, logger);
-  const sandboxes = await wireSandboxes(config, metrics, logger);
+  const egress = wireEgress(config, metrics, overrides.resolveHost ?? systemResolver, logger);
+  const sandboxes = await wireSandboxes(config, metrics, egress, logger);
   const { service, scheduler } = wireExecution(config, sandboxes.runner, metrics, logger);
   metrics.observe({
     queued: () => scheduler.waiting,
@@ -131,10 +145,47 @@ function warnIfNotGvisor(config: Config, logger: Logger): void {
   );
 }
 
+/**
+ * The egress proxies' gateway, or none when the server allows no egress (then sandboxes get no socket,
+ * no proxy variables, nothing to try).
+ */
+function wireEgress(
+  config: Config,
+  metrics: PrometheusMetrics,
+  resolveHost: HostResolver,
+  logger: Logger,
+): EgressGateway | undefined {
+  const { egress } = config;
+  if (egress.ceiling.length === 0) return undefined;
+  if (egress.open) {
+    logger.warn(
+      'SANDBOX_EGRESS_OPEN=true: sandboxes may reach any public host through the egress proxy (logged). Development only.',
+    );
+  }
+  const gateway = new EgressGateway({
+    socketName: SANDBOX_PROTOCOL.paths.egress_socket,
+    caps: {
+      maxConnections: egress.maxConnections,
+      maxOpenConnections: egress.maxOpenConnections,
+      maxBytes: egress.maxBytes,
+    },
+    resolve: resolveHost,
+    metrics,
+    logger: logger.child({ component: 'egress' }),
+  });
+  const tooLong = gateway.checkSocketPath(
+    join(config.workRoot, 'jobs', config.instanceId),
+    SANDBOX_ID_LENGTH,
+  );
+  if (tooLong) throw new Error(tooLong);
+  return gateway;
+}
+
 /** Docker, the reaper (which runs once before anything starts), the factory, teardown, pools, runner. */
 async function wireSandboxes(
   config: Config,
   metrics: PrometheusMetrics,
+  egress: EgressGateway | undefined,
   logger: Logger,
 ): Promise<SandboxLayer> {
   const docker = new Docker({ socketPath: config.dockerSocket });
@@ -177,6 +228,7 @@ async function wireSandboxes(
     scratchBytes: config.scratchBytes,
     seccompProfile,
     preload: config.preload,
+    egress,
     onDockerError,
     logger,
   });
@@ -259,6 +311,7 @@ function wireExecution(
       maxFiles: config.maxFiles,
       maxInputBytes: config.maxInputBytes,
       reservedPaths: SANDBOX_PROTOCOL.reservedInputPaths,
+      egressCeiling: config.egress.ceiling,
     },
     metrics,
     logger,

@@ -10,6 +10,7 @@ import { detectHostResources, type HostResources } from './host-resources.js';
 import { defaultPoolBounds } from './pool-bounds.js';
 import { translateRagflowEnvironment } from './ragflow-environment.js';
 import { parseTrustedNetworks, type TrustedNetwork } from './trusted-networks.js';
+import { parseOperatorAllowList, parseAllowEntry, type AllowRule } from '../domain/network-policy.js';
 
 /** The service configuration: validated, complete and frozen. */
 export interface Config {
@@ -77,6 +78,19 @@ export interface Config {
   sandboxRuntime: string;
   /** Lines for the operator about how the environment was read (RAGFlow's variables), logged at start. */
   notices: readonly string[];
+  egress: Readonly<EgressConfig>;
+}
+
+/** Controlled egress (src/egress/). */
+export interface EgressConfig {
+  /** What any request may at most be allowed (empty = no egress at all); in open mode it includes `*`. */
+  ceiling: readonly AllowRule[];
+  /** Logged-open development mode: any public host on any port, still only through the proxy. */
+  open: boolean;
+  /** Per execution. */
+  maxConnections: number;
+  maxOpenConnections: number;
+  maxBytes: number;
 }
 
 export type { HostResources } from './host-resources.js';
@@ -177,6 +191,20 @@ const environmentSchema = z
     // A name shared with RAGFlow's manager, with the same meaning.
     SANDBOX_ENABLE_SECCOMP: flag,
     SANDBOX_SECCOMP_RUNTIME: z.string().min(1).default('runsc-seccomp'),
+    // Egress: the operator's allowlist (host[:port], *.domain), the explicit dev switch, per-execution caps.
+    SANDBOX_EGRESS_ALLOW: z
+      .string()
+      .default('')
+      .transform((value) =>
+        value
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter(Boolean),
+      ),
+    SANDBOX_EGRESS_OPEN: flag,
+    SANDBOX_EGRESS_MAX_CONNECTIONS: integer(64, 1, 100_000),
+    SANDBOX_EGRESS_MAX_OPEN_CONNECTIONS: integer(8, 1, 1024),
+    SANDBOX_EGRESS_MAX_BYTES: integer(32 * MiB, 1),
   })
   // A misspelt SANDBOX_ variable would otherwise be silently ignored.
   .strict();
@@ -248,8 +276,16 @@ export function loadConfig(
     problems.push('SANDBOX_TRUSTED_NETWORKS: only exclusions ("!…"); name at least one network to trust');
   }
   const pool = poolBounds(e.SANDBOX_POOL_SIZE, e.SANDBOX_POOL_MAX, host, problems);
+  const egressAllow = parseOperatorAllowList(e.SANDBOX_EGRESS_ALLOW);
+  problems.push(...egressAllow.problems.map((problem) => `SANDBOX_EGRESS_ALLOW: ${problem}`));
+  if (egressAllow.rules.some((rule) => rule.kind === 'any')) {
+    problems.push(
+      'SANDBOX_EGRESS_ALLOW: "*" opens egress to everything; set SANDBOX_EGRESS_OPEN=true for that',
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   const concurrency = e.SANDBOX_CONCURRENCY ?? concurrencyFor(host, defaultLimits.memoryBytes);
+  const anyHost = parseAllowEntry('*') as AllowRule;
 
   return Object.freeze({
     host: e.SANDBOX_HOST,
@@ -294,6 +330,13 @@ export function loadConfig(
         ? e.SANDBOX_SECCOMP_RUNTIME
         : e.SANDBOX_RUNTIME,
     notices: Object.freeze(ragflow.notice ? [ragflow.notice] : []),
+    egress: Object.freeze({
+      ceiling: Object.freeze(e.SANDBOX_EGRESS_OPEN ? [...egressAllow.rules, anyHost] : egressAllow.rules),
+      open: e.SANDBOX_EGRESS_OPEN,
+      maxConnections: e.SANDBOX_EGRESS_MAX_CONNECTIONS,
+      maxOpenConnections: e.SANDBOX_EGRESS_MAX_OPEN_CONNECTIONS,
+      maxBytes: e.SANDBOX_EGRESS_MAX_BYTES,
+    }),
   });
 }
 

@@ -1,4 +1,5 @@
 import type { Artifact, SkippedArtifact } from './artifact.js';
+import type { EgressReport } from './egress-report.js';
 import type { ExitReason } from './exit-reason.js';
 import type { Limits } from './limits.js';
 
@@ -31,6 +32,8 @@ export interface ExecutionResult {
   skippedArtifacts: SkippedArtifact[];
   /** How many artifacts were not returned in all. */
   skippedArtifactsTotal: number;
+  /** Egress through the proxy, refused attempts included; null when egress is off on this server. */
+  egress: EgressReport | null;
 }
 
 /** A JSON value returned by main(). */

@@ -106,6 +106,7 @@ export class ExecutionService {
             returnValue: outcome.returnValue,
             skippedArtifacts: outcome.skippedArtifacts,
             skippedArtifactsTotal: outcome.skippedArtifactsTotal,
+            egress: outcome.egress,
           };
           logger.info(
             {

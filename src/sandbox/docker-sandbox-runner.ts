@@ -91,6 +91,7 @@ export class DockerSandboxRunner implements SandboxRunner {
     // Only a program that ended by itself (its launcher reported) leaves an idle sandbox behind.
     let programEnded = false;
     try {
+      handle.egress?.bind(job.executionId, job.network);
       await this.writeJob(job, handle);
       const session = new SandboxSession({
         stream: handle.takeStream(),
@@ -106,7 +107,7 @@ export class DockerSandboxRunner implements SandboxRunner {
       });
       const outcome = await session.run();
       programEnded = outcome.exitReason === 'ok' || outcome.exitReason === 'error';
-      return { ...outcome, sandbox };
+      return { ...outcome, egress: handle.egress?.report() ?? null, sandbox };
     } finally {
       // A cancelled or timed-out program may still run: the caller's slot is held until it is killed.
       await this.options.teardown.dispose(handle, { urgent: !programEnded });
@@ -115,7 +116,13 @@ export class DockerSandboxRunner implements SandboxRunner {
 
   async readiness(): Promise<ReadinessCheck[]> {
     const { docker, dockerSocket, runtime, images } = this.options;
-    const checks = await checkSandboxHost({ docker, dockerSocket, runtime, images });
+    const checks = await checkSandboxHost({
+      docker,
+      dockerSocket,
+      runtime,
+      images,
+      egress: this.options.factory.egressEnabled,
+    });
     // Informational: an empty pool means cold starts, not an unready service.
     for (const [language, pool] of Object.entries(this.options.pools)) {
       checks.push({

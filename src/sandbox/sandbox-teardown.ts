@@ -83,6 +83,8 @@ export class SandboxTeardown implements SandboxDisposer {
    */
   dispose(handle: SandboxHandle, { urgent = true }: DisposeOptions = {}): Promise<void> {
     const { logger, removalDelayMs } = this.options;
+    // The execution is over: nothing may leave the sandbox any more, whatever is still running in it.
+    handle.egress?.close();
     if (urgent) handle.closeStream();
     // Killed and waited for: `docker kill` returns once the signal is sent, not once runsc has stopped.
     // Bounded, so a wedged dockerd cannot hold the caller's slot forever (removal still follows).

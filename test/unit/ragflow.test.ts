@@ -20,6 +20,7 @@ const result = (overrides: Partial<ExecutionResult>): ExecutionResult => ({
   returnValue: null,
   skippedArtifacts: [],
   skippedArtifactsTotal: 0,
+  egress: null,
   ...overrides,
 });
 /** As the client reads it: the streamed JSON, parsed. */

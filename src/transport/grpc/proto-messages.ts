@@ -1,6 +1,7 @@
 import type { ExecutionRequestInput } from '../../domain/execution-request.js';
 import { InvalidArgumentError } from '../../errors/service-error.js';
 import type { ExecutionEvent } from '../../domain/execution-result.js';
+import { egressToWire } from '../wire-egress.js';
 import { limitsToWire, requestedLimitsFromWire, type WireLimits } from '../wire-limits.js';
 
 export interface ProtoExecuteCodeRequest {
@@ -11,6 +12,7 @@ export interface ProtoExecuteCodeRequest {
   limits: WireLimits | null;
   entrypoint: string;
   arguments_json: string;
+  network: { allow: string[] } | null;
 }
 
 export function requestFromProto(message: ProtoExecuteCodeRequest): ExecutionRequestInput {
@@ -22,6 +24,7 @@ export function requestFromProto(message: ProtoExecuteCodeRequest): ExecutionReq
     limits: requestedLimitsFromWire(message.limits, (value) => value === 0),
     entrypoint: message.entrypoint,
     arguments: parseArgumentsJson(message.arguments_json),
+    ...(message.network ? { network: { allow: message.network.allow } } : {}),
   };
 }
 
@@ -76,6 +79,7 @@ export function eventToProto(event: ExecutionEvent): Record<string, unknown> | u
             : null,
           skipped_artifacts: r.skippedArtifacts,
           skipped_artifacts_total: r.skippedArtifactsTotal,
+          egress: egressToWire(r.egress),
         },
       };
     }

@@ -1,5 +1,6 @@
 import type { Artifact } from '../../domain/artifact.js';
 import type { ExecutionEvent, ExecutionResult, ReturnValue } from '../../domain/execution-result.js';
+import { egressToWire } from '../wire-egress.js';
 import { limitsToWire } from '../wire-limits.js';
 import { JsonBytes } from './json-chunks.js';
 import { textFields } from './utf8-text.js';
@@ -22,6 +23,7 @@ export function resultToJson(result: ExecutionResult): Record<string, unknown> {
     return_value: returnValueToJson(result.returnValue),
     skipped_artifacts: result.skippedArtifacts,
     skipped_artifacts_total: result.skippedArtifactsTotal,
+    egress: egressToWire(result.egress),
   };
 }
 
