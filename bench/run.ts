@@ -1,201 +1,221 @@
-// Benchmark harness (not a test). Starts the real service (dist/, as a child process) and measures,
-// in one run, against baselines measured in the same run on the same machine:
-//   - hello-world ExecuteCode latency over gRPC at concurrency 1 and 4, on warm sandboxes;
-//   - sustained throughput over a fixed number of executions (pool refills included);
-//   - `import pandas` latency with and without preloading;
-//   - baselines: plain `docker run --runtime=runsc`, and raw runsc churn (create/start/wait/remove);
-//   - service RSS with a pool of 8, memory of an idle pooled sandbox.
-// Prints a table and writes bench-results/latest.json.   npm run bench -- [--quick]
+// Benchmark harness (not a test). Starts the real service (dist/, as a child process) in each of a few
+// configurations and runs the workload table (workloads.ts) against it over gRPC, with, in the same
+// run on the same machine, two baselines: a plain `docker run --runtime=runsc`, and raw runsc churn
+// (create/start/wait/remove through the Docker API). Reports p50/p95/p99/max, throughput, pool hit
+// rate and service RSS, checks the targets (targets.ts), prints it all and writes
+// bench-results/latest.json.
+// Hold the Docker lock while it runs:   flock /tmp/docker-heavy.lock npm run bench -- [--quick]
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, loadavg, totalmem } from 'node:os';
 import Docker from 'dockerode';
 import { loadConfig } from '../src/config/config.js';
-import { startServiceProcess, type ServiceProcess } from './service-process.js';
-import { measure, summarize, type LatencySummary } from './stats.js';
-import {
-  dockerRun,
-  executeCode,
-  HELLO_PYTHON,
-  idleSandboxMemoryMb,
-  rawChurn,
-  waitForQuietService,
-  type ExecutionSample,
-} from './workloads.js';
+import { dockerRun, HELLO_PYTHON, idleSandboxMemoryMb, rawChurn, waitForQuietService } from './operations.js';
+import { startServiceProcess } from './service-process.js';
+import { measure, summarize } from './stats.js';
+import { evaluateTargets, type Figures, type Row, type TargetResult } from './targets.js';
+import { WORKLOADS, type ConfigurationName } from './workloads.js';
 
 const QUICK = process.argv.includes('--quick');
-const POOL_SIZE = 8;
-const PANDAS = 'import pandas\nprint(pandas.__version__)';
-const RUNS = QUICK
-  ? { warm: 16, throughput: 20, dockerRun: 5, churn: 12, pandasPreloaded: 8, pandasCold: 3 }
-  : { warm: 48, throughput: 60, dockerRun: 20, churn: 40, pandasPreloaded: 24, pandasCold: 8 };
+const BASELINE_RUNS = QUICK ? { dockerRun: 5, churn: 12 } : { dockerRun: 12, churn: 30 };
 
-interface Row {
-  name: string;
-  latency: LatencySummary;
-  throughputPerSec: number;
-  warmShare?: number;
-}
+/** Environment of each service configuration; `default` sets nothing, so it is what operators get. */
+const CONFIGURATIONS: Record<ConfigurationName, Record<string, string>> = {
+  default: {},
+  tuned: { SANDBOX_POOL_SIZE: '8', SANDBOX_POOL_MAX: '12', SANDBOX_CONCURRENCY: '4' },
+  preload: { SANDBOX_POOL_SIZE: '4', SANDBOX_POOL_MAX: '4', SANDBOX_PRELOAD_PYTHON: 'pandas' },
+};
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
-const image = loadConfig({}).images.python;
+const images = loadConfig({}).images;
 
-/**
- * Latency on warm sandboxes: requests go in bursts no larger than the pool, and the pool is refilled
- * between bursts, so each request finds a pre-started sandbox (the sustained phase measures what
- * happens when it does not).
- */
-async function warmLatency(
-  service: ServiceProcess,
-  code: string,
+async function baseline(
+  key: string,
+  name: string,
   runs: number,
   concurrency: number,
-  poolSize = POOL_SIZE,
+  task: () => Promise<void>,
 ): Promise<Row> {
-  const samples: number[] = [];
-  const results: ExecutionSample[] = [];
-  let wallMs = 0;
-  for (let done = 0; done < runs; done += poolSize) {
-    await waitForQuietService(docker, service.httpPort, service.instanceId);
-    const burst = await measure(Math.min(poolSize, runs - done), concurrency, async () => {
-      results.push(await executeCode(service.client, code));
-    });
-    samples.push(...burst.samples);
-    wallMs += burst.wallMs;
-  }
-  return {
-    name: '',
-    latency: summarize(samples),
-    throughputPerSec: (samples.length * 1000) / wallMs,
-    warmShare: results.filter((result) => result.warm).length / results.length,
-  };
-}
-
-async function sustained(service: ServiceProcess, runs: number, concurrency: number): Promise<Row> {
-  await waitForQuietService(docker, service.httpPort, service.instanceId);
-  const results: ExecutionSample[] = [];
-  const { samples, wallMs } = await measure(runs, concurrency, async () => {
-    results.push(await executeCode(service.client, HELLO_PYTHON));
-  });
-  return {
-    name: '',
-    latency: summarize(samples),
-    throughputPerSec: (runs * 1000) / wallMs,
-    warmShare: results.filter((result) => result.warm).length / results.length,
-  };
-}
-
-async function baseline(runs: number, concurrency: number, task: () => Promise<void>): Promise<Row> {
   await task(); // warm-up: page cache, image layers
   const { samples, wallMs } = await measure(runs, concurrency, task);
-  return { name: '', latency: summarize(samples), throughputPerSec: (runs * 1000) / wallMs };
+  return {
+    configuration: 'baseline',
+    key,
+    name,
+    latency: summarize(samples),
+    throughputPerSec: (runs * 1000) / wallMs,
+  };
 }
 
-function named(name: string, row: Row): Row {
-  return { ...row, name };
+interface ConfigurationRun {
+  rows: Row[];
+  peakRssMb: number;
+  idleSandboxMb?: { python: number; nodejs: number };
 }
 
-function printTable(rows: Row[]): void {
-  const header = ['case'.padEnd(58), 'p50 ms', 'p95 ms', 'p99 ms', 'per s', 'warm'].map((cell, index) =>
-    index === 0 ? cell : cell.padStart(8),
+async function runConfiguration(name: ConfigurationName): Promise<ConfigurationRun> {
+  const env = CONFIGURATIONS[name];
+  const resolved = loadConfig(env);
+  console.log(
+    `${name}: ${JSON.stringify(env)} → pool ${resolved.poolMin}..${resolved.poolMax} per language, concurrency ${resolved.concurrency}`,
   );
-  console.log(header.join(' '));
-  for (const row of rows) {
-    const cells = [row.name.padEnd(58)];
-    for (const value of [row.latency.p50, row.latency.p95, row.latency.p99])
-      cells.push(value.toFixed(1).padStart(8));
-    cells.push(row.throughputPerSec.toFixed(2).padStart(8));
-    cells.push(
-      row.warmShare === undefined ? ''.padStart(8) : `${Math.round(row.warmShare * 100)}%`.padStart(8),
+  const began = performance.now();
+  const service = await startServiceProcess(env);
+  let peakRssMb = 0;
+  const sampleRss = () => {
+    try {
+      peakRssMb = Math.max(peakRssMb, service.rssMb());
+    } catch {
+      // exited
+    }
+  };
+  const rssTimer = setInterval(sampleRss, 250);
+  const rows: Row[] = [];
+  try {
+    const selected = WORKLOADS.filter(
+      (entry) => entry.configurations.includes(name) && !(QUICK && entry.fullRunOnly),
     );
-    console.log(cells.join(' '));
+    for (const workload of selected) {
+      const began = performance.now();
+      const result = await workload.run({ service, docker, quick: QUICK });
+      const row: Row = {
+        configuration: name,
+        key: workload.key,
+        name: workload.name,
+        latency: summarize(result.samples),
+        throughputPerSec: (result.samples.length * 1000) / result.wallMs,
+        hitRate: result.warm / result.samples.length,
+      };
+      rows.push(row);
+      console.log(`  ${formatRow(row)}  (${((performance.now() - began) / 1000).toFixed(0)} s)`);
+    }
+    let idleSandboxMb: ConfigurationRun['idleSandboxMb'];
+    if (name === 'tuned') {
+      await waitForQuietService(docker, service.httpPort, service.instanceId);
+      idleSandboxMb = {
+        python: await idleSandboxMemoryMb(docker, service.instanceId, images.python),
+        nodejs: await idleSandboxMemoryMb(docker, service.instanceId, images.nodejs),
+      };
+    }
+    sampleRss();
+    return { rows, peakRssMb, idleSandboxMb };
+  } finally {
+    clearInterval(rssTimer);
+    await service.stop();
+    console.log(`  (${name}: ${((performance.now() - began) / 1000).toFixed(0)} s with start and stop)`);
+  }
+}
+
+const HEADER = ['configuration', 'workload', 'n', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'per s', 'warm'];
+const WIDTHS = [13, 44, 4, 8, 8, 8, 8, 7, 6];
+
+function formatCells(cells: string[]): string {
+  return cells
+    .map((cell, index) => (index < 2 ? cell.padEnd(WIDTHS[index]!) : cell.padStart(WIDTHS[index]!)))
+    .join(' ');
+}
+
+function formatRow(row: Row): string {
+  const { latency } = row;
+  return formatCells([
+    row.configuration,
+    row.name.slice(0, WIDTHS[1]),
+    String(latency.count),
+    ...[latency.p50, latency.p95, latency.p99, latency.max].map((value) => value.toFixed(1)),
+    row.throughputPerSec.toFixed(2),
+    row.hitRate === undefined ? '' : `${Math.round(row.hitRate * 100)}%`,
+  ]);
+}
+
+function printTargets(targets: TargetResult[]): void {
+  console.log(`\n${'target'.padEnd(50)} ${'limit'.padStart(12)} ${'measured'.padStart(10)}  result`);
+  for (const target of targets) {
+    console.log(
+      `${target.label.padEnd(50)} ${`${target.op} ${target.limit} ${target.unit}`.padStart(12)} ${`${target.measured} ${target.unit}`.padStart(10)}  ${target.pass ? 'pass' : 'FAIL'}`,
+    );
   }
 }
 
 async function main(): Promise<void> {
+  const host = { cores: availableParallelism(), memoryMiB: Math.round(totalmem() / 1024 / 1024) };
+  const loadBefore = loadavg();
   console.log(
-    `code-sandbox benchmark${QUICK ? ' (quick)' : ''}: ${image}, runsc, pool ${POOL_SIZE} per language\n`,
+    `code-sandbox benchmark${QUICK ? ' (quick)' : ''}: ${images.python}, runsc, ${host.cores} cores, ${host.memoryMiB} MiB; load average ${loadBefore.map((v) => v.toFixed(2)).join(' ')}\n`,
   );
   // Baselines first, on a quiet machine (no pool filling in the background).
-  const dockerRunC1 = named(
-    'baseline: docker run --runtime=runsc, c=1',
-    await baseline(RUNS.dockerRun, 1, () => dockerRun(image, HELLO_PYTHON)),
-  );
-  const churnC4 = named(
-    'baseline: raw runsc churn (create/start/wait/rm), c=4',
-    await baseline(RUNS.churn, 4, () => rawChurn(docker, image, HELLO_PYTHON)),
-  );
+  const baselines = [
+    await baseline('docker-run', 'docker run --runtime=runsc (c=1)', BASELINE_RUNS.dockerRun, 1, () =>
+      dockerRun(images.python, HELLO_PYTHON),
+    ),
+    await baseline('churn', 'raw runsc churn: create/start/wait/rm (c=4)', BASELINE_RUNS.churn, 4, () =>
+      rawChurn(docker, images.python, HELLO_PYTHON),
+    ),
+  ];
+  for (const row of baselines) console.log(`  ${formatRow(row)}`);
 
-  // Service without preloads: hello-world latency, sustained throughput, pandas imported on demand.
-  const plain = await startServiceProcess({ SANDBOX_POOL_SIZE: String(POOL_SIZE), SANDBOX_CONCURRENCY: '4' });
-  let helloC1: Row, helloC4: Row, throughput: Row, pandasNoPreload: Row;
-  let serviceRssMb: number, idlePooledPlainMb: number, idlePooledNodeMb: number;
-  try {
-    helloC1 = named(
-      'service: hello-world ExecuteCode, warm, c=1',
-      await warmLatency(plain, HELLO_PYTHON, RUNS.warm, 1),
-    );
-    helloC4 = named(
-      'service: hello-world ExecuteCode, warm, c=4',
-      await warmLatency(plain, HELLO_PYTHON, RUNS.warm, 4),
-    );
-    pandasNoPreload = named(
-      'service: import pandas, not preloaded, c=1',
-      await warmLatency(plain, PANDAS, RUNS.pandasCold, 1),
-    );
-    throughput = named(
-      `service: sustained hello-world, ${RUNS.throughput} runs, c=4`,
-      await sustained(plain, RUNS.throughput, 4),
-    );
-    await waitForQuietService(docker, plain.httpPort, plain.instanceId);
-    serviceRssMb = plain.rssMb();
-    idlePooledPlainMb = await idleSandboxMemoryMb(docker, plain.instanceId, image);
-    idlePooledNodeMb = await idleSandboxMemoryMb(docker, plain.instanceId, loadConfig({}).images.nodejs);
-  } finally {
-    await plain.stop();
-  }
+  const runs: Partial<Record<ConfigurationName, ConfigurationRun>> = {};
+  for (const name of Object.keys(CONFIGURATIONS) as ConfigurationName[])
+    runs[name] = await runConfiguration(name);
 
-  // Service preloading pandas in its warm Python sandboxes.
-  const preloaded = await startServiceProcess({
-    SANDBOX_POOL_SIZE: String(POOL_SIZE),
-    SANDBOX_CONCURRENCY: '4',
-    SANDBOX_PRELOAD_PYTHON: 'pandas',
-  });
-  let pandasWarm: Row, idlePooledPandasMb: number;
-  try {
-    pandasWarm = named(
-      'service: import pandas, preloaded, c=1',
-      await warmLatency(preloaded, PANDAS, RUNS.pandasPreloaded, 1),
-    );
-    idlePooledPandasMb = await idleSandboxMemoryMb(docker, preloaded.instanceId, image);
-  } finally {
-    await preloaded.stop();
-  }
+  const rows = [...Object.values(runs).flatMap((run) => run.rows), ...baselines];
+  const figures: Figures = {
+    rows,
+    serviceRssMb: Object.fromEntries(Object.entries(runs).map(([name, run]) => [name, run.peakRssMb])),
+  };
+  const targets = evaluateTargets(figures);
+  console.log(`\n${formatCells(HEADER)}`);
+  for (const row of rows) console.log(formatRow(row));
+  printTargets(targets);
 
-  const allRows = [helloC1, helloC4, pandasWarm, pandasNoPreload, throughput, dockerRunC1, churnC4];
-  console.log();
-  printTable(allRows);
+  const find = (configuration: Row['configuration'], key: string) =>
+    rows.find((row) => row.configuration === configuration && row.key === key);
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined ? undefined : Math.round((a / b) * 100) / 100;
   const ratios = {
-    helloC1SpeedupVsDockerRunP50: dockerRunC1.latency.p50 / helloC1.latency.p50,
-    sustainedThroughputVsRawChurn: throughput.throughputPerSec / churnC4.throughputPerSec,
-    pandasPreloadSpeedupP50: pandasNoPreload.latency.p50 / pandasWarm.latency.p50,
+    oneClientP50SpeedupVsDockerRun: ratio(
+      find('baseline', 'docker-run')?.latency.p50,
+      find('default', 'c1')?.latency.p50,
+    ),
+    sustainedVsRawChurnDefault: ratio(
+      find('default', 'sustained')?.throughputPerSec,
+      find('baseline', 'churn')?.throughputPerSec,
+    ),
+    sustainedVsRawChurnTuned: ratio(
+      find('tuned', 'sustained')?.throughputPerSec,
+      find('baseline', 'churn')?.throughputPerSec,
+    ),
+    pandasPreloadSpeedupP50: ratio(
+      find('tuned', 'pandas-cold')?.latency.p50,
+      find('preload', 'pandas-preloaded')?.latency.p50,
+    ),
   };
-  const memory = {
-    serviceRssMbWithPool8: serviceRssMb,
-    idlePooledPythonSandboxWithPandasMb: idlePooledPandasMb,
-    idlePooledPythonSandboxMb: idlePooledPlainMb,
-    idlePooledNodeSandboxMb: idlePooledNodeMb,
-  };
+  const memory = { serviceRssPeakMb: figures.serviceRssMb, idlePooledSandboxMb: runs.tuned?.idleSandboxMb };
+  const loadAfter = loadavg();
   console.log(
-    `\nratios: hello c=1 p50 ${ratios.helloC1SpeedupVsDockerRunP50.toFixed(1)}x faster than docker run; ` +
-      `sustained throughput ${(ratios.sustainedThroughputVsRawChurn * 100).toFixed(0)}% of raw churn; ` +
-      `pandas preload ${ratios.pandasPreloadSpeedupP50.toFixed(1)}x faster`,
+    `\nratios: one client p50 ${ratios.oneClientP50SpeedupVsDockerRun}x faster than docker run; sustained throughput ${ratios.sustainedVsRawChurnDefault}x (default) / ${ratios.sustainedVsRawChurnTuned}x (tuned) raw churn; pandas preload ${ratios.pandasPreloadSpeedupP50}x faster`,
   );
   console.log(
-    `memory: service RSS ${memory.serviceRssMbWithPool8} MiB (pool ${POOL_SIZE} per language); idle pooled sandbox: python+pandas ${memory.idlePooledPythonSandboxWithPandasMb} MiB, python ${memory.idlePooledPythonSandboxMb} MiB, node ${memory.idlePooledNodeSandboxMb} MiB`,
+    `memory: service RSS peak ${JSON.stringify(memory.serviceRssPeakMb)} MiB; idle pooled sandbox ${JSON.stringify(memory.idlePooledSandboxMb)} MiB`,
   );
+  console.log(`load average after: ${loadAfter.map((v) => v.toFixed(2)).join(' ')}`);
   mkdirSync('bench-results', { recursive: true });
   writeFileSync(
     'bench-results/latest.json',
-    `${JSON.stringify({ date: new Date().toISOString(), quick: QUICK, image, poolSize: POOL_SIZE, rows: allRows, ratios, memory }, null, 2)}\n`,
+    `${JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        quick: QUICK,
+        host,
+        loadAverage: { before: loadBefore, after: loadAfter },
+        images,
+        configurations: CONFIGURATIONS,
+        rows,
+        targets,
+        ratios,
+        memory,
+      },
+      null,
+      2,
+    )}\n`,
   );
   console.log('written: bench-results/latest.json');
 }

@@ -6,6 +6,9 @@ import { loadSandboxService } from '../src/transport/grpc/sandbox-proto.js';
 
 export interface ServiceProcess {
   pid: number;
+  child: ChildProcess;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
   grpcPort: number;
   httpPort: number;
   instanceId: string;
@@ -15,9 +18,15 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
+/** Runs the service from its TypeScript sources (tests), rather than the build (benchmarks). */
+export const SOURCE_ENTRY = ['--import', 'tsx', 'src/main.ts'];
+
 /** Starts the built service (dist/) as a child process on free ports and waits until it listens. */
-export async function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
-  const child: ChildProcess = spawn(process.execPath, ['dist/src/main.js'], {
+export async function startServiceProcess(
+  env: Record<string, string>,
+  entry: string[] = ['dist/src/main.js'],
+): Promise<ServiceProcess> {
+  const child: ChildProcess = spawn(process.execPath, entry, {
     env: {
       ...process.env,
       SANDBOX_GRPC_PORT: '0',
@@ -27,6 +36,7 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   type Listening = { grpcPort: number; httpPort: number; instanceId: string };
   const listening = await new Promise<Listening>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
@@ -43,6 +53,8 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
   return {
     ...listening,
     pid: child.pid!,
+    child,
+    exited,
     client,
     rssMb() {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
@@ -50,7 +62,6 @@ export async function startServiceProcess(env: Record<string, string>): Promise<
     },
     async stop() {
       client.close();
-      const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
     },

@@ -4,6 +4,7 @@ export interface LatencySummary {
   p50: number;
   p95: number;
   p99: number;
+  max: number;
   mean: number;
 }
 
@@ -22,6 +23,7 @@ export function summarize(samples: number[]): LatencySummary {
     p50: round(percentile(sorted, 0.5)),
     p95: round(percentile(sorted, 0.95)),
     p99: round(percentile(sorted, 0.99)),
+    max: round(sorted[sorted.length - 1] ?? Number.NaN),
     mean: round(samples.reduce((sum, value) => sum + value, 0) / Math.max(1, samples.length)),
   };
 }

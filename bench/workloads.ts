@@ -1,137 +1,131 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import type { Client } from '@grpc/grpc-js';
+// The benchmark's workloads: one table, each entry run against the service configurations it names.
+// To add one, append an entry; run.ts prints and records every entry it runs.
 import type Docker from 'dockerode';
+import type { ServiceProcess } from './service-process.js';
+import { executeCode, HELLO_PYTHON, PANDAS_PYTHON, waitForQuietService } from './operations.js';
+import { measure } from './stats.js';
 
-const run = promisify(execFile);
-export const HELLO_PYTHON = 'print("hello")';
+/** Service configurations the benchmark starts (see CONFIGURATIONS in run.ts). */
+export type ConfigurationName = 'default' | 'tuned' | 'preload';
 
-export interface ExecutionSample {
-  warm: boolean;
+export interface WorkloadContext {
+  service: ServiceProcess;
+  docker: Docker;
+  quick: boolean;
 }
 
-/** One ExecuteCode call to its end; rejects unless the program exited ok. */
-export function executeCode(client: Client, code: string): Promise<ExecutionSample> {
-  return new Promise((resolve, reject) => {
-    const call = (client as unknown as { ExecuteCode(request: unknown): NodeJS.EventEmitter }).ExecuteCode({
-      language: 'python',
-      code,
-    });
-    let warm = false;
-    let ok = false;
-    let detail = '';
-    call.on(
-      'data',
-      (message: { started?: { warm_start: boolean }; result?: { exit_reason: string; detail: string } }) => {
-        if (message.started) warm = message.started.warm_start;
-        if (message.result) {
-          ok = message.result.exit_reason === 'ok';
-          detail = `${message.result.exit_reason} ${message.result.detail}`;
-        }
-      },
-    );
-    call.on('error', reject);
-    call.on('end', () =>
-      ok ? resolve({ warm }) : reject(new Error(`execution did not exit ok: ${detail}`)),
-    );
-  });
+/** What one workload measured: each call's latency, how many found a warm sandbox, wall time. */
+export interface Measurement {
+  samples: number[];
+  warm: number;
+  wallMs: number;
 }
 
-/** Baseline 1: what a naive service does per request, a plain `docker run --rm --runtime=runsc`. */
-export async function dockerRun(image: string, code: string): Promise<void> {
-  await run('/usr/bin/docker', [
-    'run',
-    '--rm',
-    '--runtime=runsc',
-    '--network=none',
-    '--read-only',
-    '--cap-drop=ALL',
-    '--user=65534:65534',
-    image,
-    'python3',
-    '-c',
-    code,
-  ]);
+export interface Workload {
+  /** Stable id: results and targets refer to it. */
+  key: string;
+  name: string;
+  configurations: ConfigurationName[];
+  /** Diagnostic entries that only the full run includes. */
+  fullRunOnly?: boolean;
+  run(context: WorkloadContext): Promise<Measurement>;
 }
 
-/** Baseline 2: raw runsc container churn through the Docker API: create, start, wait, remove. */
-export async function rawChurn(docker: Docker, image: string, code: string): Promise<void> {
-  const container = await docker.createContainer({
-    Image: image,
-    Cmd: ['python3', '-c', code],
-    User: '65534:65534',
-    Labels: { 'code-sandbox.bench': 'churn' },
-    HostConfig: {
-      Runtime: 'runsc',
-      NetworkMode: 'none',
-      ReadonlyRootfs: true,
-      CapDrop: ['ALL'],
-      LogConfig: { Type: 'none', Config: {} },
-    },
-  });
-  try {
-    await container.start();
-    await container.wait();
-  } finally {
-    await container.remove({ force: true });
-  }
-}
+/** Time between two calls of a single client, as an interactive agent would leave. */
+const THINK_TIME_MS = 500;
+const BURST_PAUSE_MS = 1500;
 
-/** Running containers of one service instance (its idle warm sandboxes, between bursts). */
-export async function runningSandboxes(
-  docker: Docker,
-  instanceId: string,
-  image?: string,
-): Promise<Docker.ContainerInfo[]> {
-  const running = await docker.listContainers({
-    filters: { label: [`code-sandbox.instance=${instanceId}`], status: ['running'] },
-  });
-  return image ? running.filter((info) => info.Image === image) : running;
+export const WORKLOADS: Workload[] = [
+  {
+    key: 'c1',
+    name: 'hello-world, one client (c=1, 0.5 s apart)',
+    configurations: ['default', 'tuned'],
+    run: (context) => bursts(context, HELLO_PYTHON, 1, context.quick ? 12 : 40, THINK_TIME_MS),
+  },
+  {
+    key: 'burst4',
+    name: 'hello-world, bursts of 4 (1.5 s pauses)',
+    configurations: ['default', 'tuned'],
+    run: (context) => bursts(context, HELLO_PYTHON, 4, context.quick ? 8 : 25, BURST_PAUSE_MS),
+  },
+  {
+    // Diagnostic: what a burst costs by itself, with refills and removals of the previous one done.
+    key: 'burst4-quiet',
+    name: 'hello-world, bursts of 4 (each on a settled pool)',
+    configurations: ['default'],
+    fullRunOnly: true,
+    run: (context) => bursts(context, HELLO_PYTHON, 4, 8, 0, true),
+  },
+  {
+    key: 'burst8',
+    name: 'hello-world, bursts of 8 (1.5 s pauses)',
+    configurations: ['default', 'tuned'],
+    run: (context) => bursts(context, HELLO_PYTHON, 8, context.quick ? 4 : 12, BURST_PAUSE_MS),
+  },
+  {
+    key: 'sustained',
+    name: 'hello-world, sustained (c=4, back to back)',
+    configurations: ['default', 'tuned'],
+    run: (context) => sustained(context, HELLO_PYTHON, context.quick ? 24 : 80, 4),
+  },
+  {
+    key: 'pandas-cold',
+    name: 'import pandas, not preloaded (c=1)',
+    configurations: ['tuned'],
+    run: (context) => bursts(context, PANDAS_PYTHON, 1, context.quick ? 2 : 4, THINK_TIME_MS),
+  },
+  {
+    key: 'pandas-preloaded',
+    name: 'import pandas, preloaded (c=1)',
+    configurations: ['preload'],
+    run: (context) => bursts(context, PANDAS_PYTHON, 1, context.quick ? 4 : 12, THINK_TIME_MS),
+  },
+];
+
+async function call(context: WorkloadContext, code: string, result: Measurement): Promise<void> {
+  const { warm } = await executeCode(context.service.client, code);
+  if (warm) result.warm += 1;
 }
 
 /**
- * Waits until the service is quiet: every warm pool full (per /readyz) and no used sandbox still
- * being removed (the instance has no containers beyond its idle pool). Latency measured after this
- * is that of a warm claim on an otherwise idle machine; the sustained phase measures the rest.
+ * `count` bursts of `size` concurrent calls; each burst starts `pauseMs` after the previous one ended
+ * (or, `settled`, once the pool is full again and every used sandbox removed). One client calling
+ * with think time between calls is bursts of 1.
  */
-export async function waitForQuietService(
-  docker: Docker,
-  httpPort: number,
-  instanceId: string,
-): Promise<void> {
-  const deadline = Date.now() + 300_000;
-  for (;;) {
-    const response = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
-    const { checks } = (await response.json()) as { checks: { name: string; detail: string }[] };
-    const pools = checks.filter((check) => check.name.startsWith('pool:'));
-    const idle = pools.reduce((sum, pool) => sum + Number(/^(\d+)\//.exec(pool.detail)?.[1] ?? 0), 0);
-    const full = pools.every((pool) => /^(\d+)\/\1 ready$/.test(pool.detail));
-    const containers = await docker.listContainers({
-      all: true,
-      filters: { label: [`code-sandbox.instance=${instanceId}`] },
-    });
-    if (full && containers.length === idle) return;
-    if (Date.now() > deadline)
-      throw new Error(`service did not settle: ${JSON.stringify(pools)}, ${containers.length} containers`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
+async function bursts(
+  context: WorkloadContext,
+  code: string,
+  size: number,
+  count: number,
+  pauseMs: number,
+  settled = false,
+): Promise<Measurement> {
+  const { docker, service } = context;
+  await waitForQuietService(docker, service.httpPort, service.instanceId);
+  const result: Measurement = { samples: [], warm: 0, wallMs: 0 };
+  for (let i = 0; i < count; i++) {
+    if (i > 0) await sleep(pauseMs);
+    if (i > 0 && settled) await waitForQuietService(docker, service.httpPort, service.instanceId);
+    const { samples, wallMs } = await measure(size, size, () => call(context, code, result));
+    result.samples.push(...samples);
+    result.wallMs += wallMs;
   }
+  return result;
 }
 
-/** Memory used by an idle pooled sandbox of `image` (its cgroup; median over the idle ones), in MiB. */
-export async function idleSandboxMemoryMb(
-  docker: Docker,
-  instanceId: string,
-  image: string,
-): Promise<number> {
-  const usages: number[] = [];
-  for (const info of await runningSandboxes(docker, instanceId, image)) {
-    const stats = (await docker
-      .getContainer(info.Id)
-      .stats({ stream: false })
-      .catch(() => ({}))) as { memory_stats?: { usage?: number } }; // claimed and removed meanwhile
-    if (stats.memory_stats?.usage) usages.push(stats.memory_stats.usage / 1024 / 1024);
-  }
-  usages.sort((a, b) => a - b);
-  const median = usages[Math.floor(usages.length / 2)];
-  return median === undefined ? Number.NaN : Math.round(median * 10) / 10;
+/** `runs` calls, `concurrency` always in flight: throughput with refills and removals included. */
+async function sustained(
+  context: WorkloadContext,
+  code: string,
+  runs: number,
+  concurrency: number,
+): Promise<Measurement> {
+  await waitForQuietService(context.docker, context.service.httpPort, context.service.instanceId);
+  const result: Measurement = { samples: [], warm: 0, wallMs: 0 };
+  const { samples, wallMs } = await measure(runs, concurrency, () => call(context, code, result));
+  return { ...result, samples, wallMs };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

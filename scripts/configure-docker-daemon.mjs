@@ -11,6 +11,10 @@ const RUNSC_ARGS = [
   // Without it a runsc start with NetworkMode "none" fails ("cannot run with network enabled in root
   // network namespace") and leaves stray runsc processes behind.
   '--network=none',
+  // Lets a program connect() to a host unix socket that is bind-mounted into its sandbox (it cannot
+  // create or bind one). The service mounts exactly one: its per-sandbox egress proxy socket, the only
+  // way out of a NIC-less sandbox (src/egress/). Nothing else mounted into a sandbox is a socket.
+  '--host-uds=open',
 ];
 
 const wantedRuntimes = {

@@ -7,7 +7,11 @@ import { ExecutionService } from './execution/execution-service.js';
 import { packageRoot } from './package-root.js';
 import { LANGUAGES, type Language } from './domain/languages.js';
 import { resolveLimits } from './domain/limits.js';
+import { EgressGateway } from './egress/egress-gateway.js';
+import { systemResolver, type HostResolver } from './egress/host-resolver.js';
 import { DockerSandboxRunner } from './sandbox/docker-sandbox-runner.js';
+import { DEFAULT_POOL_DEMAND, PoolDemand } from './sandbox/pool-demand.js';
+import { SandboxActivity } from './sandbox/sandbox-activity.js';
 import { SandboxFactory } from './sandbox/sandbox-factory.js';
 import { SandboxTeardown } from './sandbox/sandbox-teardown.js';
 import { WarmPool } from './sandbox/warm-pool.js';
@@ -16,6 +20,7 @@ import { installLauncherFiles } from './sandbox/launcher-files.js';
 import { loadSeccompProfile } from './sandbox/seccomp-profile.js';
 import type { DockerOperation } from './sandbox/docker-errors.js';
 import { SandboxReaper } from './sandbox/sandbox-reaper.js';
+import { UnixSocketLiveness } from './sandbox/unix-socket-liveness.js';
 import { SANDBOX_PROTOCOL } from './sandbox/sandbox-protocol.js';
 import { DockerSessionSandboxes } from './sandbox/docker-session-sandboxes.js';
 import { SessionService } from './session/session-service.js';
@@ -26,19 +31,23 @@ import { CallerAdmission, type AddressRange, type TrustedRanges } from './transp
 import { dockerNetworkRanges } from './sandbox/docker-network-ranges.js';
 import { HttpServer } from './transport/http/http-server.js';
 
-/** How long past its own timeout a container may exist (start-up and teardown included). */
-const CONTAINER_EXPIRY_MARGIN_MS = 120_000;
-const REAP_INTERVAL_MS = 60_000;
 /** A warm sandbox's launcher must have booted (preloads included) within this. */
 const WARM_READY_TIMEOUT_MS = 60_000;
 /** See SandboxTeardownOptions.removalDelayMs. */
 const TEARDOWN_DELAY_MS = 1000;
 /** See WarmPoolOptions.refillDelayMs. */
-const POOL_REFILL_DELAY_MS = 250;
+const POOL_REFILL_DELAY_MS = 50;
 /** The seccomp profile SANDBOX_ENABLE_SECCOMP applies, relative to the package root. */
 const SECCOMP_PROFILE_PATH = 'seccomp/sandbox-profile.json';
+/** Sandbox ids are UUIDs (pooled) or execution ids (also UUIDs). */
+const SANDBOX_ID_LENGTH = 36;
 /** Room for protobuf/JSON framing and base64 (4/3) on top of code + input bytes. */
 const REQUEST_OVERHEAD_BYTES = 1024 * 1024;
+
+/** Adapters a caller may replace (tests point the egress resolver at loopback test servers). */
+export interface AppOverrides {
+  resolveHost?: HostResolver;
+}
 
 export interface RunningApp {
   grpcPort: number;
@@ -52,7 +61,9 @@ interface SandboxLayer {
   runner: DockerSandboxRunner;
   factory: SandboxFactory;
   reaper: SandboxReaper;
+  liveness: UnixSocketLiveness;
   teardown: SandboxTeardown;
+  activity: SandboxActivity;
   pools: Partial<Record<Language, WarmPool>>;
 }
 
@@ -66,13 +77,18 @@ interface TransportLayer {
  * The composition root: the only place that constructs concrete adapters. Each wiring step below builds
  * one layer from the layers beneath it, so nothing is used before it exists.
  */
-export async function startApp(config: Config, logger: Logger): Promise<RunningApp> {
+export async function startApp(
+  config: Config,
+  logger: Logger,
+  overrides: AppOverrides = {},
+): Promise<RunningApp> {
   warnIfNotGvisor(config, logger);
   for (const notice of config.notices) logger.info(notice);
   const metrics = new PrometheusMetrics();
   // Before anything starts: a trusted docker network that does not exist is a configuration error.
   const trustedRanges = await resolveTrustedRanges(config, logger);
-  const sandboxes = await wireSandboxes(config, metrics, logger);
+  const egress = wireEgress(config, metrics, overrides.resolveHost ?? systemResolver, logger);
+  const sandboxes = await wireSandboxes(config, metrics, egress, logger);
   const { service, scheduler } = wireExecution(config, sandboxes.runner, metrics, logger);
   const { sessions, sessionPools } = wireSessions(config, sandboxes, metrics, logger);
   const idleCounts = (pools: Partial<Record<Language, WarmPool>>) =>
@@ -82,6 +98,10 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     running: () => scheduler.running,
     idlePooled: () => idleCounts(sandboxes.pools),
     idleSessionSandboxes: () => idleCounts(sessionPools),
+    pooledTarget: () =>
+      Object.fromEntries(
+        Object.entries(sandboxes.pools).map(([language, pool]) => [language, pool.targetSize]),
+      ),
     sandboxesBeingRemoved: () => sandboxes.teardown.inProgress,
     openSessions: () => sessions.openCount,
   });
@@ -119,6 +139,7 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       await sandboxes.reaper
         .reap(true)
         .catch((error: unknown) => logger.warn({ err: error }, 'shutdown reap failed'));
+      await sandboxes.liveness.withdraw();
       logger.info('code-sandbox stopped');
     },
   };
@@ -132,10 +153,47 @@ function warnIfNotGvisor(config: Config, logger: Logger): void {
   );
 }
 
+/**
+ * The egress proxies' gateway, or none when the server allows no egress (then sandboxes get no socket,
+ * no proxy variables, nothing to try).
+ */
+function wireEgress(
+  config: Config,
+  metrics: PrometheusMetrics,
+  resolveHost: HostResolver,
+  logger: Logger,
+): EgressGateway | undefined {
+  const { egress } = config;
+  if (egress.ceiling.length === 0) return undefined;
+  if (egress.open) {
+    logger.warn(
+      'SANDBOX_EGRESS_OPEN=true: sandboxes may reach any public host through the egress proxy (logged). Development only.',
+    );
+  }
+  const gateway = new EgressGateway({
+    socketName: SANDBOX_PROTOCOL.paths.egress_socket,
+    caps: {
+      maxConnections: egress.maxConnections,
+      maxOpenConnections: egress.maxOpenConnections,
+      maxBytes: egress.maxBytes,
+    },
+    resolve: resolveHost,
+    metrics,
+    logger: logger.child({ component: 'egress' }),
+  });
+  const tooLong = gateway.checkSocketPath(
+    join(config.workRoot, 'jobs', config.instanceId),
+    SANDBOX_ID_LENGTH,
+  );
+  if (tooLong) throw new Error(tooLong);
+  return gateway;
+}
+
 /** Docker, the reaper (which runs once before anything starts), the factory, teardown, pools, runner. */
 async function wireSandboxes(
   config: Config,
   metrics: PrometheusMetrics,
+  egress: EgressGateway | undefined,
   logger: Logger,
 ): Promise<SandboxLayer> {
   const docker = new Docker({ socketPath: config.dockerSocket });
@@ -146,13 +204,20 @@ async function wireSandboxes(
     ? await loadSeccompProfile(join(packageRoot(), SECCOMP_PROFILE_PATH))
     : undefined;
 
+  // Announced before anything of ours exists, so no reaper ever sees our sandboxes without it.
+  const liveness = new UnixSocketLiveness({
+    directory: join(config.workRoot, 'instances'),
+    instanceId: config.instanceId,
+  });
+  await liveness.announce();
   const reaper = new SandboxReaper({
     docker,
     instanceId: config.instanceId,
     jobsRoot,
+    liveness,
     // A session's job directory (its upload inbox) lives as long as the session may.
     jobDirMaxAgeMs:
-      Math.max(config.limitCeilings.timeoutMs, config.sessionMaxLifetimeMs) + CONTAINER_EXPIRY_MARGIN_MS,
+      Math.max(config.limitCeilings.timeoutMs, config.sessionMaxLifetimeMs) + config.expiryMarginMs,
     onDockerError,
     logger,
   });
@@ -160,7 +225,7 @@ async function wireSandboxes(
     logger.warn({ err: error }, 'start-up reap failed');
     onDockerError('reap');
   });
-  reaper.startPeriodic(REAP_INTERVAL_MS);
+  reaper.startPeriodic(config.reapIntervalMs);
 
   const factory = new SandboxFactory({
     docker,
@@ -173,16 +238,20 @@ async function wireSandboxes(
     scratchBytes: config.scratchBytes,
     seccompProfile,
     preload: config.preload,
+    egress,
     onDockerError,
     logger,
   });
+  // Executions and refills come first; removals wait for a quiet moment (bounded).
+  const activity = new SandboxActivity();
   const teardown = new SandboxTeardown({
     concurrency: config.teardownConcurrency,
     removalDelayMs: TEARDOWN_DELAY_MS,
+    deferWhile: () => activity.busy,
     onDockerError,
     logger,
   });
-  const pools = wirePools(config, factory, teardown, metrics, logger);
+  const pools = wirePools(config, factory, teardown, activity, metrics, logger);
   const runner = new DockerSandboxRunner({
     docker,
     dockerSocket: config.dockerSocket,
@@ -190,37 +259,43 @@ async function wireSandboxes(
     images: config.images,
     factory,
     teardown,
+    activity,
     pools,
     artifactLimits: { maxCount: config.maxArtifacts, maxBytes: config.maxArtifactBytes },
     maxReturnValueBytes: config.maxReturnValueBytes,
-    expiryMarginMs: CONTAINER_EXPIRY_MARGIN_MS,
+    expiryMarginMs: config.expiryMarginMs,
     logger,
   });
-  return { runner, factory, reaper, teardown, pools };
+  return { runner, factory, reaper, liveness, teardown, activity, pools };
 }
 
-/** One warm pool per language, holding sandboxes booted with the server's default limits. */
+/**
+ * One warm pool per language, holding sandboxes booted with the server's default limits, sized by its
+ * own recent claims between the configured floor and ceiling.
+ */
 function wirePools(
   config: Config,
   factory: SandboxFactory,
   teardown: SandboxTeardown,
+  activity: SandboxActivity,
   metrics: PrometheusMetrics,
   logger: Logger,
 ): Partial<Record<Language, WarmPool>> {
   const pools: Partial<Record<Language, WarmPool>> = {};
-  if (config.poolSize === 0) return pools;
+  if (config.poolMin === 0) return pools;
   for (const language of LANGUAGES) {
     pools[language] = new WarmPool({
       language,
-      size: config.poolSize,
+      demand: new PoolDemand({ ...DEFAULT_POOL_DEMAND, min: config.poolMin, max: config.poolMax }),
       limits: resolveLimits({}, config.defaultLimits, config.limitCeilings),
       maxIdleMs: config.poolMaxIdleMs,
       fillConcurrency: config.poolFillConcurrency,
       readyTimeoutMs: WARM_READY_TIMEOUT_MS,
       refillDelayMs: POOL_REFILL_DELAY_MS,
-      expiryMarginMs: config.limitCeilings.timeoutMs + CONTAINER_EXPIRY_MARGIN_MS,
+      expiryMarginMs: config.limitCeilings.timeoutMs + config.expiryMarginMs,
       factory,
       teardown,
+      activity,
       onStartFailure: (failed) => metrics.poolStartFailed(failed),
       logger,
     });
@@ -246,6 +321,7 @@ function wireExecution(
       maxFiles: config.maxFiles,
       maxInputBytes: config.maxInputBytes,
       reservedPaths: SANDBOX_PROTOCOL.reservedInputPaths,
+      egressCeiling: config.egress.ceiling,
     },
     metrics,
     logger,
@@ -305,15 +381,21 @@ function wireSessionPools(
   for (const language of LANGUAGES) {
     pools[language] = new WarmPool({
       language,
-      size: config.sessionPoolSize,
+      // A fixed size: sessions are created one at a time, not in bursts worth adapting to.
+      demand: new PoolDemand({
+        ...DEFAULT_POOL_DEMAND,
+        min: config.sessionPoolSize,
+        max: config.sessionPoolSize,
+      }),
       limits: resolveLimits({}, config.defaultLimits, config.limitCeilings),
       maxIdleMs: config.poolMaxIdleMs,
       fillConcurrency: 1,
       readyTimeoutMs: WARM_READY_TIMEOUT_MS,
       refillDelayMs: POOL_REFILL_DELAY_MS,
-      expiryMarginMs: config.sessionMaxLifetimeMs + CONTAINER_EXPIRY_MARGIN_MS,
+      expiryMarginMs: config.sessionMaxLifetimeMs + config.expiryMarginMs,
       factory: sandboxes.factory,
       teardown: sandboxes.teardown,
+      activity: sandboxes.activity,
       session: true,
       onStartFailure: (failed) => metrics.poolStartFailed(failed),
       logger,
@@ -379,7 +461,12 @@ function wireTransports(
     logger,
   });
   const grpc = new GrpcServer(
-    { host: config.host, port: config.grpcPort, maxReceiveMessageBytes: requestBytes },
+    {
+      host: config.host,
+      port: config.grpcPort,
+      maxReceiveMessageBytes: requestBytes,
+      responseWriteTimeoutMs: config.responseWriteTimeoutMs,
+    },
     service,
     sessions,
     admission,
@@ -392,6 +479,7 @@ function wireTransports(
       port: config.httpPort,
       bodyLimitBytes: Math.ceil((requestBytes * 4) / 3),
       requestTimeoutMs: config.httpRequestTimeoutMs,
+      responseWriteTimeoutMs: config.responseWriteTimeoutMs,
       metrics: async () => ({
         contentType: metrics.registry.contentType,
         body: await metrics.registry.metrics(),

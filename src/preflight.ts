@@ -105,6 +105,7 @@ async function preflight(config: Config, flags: { prepareWorkRoot?: string; dock
     dockerSocket: config.dockerSocket,
     runtime: config.sandboxRuntime,
     images: config.images,
+    egress: config.egress.ceiling.length > 0,
   });
   checks.push(...host);
   if (host[0]?.ok) {

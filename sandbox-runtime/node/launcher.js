@@ -243,6 +243,10 @@ function linger(child) {
 async function main() {
   const preload = process.argv[2] || '';
   fs.mkdirSync(ARTIFACTS_DIR, { recursive: true });
+  const proxyEnvironment = await require('./egress-relay.js').start(
+    path.join(JOB_DIR, PATHS.egress_socket),
+    PROTOCOL.egress,
+  );
   const child = spawn(process.execPath, [path.join(__dirname, 'runner.js'), preload], {
     cwd: WORK_DIR,
     env: {
@@ -251,6 +255,7 @@ async function main() {
       TMPDIR: '/tmp',
       LANG: 'C.UTF-8',
       SANDBOX_JOB_DIR: JOB_DIR, // read and removed by runner.js before the program runs
+      ...proxyEnvironment,
     },
     // fd 3: report (runner → launcher), fd 4: control (launcher → runner).
     stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],

@@ -142,6 +142,7 @@ function runJob() {
   }
 }
 
+require('./egress-agent.js').install(process.env); // before anything captures the global agents
 const preloadErrors = preload(process.argv[2] || '');
 sendReport({ ready: true, preload_errors: preloadErrors });
 const control = new net.Socket({ fd: CONTROL_FD, readable: true, writable: false });

@@ -16,6 +16,7 @@ and the Node launcher. Frame: 1 byte type, 3 zero bytes, 4 bytes big-endian payl
 """
 
 import ctypes
+import importlib.util
 import json
 import os
 import re
@@ -93,6 +94,14 @@ def program_environment(control_fd, report_fd):
         "SANDBOX_REPORT_FD": str(report_fd),
         "SANDBOX_JOB_DIR": JOB_DIR,
     }
+
+
+def start_egress_relay():
+    # -I keeps the launcher's own directory off sys.path, so the sibling module is loaded by path.
+    spec = importlib.util.spec_from_file_location("egress_relay", os.path.join(RUNTIME_DIR, "egress_relay.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.start(os.path.join(JOB_DIR, PATHS["egress_socket"]), PROTOCOL["egress"])
 
 
 def link_input_files(names):
@@ -334,7 +343,7 @@ def main():
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=WORK_DIR,
-        env=program_environment(control_read_fd, report_write_fd),
+        env={**program_environment(control_read_fd, report_write_fd), **start_egress_relay()},
         close_fds=True,
         pass_fds=(control_read_fd, report_write_fd),
         start_new_session=True,  # its own process group: see linger()

@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { availableParallelism, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
 import { formatZodIssue, zodIssuePath } from '../errors/zod-issue.js';
+import { detectHostResources, type HostResources } from './host-resources.js';
+import { defaultPoolBounds } from './pool-bounds.js';
 import { translateRagflowEnvironment } from './ragflow-environment.js';
 import { parseTrustedNetworks, type TrustedNetwork } from './trusted-networks.js';
+import { parseOperatorAllowList, parseAllowEntry, type AllowRule } from '../domain/network-policy.js';
 
 /** The service configuration: validated, complete and frozen. */
 export interface Config {
@@ -42,8 +45,12 @@ export interface Config {
   maxReturnValueBytes: number;
   /** Time a client has to deliver a whole HTTP request. */
   httpRequestTimeoutMs: number;
-  /** Warm pool: idle pre-started sandboxes kept per language (0 = off). */
-  poolSize: number;
+  /**
+   * Warm pool, per language: at least `poolMin` idle pre-started sandboxes (0 = no pool), growing with
+   * recent bursts of claims up to `poolMax`.
+   */
+  poolMin: number;
+  poolMax: number;
   poolMaxIdleMs: number;
   poolFillConcurrency: number;
   /** Modules each language's warm program process imports before it is claimed. */
@@ -56,6 +63,12 @@ export interface Config {
   trustedNetworks: readonly TrustedNetwork[];
   /** With neither a token nor trusted networks: every caller is admitted ("open"). */
   allowUnauthenticated: boolean;
+  /** How often the reaper looks for leftovers of dead or expired sandboxes. */
+  reapIntervalMs: number;
+  /** How long past its own timeout a sandbox may exist (start-up and teardown included). */
+  expiryMarginMs: number;
+  /** A response blocked this long on a client that does not read is cut and its execution cancelled. */
+  responseWriteTimeoutMs: number;
   /** Sandboxes run under the service's restrictive seccomp profile (RAGFlow's SANDBOX_ENABLE_SECCOMP). */
   seccomp: boolean;
   /**
@@ -73,13 +86,22 @@ export interface Config {
   sessionMaxLifetimeMs: number;
   /** Warm session sandboxes (interpreter started) kept per language (0 = off). */
   sessionPoolSize: number;
+  egress: Readonly<EgressConfig>;
 }
 
-/** What the concurrency default is derived from. */
-export interface HostResources {
-  cpus: number;
-  memoryBytes: number;
+/** Controlled egress (src/egress/). */
+export interface EgressConfig {
+  /** What any request may at most be allowed (empty = no egress at all); in open mode it includes `*`. */
+  ceiling: readonly AllowRule[];
+  /** Logged-open development mode: any public host on any port, still only through the proxy. */
+  open: boolean;
+  /** Per execution. */
+  maxConnections: number;
+  maxOpenConnections: number;
+  maxBytes: number;
 }
+
+export type { HostResources } from './host-resources.js';
 
 const MiB = 1024 * 1024;
 
@@ -150,7 +172,9 @@ const environmentSchema = z
     // under the 4 MiB a default gRPC client accepts.
     SANDBOX_MAX_RETURN_VALUE_BYTES: integer(1 * MiB, 1, 3 * MiB),
     SANDBOX_HTTP_REQUEST_TIMEOUT_MS: integer(30_000, 100),
-    SANDBOX_POOL_SIZE: integer(2, 0, 64),
+    // Both default to the sizing rule in pool-bounds.ts (from the host's cores and memory).
+    SANDBOX_POOL_SIZE: z.coerce.number().int().min(0).max(256).optional(),
+    SANDBOX_POOL_MAX: z.coerce.number().int().min(1).max(256).optional(),
     SANDBOX_POOL_MAX_IDLE_MS: integer(600_000, 1000),
     SANDBOX_POOL_FILL_CONCURRENCY: integer(2, 1, 16),
     SANDBOX_PRELOAD_PYTHON: moduleList,
@@ -158,6 +182,9 @@ const environmentSchema = z
     SANDBOX_TEARDOWN_CONCURRENCY: integer(2, 1, 32),
     SANDBOX_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     SANDBOX_ALLOW_UNAUTHENTICATED: flag,
+    SANDBOX_REAP_INTERVAL_MS: integer(60_000, 100),
+    SANDBOX_EXPIRY_MARGIN_MS: integer(120_000, 0),
+    SANDBOX_RESPONSE_WRITE_TIMEOUT_MS: integer(30_000, 100),
     SANDBOX_TRUSTED_NETWORKS: z
       .string()
       .default('')
@@ -176,6 +203,20 @@ const environmentSchema = z
     SANDBOX_SESSION_IDLE_TIMEOUT_MS: integer(600_000, 1000),
     SANDBOX_SESSION_MAX_LIFETIME_MS: integer(3_600_000, 1000),
     SANDBOX_SESSION_POOL_SIZE: integer(1, 0, 64),
+    // Egress: the operator's allowlist (host[:port], *.domain), the explicit dev switch, per-execution caps.
+    SANDBOX_EGRESS_ALLOW: z
+      .string()
+      .default('')
+      .transform((value) =>
+        value
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter(Boolean),
+      ),
+    SANDBOX_EGRESS_OPEN: flag,
+    SANDBOX_EGRESS_MAX_CONNECTIONS: integer(64, 1, 100_000),
+    SANDBOX_EGRESS_MAX_OPEN_CONNECTIONS: integer(8, 1, 1024),
+    SANDBOX_EGRESS_MAX_BYTES: integer(32 * MiB, 1),
   })
   // A misspelt SANDBOX_ variable would otherwise be silently ignored.
   .strict();
@@ -196,7 +237,7 @@ export class ConfigError extends Error {
  */
 export function loadConfig(
   env: Record<string, string | undefined>,
-  host: HostResources = { cpus: availableParallelism(), memoryBytes: totalmem() },
+  host: HostResources = detectHostResources(),
 ): Config {
   const ragflow = translateRagflowEnvironment(withoutEmptyValues(env));
   const parsed = environmentSchema.safeParse(ragflow.env);
@@ -246,8 +287,17 @@ export function loadConfig(
   ) {
     problems.push('SANDBOX_TRUSTED_NETWORKS: only exclusions ("!…"); name at least one network to trust');
   }
+  const pool = poolBounds(e.SANDBOX_POOL_SIZE, e.SANDBOX_POOL_MAX, host, problems);
+  const egressAllow = parseOperatorAllowList(e.SANDBOX_EGRESS_ALLOW);
+  problems.push(...egressAllow.problems.map((problem) => `SANDBOX_EGRESS_ALLOW: ${problem}`));
+  if (egressAllow.rules.some((rule) => rule.kind === 'any')) {
+    problems.push(
+      'SANDBOX_EGRESS_ALLOW: "*" opens egress to everything; set SANDBOX_EGRESS_OPEN=true for that',
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   const concurrency = e.SANDBOX_CONCURRENCY ?? concurrencyFor(host, defaultLimits.memoryBytes);
+  const anyHost = parseAllowEntry('*') as AllowRule;
 
   return Object.freeze({
     host: e.SANDBOX_HOST,
@@ -274,7 +324,8 @@ export function loadConfig(
     maxArtifactBytes: e.SANDBOX_MAX_ARTIFACT_BYTES,
     maxReturnValueBytes: e.SANDBOX_MAX_RETURN_VALUE_BYTES,
     httpRequestTimeoutMs: e.SANDBOX_HTTP_REQUEST_TIMEOUT_MS,
-    poolSize: e.SANDBOX_POOL_SIZE,
+    poolMin: pool.min,
+    poolMax: pool.max,
     poolMaxIdleMs: e.SANDBOX_POOL_MAX_IDLE_MS,
     poolFillConcurrency: e.SANDBOX_POOL_FILL_CONCURRENCY,
     preload: Object.freeze({ python: e.SANDBOX_PRELOAD_PYTHON, nodejs: e.SANDBOX_PRELOAD_NODEJS }),
@@ -282,6 +333,9 @@ export function loadConfig(
     authToken: e.SANDBOX_AUTH_TOKEN,
     trustedNetworks: Object.freeze(e.SANDBOX_TRUSTED_NETWORKS),
     allowUnauthenticated: e.SANDBOX_ALLOW_UNAUTHENTICATED,
+    reapIntervalMs: e.SANDBOX_REAP_INTERVAL_MS,
+    expiryMarginMs: e.SANDBOX_EXPIRY_MARGIN_MS,
+    responseWriteTimeoutMs: e.SANDBOX_RESPONSE_WRITE_TIMEOUT_MS,
     seccomp: e.SANDBOX_ENABLE_SECCOMP,
     sandboxRuntime:
       e.SANDBOX_ENABLE_SECCOMP && e.SANDBOX_RUNTIME === 'runsc'
@@ -292,6 +346,13 @@ export function loadConfig(
     sessionIdleTimeoutMs: e.SANDBOX_SESSION_IDLE_TIMEOUT_MS,
     sessionMaxLifetimeMs: e.SANDBOX_SESSION_MAX_LIFETIME_MS,
     sessionPoolSize: e.SANDBOX_SESSION_POOL_SIZE,
+    egress: Object.freeze({
+      ceiling: Object.freeze(e.SANDBOX_EGRESS_OPEN ? [...egressAllow.rules, anyHost] : egressAllow.rules),
+      open: e.SANDBOX_EGRESS_OPEN,
+      maxConnections: e.SANDBOX_EGRESS_MAX_CONNECTIONS,
+      maxOpenConnections: e.SANDBOX_EGRESS_MAX_OPEN_CONNECTIONS,
+      maxBytes: e.SANDBOX_EGRESS_MAX_BYTES,
+    }),
   });
 }
 
@@ -315,6 +376,25 @@ const RUNS_PER_CORE = 3;
  * better refused at once with a retry hint (429) than answered after its client has given up.
  */
 const QUEUED_PER_SLOT = 4;
+
+/**
+ * SANDBOX_POOL_SIZE (RAGFlow's SANDBOX_EXECUTOR_MANAGER_POOL_SIZE) is the floor and SANDBOX_POOL_MAX
+ * the ceiling; whichever is unset comes from the sizing rule, kept consistent with the one that is
+ * set. Equal values give a fixed-size pool.
+ */
+function poolBounds(
+  size: number | undefined,
+  max: number | undefined,
+  host: HostResources,
+  problems: string[],
+): { min: number; max: number } {
+  const derived = defaultPoolBounds(host);
+  if (size !== undefined && max !== undefined && max < size) {
+    problems.push(`SANDBOX_POOL_MAX: ${max} is below SANDBOX_POOL_SIZE (${size})`);
+  }
+  const min = size ?? Math.min(derived.min, max ?? derived.min);
+  return { min, max: Math.max(min, max ?? derived.max) };
+}
 
 /** Loopback addresses only; "0.0.0.0", "::" and hostnames count as reachable from outside. */
 export function isLoopback(host: string): boolean {

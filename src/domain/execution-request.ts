@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../errors/service-error.js';
 import { isLanguage, LANGUAGES, type Language } from './languages.js';
 import type { RequestedLimits } from './limits.js';
+import { narrowNetworkPolicy, type AllowRule, type NetworkPolicy } from './network-policy.js';
 
 export interface InputFile {
   /** Relative '/'-separated path inside the sandbox working directory. */
@@ -28,6 +29,8 @@ export interface ExecutionRequestInput {
   entrypoint?: string;
   /** Arguments for main(); must be a JSON object. Default {}. */
   arguments?: unknown;
+  /** Hosts the program may reach through the egress proxy; absent = no egress. */
+  network?: { allow?: string[] };
 }
 
 /** A request that passed validation. */
@@ -40,6 +43,8 @@ export interface ExecutionRequest {
   entrypoint: Entrypoint;
   /** `arguments` as JSON text (an object). */
   argumentsJson: string;
+  /** The request's egress, narrowed to the server's allowlist. */
+  network: NetworkPolicy;
 }
 
 /** Size rules for requests, from the service configuration. */
@@ -50,6 +55,8 @@ export interface RequestPolicy {
   maxInputBytes: number;
   /** Paths the sandbox creates in the working directory itself (e.g. "artifacts"): no input file may take them. */
   reservedPaths: readonly string[];
+  /** The most egress any request may ask for (SANDBOX_EGRESS_ALLOW); empty = none. */
+  egressCeiling: readonly AllowRule[];
 }
 
 const MAX_PATH_BYTES = 255;
@@ -136,6 +143,7 @@ export function validateExecutionRequest(
     limits: input.limits ?? {},
     entrypoint: entrypoint as Entrypoint,
     argumentsJson,
+    network: narrowNetworkPolicy(input.network?.allow, policy.egressCeiling),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { Artifact, SkippedArtifact } from './artifact.js';
 import type { Display } from './display.js';
+import type { EgressReport } from './egress-report.js';
 import type { ExitReason } from './exit-reason.js';
 import type { Limits } from './limits.js';
 
@@ -32,6 +33,8 @@ export interface ExecutionResult {
   skippedArtifacts: SkippedArtifact[];
   /** How many artifacts were not returned in all. */
   skippedArtifactsTotal: number;
+  /** Egress through the proxy, refused attempts included; null when egress is off on this server. */
+  egress: EgressReport | null;
   /** Set when the code ran as a cell of a session. */
   cell?: CellInfo;
 }

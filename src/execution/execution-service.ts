@@ -27,6 +27,8 @@ export interface ExecuteOptions {
   signal: AbortSignal;
   /** Receives started, stdout, stderr and result events in order. Must not throw. */
   onEvent(event: ExecutionEvent): void;
+  /** Who is asking (e.g. the peer address): the queue serves waiting clients in turn. */
+  clientKey?: string;
 }
 
 export interface Readiness {
@@ -72,54 +74,59 @@ export class ExecutionService {
 
     this.inFlight.add(controller);
     try {
-      return await scheduler.run(async (queueWaitMs) => {
-        logger.info({ language: request.language, queueWaitMs, limits }, 'execution started');
-        const outcome = await runner.run({ executionId, ...request, limits }, signal, {
-          onStart: (sandbox) =>
-            options.onEvent({
-              type: 'started',
-              executionId,
-              queueWaitMs,
-              limits,
-              sandboxId: sandbox.sandboxId,
-              warm: sandbox.warm,
-            }),
-          onOutput: (stream, data) => options.onEvent({ type: stream, data }),
-          onArtifact: (artifact) => options.onEvent({ type: 'artifact', artifact }),
-        });
-        const result: ExecutionResult = {
-          executionId,
-          exitCode: outcome.exitCode,
-          signal: outcome.signal,
-          exitReason: outcome.exitReason,
-          detail: outcome.detail,
-          durationMs: outcome.durationMs,
-          queueWaitMs,
-          totalMs: Math.round(performance.now() - receivedAt),
-          stdoutTruncated: outcome.stdoutTruncated,
-          stderrTruncated: outcome.stderrTruncated,
-          peakMemoryKb: outcome.peakMemoryKb,
-          limits,
-          returnValue: outcome.returnValue,
-          skippedArtifacts: outcome.skippedArtifacts,
-          skippedArtifactsTotal: outcome.skippedArtifactsTotal,
-        };
-        logger.info(
-          {
-            exitReason: result.exitReason,
-            exitCode: result.exitCode,
-            durationMs: result.durationMs,
-            totalMs: result.totalMs,
-            sandboxId: outcome.sandbox.sandboxId,
-            warm: outcome.sandbox.warm,
-            acquireMs: outcome.sandbox.acquireMs,
-          },
-          'execution finished',
-        );
-        this.options.metrics.executionFinished(request.language, result, outcome.sandbox);
-        options.onEvent({ type: 'result', result });
-        return result;
-      }, signal);
+      return await scheduler.run(
+        async (queueWaitMs) => {
+          logger.info({ language: request.language, queueWaitMs, limits }, 'execution started');
+          const outcome = await runner.run({ executionId, ...request, limits }, signal, {
+            onStart: (sandbox) =>
+              options.onEvent({
+                type: 'started',
+                executionId,
+                queueWaitMs,
+                limits,
+                sandboxId: sandbox.sandboxId,
+                warm: sandbox.warm,
+              }),
+            onOutput: (stream, data) => options.onEvent({ type: stream, data }),
+            onArtifact: (artifact) => options.onEvent({ type: 'artifact', artifact }),
+          });
+          const result: ExecutionResult = {
+            executionId,
+            exitCode: outcome.exitCode,
+            signal: outcome.signal,
+            exitReason: outcome.exitReason,
+            detail: outcome.detail,
+            durationMs: outcome.durationMs,
+            queueWaitMs,
+            totalMs: Math.round(performance.now() - receivedAt),
+            stdoutTruncated: outcome.stdoutTruncated,
+            stderrTruncated: outcome.stderrTruncated,
+            peakMemoryKb: outcome.peakMemoryKb,
+            limits,
+            returnValue: outcome.returnValue,
+            skippedArtifacts: outcome.skippedArtifacts,
+            skippedArtifactsTotal: outcome.skippedArtifactsTotal,
+            egress: outcome.egress,
+          };
+          logger.info(
+            {
+              exitReason: result.exitReason,
+              exitCode: result.exitCode,
+              durationMs: result.durationMs,
+              totalMs: result.totalMs,
+              sandboxId: outcome.sandbox.sandboxId,
+              warm: outcome.sandbox.warm,
+              acquireMs: outcome.sandbox.acquireMs,
+            },
+            'execution finished',
+          );
+          this.options.metrics.executionFinished(request.language, result, outcome.sandbox);
+          options.onEvent({ type: 'result', result });
+          return result;
+        },
+        signal,
+        options.clientKey,
+      );
     } finally {
       this.inFlight.delete(controller);
     }

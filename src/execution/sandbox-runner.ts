@@ -1,9 +1,11 @@
 import type { Artifact, SkippedArtifact } from '../domain/artifact.js';
 import type { Entrypoint, InputFile } from '../domain/execution-request.js';
+import type { EgressReport } from '../domain/egress-report.js';
 import type { ExitReason } from '../domain/exit-reason.js';
 import type { OutputStream, ReturnValue } from '../domain/execution-result.js';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
+import type { NetworkPolicy } from '../domain/network-policy.js';
 
 /** One execution as the sandbox sees it: validated request plus resolved limits. */
 export interface SandboxJob {
@@ -15,6 +17,8 @@ export interface SandboxJob {
   limits: Limits;
   entrypoint: Entrypoint;
   argumentsJson: string;
+  /** What the program may reach through the egress proxy. */
+  network: NetworkPolicy;
 }
 
 /** How the program ended, as observed by the sandbox. */
@@ -37,6 +41,8 @@ export interface SandboxOutcome {
   skippedArtifacts: SkippedArtifact[];
   /** How many artifacts were left out in all (skippedArtifacts names at most the first 100). */
   skippedArtifactsTotal: number;
+  /** What went through the sandbox's egress proxy; null when egress is off on this server. */
+  egress: EgressReport | null;
   sandbox: SandboxInfo;
 }
 
@@ -67,7 +73,8 @@ export interface ReadinessCheck {
 
 /**
  * Runs one job in a sandbox no one else has used, and disposes of that sandbox afterwards (the
- * disposal may finish after this resolves, but is never skipped).
+ * removal may finish after this resolves, but is never skipped; the program is no longer running by
+ * then, so a caller may count a sandbox as running until this settles).
  * Resolves with an outcome for anything the program does (including being cancelled through
  * `signal`); rejects only when no sandbox could be run (UnavailableError) or on internal faults.
  */

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ExecutionResult } from '../domain/execution-result.js';
 import type { Language } from '../domain/languages.js';
+import type { EgressDecision, EgressMetrics } from '../egress/egress-metrics.js';
 import type { ServiceErrorCode } from '../errors/service-error.js';
 import type { ExecutionMetrics } from '../execution/execution-metrics.js';
 import type { SandboxInfo } from '../execution/sandbox-runner.js';
@@ -15,6 +16,8 @@ export interface MetricsSources {
   queued(): number;
   running(): number;
   idlePooled(): Partial<Record<Language, number>>;
+  /** Idle sandboxes each pool aims for now (it adapts to recent bursts of claims). */
+  pooledTarget(): Partial<Record<Language, number>>;
   idleSessionSandboxes(): Partial<Record<Language, number>>;
   sandboxesBeingRemoved(): number;
 }
@@ -25,7 +28,7 @@ const SECONDS_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 6
  * Prometheus metrics (prom-client). Labels are bounded: language, exit reason, warm/cold, refusal
  * code — never ids.
  */
-export class PrometheusMetrics implements ExecutionMetrics, SessionMetrics, AdmissionRecorder {
+export class PrometheusMetrics implements ExecutionMetrics, SessionMetrics, AdmissionRecorder, EgressMetrics {
   readonly registry = new Registry();
   private readonly executions: Counter<'language' | 'exit_reason'>;
   private readonly refusals: Counter<'reason'>;
@@ -33,6 +36,7 @@ export class PrometheusMetrics implements ExecutionMetrics, SessionMetrics, Admi
   private readonly poolClaims: Counter<'language' | 'result'>;
   private readonly poolStartFailures: Counter<'language'>;
   private readonly dockerErrors: Counter<'operation'>;
+  private readonly egressRequests: Counter<'decision'>;
   private readonly queueWait: Histogram;
   private readonly sandboxAcquire: Histogram<'warm'>;
   private readonly runDuration: Histogram<'language'>;
@@ -79,6 +83,12 @@ export class PrometheusMetrics implements ExecutionMetrics, SessionMetrics, Admi
       name: 'code_sandbox_docker_errors_total',
       help: 'Failed docker operations: start = creating/attaching/starting a sandbox, remove = a container that could not be removed (left to the reaper), reap = a reaper pass that failed.',
       labelNames: ['operation'],
+      registers,
+    });
+    this.egressRequests = new Counter({
+      name: 'code_sandbox_egress_requests_total',
+      help: 'Egress attempts through the proxy (HTTP requests and CONNECT tunnels), by decision; alert on denied.',
+      labelNames: ['decision'],
       registers,
     });
     this.queueWait = new Histogram({
@@ -168,6 +178,16 @@ export class PrometheusMetrics implements ExecutionMetrics, SessionMetrics, Admi
       },
     });
     new Gauge({
+      name: 'code_sandbox_pool_target_sandboxes',
+      help: 'Idle sandboxes each warm pool aims for now (between its floor and ceiling).',
+      labelNames: ['language'],
+      registers,
+      collect() {
+        for (const [language, target] of Object.entries(sources.pooledTarget()))
+          this.set({ language }, target ?? 0);
+      },
+    });
+    new Gauge({
       name: 'code_sandbox_session_pool_idle_sandboxes',
       help: 'Warm session sandboxes (interpreter started) ready for CreateSession.',
       labelNames: ['language'],
@@ -235,5 +255,9 @@ export class PrometheusMetrics implements ExecutionMetrics, SessionMetrics, Admi
 
   dockerError(operation: DockerOperation): void {
     this.dockerErrors.inc({ operation });
+  }
+
+  egressRequest(decision: EgressDecision): void {
+    this.egressRequests.inc({ decision });
   }
 }

@@ -13,6 +13,7 @@ import type {
 import { checkSandboxHost } from './host-checks.js';
 import { writeJobDirectory } from './job-directory.js';
 import { LANGUAGE_RUNTIMES } from './language-runtimes.js';
+import type { SandboxActivity } from './sandbox-activity.js';
 import type { SandboxFactory } from './sandbox-factory.js';
 import type { SandboxHandle } from './sandbox-handle.js';
 import { SandboxSession } from './sandbox-session.js';
@@ -26,6 +27,8 @@ export interface DockerSandboxRunnerOptions {
   images: Readonly<Record<Language, string>>;
   factory: SandboxFactory;
   teardown: SandboxTeardown;
+  /** Told when each execution holds a sandbox, so background removals keep out of its way. */
+  activity: SandboxActivity;
   /** Warm pools by language; a language without one always starts cold. */
   pools: Partial<Record<Language, WarmPool>>;
   artifactLimits: { maxCount: number; maxBytes: number };
@@ -38,7 +41,7 @@ export interface DockerSandboxRunnerOptions {
 /**
  * Runs each job in a sandbox no one else has touched: a pre-started one from the warm pool when the
  * pool serves the job's limits, else a cold start. The outcome is returned as soon as the program is
- * done; the sandbox is disposed of in the background (see SandboxTeardown).
+ * done (killed, if it did not end by itself); the sandbox is removed in the background (see SandboxTeardown).
  */
 export class DockerSandboxRunner implements SandboxRunner {
   constructor(private readonly options: DockerSandboxRunnerOptions) {}
@@ -54,8 +57,22 @@ export class DockerSandboxRunner implements SandboxRunner {
 
   async run(job: SandboxJob, signal: AbortSignal, callbacks: SandboxRunCallbacks): Promise<SandboxOutcome> {
     const logger = this.options.logger.child({ executionId: job.executionId });
+    const executionEnded = this.options.activity.executionBegan();
+    try {
+      return await this.runInSandbox(job, signal, callbacks, logger);
+    } finally {
+      executionEnded();
+    }
+  }
+
+  private async runInSandbox(
+    job: SandboxJob,
+    signal: AbortSignal,
+    callbacks: SandboxRunCallbacks,
+    logger: Logger,
+  ): Promise<SandboxOutcome> {
     const acquireStarted = performance.now();
-    const pooled = this.options.pools[job.language]?.take(job.limits);
+    const pooled = await this.options.pools[job.language]?.claim(job.limits);
     const handle =
       pooled ??
       (await this.options.factory.start({
@@ -74,6 +91,7 @@ export class DockerSandboxRunner implements SandboxRunner {
     // Only a program that ended by itself (its launcher reported) leaves an idle sandbox behind.
     let programEnded = false;
     try {
+      handle.egress?.bind(job.executionId, job.network);
       await this.writeJob(job, handle);
       const session = new SandboxSession({
         stream: handle.takeStream(),
@@ -89,15 +107,22 @@ export class DockerSandboxRunner implements SandboxRunner {
       });
       const outcome = await session.run();
       programEnded = outcome.exitReason === 'ok' || outcome.exitReason === 'error';
-      return { ...outcome, sandbox };
+      return { ...outcome, egress: handle.egress?.report() ?? null, sandbox };
     } finally {
-      this.options.teardown.dispose(handle, { urgent: !programEnded });
+      // A cancelled or timed-out program may still run: the caller's slot is held until it is killed.
+      await this.options.teardown.dispose(handle, { urgent: !programEnded });
     }
   }
 
   async readiness(): Promise<ReadinessCheck[]> {
     const { docker, dockerSocket, runtime, images } = this.options;
-    const checks = await checkSandboxHost({ docker, dockerSocket, runtime, images });
+    const checks = await checkSandboxHost({
+      docker,
+      dockerSocket,
+      runtime,
+      images,
+      egress: this.options.factory.egressEnabled,
+    });
     // Informational: an empty pool means cold starts, not an unready service.
     for (const [language, pool] of Object.entries(this.options.pools)) {
       checks.push({

@@ -46,7 +46,7 @@ export class DockerSessionSandboxes implements SessionSandboxProvider {
   }
 
   async acquire(request: SessionSandboxRequest): Promise<SessionSandbox> {
-    const pooled = this.options.pools[request.language]?.take(request.limits);
+    const pooled = await this.options.pools[request.language]?.claim(request.limits);
     if (pooled) return this.wrap(pooled, true);
     const { factory, teardown } = this.options;
     const handle = await factory.start({

@@ -5,6 +5,7 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
+import type { EgressChannel, EgressChannels } from '../egress/egress-channel.js';
 import { buildContainerSpec } from './container-spec.js';
 import { sandboxStartError, type DockerErrorListener } from './docker-errors.js';
 import { launcherCommand } from './language-runtimes.js';
@@ -26,6 +27,8 @@ export interface SandboxFactoryOptions {
   seccompProfile: string | undefined;
   /** Modules each language's program process imports before it is given a job. */
   preload: Readonly<Record<Language, readonly string[]>>;
+  /** When set, every sandbox gets its own egress proxy socket (refusing all until a job binds a policy). */
+  egress?: EgressChannels;
   onDockerError?: DockerErrorListener;
   logger: Logger;
 }
@@ -49,6 +52,11 @@ export interface SandboxStartRequest {
 export class SandboxFactory {
   constructor(private readonly options: SandboxFactoryOptions) {}
 
+  /** Whether sandboxes get an egress proxy socket. */
+  get egressEnabled(): boolean {
+    return this.options.egress !== undefined;
+  }
+
   /**
    * Any failure means no sandbox: UNAVAILABLE, with what an operator must fix. The launcher inside
    * boots and then waits for its start line, so attaching before start misses nothing.
@@ -58,6 +66,13 @@ export class SandboxFactory {
     const image = images[request.language];
     const jobHostDir = join(this.options.jobsRoot, request.sandboxId);
     await mkdir(jobHostDir, { recursive: true, mode: 0o755 });
+    // Before the container starts: its launcher looks for the socket once, while it boots.
+    let egress: EgressChannel | undefined;
+    try {
+      egress = await this.options.egress?.open(request.sandboxId, jobHostDir);
+    } catch (error) {
+      throw sandboxStartError(error, { image, runtime, socket: dockerSocket });
+    }
     const spec = buildContainerSpec({
       sandboxId: request.sandboxId,
       instanceId: this.options.instanceId,
@@ -86,8 +101,9 @@ export class SandboxFactory {
         hijack: true,
       })) as Duplex;
       await container.start();
-      return new SandboxHandle(request.sandboxId, container, stream, jobHostDir);
+      return new SandboxHandle(request.sandboxId, container, stream, jobHostDir, egress);
     } catch (error) {
+      egress?.close();
       this.options.onDockerError?.('start');
       if (container) await removeContainer(container, logger, this.options.onDockerError);
       throw sandboxStartError(error, { image, runtime, socket: dockerSocket });

@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
+import type { EgressChannel } from '../egress/egress-channel.js';
 import { DOCKER_STDOUT, FrameDecoder } from './frame-decoder.js';
 import { SANDBOX_PROTOCOL } from './sandbox-protocol.js';
 import type { ContainerExit } from './sandbox-session.js';
@@ -19,6 +20,8 @@ export class SandboxHandle {
     readonly container: Docker.Container,
     private readonly stream: Duplex,
     readonly jobHostDir: string,
+    /** This sandbox's egress proxy, when egress is enabled on the server. */
+    readonly egress?: EgressChannel,
   ) {
     const died = () => {
       if (!this.alive) return;

@@ -21,7 +21,9 @@ const protocolFileSchema = z.object({
     manifest: z.string(),
     stdin: z.string(),
     arguments: z.string(),
+    egress_socket: z.string(),
   }),
+  egress: z.object({ proxy_port: z.int().min(1).max(65535), no_proxy: z.string() }),
   reserved_input_paths: z.array(z.string()),
   artifact_name_forbidden_characters: z.string(),
   caps: z.object({
@@ -125,6 +127,7 @@ export function sandboxProtocol(file: SandboxProtocolFile) {
   return Object.freeze({
     frames,
     paths: file.paths,
+    egress: file.egress,
     caps,
     session: file.session,
     reservedInputPaths: file.reserved_input_paths,

@@ -3,48 +3,68 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { dockerMessage, type DockerErrorListener } from './docker-errors.js';
+import type { InstanceLiveness, InstanceState } from './instance-liveness.js';
 import { removeContainer } from './remove-container.js';
 import { LABEL_EXPIRES_AT, LABEL_INSTANCE, LABEL_SERVICE, SERVICE_LABEL_VALUE } from './sandbox-labels.js';
 
 export interface SandboxReaperOptions {
-  docker: Docker;
+  /** Only listContainers and getContainer(id).remove are used. */
+  docker: Pick<Docker, 'listContainers' | 'getContainer'>;
   instanceId: string;
   /** Parent of every instance's job directories: <jobsRoot>/<instanceId>/<executionId>. */
   jobsRoot: string;
-  /** Job directories of other instances older than this are leftovers. */
+  liveness: InstanceLiveness;
+  /**
+   * Job directories of an instance that never announced itself here are leftovers once older than
+   * this (the fallback for instances whose liveness is unknown).
+   */
   jobDirMaxAgeMs: number;
   onDockerError?: DockerErrorListener;
   logger: Logger;
 }
 
 /**
- * Removes sandbox leftovers: at start-up and shutdown everything of this instance (nothing of ours can
- * be live then), and at any time anything of any instance past its `expires-at` label — no live
- * instance still uses a container past that moment, so several instances can share one dockerd.
+ * Removes sandbox leftovers. Whose they are decides:
+ * - this instance's: everything at start-up and shutdown (nothing of ours can be live then);
+ * - a live instance's (it announces itself, see InstanceLiveness): never, idle or not;
+ * - a dead instance's (announced here, no longer answering: crashed, even SIGKILLed): everything, at
+ *   once, then its announcement;
+ * - an instance of unknown liveness (another work root on the same dockerd): containers past their
+ *   `expires-at` label, job directories older than `jobDirMaxAgeMs`.
  */
 export class SandboxReaper {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SandboxReaperOptions) {}
 
-  /** @param includeOwn also remove this instance's containers (only when none of ours can be live). */
+  /** @param includeOwn also remove this instance's sandboxes (only when none of ours can be live). */
   async reap(includeOwn: boolean): Promise<number> {
-    const { docker, instanceId, logger } = this.options;
+    const { docker, logger, liveness } = this.options;
+    const states = new Map<string, Promise<InstanceState>>();
+    const stateOf = (instance: string) => {
+      let state = states.get(instance);
+      if (!state) states.set(instance, (state = liveness.state(instance)));
+      return state;
+    };
     const containers = await docker.listContainers({
       all: true,
       filters: { label: [`${LABEL_SERVICE}=${SERVICE_LABEL_VALUE}`] },
     });
     const now = Date.now();
-    const doomed = containers.filter((info) => {
-      const own = info.Labels[LABEL_INSTANCE] === instanceId;
-      const expiresAt = Number(info.Labels[LABEL_EXPIRES_AT]);
-      return (includeOwn && own) || !(expiresAt > now);
-    });
+    const doomed: Docker.ContainerInfo[] = [];
+    for (const info of containers) {
+      const instance = info.Labels[LABEL_INSTANCE] ?? '';
+      const expired = !(Number(info.Labels[LABEL_EXPIRES_AT]) > now);
+      if (await this.isLeftover(instance, includeOwn, stateOf, async () => expired)) doomed.push(info);
+    }
     await Promise.all(
       doomed.map((info) => removeContainer(docker.getContainer(info.Id), logger, this.options.onDockerError)),
     );
     if (doomed.length > 0) logger.info({ removed: doomed.length }, 'reaped leftover sandbox containers');
-    await this.reapJobDirectories(includeOwn);
+    await this.reapJobDirectories(includeOwn, stateOf);
+    for (const instance of await liveness.announced()) {
+      if ((await stateOf(instance)) === 'dead') await liveness.forget(instance);
+    }
     return doomed.length;
   }
 
@@ -63,7 +83,23 @@ export class SandboxReaper {
     clearInterval(this.timer);
   }
 
-  private async reapJobDirectories(includeOwn: boolean): Promise<void> {
+  /** `stale` is the time-based rule, consulted only for our own (while live) and unknown instances. */
+  private async isLeftover(
+    instance: string,
+    includeOwn: boolean,
+    stateOf: (instance: string) => Promise<InstanceState>,
+    stale: () => Promise<boolean>,
+  ): Promise<boolean> {
+    if (instance === this.options.instanceId) return includeOwn || (await stale());
+    const state = await stateOf(instance);
+    if (state === 'alive') return false;
+    return state === 'dead' || (await stale());
+  }
+
+  private async reapJobDirectories(
+    includeOwn: boolean,
+    stateOf: (instance: string) => Promise<InstanceState>,
+  ): Promise<void> {
     const { jobsRoot, instanceId, jobDirMaxAgeMs } = this.options;
     let instances: string[];
     try {
@@ -71,16 +107,17 @@ export class SandboxReaper {
     } catch {
       return; // nothing was ever written
     }
-    const now = Date.now();
     for (const instance of instances) {
       const directory = join(jobsRoot, instance);
-      const own = instance === instanceId;
-      if (own && !includeOwn) continue;
-      if (!own) {
-        const { mtimeMs } = await stat(directory).catch(() => ({ mtimeMs: now }));
-        if (now - mtimeMs < jobDirMaxAgeMs) continue;
+      // Our own directory while we live holds live sandboxes' jobs: only start-up/shutdown clear it.
+      if (instance === instanceId && !includeOwn) continue;
+      const old = async () => {
+        const { mtimeMs } = await stat(directory).catch(() => ({ mtimeMs: Date.now() }));
+        return Date.now() - mtimeMs >= jobDirMaxAgeMs;
+      };
+      if (await this.isLeftover(instance, includeOwn, stateOf, old)) {
+        await rm(directory, { recursive: true, force: true });
       }
-      await rm(directory, { recursive: true, force: true });
     }
   }
 }

@@ -36,7 +36,7 @@ type SessionEnd = Pick<SandboxOutcome, 'exitCode' | 'signal' | 'exitReason' | 'd
   Partial<Pick<SandboxOutcome, 'returnValue'>>;
 
 /** The outcome as far as the session knows it (the runner adds which sandbox it was). */
-export type SessionOutcome = Omit<SandboxOutcome, 'sandbox'>;
+export type SessionOutcome = Omit<SandboxOutcome, 'sandbox' | 'egress'>;
 
 export interface SandboxSessionOptions {
   /** Hijacked attach stream of a started container: stdin in, multiplexed stdout/stderr out. */

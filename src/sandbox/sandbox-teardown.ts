@@ -13,9 +13,21 @@ export interface SandboxTeardownOptions {
    * machine, doing it right after each execution slows the next ones of a burst.
    */
   removalDelayMs: number;
+  /**
+   * After its delay, a removal also waits while this says the host is busy (an execution between claim
+   * and outcome, or a pool start: refills come before removals), but at most `maxDeferralMs`, and not
+   * while more than `maxDeferred` removals are queued (used sandboxes must not pile up under sustained load).
+   */
+  deferWhile?: () => boolean;
+  maxDeferralMs?: number;
+  maxDeferred?: number;
   onDockerError?: DockerErrorListener;
   logger: Logger;
 }
+
+const QUIET_POLL_MS = 25;
+const DEFAULT_MAX_DEFERRAL_MS = 10_000;
+const DEFAULT_MAX_DEFERRED = 8;
 
 export interface DisposeOptions {
   /**
@@ -31,12 +43,27 @@ export interface SandboxDisposer<Handle = SandboxHandle> {
   dispose(handle: Handle, options?: DisposeOptions): void;
 }
 
+/** How long a caller waits for a killed sandbox to stop before it goes on regardless. */
+const KILL_WAIT_LIMIT_MS = 10_000;
+
+/** Resolves when `promise` settles or `ms` pass, whichever is first. */
+function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void promise.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /**
  * Disposes of used sandboxes off the request path. A sandbox whose program may still be running
  * (timeout, cancel, output cap) is killed at once, so it stops burning CPU now. One whose program
  * ended is idle (its launcher stopped every process and waits), so everything — closing the attach
  * connection, the kill, the removal of container and job directory — waits a little and then goes
- * through a bounded queue. Never skipped: `drain` waits for every disposal (shutdown calls it,
+ * through a bounded queue, after any execution in progress and any pool refill (bounded: see
+ * `deferWhile`). Never skipped: `drain` waits for every disposal (shutdown calls it,
  * without the delay).
  */
 export class SandboxTeardown implements SandboxDisposer {
@@ -50,14 +77,32 @@ export class SandboxTeardown implements SandboxDisposer {
     this.removals = new PQueue({ concurrency: options.concurrency });
   }
 
-  dispose(handle: SandboxHandle, { urgent = true }: DisposeOptions = {}): void {
+  /**
+   * @returns resolves once the program can no longer run (at once when not urgent; after the kill
+   *   otherwise), so a caller can hold its concurrency slot until then. Never rejects.
+   */
+  dispose(handle: SandboxHandle, { urgent = true }: DisposeOptions = {}): Promise<void> {
     const { logger, removalDelayMs } = this.options;
+    // The execution is over: nothing may leave the sandbox any more, whatever is still running in it.
+    handle.egress?.close();
     if (urgent) handle.closeStream();
-    const stopped = urgent ? handle.container.kill().catch(() => undefined) : Promise.resolve(); // already gone: fine
+    // Killed and waited for: `docker kill` returns once the signal is sent, not once runsc has stopped.
+    // Bounded, so a wedged dockerd cannot hold the caller's slot forever (removal still follows).
+    const stopped = urgent
+      ? withinMs(
+          handle.container
+            .kill()
+            .then(() => handle.container.wait())
+            .catch(() => undefined), // already gone: fine
+          KILL_WAIT_LIMIT_MS,
+        )
+      : Promise.resolve();
     const done = stopped
       .then(() => this.afterDelay(removalDelayMs))
       .then(() =>
         this.removals.add(async () => {
+          // Checked right before each removal begins, not when it was queued.
+          await this.whenQuiet();
           handle.closeStream();
           await removeContainer(handle.container, logger, this.options.onDockerError);
           await removeJobDirectory(handle.jobHostDir);
@@ -66,6 +111,7 @@ export class SandboxTeardown implements SandboxDisposer {
       .catch((error: unknown) => logger.warn({ err: error, sandboxId: handle.sandboxId }, 'teardown failed'))
       .finally(() => this.pending.delete(done));
     this.pending.add(done);
+    return stopped.then(() => undefined);
   }
 
   /** Sandboxes disposed of but not yet removed. */
@@ -87,6 +133,21 @@ export class SandboxTeardown implements SandboxDisposer {
       }
     } finally {
       this.draining = false;
+    }
+  }
+
+  /** Waits (polling: the busy periods are short) until nothing a removal would slow down is going on. */
+  private async whenQuiet(): Promise<void> {
+    const {
+      deferWhile,
+      maxDeferralMs = DEFAULT_MAX_DEFERRAL_MS,
+      maxDeferred = DEFAULT_MAX_DEFERRED,
+    } = this.options;
+    if (!deferWhile) return;
+    const deadline = Date.now() + maxDeferralMs;
+    const backlog = () => this.removals.size + this.removals.pending;
+    while (!this.draining && deferWhile() && Date.now() < deadline && backlog() <= maxDeferred) {
+      await new Promise((resolve) => setTimeout(resolve, QUIET_POLL_MS));
     }
   }
 

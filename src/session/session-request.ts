@@ -22,6 +22,7 @@ export interface CellInput {
   limits?: RequestedLimits;
   entrypoint?: string;
   arguments?: unknown;
+  network?: { allow?: string[] };
 }
 
 export interface SessionPolicy {
@@ -89,6 +90,12 @@ export function validateCell(
   }
   if (input.arguments !== undefined && Object.keys(input.arguments as object).length > 0) {
     throw new InvalidArgumentError('is not available in a session', 'arguments');
+  }
+  if (input.network?.allow && input.network.allow.length > 0) {
+    throw new InvalidArgumentError(
+      'is not available in a session (session sandboxes have no egress)',
+      'network',
+    );
   }
   const { timeoutMs, outputBytes } = input.limits ?? {};
   const limits: RequestedLimits = {};

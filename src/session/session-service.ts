@@ -176,6 +176,8 @@ export class SessionService {
           returnValue: null,
           skippedArtifacts: [],
           skippedArtifactsTotal: 0,
+          // Session sandboxes have no egress (CreateSession takes no network policy).
+          egress: null,
           cell: { sessionId, executionCount, interpreterRestarted },
         };
         logger.info(

@@ -1,13 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { credentials, status } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadSandboxService } from '../../src/transport/grpc/sandbox-proto.js';
+import { SOURCE_ENTRY, startServiceProcess } from '../../bench/service-process.js';
 import { healthBecomes, healthClient } from '../support/grpc-probes.js';
 import { eventuallyEmpty, executeGrpc, python, startTestApp } from '../support/test-app.js';
 
@@ -15,21 +14,9 @@ const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const workRoots: string[] = [];
 afterAll(() => workRoots.forEach((root) => rmSync(root, { recursive: true, force: true })));
 
-/** The real service as a separate process (so it can be SIGKILLed), resolved once it listens. */
-async function spawnService(env: Record<string, string>): Promise<{ child: ChildProcess; grpcPort: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { ...process.env, SANDBOX_GRPC_PORT: '0', SANDBOX_HTTP_PORT: '0', SANDBOX_POOL_SIZE: '0', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const grpcPort = await new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const entry = JSON.parse(line) as { msg?: string; grpcPort?: number };
-      if (entry.msg === 'code-sandbox listening') resolve(entry.grpcPort!);
-    });
-    child.once('exit', (code) => reject(new Error(`service exited (${code})`)));
-  });
-  return { child, grpcPort };
-}
+/** The real service as a separate process (so it can be SIGKILLed), from its sources, pool off. */
+const spawnService = (env: Record<string, string>) =>
+  startServiceProcess({ SANDBOX_POOL_SIZE: '0', ...env }, SOURCE_ENTRY);
 
 const instanceContainers = (instanceId: string) =>
   docker.listContainers({ all: true, filters: { label: [`code-sandbox.instance=${instanceId}`] } });
@@ -41,8 +28,7 @@ describe('crash safety', () => {
     workRoots.push(workRoot);
     const env = { SANDBOX_INSTANCE_ID: instanceId, SANDBOX_WORK_ROOT: workRoot };
     const first = await spawnService(env);
-    const Service = loadSandboxService();
-    const client = new Service(`127.0.0.1:${first.grpcPort}`, credentials.createInsecure());
+    const client = first.client;
     let killed!: () => void;
     const running = new Promise<void>((resolve) => (killed = resolve));
     void executeGrpc(client, python('import time\nprint("busy", flush=True)\ntime.sleep(60)'), {
@@ -52,7 +38,7 @@ describe('crash safety', () => {
     });
     await running;
     first.child.kill('SIGKILL');
-    await new Promise((resolve) => first.child.once('exit', resolve));
+    await first.exited;
     client.close();
     expect((await instanceContainers(instanceId)).length).toBe(1); // left behind by the crash
 
@@ -60,9 +46,42 @@ describe('crash safety', () => {
     try {
       expect(await eventuallyEmpty(() => instanceContainers(instanceId), 10_000)).toEqual([]);
     } finally {
-      second.child.kill('SIGTERM');
-      await new Promise((resolve) => second.child.once('exit', resolve));
+      await second.stop();
     }
+  });
+
+  it('SIGKILL, then a plain restart (default config: a new random instance id) leaves no container and no job directory', async () => {
+    const workRoot = mkdtempSync(join(tmpdir(), 'code-sandbox-crash-'));
+    workRoots.push(workRoot);
+    // Pool on: pre-started sandboxes (and their job directories) are left behind too.
+    const first = await spawnService({ SANDBOX_WORK_ROOT: workRoot, SANDBOX_POOL_SIZE: '1' });
+    let busy!: () => void;
+    const running = new Promise<void>((resolve) => (busy = resolve));
+    void executeGrpc(first.client, python('import time\nprint("busy", flush=True)\ntime.sleep(60)'), {
+      onMessage: (message) => {
+        if (message.stdout) busy();
+      },
+    });
+    await running;
+    first.child.kill('SIGKILL');
+    await first.exited;
+    first.client.close();
+    const jobDirs = () => readdir(join(workRoot, 'jobs', first.instanceId)).catch(() => []);
+    expect((await instanceContainers(first.instanceId)).length).toBeGreaterThanOrEqual(1);
+    expect((await jobDirs()).length).toBeGreaterThanOrEqual(1);
+
+    const second = await spawnService({ SANDBOX_WORK_ROOT: workRoot });
+    try {
+      expect(second.instanceId).not.toBe(first.instanceId);
+      // Reaped at boot, before the restarted service listens: no waiting for expiry labels.
+      expect(await instanceContainers(first.instanceId)).toEqual([]);
+      expect(await jobDirs()).toEqual([]);
+      expect(await readdir(join(workRoot, 'instances'))).toEqual([`${second.instanceId}.sock`]);
+    } finally {
+      await second.stop();
+    }
+    expect(await instanceContainers(second.instanceId)).toEqual([]);
+    expect(await readdir(join(workRoot, 'jobs'))).toEqual([]);
   });
 
   it('graceful shutdown on SIGTERM finishes in-flight work within the grace period and removes everything', async () => {
@@ -74,8 +93,7 @@ describe('crash safety', () => {
       SANDBOX_WORK_ROOT: workRoot,
       SANDBOX_SHUTDOWN_GRACE_MS: '5000',
     });
-    const Service = loadSandboxService();
-    const client = new Service(`127.0.0.1:${service.grpcPort}`, credentials.createInsecure());
+    const client = service.client;
     let busy!: () => void;
     const started = new Promise<void>((resolve) => (busy = resolve));
     const run = executeGrpc(
@@ -90,7 +108,7 @@ describe('crash safety', () => {
     await started;
     service.child.kill('SIGTERM');
     const finished = await run;
-    const exitCode = await new Promise((resolve) => service.child.once('exit', resolve));
+    const exitCode = await service.exited;
     client.close();
     expect(finished.result).toMatchObject({ exit_reason: 'ok' });
     expect(finished.stdout.toString()).toBe('a\nb\n');

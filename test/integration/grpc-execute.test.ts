@@ -42,7 +42,9 @@ describe.each([
       .filter((event) => event.message.stdout && resultAt - event.at > 800)
       .map((event) => String((event.message.stdout as { data: Buffer }).data))
       .join('');
-    expect(earlyStdout).toBe('first\n');
+    // print() may write the newline separately, and on a loaded machine that second write can be
+    // delivered late: what must have streamed early is the line itself.
+    expect(earlyStdout).toMatch(/^first\n?$/);
     expect(run.stdout.toString()).toBe('first\nsecond\n');
     expect(run.result).toMatchObject({ exit_code: 0, exit_reason: 'ok', stdout_truncated: false });
     await expectNoContainerLeft(run.sandboxId);

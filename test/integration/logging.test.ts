@@ -1,20 +1,7 @@
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CapturedLog } from '../support/captured-log.js';
 import { executeGrpc, postJson, python, startTestApp, type TestApp } from '../support/test-app.js';
-
-/** Every log line the service writes at info, parsed. */
-class CapturedLog extends Writable {
-  readonly lines: Record<string, unknown>[] = [];
-  readonly raw: string[] = [];
-  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
-    for (const line of chunk.toString().split('\n').filter(Boolean)) {
-      this.raw.push(line);
-      this.lines.push(JSON.parse(line) as Record<string, unknown>);
-    }
-    done();
-  }
-}
 
 describe('structured logs at info', () => {
   const log = new CapturedLog();

@@ -42,6 +42,10 @@ describe('GET /metrics', () => {
       2,
     );
     expect(after).toMatch(/^code_sandbox_pool_idle_sandboxes\{language="python"\} \d+$/m);
+    // The pool's current aim, between its floor and its ceiling.
+    const target = sample(after, 'code_sandbox_pool_target_sandboxes{language="python"}');
+    expect(target).toBeGreaterThanOrEqual(t.config.poolMin);
+    expect(target).toBeLessThanOrEqual(t.config.poolMax);
     expect(after).toMatch(/^code_sandbox_queue_depth 0$/m);
     // Bounded labels only: no execution or sandbox ids anywhere.
     expect(after).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}/);

@@ -82,7 +82,7 @@ describe('sandbox isolation on runsc', () => {
     expect(result.interfaces?.split(',').filter((name) => name !== 'lo')).toEqual([]);
   });
 
-  it('refuses writes to the root filesystem and the code mount, allows them in /work and /tmp', async () => {
+  it('refuses writes to the root filesystem, the code mount and /dev/shm, allows them in /work and /tmp', async () => {
     const result = await probe([
       'import os',
       'def write(path):',
@@ -95,11 +95,13 @@ describe('sandbox isolation on runsc', () => {
       'print("usr=" + write("/usr/bin/evil"))',
       'print("code=" + write("/sandbox/job/main.py"))',
       'print("runtime=" + write("/sandbox/runtime/evil"))',
+      'print("shm=" + write("/dev/shm/evil"))',
       'print("work=" + write("/work/ok"))',
       'print("tmp=" + write("/tmp/ok"))',
       'print("cwd=" + os.getcwd())',
     ]);
-    for (const path of ['etc', 'usr', 'code', 'runtime']) expect(result[path]).toMatch(/^refused:(13|30)$/);
+    for (const path of ['etc', 'usr', 'code', 'runtime', 'shm'])
+      expect(result[path]).toMatch(/^refused:(13|30)$/);
     expect(result.work).toBe('written');
     expect(result.tmp).toBe('written');
     expect(result.cwd).toBe('/work');

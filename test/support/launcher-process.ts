@@ -1,7 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { constants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
@@ -47,6 +47,7 @@ const DEFAULT_LIMITS = testLimits({ timeoutMs: 10_000, outputBytes: 65_536 });
  */
 export async function runLauncher(language: Language, job: LauncherJob): Promise<LauncherRun> {
   const root = await mkdtemp(join(tmpdir(), 'launcher-conformance-'));
+  liveRoots.add(root);
   const jobDir = join(root, 'job');
   const workDir = join(root, 'work');
   try {
@@ -69,7 +70,36 @@ export async function runLauncher(language: Language, job: LauncherJob): Promise
       job,
     );
   } finally {
+    await killProcessesWorkingIn(root);
     await rm(root, { recursive: true, force: true });
+    liveRoots.delete(root);
+  }
+}
+
+/** Temporary roots of runs not finished yet (a case cut short by its test timeout never finishes). */
+const liveRoots = new Set<string>();
+
+/** For afterAll: kills what runs that never finished left behind. */
+export async function killUnfinishedLauncherRuns(): Promise<void> {
+  for (const root of liveRoots) await killProcessesWorkingIn(root);
+}
+
+/**
+ * The safety net behind stopEverything: a runner runs in a session of its own and outlives a launcher
+ * that died first (reparented to init, so no longer a descendant), and a case cut short by a test
+ * timeout never reaches stopEverything. Every process of a run works in its temporary directory (the
+ * launcher starts there and its children inherit it), so that is how they are found.
+ */
+async function killProcessesWorkingIn(root: string): Promise<void> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cwd = await readlink(`/proc/${entry}/cwd`).catch(() => '');
+    if (cwd !== root && !cwd.startsWith(`${root}/`)) continue;
+    try {
+      process.kill(Number(entry), 'SIGKILL');
+    } catch {
+      // exited meanwhile
+    }
   }
 }
 

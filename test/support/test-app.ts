@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { credentials, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import Docker from 'dockerode';
 import { pino, type Logger } from 'pino';
-import { startApp, type RunningApp } from '../../src/app.js';
+import { startApp, type AppOverrides, type RunningApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { LABEL_INSTANCE, LABEL_SANDBOX } from '../../src/sandbox/sandbox-labels.js';
 import { loadSandboxService } from '../../src/transport/grpc/sandbox-proto.js';
@@ -26,6 +26,7 @@ export interface TestApp {
 export async function startTestApp(
   env: Record<string, string> = {},
   logger: Logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' }),
+  overrides: AppOverrides = {},
 ): Promise<TestApp> {
   const workRoot = mkdtempSync(join(tmpdir(), 'code-sandbox-test-'));
   const config = loadConfig({
@@ -36,7 +37,7 @@ export async function startTestApp(
     SANDBOX_SESSION_POOL_SIZE: '0',
     ...env,
   });
-  const app = await startApp(config, logger);
+  const app = await startApp(config, logger, overrides);
   const ServiceClient = loadSandboxService();
   const grpc = new ServiceClient(`127.0.0.1:${app.grpcPort}`, credentials.createInsecure());
   return {

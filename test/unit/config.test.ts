@@ -95,4 +95,34 @@ describe('loadConfig', () => {
       'runc',
     );
   });
+
+  it('allows no egress by default, an operator list, and an explicit logged-open mode', () => {
+    expect(loadConfig({}).egress).toEqual({
+      ceiling: [],
+      open: false,
+      maxConnections: 64,
+      maxOpenConnections: 8,
+      maxBytes: 32 * 1024 * 1024,
+    });
+    const listed = loadConfig({
+      SANDBOX_EGRESS_ALLOW: ' pypi.org , *.pythonhosted.org:443,db.internal:5432',
+    });
+    expect(
+      listed.egress.ceiling.map((rule) => [rule.kind, rule.host, rule.ports, rule.reachesPrivate]),
+    ).toEqual([
+      ['exact', 'pypi.org', [80, 443], true],
+      ['subdomains', 'pythonhosted.org', [443], false],
+      ['exact', 'db.internal', [5432], true],
+    ]);
+    const open = loadConfig({ SANDBOX_EGRESS_OPEN: 'true' }).egress;
+    expect(open.open).toBe(true);
+    expect(open.ceiling).toEqual([{ kind: 'any', host: '', ports: undefined, reachesPrivate: false }]);
+  });
+
+  it('refuses bad egress entries, and "*" outside the explicit open mode', () => {
+    expect(() => loadConfig({ SANDBOX_EGRESS_ALLOW: 'ok.org,bad host,x:99999' })).toThrow(
+      /SANDBOX_EGRESS_ALLOW: "bad host".*\n.*SANDBOX_EGRESS_ALLOW: "x:99999": port must be 1-65535/s,
+    );
+    expect(() => loadConfig({ SANDBOX_EGRESS_ALLOW: '*' })).toThrow(/SANDBOX_EGRESS_OPEN=true/);
+  });
 });

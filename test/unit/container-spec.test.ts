@@ -44,6 +44,7 @@ describe('buildContainerSpec', () => {
         '/work': 'rw,nosuid,nodev,size=67108864,mode=1777',
         '/tmp': 'rw,nosuid,nodev,size=67108864,mode=1777',
       },
+      IpcMode: 'none',
       Binds: ['/srv/work/jobs/inst-1/exec-1:/sandbox/job:ro', '/srv/work/runtime-abc:/sandbox/runtime:ro'],
       LogConfig: { Type: 'none', Config: {} },
       AutoRemove: false,

@@ -26,6 +26,15 @@ describe('parseExecuteRequestBody', () => {
     });
   });
 
+  it('passes the network allowlist on; `network` without `allow` means none', () => {
+    const base = { language: 'python', code: 'x' };
+    expect(parseExecuteRequestBody({ ...base, network: { allow: ['a.com:443'] } }).network).toEqual({
+      allow: ['a.com:443'],
+    });
+    expect(parseExecuteRequestBody({ ...base, network: {} }).network).toEqual({ allow: [] });
+    expect(parseExecuteRequestBody(base).network).toBeUndefined();
+  });
+
   it.each([
     [null, /body|object/i],
     [{ code: 'x' }, /^language/],
@@ -36,6 +45,8 @@ describe('parseExecuteRequestBody', () => {
     [{ language: 'python', code: 'x', files: [{ path: 'a', content: 'x', mode: 7 }] }, /^files\[0\]/],
     [{ language: 'python', code: 'x', limits: { timeout_ms: '5' } }, /^limits\.timeout_ms/],
     [{ language: 'python', code: 'x', surprise: 1 }, /surprise/],
+    [{ language: 'python', code: 'x', network: { allow: 'a.com' } }, /^network\.allow/],
+    [{ language: 'python', code: 'x', network: { deny: [] } }, /deny/],
   ])('refuses %j naming the field', (body, message) => {
     expect(() => parseExecuteRequestBody(body)).toThrow(message);
   });

@@ -4,8 +4,15 @@ import {
   validateExecutionRequest,
   type ExecutionRequestInput,
 } from '../../src/domain/execution-request.js';
+import { parseOperatorAllowList } from '../../src/domain/network-policy.js';
 
-const policy = { maxCodeBytes: 100, maxFiles: 3, maxInputBytes: 50, reservedPaths: ['artifacts'] };
+const policy = {
+  maxCodeBytes: 100,
+  maxFiles: 3,
+  maxInputBytes: 50,
+  reservedPaths: ['artifacts'],
+  egressCeiling: [],
+};
 const request = (extra: Partial<ExecutionRequestInput> = {}): ExecutionRequestInput => ({
   language: 'python',
   code: 'print(1)',
@@ -28,6 +35,7 @@ describe('validateExecutionRequest', () => {
       limits: {},
       entrypoint: 'script',
       argumentsJson: '{}',
+      network: { rules: [] },
     });
   });
 
@@ -91,5 +99,16 @@ describe('inputFilePathProblem', () => {
     ['1/2/3/4/5/6/7/8/9', 'levels deep'],
   ])('refuses %j (%s)', (path, problem) => {
     expect(inputFilePathProblem(path)).toContain(problem);
+  });
+
+  it('narrows the requested network policy to the server ceiling, naming an entry beyond it', () => {
+    const withCeiling = { ...policy, egressCeiling: parseOperatorAllowList(['api.example.com']).rules };
+    expect(
+      validateExecutionRequest(request({ network: { allow: ['api.example.com:443'] } }), withCeiling).network
+        .rules,
+    ).toMatchObject([{ kind: 'exact', host: 'api.example.com', ports: [443] }]);
+    expect(() =>
+      validateExecutionRequest(request({ network: { allow: ['api.example.com:22'] } }), withCeiling),
+    ).toThrow(/^network\.allow\[0\]: "api\.example\.com:22" is not in the server's egress allowlist/);
   });
 });

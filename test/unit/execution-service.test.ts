@@ -17,6 +17,7 @@ import type {
   SandboxRunCallbacks,
   SandboxRunner,
 } from '../../src/execution/sandbox-runner.js';
+import { parseOperatorAllowList } from '../../src/domain/network-policy.js';
 
 const DEFAULTS = testLimits();
 const SANDBOX = { sandboxId: 'sandbox-1', warm: true, acquireMs: 3 };
@@ -33,6 +34,7 @@ const outcome = (overrides: Partial<SandboxOutcome> = {}): SandboxOutcome => ({
   returnValue: { json: '{"a":1}', type: 'dict' },
   skippedArtifacts: [{ name: 'x', reason: 'more than 0 artifacts' }],
   skippedArtifactsTotal: 7,
+  egress: null,
   sandbox: SANDBOX,
   ...overrides,
 });
@@ -86,7 +88,13 @@ function service(runner: SandboxRunner, metrics = new RecordingMetrics()) {
     scheduler: new ExecutionScheduler(1, 1),
     defaultLimits: DEFAULTS,
     limitCeilings: { ...DEFAULTS, timeoutMs: 10_000 },
-    requestPolicy: { maxCodeBytes: 1000, maxFiles: 2, maxInputBytes: 1000, reservedPaths: ['artifacts'] },
+    requestPolicy: {
+      maxCodeBytes: 1000,
+      maxFiles: 2,
+      maxInputBytes: 1000,
+      reservedPaths: ['artifacts'],
+      egressCeiling: parseOperatorAllowList(['api.example.com']).rules,
+    },
     metrics,
     logger: pino({ level: 'silent' }),
   });
@@ -121,6 +129,31 @@ describe('ExecutionService', () => {
     expect(events.at(-1)).toEqual({ type: 'result', result });
     expect(metrics.finished).toEqual([result]);
     expect(metrics.refused).toEqual([]);
+  });
+
+  it("hands the runner the request's narrowed network policy and reports the sandbox's egress", async () => {
+    const egress = {
+      requests: 2,
+      denied: 1,
+      bytes: 10,
+      deniedAttempts: [{ host: 'x', port: 80, reason: 'r' }],
+    };
+    const runner = new FakeRunner(async (_signal, callbacks) => {
+      callbacks.onStart(SANDBOX);
+      return outcome({ egress });
+    });
+    const result = await service(runner).execute(
+      { language: 'python', code: 'print(1)', network: { allow: ['api.example.com:443'] } },
+      { signal: never, onEvent: () => undefined },
+    );
+    expect(runner.jobs[0]?.network.rules).toMatchObject([{ host: 'api.example.com', ports: [443] }]);
+    expect(result.egress).toEqual(egress);
+    await expect(
+      service(runner).execute(
+        { language: 'python', code: 'print(1)', network: { allow: ['other.example.com'] } },
+        { signal: never, onEvent: () => undefined },
+      ),
+    ).rejects.toThrow(/^network\.allow\[0\]/);
   });
 
   it('refuses an invalid request before any sandbox is asked for, and counts it', async () => {

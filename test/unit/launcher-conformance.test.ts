@@ -1,6 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { LANGUAGES, type Language } from '../../src/domain/languages.js';
-import { runLauncher, type LauncherJob, type LauncherRun } from '../support/launcher-process.js';
+import {
+  killUnfinishedLauncherRuns,
+  runLauncher,
+  type LauncherJob,
+  type LauncherRun,
+} from '../support/launcher-process.js';
 
 /**
  * One table of cases for every launcher in sandbox-runtime/, each run as a plain process (no Docker,
@@ -372,6 +377,8 @@ const CASES: ConformanceCase[] = [
     },
   },
 ];
+
+afterAll(killUnfinishedLauncherRuns);
 
 describe.each(LANGUAGES.map((language) => [language]))('launcher conformance: %s', (language) => {
   it.each(CASES.map((c) => [c.name, c] as const))(

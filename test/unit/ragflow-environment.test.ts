@@ -42,7 +42,7 @@ describe("RAGFlow's executor-manager environment", () => {
       python: 'infiniflow/sandbox-base-python:latest',
       nodejs: 'infiniflow/sandbox-base-nodejs:latest',
     });
-    expect(config.poolSize).toBe(3);
+    expect(config.poolMin).toBe(3);
     expect(config.seccomp).toBe(false);
     expect(config.notices).toHaveLength(1);
     expect(config.notices[0]).toContain('SANDBOX_MAX_MEMORY → SANDBOX_DEFAULT_MEMORY_BYTES');

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ExecutionResult } from '../../src/domain/execution-result.js';
+import { jsonChunks } from '../../src/transport/http/json-chunks.js';
 import { ragflowRefusal, ragflowResponse } from '../../src/transport/http/ragflow/ragflow-response.js';
 import { parseRunRequestBody } from '../../src/transport/http/ragflow/run-request-body.js';
 
@@ -19,16 +20,24 @@ const result = (overrides: Partial<ExecutionResult>): ExecutionResult => ({
   returnValue: null,
   skippedArtifacts: [],
   skippedArtifactsTotal: 0,
+  egress: null,
   ...overrides,
 });
+/** As the client reads it: the streamed JSON, parsed. */
 const respond = (overrides: Partial<ExecutionResult>) =>
-  ragflowResponse({
-    result: result(overrides),
-    stdout: Buffer.from('out'),
-    stderr: Buffer.from('err'),
-    artifacts: [],
-    displays: [],
-  });
+  JSON.parse(
+    [
+      ...jsonChunks(
+        ragflowResponse({
+          result: result(overrides),
+          stdout: [Buffer.from('out')],
+          stderr: [Buffer.from('err')],
+          artifacts: [],
+          displays: [],
+        }),
+      ),
+    ].join(''),
+  ) as Record<string, unknown>;
 
 describe('ragflowResponse', () => {
   it('maps a success with its return value, time and memory', () => {

@@ -88,4 +88,49 @@ describe('SandboxTeardown', () => {
     expect(existsSync(jobDir)).toBe(false);
     expect(t.inProgress).toBe(0);
   });
+
+  it('a removal gives way while the host is busy (executions, refills), for at most maxDeferralMs', async () => {
+    const log: string[] = [];
+    let busy = true;
+    const deferring = (maxDeferralMs: number) =>
+      new SandboxTeardown({
+        concurrency: 1,
+        removalDelayMs: 0,
+        deferWhile: () => busy,
+        maxDeferralMs,
+        logger: pino({ level: 'silent' }),
+      });
+    const t = deferring(60_000);
+    t.dispose(handle(log).handle, { urgent: false });
+    await sleep(150);
+    expect(log).toEqual([]);
+    busy = false;
+    await vi.waitFor(() => expect(t.inProgress).toBe(0));
+    expect(log).toContain('remove');
+
+    busy = true;
+    const bounded = deferring(100);
+    const later: string[] = [];
+    bounded.dispose(handle(later).handle, { urgent: false });
+    await vi.waitFor(() => expect(bounded.inProgress).toBe(0)); // busy throughout: removed anyway
+    expect(later).toContain('remove');
+  });
+
+  it('never lets more than maxDeferred removals wait, and drain does not wait for quiet', async () => {
+    const log: string[] = [];
+    const t = new SandboxTeardown({
+      concurrency: 1,
+      removalDelayMs: 0,
+      deferWhile: () => true,
+      maxDeferralMs: 60_000,
+      maxDeferred: 2,
+      logger: pino({ level: 'silent' }),
+    });
+    for (let i = 0; i < 4; i++) t.dispose(handle(log).handle, { urgent: false });
+    await vi.waitFor(() =>
+      expect(log.filter((entry) => entry === 'remove').length).toBeGreaterThanOrEqual(1),
+    );
+    await t.drain();
+    expect(log.filter((entry) => entry === 'remove')).toHaveLength(4);
+  });
 });

@@ -69,6 +69,10 @@ describe('cell validation', () => {
     expect(() => validateCell({ code: 'x', stdin: Buffer.from('a') }, 'python', policy)).toThrow(/^stdin: /);
     expect(() => validateCell({ code: 'x', entrypoint: 'main' }, 'python', policy)).toThrow(/^entrypoint: /);
     expect(() => validateCell({ code: ' ' }, 'python', policy)).toThrow('code: must not be empty');
+    expect(() => validateCell({ code: 'x', network: { allow: ['pypi.org'] } }, 'python', policy)).toThrow(
+      /^network: /,
+    );
+    expect(validateCell({ code: 'x', network: { allow: [] } }, 'python', policy).code).toBe('x');
     expect(validateCell({ code: 'x', language: '', arguments: {} }, 'python', policy).code).toBe('x');
   });
 

@@ -1,14 +1,40 @@
 import { describe, expect, it } from 'vitest';
-import { incompleteTailStart, textFields, Utf8Chunker } from '../../src/transport/http/utf8-text.js';
+import { jsonChunks } from '../../src/transport/http/json-chunks.js';
+import { isUtf8 } from 'node:buffer';
+import {
+  incompleteTailStart,
+  isUtf8Pieces,
+  textFields,
+  Utf8Chunker,
+} from '../../src/transport/http/utf8-text.js';
+
+const asJson = (value: unknown) => JSON.parse([...jsonChunks(value)].join('')) as unknown;
 
 describe('textFields', () => {
   it('gives only text for valid UTF-8', () => {
-    expect(textFields('stdout', Buffer.from('héllo ✓'))).toEqual({ stdout: 'héllo ✓' });
+    expect(asJson(textFields('stdout', Buffer.from('héllo ✓')))).toEqual({ stdout: 'héllo ✓' });
   });
 
   it('adds exact base64 bytes when the output is not valid UTF-8', () => {
     const bytes = Buffer.from([0x61, 0xff, 0xfe]);
-    expect(textFields('stdout', bytes)).toEqual({ stdout: 'a\ufffd\ufffd', stdout_b64: 'Yf/+' });
+    expect(asJson(textFields('stdout', bytes))).toEqual({ stdout: 'a\ufffd\ufffd', stdout_b64: 'Yf/+' });
+  });
+});
+
+describe('isUtf8Pieces', () => {
+  it('agrees with isUtf8 of the joined bytes, however they are cut', () => {
+    const samples = [
+      Buffer.from('aé✓😀b'),
+      Buffer.from([0x61, 0xe2, 0x9c]),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from([0xf0, 0x9f, 0x98, 0x80, 0x80]),
+    ];
+    for (const bytes of samples) {
+      for (let cut = 0; cut <= bytes.length; cut++) {
+        expect(isUtf8Pieces([bytes.subarray(0, cut), bytes.subarray(cut)])).toBe(isUtf8(bytes));
+        expect(isUtf8Pieces([...bytes].map((byte) => Buffer.from([byte])))).toBe(isUtf8(bytes));
+      }
+    }
   });
 });
 

@@ -3,6 +3,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { testLimits } from '../support/test-limits.js';
 import type { SandboxStartRequest } from '../../src/sandbox/sandbox-factory.js';
 import type { DisposeOptions } from '../../src/sandbox/sandbox-teardown.js';
+import { DEFAULT_POOL_DEMAND, PoolDemand } from '../../src/sandbox/pool-demand.js';
+import { SandboxActivity } from '../../src/sandbox/sandbox-activity.js';
 import { WarmPool, type PoolableSandbox } from '../../src/sandbox/warm-pool.js';
 
 const LIMITS = testLimits({ timeoutMs: 1000 });
@@ -62,11 +64,14 @@ class FakeTeardown {
 let factory: FakeFactory;
 let teardown: FakeTeardown;
 let failures: number;
+let activity: SandboxActivity;
 
-function pool(size = 2, overrides: { fillConcurrency?: number; maxIdleMs?: number } = {}) {
+/** A pool of a fixed size, or between `min` and `max` with the default demand rule. */
+function pool(size = 2, overrides: { fillConcurrency?: number; maxIdleMs?: number; max?: number } = {}) {
   return new WarmPool<FakeSandbox>({
     language: 'python',
-    size,
+    demand: new PoolDemand({ ...DEFAULT_POOL_DEMAND, min: size, max: overrides.max ?? size }),
+    activity,
     limits: LIMITS,
     maxIdleMs: overrides.maxIdleMs ?? 60_000,
     fillConcurrency: overrides.fillConcurrency ?? 2,
@@ -94,6 +99,7 @@ beforeEach(() => {
   factory = new FakeFactory();
   teardown = new FakeTeardown();
   failures = 0;
+  activity = new SandboxActivity();
 });
 afterEach(() => vi.useRealTimers());
 
@@ -104,11 +110,10 @@ describe('WarmPool', () => {
     await settle();
     expect(factory.started).toHaveLength(2);
     expect(factory.requests.every((request) => request.preload)).toBe(true);
-    expect(p.take(LIMITS)).toBeUndefined(); // started, not ready yet
     factory.started[0]?.becomeReady();
     await settle();
     expect(p.idleCount).toBe(1);
-    expect(p.take(LIMITS)).toBe(factory.started[0]);
+    expect(await p.claim(LIMITS)).toBe(factory.started[0]);
     await closeAfterStarts(p);
   });
 
@@ -118,8 +123,8 @@ describe('WarmPool', () => {
     await settle();
     factory.started[0]?.becomeReady();
     await settle();
-    expect(p.take({ ...LIMITS, memoryBytes: LIMITS.memoryBytes * 2 })).toBeUndefined();
-    expect(p.take({ ...LIMITS, timeoutMs: 5000 })).toBe(factory.started[0]); // timeout is per run
+    expect(await p.claim({ ...LIMITS, memoryBytes: LIMITS.memoryBytes * 2 })).toBeUndefined();
+    expect(await p.claim({ ...LIMITS, timeoutMs: 5000 })).toBe(factory.started[0]); // timeout is per run
     await closeAfterStarts(p);
   });
 
@@ -129,7 +134,7 @@ describe('WarmPool', () => {
     await settle();
     for (const sandbox of factory.started) sandbox.becomeReady();
     await settle();
-    p.take(LIMITS); // one left: deferred
+    await p.claim(LIMITS); // one left: deferred
     expect(p.stateName).toBe('deferring');
     await settle();
     expect(factory.started).toHaveLength(2);
@@ -138,8 +143,8 @@ describe('WarmPool', () => {
     expect(factory.started).toHaveLength(3);
     factory.started[2]?.becomeReady();
     await settle();
-    p.take(LIMITS);
-    p.take(LIMITS); // dry: no deferral
+    await p.claim(LIMITS);
+    await p.claim(LIMITS); // dry: no deferral
     await settle();
     expect(p.stateName).toBe('filling');
     expect(factory.started).toHaveLength(5);
@@ -155,6 +160,8 @@ describe('WarmPool', () => {
     expect(p.stateName).toBe('backing_off');
     expect(failures).toBe(1);
     expect(teardown.disposed.map((d) => d.sandbox)).toEqual([factory.started[0]]);
+    // Nothing idle, nothing starting: a claim gets nothing, its caller starts a sandbox itself.
+    expect(await p.claim(LIMITS)).toBeUndefined();
     await vi.advanceTimersByTimeAsync(999);
     expect(factory.started).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(1);
@@ -209,9 +216,103 @@ describe('WarmPool', () => {
     await closing;
     expect(teardown.disposed.map((d) => d.sandbox)).toEqual([factory.started[0], factory.started[1]]);
     expect(teardown.disposed.every((d) => d.options === undefined)).toBe(true); // urgent: the default
-    expect(p.take(LIMITS)).toBeUndefined();
+    expect(await p.claim(LIMITS)).toBeUndefined();
     await vi.advanceTimersByTimeAsync(60_000);
     expect(factory.started).toHaveLength(2);
     expect(failures).toBe(0);
+  });
+
+  it('a claim that finds the pool empty takes the first start to become ready; each waiting claim adds a start', async () => {
+    const p = pool(1, { fillConcurrency: 1 });
+    p.start();
+    await settle();
+    expect(factory.started).toHaveLength(1);
+    const first = p.claim(LIMITS);
+    await settle();
+    expect(factory.started).toHaveLength(2); // concurrency 1 + 1 waiting claim
+    const second = p.claim(LIMITS);
+    await settle();
+    expect(factory.started).toHaveLength(3);
+    factory.started[1]?.becomeReady(); // the later start is ready first: the oldest claim takes it
+    await settle();
+    expect(await first).toBe(factory.started[1]);
+    factory.started[0]?.becomeReady();
+    await settle();
+    expect(await second).toBe(factory.started[0]);
+    factory.started[2]?.becomeReady();
+    await settle();
+    expect(p.idleCount).toBe(1); // the pool keeps its own
+    await closeAfterStarts(p);
+  });
+
+  it('releases a waiting claim when no start is left for it, or when its start hangs', async () => {
+    const p = pool(1, { fillConcurrency: 1 });
+    p.start();
+    await settle();
+    let outcome: FakeSandbox | undefined | 'waiting' = 'waiting';
+    void p.claim(LIMITS).then((handle) => (outcome = handle));
+    await settle();
+    factory.started[0]?.failToBoot(); // the claim's own extra start is still under way
+    await settle();
+    expect(outcome).toBe('waiting');
+    factory.started[1]?.failToBoot();
+    await settle();
+    expect(outcome).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(2000); // the second backoff (2 s) over: starts again
+    let late: FakeSandbox | undefined | 'waiting' = 'waiting';
+    void p.claim(LIMITS).then((handle) => (late = handle));
+    await vi.advanceTimersByTimeAsync(2999);
+    expect(late).toBe('waiting');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(late).toBeUndefined(); // hung: at least 3 s, then the caller starts its own
+    await closeAfterStarts(p);
+  });
+
+  it('a refill waits while executions are in progress, at most 2 s after the claims', async () => {
+    const p = pool(2);
+    p.start();
+    await settle();
+    for (const sandbox of factory.started) sandbox.becomeReady();
+    await settle();
+    const executionEnded = activity.executionBegan();
+    await p.claim(LIMITS);
+    await vi.advanceTimersByTimeAsync(500);
+    expect(p.stateName).toBe('deferring');
+    expect(factory.started).toHaveLength(2);
+    executionEnded();
+    await vi.advanceTimersByTimeAsync(25);
+    expect(factory.started).toHaveLength(3);
+    factory.started[2]?.becomeReady();
+    await settle();
+    activity.executionBegan(); // never ends
+    await p.claim(LIMITS);
+    await vi.advanceTimersByTimeAsync(1999);
+    expect(factory.started).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(factory.started).toHaveLength(4);
+    await closeAfterStarts(p);
+  });
+
+  it('grows after a burst of claims, and shrinks back to its floor once bursts stop', async () => {
+    const p = pool(1, { max: 4, maxIdleMs: 600_000 });
+    p.start();
+    await settle();
+    factory.started[0]?.becomeReady();
+    await settle();
+    const burst = [p.claim(LIMITS), p.claim(LIMITS)];
+    expect(p.targetSize).toBe(3); // 2 claims × 1.5
+    for (let i = 0; i < 5; i++) {
+      for (const sandbox of factory.started) sandbox.becomeReady();
+      await settle();
+    }
+    await Promise.all(burst);
+    expect(p.idleCount).toBe(3);
+    expect(teardown.disposed).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(125_000);
+    expect(p.targetSize).toBe(1);
+    expect(p.idleCount).toBe(1);
+    expect(teardown.disposed).toHaveLength(2);
+    expect(teardown.disposed.every((d) => d.options?.urgent === false)).toBe(true); // idle: no hurry
+    await closeAfterStarts(p);
   });
 });

@@ -1,9 +1,11 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { ExecutionEvent } from '../../domain/execution-result.js';
-import type { ExecutionService } from '../../execution/execution-service.js';
+import type { ExecuteOptions, ExecutionService } from '../../execution/execution-service.js';
+import { CancelledError } from '../../errors/service-error.js';
 import type { SessionService } from '../../session/session-service.js';
-import type { CallerAdmission } from '../auth/caller-admission.js';
+import { grpcPeerAddress, type CallerAdmission } from '../auth/caller-admission.js';
+import { BackpressuredWriter } from '../backpressured-writer.js';
+import { detachedEvent } from '../detached-event.js';
 import { admitCall } from './admit-call.js';
 import { toGrpcError } from './grpc-status.js';
 import {
@@ -13,40 +15,56 @@ import {
   type ProtoExecuteCodeRequest,
 } from './proto-messages.js';
 
+type ProtoMessage = Record<string, unknown>;
+
 /**
- * sandbox.v1.SandboxService/ExecuteCode: streams events as they happen. A client cancel or an expired
- * deadline (grpc-js reports both as "cancelled") aborts the execution. With `session_id` the code runs
- * as that session's next cell.
+ * sandbox.v1.SandboxService/ExecuteCode: streams events as they happen, as fast as the client reads
+ * them. A client cancel or an expired deadline (grpc-js reports both as "cancelled") aborts the
+ * execution; so does a client that stops reading for `writeTimeoutMs` (the call then ends CANCELLED).
+ * With `session_id` the code runs as that session's next cell.
  */
 export function executeCodeHandler(
   service: ExecutionService,
   sessions: SessionService,
   admission: CallerAdmission,
   logger: Logger,
+  writeTimeoutMs: number,
 ) {
-  return (call: ServerWritableStream<ProtoExecuteCodeRequest, Record<string, unknown>>): void => {
+  return (call: ServerWritableStream<ProtoExecuteCodeRequest, ProtoMessage>): void => {
+    const peer = grpcPeerAddress(call.getPeer());
     const controller = new AbortController();
     call.on('cancelled', () => controller.abort());
-    const write = (message: Record<string, unknown> | undefined) => {
-      if (message && !call.cancelled) call.write(message);
-    };
+    const writer = new BackpressuredWriter<ProtoMessage, ProtoMessage>(call, (message) => [message], {
+      stallTimeoutMs: writeTimeoutMs,
+      onStall: () => controller.abort(),
+      signal: controller.signal,
+    });
     // Inside a promise chain so a request rejected while decoding (bad arguments_json) maps like any other.
     Promise.resolve()
       .then(() => admitCall(call, admission))
       .then(() => {
-        const options = {
+        const options: ExecuteOptions = {
           signal: controller.signal,
-          onEvent: (event: ExecutionEvent) => write(eventToProto(event)),
+          // The peer's address without its port: one client, however many connections it opens.
+          clientKey: peer,
+          onEvent: (event) => {
+            const message = eventToProto(detachedEvent(event));
+            if (message) writer.push(message);
+          },
         };
         return call.request.session_id
           ? sessions.execute(call.request.session_id, cellFromProto(call.request), options)
           : service.execute(requestFromProto(call.request), options);
       })
-      .then(
-        () => call.end(),
-        (error: unknown) => {
-          if (!call.cancelled) call.emit('error', toGrpcError(error, logger));
-        },
-      );
+      .then(async () => {
+        // Everything is handed over unless the client left (nothing to end) or stopped reading.
+        if (await writer.flushed()) call.end();
+        else if (writer.stalled) {
+          throw new CancelledError(`the client read nothing for ${writeTimeoutMs} ms: execution cancelled`);
+        }
+      })
+      .catch((error: unknown) => {
+        if (!call.cancelled) call.emit('error', toGrpcError(error, logger));
+      });
   };
 }

@@ -16,6 +16,8 @@ export interface GrpcServerOptions {
   port: number;
   /** Largest request accepted, in bytes (code + stdin + files + framing). */
   maxReceiveMessageBytes: number;
+  /** A call blocked this long on a client that does not read is ended and its execution cancelled. */
+  responseWriteTimeoutMs: number;
 }
 
 /**
@@ -36,7 +38,7 @@ export class GrpcServer {
     this.server = new Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes });
     const definition = loadSandboxPackageDefinition();
     this.server.addService(loadSandboxService(definition).service, {
-      ExecuteCode: executeCodeHandler(service, sessions, admission, logger),
+      ExecuteCode: executeCodeHandler(service, sessions, admission, logger, options.responseWriteTimeoutMs),
       ...sessionHandlers(sessions, admission, logger),
     });
     // Health and reflection stay open without a token, like GET /healthz: they reveal only the

@@ -2,6 +2,7 @@ import type { ExecutionRequestInput } from '../../domain/execution-request.js';
 import type { CellInput } from '../../session/session-request.js';
 import { InvalidArgumentError } from '../../errors/service-error.js';
 import type { ExecutionEvent } from '../../domain/execution-result.js';
+import { egressToWire } from '../wire-egress.js';
 import { limitsToWire, requestedLimitsFromWire, type WireLimits } from '../wire-limits.js';
 
 export interface ProtoExecuteCodeRequest {
@@ -12,6 +13,7 @@ export interface ProtoExecuteCodeRequest {
   limits: WireLimits | null;
   entrypoint: string;
   arguments_json: string;
+  network: { allow: string[] } | null;
   session_id: string;
 }
 
@@ -24,6 +26,7 @@ export function requestFromProto(message: ProtoExecuteCodeRequest): ExecutionReq
     limits: requestedLimitsFromWire(message.limits, (value) => value === 0),
     entrypoint: message.entrypoint,
     arguments: parseArgumentsJson(message.arguments_json),
+    ...(message.network ? { network: { allow: message.network.allow } } : {}),
   };
 }
 
@@ -85,6 +88,7 @@ export function eventToProto(event: ExecutionEvent): Record<string, unknown> | u
             : null,
           skipped_artifacts: r.skippedArtifacts,
           skipped_artifacts_total: r.skippedArtifactsTotal,
+          egress: egressToWire(r.egress),
           session_id: r.cell?.sessionId ?? '',
           execution_count: r.cell?.executionCount ?? 0,
           interpreter_restarted: r.cell?.interpreterRestarted ?? false,

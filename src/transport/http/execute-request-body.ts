@@ -37,6 +37,10 @@ export const executeRequestBodySchema = z
     limits: limitsSchema.optional(),
     entrypoint: z.string().optional(),
     arguments: z.unknown().optional(),
+    network: z
+      .object({ allow: z.array(z.string()).optional() })
+      .strict()
+      .optional(),
   })
   .strict()
   .refine((body) => body.stdin === undefined || body.stdin_b64 === undefined, {
@@ -82,5 +86,6 @@ export function parseExecuteRequestBody(
     limits: requestedLimitsFromWire(b.limits),
     entrypoint: b.entrypoint,
     arguments: b.arguments,
+    ...(b.network ? { network: { allow: b.network.allow ?? [] } } : {}),
   };
 }

@@ -17,6 +17,8 @@ export interface HttpServerOptions {
   bodyLimitBytes: number;
   /** A client must deliver its whole request within this; slower (slow-loris) connections are cut. */
   requestTimeoutMs: number;
+  /** A response blocked this long on a client that does not read is cut (and its execution cancelled). */
+  responseWriteTimeoutMs: number;
   /** The Prometheus exposition served at GET /metrics. */
   metrics(): Promise<{ contentType: string; body: string }>;
 }
@@ -80,11 +82,11 @@ export class HttpServer {
         );
         admission.admit('http', request.socket.remoteAddress, token);
       });
-      registerExecuteRoute(executionRoutes, service, logger);
-      registerRunRoute(executionRoutes, service);
+      registerExecuteRoute(executionRoutes, service, logger, options.responseWriteTimeoutMs);
+      registerRunRoute(executionRoutes, service, options.responseWriteTimeoutMs);
       // Its own scope: the raw-bytes parser for uploads applies to these routes only.
       executionRoutes.register(async (sessionRoutes) =>
-        registerSessionRoutes(sessionRoutes, sessions, logger),
+        registerSessionRoutes(sessionRoutes, sessions, logger, options.responseWriteTimeoutMs),
       );
     });
   }

@@ -1,7 +1,9 @@
 import type { Artifact } from '../../domain/artifact.js';
 import { isTextMimeType, type Display } from '../../domain/display.js';
 import type { ExecutionEvent, ExecutionResult, ReturnValue } from '../../domain/execution-result.js';
+import { egressToWire } from '../wire-egress.js';
 import { limitsToWire } from '../wire-limits.js';
+import { JsonBytes } from './json-chunks.js';
 import { textFields } from './utf8-text.js';
 
 /** The final result in JSON, field names as in the proto's Result. */
@@ -22,6 +24,7 @@ export function resultToJson(result: ExecutionResult): Record<string, unknown> {
     return_value: returnValueToJson(result.returnValue),
     skipped_artifacts: result.skippedArtifacts,
     skipped_artifacts_total: result.skippedArtifactsTotal,
+    egress: egressToWire(result.egress),
     ...(result.cell && {
       session_id: result.cell.sessionId,
       execution_count: result.cell.executionCount,
@@ -32,9 +35,9 @@ export function resultToJson(result: ExecutionResult): Record<string, unknown> {
 
 /** A display in JSON, as Jupyter writes MIME bundles: text types as text, the others as base64. */
 export function displayToJson(display: Display): Record<string, unknown> {
-  const data: Record<string, string> = {};
+  const data: Record<string, JsonBytes> = {};
   for (const [mimeType, content] of Object.entries(display.data)) {
-    data[mimeType] = isTextMimeType(mimeType) ? content.toString('utf8') : content.toString('base64');
+    data[mimeType] = new JsonBytes(content, isTextMimeType(mimeType) ? 'utf8' : 'base64');
   }
   return { kind: display.kind, data };
 }
@@ -50,7 +53,7 @@ export function artifactToJson(artifact: Artifact): Record<string, unknown> {
     name: artifact.name,
     mime_type: artifact.mimeType,
     size: artifact.size,
-    content_b64: artifact.content.toString('base64'),
+    content_b64: new JsonBytes(artifact.content, 'base64'),
   };
 }
 

@@ -27,7 +27,12 @@ type FileParams = { id: string; '*': string };
  * DELETE /v1/sessions/{id}, PUT and GET /v1/sessions/{id}/files/{path} (the raw bytes),
  * GET /v1/sessions/{id}/files (a listing).
  */
-export function registerSessionRoutes(app: FastifyInstance, sessions: SessionService, logger: Logger): void {
+export function registerSessionRoutes(
+  app: FastifyInstance,
+  sessions: SessionService,
+  logger: Logger,
+  writeTimeoutMs: number,
+): void {
   app.post('/v1/sessions', async (request, reply) => {
     const body = parseBody(createSessionBodySchema, request.body);
     const created = await sessions.create(
@@ -56,6 +61,7 @@ export function registerSessionRoutes(app: FastifyInstance, sessions: SessionSer
       reply,
       (options) => sessions.execute(request.params.id, input, options),
       logger,
+      writeTimeoutMs,
     );
   });
 

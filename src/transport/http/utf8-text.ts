@@ -1,14 +1,31 @@
 import { isUtf8 } from 'node:buffer';
+import { JsonBytes } from './json-chunks.js';
 
 /**
  * JSON carries text, program output is bytes. Rule for every output field `x`: `x` is the bytes read
  * as UTF-8 (invalid sequences become U+FFFD), and `x_b64` — present only when the bytes are not valid
  * UTF-8 — carries them exactly. So valid UTF-8 reads naturally and nothing is ever lost.
  */
-export function textFields(name: string, bytes: Buffer): Record<string, string> {
-  const fields: Record<string, string> = { [name]: bytes.toString('utf8') };
-  if (!isUtf8(bytes)) fields[`${name}_b64`] = bytes.toString('base64');
+export function textFields(name: string, bytes: Buffer | readonly Buffer[]): Record<string, JsonBytes> {
+  const pieces = Buffer.isBuffer(bytes) ? [bytes] : bytes;
+  const fields: Record<string, JsonBytes> = { [name]: new JsonBytes(pieces, 'utf8') };
+  if (!isUtf8Pieces(pieces)) fields[`${name}_b64`] = new JsonBytes(pieces, 'base64');
   return fields;
+}
+
+/**
+ * isUtf8 of the pieces joined, without joining them: each piece is checked up to a trailing
+ * incomplete character, which is carried over to the front of the next.
+ */
+export function isUtf8Pieces(pieces: readonly Buffer[]): boolean {
+  let carried = Buffer.alloc(0);
+  for (const piece of pieces) {
+    const bytes = carried.length > 0 ? Buffer.concat([carried, piece]) : piece;
+    const cut = incompleteTailStart(bytes);
+    if (!isUtf8(bytes.subarray(0, cut))) return false;
+    carried = Buffer.from(bytes.subarray(cut));
+  }
+  return isUtf8(carried);
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { ExitReason } from '../../../domain/exit-reason.js';
 import type { CollectedExecution } from '../execute-collecting.js';
 import type { ReturnValue } from '../../../domain/execution-result.js';
+import { JsonBytes } from '../json-chunks.js';
 import { artifactToJson } from '../result-json.js';
 
 /** RAGFlow's executor-manager result statuses. */
@@ -42,8 +43,8 @@ export function ragflowResponse({
   const status = STATUS_BY_EXIT_REASON[result.exitReason];
   return {
     status,
-    stdout: stdout.toString('utf8'),
-    stderr: stderr.toString('utf8'),
+    stdout: new JsonBytes(stdout, 'utf8'),
+    stderr: new JsonBytes(stderr, 'utf8'),
     exit_code: result.exitCode,
     detail: result.detail || null,
     time_used_ms: result.durationMs,

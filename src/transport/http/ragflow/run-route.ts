@@ -3,6 +3,7 @@ import { ResourceExhaustedError, toServiceError } from '../../../errors/service-
 import type { ExecutionService } from '../../../execution/execution-service.js';
 import { abortOnDisconnect } from '../client-disconnect.js';
 import { executeCollecting } from '../execute-collecting.js';
+import { sendStreamedJson } from '../streamed-json-reply.js';
 import { ragflowRefusal, ragflowResponse } from './ragflow-response.js';
 import { parseRunRequestBody } from './run-request-body.js';
 
@@ -12,11 +13,17 @@ import { parseRunRequestBody } from './run-request-body.js';
  * Retry-After) and "sandbox unavailable" (runtime_error), as RAGFlow reports them. Only a bad request
  * (400) or a missing token (401) is an HTTP error.
  */
-export function registerRunRoute(app: FastifyInstance, service: ExecutionService): void {
+export function registerRunRoute(
+  app: FastifyInstance,
+  service: ExecutionService,
+  writeTimeoutMs: number,
+): void {
   app.post('/run', async (request, reply) => {
     const input = parseRunRequestBody(request.body);
+    const body = { signal: abortOnDisconnect(reply), writeTimeoutMs };
     try {
-      return ragflowResponse(await executeCollecting(service, input, abortOnDisconnect(reply)));
+      const collected = await executeCollecting(service, input, body.signal, request.ip);
+      return await sendStreamedJson(reply, ragflowResponse(collected), body);
     } catch (error) {
       const serviceError = toServiceError(error);
       if (serviceError instanceof ResourceExhaustedError) {

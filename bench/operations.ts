@@ -1,0 +1,139 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { Client } from '@grpc/grpc-js';
+import type Docker from 'dockerode';
+
+// What the benchmark does to the service and to Docker: one call, the baselines, and waiting for quiet.
+const run = promisify(execFile);
+export const HELLO_PYTHON = 'print("hello")';
+export const PANDAS_PYTHON = 'import pandas\nprint(pandas.__version__)';
+
+export interface ExecutionSample {
+  warm: boolean;
+}
+
+/** One ExecuteCode call to its end; rejects unless the program exited ok. */
+export function executeCode(client: Client, code: string): Promise<ExecutionSample> {
+  return new Promise((resolve, reject) => {
+    const call = (client as unknown as { ExecuteCode(request: unknown): NodeJS.EventEmitter }).ExecuteCode({
+      language: 'python',
+      code,
+    });
+    let warm = false;
+    let ok = false;
+    let detail = '';
+    call.on(
+      'data',
+      (message: { started?: { warm_start: boolean }; result?: { exit_reason: string; detail: string } }) => {
+        if (message.started) warm = message.started.warm_start;
+        if (message.result) {
+          ok = message.result.exit_reason === 'ok';
+          detail = `${message.result.exit_reason} ${message.result.detail}`;
+        }
+      },
+    );
+    call.on('error', reject);
+    call.on('end', () =>
+      ok ? resolve({ warm }) : reject(new Error(`execution did not exit ok: ${detail}`)),
+    );
+  });
+}
+
+/** Baseline 1: what a naive service does per request, a plain `docker run --rm --runtime=runsc`. */
+export async function dockerRun(image: string, code: string): Promise<void> {
+  await run('/usr/bin/docker', [
+    'run',
+    '--rm',
+    '--runtime=runsc',
+    '--network=none',
+    '--read-only',
+    '--cap-drop=ALL',
+    '--user=65534:65534',
+    image,
+    'python3',
+    '-c',
+    code,
+  ]);
+}
+
+/** Baseline 2: raw runsc container churn through the Docker API: create, start, wait, remove. */
+export async function rawChurn(docker: Docker, image: string, code: string): Promise<void> {
+  const container = await docker.createContainer({
+    Image: image,
+    Cmd: ['python3', '-c', code],
+    User: '65534:65534',
+    Labels: { 'code-sandbox.bench': 'churn' },
+    HostConfig: {
+      Runtime: 'runsc',
+      NetworkMode: 'none',
+      ReadonlyRootfs: true,
+      CapDrop: ['ALL'],
+      LogConfig: { Type: 'none', Config: {} },
+    },
+  });
+  try {
+    await container.start();
+    await container.wait();
+  } finally {
+    await container.remove({ force: true });
+  }
+}
+
+/** Running containers of one service instance (its idle warm sandboxes, between bursts). */
+export async function runningSandboxes(
+  docker: Docker,
+  instanceId: string,
+  image?: string,
+): Promise<Docker.ContainerInfo[]> {
+  const running = await docker.listContainers({
+    filters: { label: [`code-sandbox.instance=${instanceId}`], status: ['running'] },
+  });
+  return image ? running.filter((info) => info.Image === image) : running;
+}
+
+/**
+ * Waits until the service is quiet: every warm pool full (per /readyz) and no used sandbox still
+ * being removed (the instance has no containers beyond its idle pool). Latency measured after this
+ * is that of a warm claim on an otherwise idle machine; the sustained phase measures the rest.
+ */
+export async function waitForQuietService(
+  docker: Docker,
+  httpPort: number,
+  instanceId: string,
+): Promise<void> {
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    const response = await fetch(`http://127.0.0.1:${httpPort}/readyz`);
+    const { checks } = (await response.json()) as { checks: { name: string; detail: string }[] };
+    const pools = checks.filter((check) => check.name.startsWith('pool:'));
+    const idle = pools.reduce((sum, pool) => sum + Number(/^(\d+)\//.exec(pool.detail)?.[1] ?? 0), 0);
+    const full = pools.every((pool) => /^(\d+)\/\1 ready$/.test(pool.detail));
+    const containers = await docker.listContainers({
+      all: true,
+      filters: { label: [`code-sandbox.instance=${instanceId}`] },
+    });
+    if (full && containers.length === idle) return;
+    if (Date.now() > deadline)
+      throw new Error(`service did not settle: ${JSON.stringify(pools)}, ${containers.length} containers`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** Memory used by an idle pooled sandbox of `image` (its cgroup; median over the idle ones), in MiB. */
+export async function idleSandboxMemoryMb(
+  docker: Docker,
+  instanceId: string,
+  image: string,
+): Promise<number> {
+  const usages: number[] = [];
+  for (const info of await runningSandboxes(docker, instanceId, image)) {
+    const stats = (await docker
+      .getContainer(info.Id)
+      .stats({ stream: false })
+      .catch(() => ({}))) as { memory_stats?: { usage?: number } }; // claimed and removed meanwhile
+    if (stats.memory_stats?.usage) usages.push(stats.memory_stats.usage / 1024 / 1024);
+  }
+  usages.sort((a, b) => a - b);
+  const median = usages[Math.floor(usages.length / 2)];
+  return median === undefined ? Number.NaN : Math.round(median * 10) / 10;
+}

@@ -1,0 +1,377 @@
+import { chmod, rm } from 'node:fs/promises';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import { connect, type Socket } from 'node:net';
+import type { Duplex, Readable, Writable } from 'node:stream';
+import type { Logger } from 'pino';
+import { MAX_REPORTED_DENIALS, type DeniedEgress, type EgressReport } from '../domain/egress-report.js';
+import { NO_EGRESS, type NetworkPolicy } from '../domain/network-policy.js';
+import { checkDestination } from './destination-check.js';
+import type { EgressChannel } from './egress-channel.js';
+import type { EgressMetrics } from './egress-metrics.js';
+import type { HostResolver } from './host-resolver.js';
+
+/** Per-execution caps: one execution cannot use up the proxy (sockets, bandwidth) for the others. */
+export interface EgressCaps {
+  /** Attempts (requests and tunnels) over the execution's whole life. */
+  maxConnections: number;
+  /** Attempts open at the same time. */
+  maxOpenConnections: number;
+  /** Bytes relayed in both directions, all connections together. */
+  maxBytes: number;
+}
+
+export interface EgressProxyOptions {
+  socketPath: string;
+  sandboxId: string;
+  caps: EgressCaps;
+  resolve: HostResolver;
+  metrics: EgressMetrics;
+  logger: Logger;
+}
+
+const CONNECT_TIMEOUT_MS = 10_000;
+/** A tunnel or request with no traffic either way for this long is cut. */
+const IDLE_TIMEOUT_MS = 60_000;
+const HOP_BY_HOP_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** One attempt between its admission and its end: what it has moved, and how to cut it. */
+interface Attempt {
+  method: string;
+  host: string;
+  port: number;
+  bytes: number;
+  /** Both ends' sockets: destroyed when the attempt is cut. */
+  sockets: Duplex[];
+  ended: boolean;
+  cutReason?: string;
+}
+
+type Admission =
+  { ok: true; address: string; attempt: Attempt } | { ok: false; status: number; reason: string };
+
+/**
+ * The egress proxy of one sandbox: an HTTP forward proxy (absolute-URI requests for http://, CONNECT
+ * tunnels for anything else, e.g. HTTPS) on a unix socket only that sandbox can reach. Every attempt
+ * is checked against the bound execution's policy (checkDestination), counted against its caps, and
+ * written as one audit log line; refusals are collected for the execution's result.
+ */
+export class EgressProxy implements EgressChannel {
+  private policy: NetworkPolicy = NO_EGRESS;
+  private executionId: string | undefined;
+  private readonly server: Server;
+  private readonly openSockets = new Set<Duplex>();
+  private readonly deniedAttempts: DeniedEgress[] = [];
+  private requests = 0;
+  private denied = 0;
+  private bytes = 0;
+  private open = 0;
+  private closed = false;
+
+  constructor(private readonly options: EgressProxyOptions) {
+    this.server = createServer({ requestTimeout: IDLE_TIMEOUT_MS, headersTimeout: CONNECT_TIMEOUT_MS });
+    // A backstop for idle client connections; attempts themselves are capped (and audited) in admit().
+    this.server.maxConnections = options.caps.maxOpenConnections * 2;
+    this.server.on('connection', (socket: Socket) => this.track(socket));
+    this.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+      void this.forward(request, response);
+    });
+    this.server.on('connect', (request: IncomingMessage, client: Duplex, head: Buffer) => {
+      void this.tunnel(request, client, head);
+    });
+    this.server.on('clientError', (_error, socket: Duplex) => socket.destroy());
+  }
+
+  get socketPath(): string {
+    return this.options.socketPath;
+  }
+
+  /** Starts listening; the socket is world-writable because the sandbox user must connect to it. */
+  async listen(): Promise<void> {
+    await rm(this.options.socketPath, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.socketPath, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    await chmod(this.options.socketPath, 0o666);
+  }
+
+  bind(executionId: string, policy: NetworkPolicy): void {
+    this.executionId = executionId;
+    this.policy = policy;
+  }
+
+  report(): EgressReport {
+    return {
+      requests: this.requests,
+      denied: this.denied,
+      bytes: this.bytes,
+      deniedAttempts: [...this.deniedAttempts],
+    };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.server.close();
+    for (const socket of this.openSockets) socket.destroy();
+  }
+
+  /** Absolute-URI request (`GET http://host/path`): plain HTTP, checked per request. */
+  private async forward(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    this.requests += 1;
+    let target: URL;
+    try {
+      target = new URL(request.url ?? '');
+    } catch {
+      const reason = 'this is a forward proxy: send an absolute URI (http://host/…)';
+      this.recordDenied(request.method ?? '', '', 0, reason);
+      return this.refuse(response, 400, reason);
+    }
+    if (target.protocol !== 'http:') {
+      const reason = `${target.protocol} URIs go through CONNECT (set HTTPS_PROXY)`;
+      this.recordDenied(request.method ?? '', target.hostname, 0, reason);
+      return this.refuse(response, 400, reason);
+    }
+    const port = target.port === '' ? 80 : Number(target.port);
+    const method = request.method ?? 'GET';
+    const admission = await this.admit(method, target.hostname, port);
+    if (!admission.ok) return this.refuse(response, admission.status, admission.reason);
+    const { attempt, address } = admission;
+
+    const upstream = httpRequest({
+      host: address,
+      port,
+      method,
+      path: `${target.pathname}${target.search}`,
+      headers: withoutHopByHop(request.headers, target.host),
+      setHost: false,
+      agent: false,
+    });
+    this.attach(attempt, request.socket);
+    upstream.setTimeout(IDLE_TIMEOUT_MS, () => this.cut(attempt, 'timed out'));
+    upstream.on('socket', (socket: Socket) => this.attach(attempt, socket));
+    upstream.on('error', (error: NodeJS.ErrnoException) => {
+      if (!response.headersSent) response.writeHead(502, { 'content-type': 'text/plain' });
+      response.end(`egress to ${attempt.host}:${port} failed: ${error.code ?? error.message}\n`);
+      this.finish(attempt);
+    });
+    upstream.on('response', (upstreamResponse: IncomingMessage) => {
+      response.writeHead(
+        upstreamResponse.statusCode ?? 502,
+        upstreamResponse.statusMessage,
+        withoutHopByHop(upstreamResponse.headers),
+      );
+      this.meter(attempt, upstreamResponse, response);
+    });
+    response.on('close', () => {
+      upstream.destroy();
+      this.finish(attempt);
+    });
+    this.meter(attempt, request, upstream);
+  }
+
+  /** CONNECT host:port: a byte tunnel (TLS passes through untouched; the name checked is the one asked for). */
+  private async tunnel(request: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
+    this.requests += 1;
+    this.track(client);
+    const authority = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(request.url ?? '');
+    if (!authority) {
+      this.recordDenied('CONNECT', '', 0, 'CONNECT needs host:port');
+      return this.refuseTunnel(client, 400, 'CONNECT needs host:port');
+    }
+    const [, host = '', portText = ''] = authority;
+    const admission = await this.admit('CONNECT', host, Number(portText));
+    if (!admission.ok) return this.refuseTunnel(client, admission.status, admission.reason);
+    const { attempt, address } = admission;
+
+    const upstream = connect({ host: address, port: attempt.port });
+    this.attach(attempt, client, upstream);
+    upstream.setTimeout(CONNECT_TIMEOUT_MS, () => this.cut(attempt, 'timed out'));
+    upstream.once('connect', () => {
+      upstream.setTimeout(IDLE_TIMEOUT_MS);
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length > 0 && this.count(attempt, head.length)) upstream.write(head);
+      this.meter(attempt, client, upstream);
+      this.meter(attempt, upstream, client);
+    });
+    upstream.once('error', (error: NodeJS.ErrnoException) => {
+      if (upstream.connecting) this.refuseTunnel(client, 502, `connection failed (${error.code ?? 'error'})`);
+      this.finish(attempt);
+    });
+    upstream.once('close', () => {
+      client.end();
+      this.finish(attempt);
+    });
+    client.once('close', () => {
+      upstream.destroy();
+      this.finish(attempt);
+    });
+  }
+
+  /**
+   * Counts an attempt and decides it: caps first (no DNS work for an execution over its caps), then the
+   * policy. A refusal is audited here; an admitted attempt is audited when it ends, with its bytes.
+   */
+  private async admit(method: string, host: string, port: number): Promise<Admission> {
+    const { caps, metrics } = this.options;
+    this.open += 1;
+    let refusal: { status: number; reason: string } | undefined;
+    if (this.closed) refusal = { status: 503, reason: 'the execution has ended' };
+    else if (this.requests > caps.maxConnections) {
+      refusal = {
+        status: 429,
+        reason: `more than ${caps.maxConnections} egress connections in this execution`,
+      };
+    } else if (this.open > caps.maxOpenConnections) {
+      refusal = {
+        status: 429,
+        reason: `more than ${caps.maxOpenConnections} egress connections open at once`,
+      };
+    } else if (this.bytes >= caps.maxBytes) {
+      refusal = { status: 429, reason: `egress byte cap of ${caps.maxBytes} reached` };
+    }
+    let normalizedHost = host;
+    let address = '';
+    if (!refusal) {
+      const decision = await checkDestination(this.policy, host, port, this.options.resolve);
+      normalizedHost = decision.host;
+      if (decision.allowed) address = decision.address;
+      else refusal = { status: 403, reason: decision.reason };
+    }
+    if (refusal) {
+      this.open -= 1;
+      this.recordDenied(method, normalizedHost, port, refusal.reason);
+      return { ok: false, ...refusal };
+    }
+    metrics.egressRequest('allowed');
+    const attempt: Attempt = { method, host: normalizedHost, port, bytes: 0, sockets: [], ended: false };
+    return { ok: true, address, attempt };
+  }
+
+  /** Copies `from` into `to`, counting every byte against the execution's cap, with backpressure. */
+  private meter(attempt: Attempt, from: Readable, to: Writable): void {
+    from.on('data', (chunk: Buffer) => {
+      if (!this.count(attempt, chunk.length)) return;
+      if (!to.write(chunk)) {
+        from.pause();
+        to.once('drain', () => from.resume());
+      }
+    });
+    from.once('end', () => to.end());
+  }
+
+  /** Adds to the byte counts; false (and the attempt cut) once the execution's byte cap is passed. */
+  private count(attempt: Attempt, bytes: number): boolean {
+    attempt.bytes += bytes;
+    this.bytes += bytes;
+    if (this.bytes <= this.options.caps.maxBytes) return true;
+    this.cut(attempt, `egress byte cap of ${this.options.caps.maxBytes} reached; connection cut`);
+    return false;
+  }
+
+  private cut(attempt: Attempt, reason: string): void {
+    if (attempt.ended) return;
+    attempt.cutReason = reason;
+    this.noteDenied({ host: attempt.host, port: attempt.port, reason });
+    this.finish(attempt);
+    for (const socket of attempt.sockets) socket.destroy();
+  }
+
+  /** A refused attempt: counted, kept for the result, audited. */
+  private recordDenied(method: string, host: string, port: number, reason: string): void {
+    this.denied += 1;
+    this.options.metrics.egressRequest('denied');
+    this.noteDenied({ host: host.slice(0, 255), port, reason });
+    this.audit({ method, host: host.slice(0, 255), port, decision: 'denied', reason, bytes: 0 });
+  }
+
+  /** Ends an attempt once: frees its slot and writes its audit line. */
+  private finish(attempt: Attempt): void {
+    if (attempt.ended) return;
+    attempt.ended = true;
+    this.open -= 1;
+    this.audit({
+      method: attempt.method,
+      host: attempt.host,
+      port: attempt.port,
+      decision: 'allowed',
+      bytes: attempt.bytes,
+      ...(attempt.cutReason ? { reason: attempt.cutReason } : {}),
+    });
+  }
+
+  private attach(attempt: Attempt, ...sockets: Duplex[]): void {
+    for (const socket of sockets) {
+      attempt.sockets.push(socket);
+      this.track(socket);
+      socket.on('error', () => undefined); // the attempt's own handlers settle it; never crash on these
+    }
+  }
+
+  private track(socket: Duplex): void {
+    if (this.openSockets.has(socket)) return;
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    this.openSockets.add(socket);
+    socket.once('close', () => this.openSockets.delete(socket));
+  }
+
+  private noteDenied(denied: DeniedEgress): void {
+    if (this.deniedAttempts.length < MAX_REPORTED_DENIALS) this.deniedAttempts.push(denied);
+  }
+
+  /** The audit trail: exactly one line per attempt, bound to the execution by the socket it came in on. */
+  private audit(entry: Record<string, unknown>): void {
+    this.options.logger.info(
+      { executionId: this.executionId, sandboxId: this.options.sandboxId, egress: entry },
+      'egress',
+    );
+  }
+
+  private refuse(response: ServerResponse, status: number, reason: string): void {
+    response.writeHead(status, { 'content-type': 'text/plain', 'x-sandbox-egress': 'denied' });
+    response.end(`egress denied: ${reason}\n`);
+  }
+
+  private refuseTunnel(client: Duplex, status: number, reason: string): void {
+    const body = `egress denied: ${reason}\n`;
+    client.end(
+      `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Refused'}\r\n` +
+        `Content-Type: text/plain\r\nX-Sandbox-Egress: denied\r\nConnection: close\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+}
+
+function withoutHopByHop(
+  headers: IncomingMessage['headers'],
+  host?: string,
+): Record<string, string | string[]> {
+  const kept: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP_HEADERS.has(name)) kept[name] = value;
+  }
+  if (host !== undefined) kept.host = host;
+  return kept;
+}
