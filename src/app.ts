@@ -251,7 +251,20 @@ async function wireSandboxes(
     onDockerError,
     logger,
   });
-  const pools = wirePools(config, factory, teardown, activity, metrics, logger);
+  // Sized by their own recent claims between the configured floor and ceiling.
+  const pools = wirePools(
+    config,
+    {
+      min: config.poolMin,
+      max: config.poolMax,
+      fillConcurrency: config.poolFillConcurrency,
+      expiryMarginMs: config.limitCeilings.timeoutMs + config.expiryMarginMs,
+      session: false,
+    },
+    { factory, teardown, activity },
+    metrics,
+    logger,
+  );
   const runner = new DockerSandboxRunner({
     docker,
     dockerSocket: config.dockerSocket,
@@ -269,33 +282,44 @@ async function wireSandboxes(
   return { runner, factory, reaper, liveness, teardown, activity, pools };
 }
 
+/** What kind of warm pools to keep: their size bounds, how they start and label their sandboxes. */
+interface PoolKind {
+  /** Floor and ceiling of idle sandboxes per language (the pool follows recent claims between them). */
+  min: number;
+  max: number;
+  fillConcurrency: number;
+  expiryMarginMs: number;
+  /** Session sandboxes (interpreter started) instead of one-shot ones. */
+  session: boolean;
+}
+
 /**
- * One warm pool per language, holding sandboxes booted with the server's default limits, sized by its
- * own recent claims between the configured floor and ceiling.
+ * One warm pool per language (none when `kind.min` is 0), holding sandboxes booted with the server's
+ * default limits.
  */
 function wirePools(
   config: Config,
-  factory: SandboxFactory,
-  teardown: SandboxTeardown,
-  activity: SandboxActivity,
+  kind: PoolKind,
+  parts: { factory: SandboxFactory; teardown: SandboxTeardown; activity: SandboxActivity },
   metrics: PrometheusMetrics,
   logger: Logger,
 ): Partial<Record<Language, WarmPool>> {
   const pools: Partial<Record<Language, WarmPool>> = {};
-  if (config.poolMin === 0) return pools;
+  if (kind.min === 0) return pools;
   for (const language of LANGUAGES) {
     pools[language] = new WarmPool({
       language,
-      demand: new PoolDemand({ ...DEFAULT_POOL_DEMAND, min: config.poolMin, max: config.poolMax }),
+      demand: new PoolDemand({ ...DEFAULT_POOL_DEMAND, min: kind.min, max: kind.max }),
       limits: resolveLimits({}, config.defaultLimits, config.limitCeilings),
       maxIdleMs: config.poolMaxIdleMs,
-      fillConcurrency: config.poolFillConcurrency,
+      fillConcurrency: kind.fillConcurrency,
       readyTimeoutMs: WARM_READY_TIMEOUT_MS,
       refillDelayMs: POOL_REFILL_DELAY_MS,
-      expiryMarginMs: config.limitCeilings.timeoutMs + config.expiryMarginMs,
-      factory,
-      teardown,
-      activity,
+      expiryMarginMs: kind.expiryMarginMs,
+      factory: parts.factory,
+      teardown: parts.teardown,
+      activity: parts.activity,
+      session: kind.session,
       onStartFailure: (failed) => metrics.poolStartFailed(failed),
       logger,
     });
@@ -336,7 +360,23 @@ function wireSessions(
   metrics: PrometheusMetrics,
   logger: Logger,
 ): { sessions: SessionService; sessionPools: Partial<Record<Language, WarmPool>> } {
-  const sessionPools = wireSessionPools(config, sandboxes, metrics, logger);
+  // A fixed number of warm session sandboxes per language: sessions are created one at a time, not
+  // in bursts worth adapting to. A pooled sandbox may become a session at the end of its idle life,
+  // so its expiry label covers a whole session after it.
+  const poolSize = config.maxSessions === 0 ? 0 : config.sessionPoolSize;
+  const sessionPools = wirePools(
+    config,
+    {
+      min: poolSize,
+      max: poolSize,
+      fillConcurrency: 1,
+      expiryMarginMs: config.sessionMaxLifetimeMs + config.expiryMarginMs,
+      session: true,
+    },
+    sandboxes,
+    metrics,
+    logger,
+  );
   const provider = new DockerSessionSandboxes({
     factory: sandboxes.factory,
     teardown: sandboxes.teardown,
@@ -364,44 +404,6 @@ function wireSessions(
     logger,
   });
   return { sessions, sessionPools };
-}
-
-/**
- * One pool of warm session sandboxes per language, for the default limits. A pooled sandbox may
- * become a session at the end of its idle life, so its expiry label covers a whole session after it.
- */
-function wireSessionPools(
-  config: Config,
-  sandboxes: SandboxLayer,
-  metrics: PrometheusMetrics,
-  logger: Logger,
-): Partial<Record<Language, WarmPool>> {
-  const pools: Partial<Record<Language, WarmPool>> = {};
-  if (config.sessionPoolSize === 0 || config.maxSessions === 0) return pools;
-  for (const language of LANGUAGES) {
-    pools[language] = new WarmPool({
-      language,
-      // A fixed size: sessions are created one at a time, not in bursts worth adapting to.
-      demand: new PoolDemand({
-        ...DEFAULT_POOL_DEMAND,
-        min: config.sessionPoolSize,
-        max: config.sessionPoolSize,
-      }),
-      limits: resolveLimits({}, config.defaultLimits, config.limitCeilings),
-      maxIdleMs: config.poolMaxIdleMs,
-      fillConcurrency: 1,
-      readyTimeoutMs: WARM_READY_TIMEOUT_MS,
-      refillDelayMs: POOL_REFILL_DELAY_MS,
-      expiryMarginMs: config.sessionMaxLifetimeMs + config.expiryMarginMs,
-      factory: sandboxes.factory,
-      teardown: sandboxes.teardown,
-      activity: sandboxes.activity,
-      session: true,
-      onStartFailure: (failed) => metrics.poolStartFailed(failed),
-      logger,
-    });
-  }
-  return pools;
 }
 
 /**

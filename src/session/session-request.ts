@@ -1,4 +1,9 @@
-import { checkCode, inputFilePathProblem, type InputFile } from '../domain/execution-request.js';
+import {
+  checkCode,
+  inputFilePathProblem,
+  type ExecutionRequestInput,
+  type InputFile,
+} from '../domain/execution-request.js';
 import { isLanguage, LANGUAGES, type Language } from '../domain/languages.js';
 import type { RequestedLimits } from '../domain/limits.js';
 import { InvalidArgumentError, NotFoundError } from '../errors/service-error.js';
@@ -13,17 +18,11 @@ export interface CreateSessionInput {
   files?: InputFile[];
 }
 
-/** A cell as a transport decoded it: ExecuteCode's fields, of which sessions use few. */
-export interface CellInput {
-  language?: string;
-  code: string;
-  stdin?: Buffer;
-  files?: InputFile[];
-  limits?: RequestedLimits;
-  entrypoint?: string;
-  arguments?: unknown;
-  network?: { allow?: string[] };
-}
+/**
+ * A cell as a transport decoded it: ExecuteCode's fields, of which sessions use few (validateCell
+ * refuses the others); the language may be left out (it is the session's).
+ */
+export type CellInput = Omit<ExecutionRequestInput, 'language'> & { language?: string };
 
 export interface SessionPolicy {
   maxCodeBytes: number;
