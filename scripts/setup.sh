@@ -19,9 +19,9 @@ DOCKER=/usr/bin/docker   # the client from docker.io, matching the engine it ins
 # python3-requests: the RAGFlow-compatibility test drives /run from Python, as RAGFlow does.
 # protobuf-compiler(-grpc), python3-grpcio, python3-protobuf: the generated Python client example.
 # docker-compose (1.29): the compose stack and its test. pyflakes3: `npm run lint` checks the Python
-# launcher with it.
+# launcher with it. nginx (1.22): the session-routing proxy config (deploy/nginx/) and its test.
 APT_PACKAGES=(docker.io runsc debootstrap python3-requests
-  protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf docker-compose pyflakes3)
+  protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf docker-compose pyflakes3 nginx)
 
 # --- Debian packages ---------------------------------------------------------------------------
 missing=()

@@ -22,6 +22,8 @@ import type { DockerOperation } from './sandbox/docker-errors.js';
 import { SandboxReaper } from './sandbox/sandbox-reaper.js';
 import { UnixSocketLiveness } from './sandbox/unix-socket-liveness.js';
 import { SANDBOX_PROTOCOL } from './sandbox/sandbox-protocol.js';
+import { DockerSessionSandboxes } from './sandbox/docker-session-sandboxes.js';
+import { SessionService } from './session/session-service.js';
 import { GrpcHealth } from './transport/grpc/grpc-health.js';
 import { GrpcServer } from './transport/grpc/grpc-server.js';
 import { TokenAuthenticator } from './transport/auth/token-authenticator.js';
@@ -57,9 +59,11 @@ export interface RunningApp {
 /** What the sandbox layer hands to the layers above it. */
 interface SandboxLayer {
   runner: DockerSandboxRunner;
+  factory: SandboxFactory;
   reaper: SandboxReaper;
   liveness: UnixSocketLiveness;
   teardown: SandboxTeardown;
+  activity: SandboxActivity;
   pools: Partial<Record<Language, WarmPool>>;
 }
 
@@ -86,22 +90,25 @@ export async function startApp(
   const egress = wireEgress(config, metrics, overrides.resolveHost ?? systemResolver, logger);
   const sandboxes = await wireSandboxes(config, metrics, egress, logger);
   const { service, scheduler } = wireExecution(config, sandboxes.runner, metrics, logger);
+  const { sessions, sessionPools } = wireSessions(config, sandboxes, metrics, logger);
+  const idleCounts = (pools: Partial<Record<Language, WarmPool>>) =>
+    Object.fromEntries(Object.entries(pools).map(([language, pool]) => [language, pool.idleCount]));
   metrics.observe({
     queued: () => scheduler.waiting,
     running: () => scheduler.running,
-    idlePooled: () =>
-      Object.fromEntries(
-        Object.entries(sandboxes.pools).map(([language, pool]) => [language, pool.idleCount]),
-      ),
+    idlePooled: () => idleCounts(sandboxes.pools),
+    idleSessionSandboxes: () => idleCounts(sessionPools),
     pooledTarget: () =>
       Object.fromEntries(
         Object.entries(sandboxes.pools).map(([language, pool]) => [language, pool.targetSize]),
       ),
     sandboxesBeingRemoved: () => sandboxes.teardown.inProgress,
+    openSessions: () => sessions.openCount,
   });
-  const transports = wireTransports(config, service, trustedRanges, metrics, logger);
+  const transports = wireTransports(config, service, sessions, trustedRanges, metrics, logger);
 
   service.start();
+  sessions.start();
   await transports.health.start();
   const grpcPort = await transports.grpc.start();
   const httpPort = await transports.http.start();
@@ -125,6 +132,7 @@ export async function startApp(
       transports.health.stop();
       await Promise.all([
         service.shutdown(config.shutdownGraceMs),
+        sessions.shutdown(),
         transports.http.stop(),
         transports.grpc.stop(config.shutdownGraceMs + 5_000),
       ]);
@@ -207,7 +215,9 @@ async function wireSandboxes(
     instanceId: config.instanceId,
     jobsRoot,
     liveness,
-    jobDirMaxAgeMs: config.limitCeilings.timeoutMs + config.expiryMarginMs,
+    // A session's job directory (its upload inbox) lives as long as the session may.
+    jobDirMaxAgeMs:
+      Math.max(config.limitCeilings.timeoutMs, config.sessionMaxLifetimeMs) + config.expiryMarginMs,
     onDockerError,
     logger,
   });
@@ -241,7 +251,20 @@ async function wireSandboxes(
     onDockerError,
     logger,
   });
-  const pools = wirePools(config, factory, teardown, activity, metrics, logger);
+  // Sized by their own recent claims between the configured floor and ceiling.
+  const pools = wirePools(
+    config,
+    {
+      min: config.poolMin,
+      max: config.poolMax,
+      fillConcurrency: config.poolFillConcurrency,
+      expiryMarginMs: config.limitCeilings.timeoutMs + config.expiryMarginMs,
+      session: false,
+    },
+    { factory, teardown, activity },
+    metrics,
+    logger,
+  );
   const runner = new DockerSandboxRunner({
     docker,
     dockerSocket: config.dockerSocket,
@@ -256,36 +279,47 @@ async function wireSandboxes(
     expiryMarginMs: config.expiryMarginMs,
     logger,
   });
-  return { runner, reaper, liveness, teardown, pools };
+  return { runner, factory, reaper, liveness, teardown, activity, pools };
+}
+
+/** What kind of warm pools to keep: their size bounds, how they start and label their sandboxes. */
+interface PoolKind {
+  /** Floor and ceiling of idle sandboxes per language (the pool follows recent claims between them). */
+  min: number;
+  max: number;
+  fillConcurrency: number;
+  expiryMarginMs: number;
+  /** Session sandboxes (interpreter started) instead of one-shot ones. */
+  session: boolean;
 }
 
 /**
- * One warm pool per language, holding sandboxes booted with the server's default limits, sized by its
- * own recent claims between the configured floor and ceiling.
+ * One warm pool per language (none when `kind.min` is 0), holding sandboxes booted with the server's
+ * default limits.
  */
 function wirePools(
   config: Config,
-  factory: SandboxFactory,
-  teardown: SandboxTeardown,
-  activity: SandboxActivity,
+  kind: PoolKind,
+  parts: { factory: SandboxFactory; teardown: SandboxTeardown; activity: SandboxActivity },
   metrics: PrometheusMetrics,
   logger: Logger,
 ): Partial<Record<Language, WarmPool>> {
   const pools: Partial<Record<Language, WarmPool>> = {};
-  if (config.poolMin === 0) return pools;
+  if (kind.min === 0) return pools;
   for (const language of LANGUAGES) {
     pools[language] = new WarmPool({
       language,
-      demand: new PoolDemand({ ...DEFAULT_POOL_DEMAND, min: config.poolMin, max: config.poolMax }),
+      demand: new PoolDemand({ ...DEFAULT_POOL_DEMAND, min: kind.min, max: kind.max }),
       limits: resolveLimits({}, config.defaultLimits, config.limitCeilings),
       maxIdleMs: config.poolMaxIdleMs,
-      fillConcurrency: config.poolFillConcurrency,
+      fillConcurrency: kind.fillConcurrency,
       readyTimeoutMs: WARM_READY_TIMEOUT_MS,
       refillDelayMs: POOL_REFILL_DELAY_MS,
-      expiryMarginMs: config.limitCeilings.timeoutMs + config.expiryMarginMs,
-      factory,
-      teardown,
-      activity,
+      expiryMarginMs: kind.expiryMarginMs,
+      factory: parts.factory,
+      teardown: parts.teardown,
+      activity: parts.activity,
+      session: kind.session,
       onStartFailure: (failed) => metrics.poolStartFailed(failed),
       logger,
     });
@@ -319,6 +353,59 @@ function wireExecution(
   return { service, scheduler };
 }
 
+/** Sessions: their use case over dedicated session sandboxes, sharing the factory and the teardown. */
+function wireSessions(
+  config: Config,
+  sandboxes: SandboxLayer,
+  metrics: PrometheusMetrics,
+  logger: Logger,
+): { sessions: SessionService; sessionPools: Partial<Record<Language, WarmPool>> } {
+  // A fixed number of warm session sandboxes per language: sessions are created one at a time, not
+  // in bursts worth adapting to. A pooled sandbox may become a session at the end of its idle life,
+  // so its expiry label covers a whole session after it.
+  const poolSize = config.maxSessions === 0 ? 0 : config.sessionPoolSize;
+  const sessionPools = wirePools(
+    config,
+    {
+      min: poolSize,
+      max: poolSize,
+      fillConcurrency: 1,
+      expiryMarginMs: config.sessionMaxLifetimeMs + config.expiryMarginMs,
+      session: true,
+    },
+    sandboxes,
+    metrics,
+    logger,
+  );
+  const provider = new DockerSessionSandboxes({
+    factory: sandboxes.factory,
+    teardown: sandboxes.teardown,
+    readyTimeoutMs: WARM_READY_TIMEOUT_MS,
+    pools: sessionPools,
+    maxFileBytes: config.maxArtifactBytes,
+    maxDisplayBytes: config.maxArtifactBytes,
+    logger,
+  });
+  const sessions = new SessionService({
+    provider,
+    owner: config.instanceId,
+    maxSessions: config.maxSessions,
+    maxLifetimeMs: config.sessionMaxLifetimeMs,
+    defaultLimits: config.defaultLimits,
+    limitCeilings: config.limitCeilings,
+    policy: {
+      maxCodeBytes: config.maxCodeBytes,
+      maxFiles: config.maxFiles,
+      maxInputBytes: config.maxInputBytes,
+      idleTimeoutMs: config.sessionIdleTimeoutMs,
+    },
+    maxDownloadBytes: config.maxArtifactBytes,
+    metrics,
+    logger,
+  });
+  return { sessions, sessionPools };
+}
+
 /**
  * SANDBOX_TRUSTED_NETWORKS as address ranges: CIDRs as given, docker networks looked up through
  * dockerd (their subnets trusted, their gateways excluded).
@@ -350,10 +437,11 @@ async function resolveTrustedRanges(config: Config, logger: Logger): Promise<Tru
   return { trusted, excluded };
 }
 
-/** Authentication, gRPC (with health) and HTTP, all in front of the one execution service. */
+/** Authentication, gRPC (with health) and HTTP, in front of the execution and session services. */
 function wireTransports(
   config: Config,
   service: ExecutionService,
+  sessions: SessionService,
   trustedRanges: TrustedRanges,
   metrics: PrometheusMetrics,
   logger: Logger,
@@ -382,6 +470,7 @@ function wireTransports(
       responseWriteTimeoutMs: config.responseWriteTimeoutMs,
     },
     service,
+    sessions,
     admission,
     health,
     logger,
@@ -399,6 +488,7 @@ function wireTransports(
       }),
     },
     service,
+    sessions,
     admission,
     logger,
   );

@@ -78,6 +78,14 @@ export interface Config {
   sandboxRuntime: string;
   /** Lines for the operator about how the environment was read (RAGFlow's variables), logged at start. */
   notices: readonly string[];
+  /** Sessions open at once in this process (0 = sessions off). */
+  maxSessions: number;
+  /** Default and ceiling of a session's idle timeout. */
+  sessionIdleTimeoutMs: number;
+  /** A session is closed this long after its creation, whatever happens. */
+  sessionMaxLifetimeMs: number;
+  /** Warm session sandboxes (interpreter started) kept per language (0 = off). */
+  sessionPoolSize: number;
   egress: Readonly<EgressConfig>;
 }
 
@@ -136,7 +144,7 @@ const environmentSchema = z
     SANDBOX_DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
     SANDBOX_RUNTIME: z.string().min(1).default('runsc'),
     SANDBOX_ALLOW_NON_GVISOR_RUNTIME: flag,
-    SANDBOX_PYTHON_IMAGE: z.string().min(1).default('code-sandbox-python:3'),
+    SANDBOX_PYTHON_IMAGE: z.string().min(1).default('code-sandbox-python:4'),
     SANDBOX_NODEJS_IMAGE: z.string().min(1).default('code-sandbox-nodejs:2'),
     SANDBOX_WORK_ROOT: z.string().startsWith('/', 'must be an absolute path').default(defaultWorkRoot()),
     SANDBOX_SCRATCH_BYTES: integer(64 * MiB, MiB),
@@ -191,6 +199,10 @@ const environmentSchema = z
     // A name shared with RAGFlow's manager, with the same meaning.
     SANDBOX_ENABLE_SECCOMP: flag,
     SANDBOX_SECCOMP_RUNTIME: z.string().min(1).default('runsc-seccomp'),
+    SANDBOX_MAX_SESSIONS: integer(8, 0, 1024),
+    SANDBOX_SESSION_IDLE_TIMEOUT_MS: integer(600_000, 1000),
+    SANDBOX_SESSION_MAX_LIFETIME_MS: integer(3_600_000, 1000),
+    SANDBOX_SESSION_POOL_SIZE: integer(1, 0, 64),
     // Egress: the operator's allowlist (host[:port], *.domain), the explicit dev switch, per-execution caps.
     SANDBOX_EGRESS_ALLOW: z
       .string()
@@ -330,6 +342,10 @@ export function loadConfig(
         ? e.SANDBOX_SECCOMP_RUNTIME
         : e.SANDBOX_RUNTIME,
     notices: Object.freeze(ragflow.notice ? [ragflow.notice] : []),
+    maxSessions: e.SANDBOX_MAX_SESSIONS,
+    sessionIdleTimeoutMs: e.SANDBOX_SESSION_IDLE_TIMEOUT_MS,
+    sessionMaxLifetimeMs: e.SANDBOX_SESSION_MAX_LIFETIME_MS,
+    sessionPoolSize: e.SANDBOX_SESSION_POOL_SIZE,
     egress: Object.freeze({
       ceiling: Object.freeze(e.SANDBOX_EGRESS_OPEN ? [...egressAllow.rules, anyHost] : egressAllow.rules),
       open: e.SANDBOX_EGRESS_OPEN,

@@ -98,12 +98,7 @@ export function validateExecutionRequest(
       'language',
     );
   }
-  if (input.code.trim().length === 0) throw new InvalidArgumentError('must not be empty', 'code');
-  const codeBytes = Buffer.byteLength(input.code);
-  if (codeBytes > policy.maxCodeBytes) {
-    throw new InvalidArgumentError(`is ${codeBytes} bytes; the limit is ${policy.maxCodeBytes}`, 'code');
-  }
-  if (input.code.includes('\u0000')) throw new InvalidArgumentError('must not contain NUL', 'code');
+  checkCode(input.code, policy.maxCodeBytes);
 
   const files = input.files ?? [];
   if (files.length > policy.maxFiles) {
@@ -150,6 +145,16 @@ export function validateExecutionRequest(
     argumentsJson,
     network: narrowNetworkPolicy(input.network?.allow, policy.egressCeiling),
   };
+}
+
+/** Code must be non-blank, within the size limit and free of NUL (one-shot runs and session cells alike). */
+export function checkCode(code: string, maxCodeBytes: number): void {
+  if (code.trim().length === 0) throw new InvalidArgumentError('must not be empty', 'code');
+  const codeBytes = Buffer.byteLength(code);
+  if (codeBytes > maxCodeBytes) {
+    throw new InvalidArgumentError(`is ${codeBytes} bytes; the limit is ${maxCodeBytes}`, 'code');
+  }
+  if (code.includes('\u0000')) throw new InvalidArgumentError('must not contain NUL', 'code');
 }
 
 /** Checks that `value` is a JSON object of bounded depth and returns it as JSON text. */

@@ -1,4 +1,5 @@
 import type { Artifact, SkippedArtifact } from './artifact.js';
+import type { Display } from './display.js';
 import type { EgressReport } from './egress-report.js';
 import type { ExitReason } from './exit-reason.js';
 import type { Limits } from './limits.js';
@@ -34,6 +35,17 @@ export interface ExecutionResult {
   skippedArtifactsTotal: number;
   /** Egress through the proxy, refused attempts included; null when egress is off on this server. */
   egress: EgressReport | null;
+  /** Set when the code ran as a cell of a session. */
+  cell?: CellInfo;
+}
+
+/** How a session cell went, beyond what every execution reports. */
+export interface CellInfo {
+  sessionId: string;
+  /** The interpreter's cell counter (Jupyter's execution_count); 0 when the interpreter has none. */
+  executionCount: number;
+  /** True when the interpreter had to be restarted (it did not yield to an interrupt, or died): its variables are gone. */
+  interpreterRestarted: boolean;
 }
 
 /** A JSON value returned by main(). */
@@ -60,4 +72,5 @@ export type ExecutionEvent =
     }
   | { type: OutputStream; data: Buffer }
   | { type: 'artifact'; artifact: Artifact }
+  | { type: 'display'; display: Display }
   | { type: 'result'; result: ExecutionResult };

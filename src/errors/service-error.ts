@@ -4,7 +4,13 @@
  * result with an exit reason.
  */
 export type ServiceErrorCode =
-  'INVALID_ARGUMENT' | 'RESOURCE_EXHAUSTED' | 'UNAVAILABLE' | 'UNAUTHENTICATED' | 'CANCELLED' | 'INTERNAL';
+  | 'INVALID_ARGUMENT'
+  | 'NOT_FOUND'
+  | 'RESOURCE_EXHAUSTED'
+  | 'UNAVAILABLE'
+  | 'UNAUTHENTICATED'
+  | 'CANCELLED'
+  | 'INTERNAL';
 
 export class ServiceError extends Error {
   constructor(
@@ -24,6 +30,13 @@ export class InvalidArgumentError extends ServiceError {
     readonly field?: string,
   ) {
     super('INVALID_ARGUMENT', field ? `${field}: ${message}` : message);
+  }
+}
+
+/** The request names something that does not exist (or no longer does), e.g. a closed session. */
+export class NotFoundError extends ServiceError {
+  constructor(message: string) {
+    super('NOT_FOUND', message);
   }
 }
 

@@ -6,15 +6,19 @@ import type { ServiceErrorCode } from '../errors/service-error.js';
 import type { ExecutionMetrics } from '../execution/execution-metrics.js';
 import type { SandboxInfo } from '../execution/sandbox-runner.js';
 import type { DockerOperation } from '../sandbox/docker-errors.js';
+import type { SessionCloseReason } from '../session/open-session.js';
+import type { SessionMetrics } from '../session/session-metrics.js';
 import type { AdmissionPath, AdmissionRecorder, TransportName } from '../transport/auth/caller-admission.js';
 
 /** Live values read at scrape time. */
 export interface MetricsSources {
+  openSessions(): number;
   queued(): number;
   running(): number;
   idlePooled(): Partial<Record<Language, number>>;
   /** Idle sandboxes each pool aims for now (it adapts to recent bursts of claims). */
   pooledTarget(): Partial<Record<Language, number>>;
+  idleSessionSandboxes(): Partial<Record<Language, number>>;
   sandboxesBeingRemoved(): number;
 }
 
@@ -24,7 +28,7 @@ const SECONDS_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 6
  * Prometheus metrics (prom-client). Labels are bounded: language, exit reason, warm/cold, refusal
  * code — never ids.
  */
-export class PrometheusMetrics implements ExecutionMetrics, AdmissionRecorder, EgressMetrics {
+export class PrometheusMetrics implements ExecutionMetrics, SessionMetrics, AdmissionRecorder, EgressMetrics {
   readonly registry = new Registry();
   private readonly executions: Counter<'language' | 'exit_reason'>;
   private readonly refusals: Counter<'reason'>;
@@ -37,6 +41,10 @@ export class PrometheusMetrics implements ExecutionMetrics, AdmissionRecorder, E
   private readonly sandboxAcquire: Histogram<'warm'>;
   private readonly runDuration: Histogram<'language'>;
   private readonly endToEnd: Histogram<'language'>;
+  private readonly sessionsCreated: Counter<'language' | 'warm'>;
+  private readonly sessionsClosed: Counter<'language' | 'reason'>;
+  private readonly cells: Counter<'language' | 'exit_reason'>;
+  private readonly cellDuration: Histogram<'language'>;
 
   constructor() {
     const registers = [this.registry];
@@ -110,6 +118,31 @@ export class PrometheusMetrics implements ExecutionMetrics, AdmissionRecorder, E
       buckets: SECONDS_BUCKETS,
       registers,
     });
+    this.sessionsCreated = new Counter({
+      name: 'code_sandbox_sessions_created_total',
+      help: 'Sessions created, by language and whether a warm session sandbox was used.',
+      labelNames: ['language', 'warm'],
+      registers,
+    });
+    this.sessionsClosed = new Counter({
+      name: 'code_sandbox_sessions_closed_total',
+      help: 'Sessions ended, by reason: closed, idle, lifetime, oom, crashed, shutdown.',
+      labelNames: ['language', 'reason'],
+      registers,
+    });
+    this.cells = new Counter({
+      name: 'code_sandbox_session_cells_total',
+      help: 'Session cells run, by language and exit reason.',
+      labelNames: ['language', 'exit_reason'],
+      registers,
+    });
+    this.cellDuration = new Histogram({
+      name: 'code_sandbox_session_cell_seconds',
+      help: 'From a cell request arrival to its result (waiting behind earlier cells included).',
+      labelNames: ['language'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
   }
 
   /**
@@ -155,6 +188,24 @@ export class PrometheusMetrics implements ExecutionMetrics, AdmissionRecorder, E
       },
     });
     new Gauge({
+      name: 'code_sandbox_session_pool_idle_sandboxes',
+      help: 'Warm session sandboxes (interpreter started) ready for CreateSession.',
+      labelNames: ['language'],
+      registers,
+      collect() {
+        for (const [language, idle] of Object.entries(sources.idleSessionSandboxes()))
+          this.set({ language }, idle ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'code_sandbox_sessions_open',
+      help: 'Sessions open now.',
+      registers,
+      collect() {
+        this.set(sources.openSessions());
+      },
+    });
+    new Gauge({
       name: 'code_sandbox_teardowns_in_progress',
       help: 'Used sandboxes not yet removed.',
       registers,
@@ -175,6 +226,23 @@ export class PrometheusMetrics implements ExecutionMetrics, AdmissionRecorder, E
 
   executionRefused(code: ServiceErrorCode): void {
     this.refusals.inc({ reason: code.toLowerCase() });
+  }
+
+  sessionOpened(language: Language, warm: boolean): void {
+    this.sessionsCreated.inc({ language, warm: String(warm) });
+  }
+
+  sessionClosed(language: Language, reason: SessionCloseReason): void {
+    this.sessionsClosed.inc({ language, reason });
+  }
+
+  cellFinished(language: Language, result: ExecutionResult): void {
+    this.cells.inc({ language, exit_reason: result.exitReason });
+    this.cellDuration.observe({ language }, result.totalMs / 1000);
+  }
+
+  sessionRefused(code: ServiceErrorCode): void {
+    this.executionRefused(code);
   }
 
   admitted(transport: TransportName, path: AdmissionPath): void {

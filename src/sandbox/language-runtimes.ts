@@ -7,6 +7,8 @@ export interface LanguageRuntime {
   launcher: string[];
   /** File name the program is written to in the job directory. */
   entryFile: string;
+  /** PID 1 of a session container: the launcher that runs the language's stateful interpreter. */
+  sessionLauncher: string[];
 }
 
 export const LANGUAGE_RUNTIMES: Readonly<Record<Language, LanguageRuntime>> = Object.freeze({
@@ -14,14 +16,22 @@ export const LANGUAGE_RUNTIMES: Readonly<Record<Language, LanguageRuntime>> = Ob
     // -I: ignore PYTHON* env and user site dirs; -S: the launcher needs no site-packages.
     launcher: ['python3', '-I', '-S', `${SANDBOX_RUNTIME_DIR}/python/launcher.py`],
     entryFile: 'main.py',
+    // Without -S: the kernel's client (jupyter_client) lives in the system site-packages. "ipc": the
+    // kernel's sockets are unix sockets in /tmp, so nothing depends on loopback TCP in the sandbox.
+    sessionLauncher: ['python3', '-I', `${SANDBOX_RUNTIME_DIR}/python/session_launcher.py`, 'ipc'],
   },
   nodejs: {
     launcher: ['node', `${SANDBOX_RUNTIME_DIR}/node/launcher.js`],
     entryFile: 'main.js',
+    sessionLauncher: ['node', `${SANDBOX_RUNTIME_DIR}/node/session-launcher.js`],
   },
 });
 
-/** The container command: the launcher, told which modules its program process preloads. */
-export function launcherCommand(language: Language, preload: readonly string[]): string[] {
+/**
+ * The container command: the one-shot launcher, told which modules its program process preloads, or
+ * the session launcher.
+ */
+export function launcherCommand(language: Language, preload: readonly string[], session = false): string[] {
+  if (session) return [...LANGUAGE_RUNTIMES[language].sessionLauncher];
   return [...LANGUAGE_RUNTIMES[language].launcher, preload.join(',')];
 }

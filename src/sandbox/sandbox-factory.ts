@@ -44,6 +44,8 @@ export interface SandboxStartRequest {
    * ahead of a job (warm pool): on a cold start it would only add the imports' time to the run.
    */
   preload: boolean;
+  /** Start the session launcher (a stateful interpreter serving commands) instead of a one-shot one. */
+  session?: boolean;
 }
 
 /** Creates, attaches and starts sandbox containers: the only place sandboxes are born. */
@@ -79,6 +81,7 @@ export class SandboxFactory {
       launcherCommand: launcherCommand(
         request.language,
         request.preload ? this.options.preload[request.language] : [],
+        request.session,
       ),
       limits: request.limits,
       scratchBytes: this.options.scratchBytes,

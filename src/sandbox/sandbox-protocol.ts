@@ -44,6 +44,14 @@ const protocolFileSchema = z.object({
   result: z.record(z.string(), z.string()),
   artifact_header: z.record(z.string(), z.string()),
   messages: z.record(z.string(), z.string()),
+  /** Session launchers: their inbox, interrupt grace and record field lists (see session-frames.ts). */
+  session: z.object({
+    inbox_dir: z.string(),
+    interrupt_grace_ms: z.int().positive(),
+    cell_result: z.record(z.string(), z.string()),
+    display: z.record(z.string(), z.string()),
+    reply_header: z.record(z.string(), z.string()),
+  }),
 });
 
 export type SandboxProtocolFile = z.infer<typeof protocolFileSchema>;
@@ -62,6 +70,9 @@ export interface FrameTypes {
   result: number;
   artifact: number;
   ready: number;
+  /** Session launchers only. */
+  display: number;
+  reply: number;
 }
 
 /** Builds the record schemas for one protocol file (pure; `loadSandboxProtocol` reads the real one). */
@@ -110,7 +121,7 @@ export function sandboxProtocol(file: SandboxProtocolFile) {
   checkFields('artifact_header', artifactHeader.shape, file.artifact_header);
   checkFields('manifest', manifest.shape, file.manifest);
   const frames = file.frames as unknown as FrameTypes;
-  for (const name of ['stdout', 'stderr', 'result', 'artifact', 'ready'] as const) {
+  for (const name of ['stdout', 'stderr', 'result', 'artifact', 'ready', 'display', 'reply'] as const) {
     if (typeof frames[name] !== 'number') throw new Error(`protocol.json: frames.${name} is missing`);
   }
   return Object.freeze({
@@ -118,6 +129,7 @@ export function sandboxProtocol(file: SandboxProtocolFile) {
     paths: file.paths,
     egress: file.egress,
     caps,
+    session: file.session,
     reservedInputPaths: file.reserved_input_paths,
     /** Characters no artifact name may contain (see artifact-name.ts). */
     artifactNameForbidden: new RegExp(file.artifact_name_forbidden_characters),
@@ -136,7 +148,11 @@ export type LauncherResult = z.infer<SandboxProtocol['schemas']['result']>;
 export type FunctionResult = z.infer<SandboxProtocol['schemas']['functionResult']>;
 export type JobManifest = z.infer<SandboxProtocol['schemas']['manifest']>;
 
-function checkFields(record: string, shape: Record<string, unknown>, listed: Record<string, string>): void {
+export function checkFields(
+  record: string,
+  shape: Record<string, unknown>,
+  listed: Record<string, string>,
+): void {
   const inSchema = Object.keys(shape).sort().join(',');
   const inFile = Object.keys(listed).sort().join(',');
   if (inSchema !== inFile) {

@@ -45,6 +45,8 @@ export interface WarmPoolOptions<Handle extends PoolableSandbox = SandboxHandle>
   teardown: SandboxDisposer<Handle>;
   /** Told about every start in progress (removals wait for refills); refills wait for executions. */
   activity: SandboxActivity;
+  /** Pool session sandboxes (interpreter started, see SandboxStartRequest.session) instead of one-shot ones. */
+  session?: boolean;
   /** Told about every failed start (for metrics). */
   onStartFailure?: (language: Language) => void;
   logger: Logger;
@@ -273,6 +275,7 @@ export class WarmPool<Handle extends PoolableSandbox = SandboxHandle> {
         limits,
         expiresAtMs: Date.now() + this.options.maxIdleMs + this.options.expiryMarginMs,
         preload: true,
+        session: this.options.session,
       });
       await handle.waitUntilReady(this.options.readyTimeoutMs);
     } catch (error) {

@@ -20,8 +20,8 @@ export interface TestApp {
 }
 
 /**
- * Starts the real service on ports 0 with its own instance id and work root. The warm pool is off
- * unless `env` turns it on, so each suite controls how many sandboxes run on this small machine.
+ * Starts the real service on ports 0 with its own instance id and work root. The warm pools (one-shot
+ * and session) are off unless `env` turns them on, so each suite controls how many sandboxes run on this small machine.
  */
 export async function startTestApp(
   env: Record<string, string> = {},
@@ -34,6 +34,7 @@ export async function startTestApp(
     SANDBOX_HTTP_PORT: '0',
     SANDBOX_WORK_ROOT: workRoot,
     SANDBOX_POOL_SIZE: '0',
+    SANDBOX_SESSION_POOL_SIZE: '0',
     ...env,
   });
   const app = await startApp(config, logger, overrides);

@@ -13,7 +13,7 @@ describe('loadConfig', () => {
       maxQueued: 24,
       seccomp: false,
       trustedNetworks: [],
-      images: { python: 'code-sandbox-python:3', nodejs: 'code-sandbox-nodejs:2' },
+      images: { python: 'code-sandbox-python:4', nodejs: 'code-sandbox-nodejs:2' },
       authToken: undefined,
     });
     expect(config.defaultLimits).toEqual({

@@ -33,6 +33,7 @@ const respond = (overrides: Partial<ExecutionResult>) =>
           stdout: [Buffer.from('out')],
           stderr: [Buffer.from('err')],
           artifacts: [],
+          displays: [],
         }),
       ),
     ].join(''),

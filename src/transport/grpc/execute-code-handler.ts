@@ -1,13 +1,19 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import type { ExecutionService } from '../../execution/execution-service.js';
+import type { ExecuteOptions, ExecutionService } from '../../execution/execution-service.js';
 import { CancelledError } from '../../errors/service-error.js';
+import type { SessionService } from '../../session/session-service.js';
 import { grpcPeerAddress, type CallerAdmission } from '../auth/caller-admission.js';
-import { presentedToken } from '../auth/token-authenticator.js';
 import { BackpressuredWriter } from '../backpressured-writer.js';
 import { detachedEvent } from '../detached-event.js';
+import { admitCall } from './admit-call.js';
 import { toGrpcError } from './grpc-status.js';
-import { eventToProto, requestFromProto, type ProtoExecuteCodeRequest } from './proto-messages.js';
+import {
+  cellFromProto,
+  eventToProto,
+  requestFromProto,
+  type ProtoExecuteCodeRequest,
+} from './proto-messages.js';
 
 type ProtoMessage = Record<string, unknown>;
 
@@ -15,9 +21,11 @@ type ProtoMessage = Record<string, unknown>;
  * sandbox.v1.SandboxService/ExecuteCode: streams events as they happen, as fast as the client reads
  * them. A client cancel or an expired deadline (grpc-js reports both as "cancelled") aborts the
  * execution; so does a client that stops reading for `writeTimeoutMs` (the call then ends CANCELLED).
+ * With `session_id` the code runs as that session's next cell.
  */
 export function executeCodeHandler(
   service: ExecutionService,
+  sessions: SessionService,
   admission: CallerAdmission,
   logger: Logger,
   writeTimeoutMs: number,
@@ -33,13 +41,9 @@ export function executeCodeHandler(
     });
     // Inside a promise chain so a request rejected while decoding (bad arguments_json) maps like any other.
     Promise.resolve()
+      .then(() => admitCall(call, admission))
       .then(() => {
-        const metadataValue = (key: string) => call.metadata.get(key)[0]?.toString();
-        const token = presentedToken(metadataValue('authorization'), metadataValue('x-sandbox-token'));
-        admission.admit('grpc', peer, token);
-      })
-      .then(() =>
-        service.execute(requestFromProto(call.request), {
+        const options: ExecuteOptions = {
           signal: controller.signal,
           // The peer's address without its port: one client, however many connections it opens.
           clientKey: peer,
@@ -47,8 +51,11 @@ export function executeCodeHandler(
             const message = eventToProto(detachedEvent(event));
             if (message) writer.push(message);
           },
-        }),
-      )
+        };
+        return call.request.session_id
+          ? sessions.execute(call.request.session_id, cellFromProto(call.request), options)
+          : service.execute(requestFromProto(call.request), options);
+      })
       .then(async () => {
         // Everything is handed over unless the client left (nothing to end) or stopped reading.
         if (await writer.flushed()) call.end();

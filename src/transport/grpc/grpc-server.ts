@@ -5,7 +5,9 @@ import type { CallerAdmission } from '../auth/caller-admission.js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
+import type { SessionService } from '../../session/session-service.js';
 import { executeCodeHandler } from './execute-code-handler.js';
+import { sessionHandlers } from './session-handlers.js';
 import type { GrpcHealth } from './grpc-health.js';
 import { loadSandboxPackageDefinition, loadSandboxService } from './sandbox-proto.js';
 
@@ -28,6 +30,7 @@ export class GrpcServer {
   constructor(
     private readonly options: GrpcServerOptions,
     service: ExecutionService,
+    sessions: SessionService,
     admission: CallerAdmission,
     health: GrpcHealth,
     logger: Logger,
@@ -35,7 +38,8 @@ export class GrpcServer {
     this.server = new Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes });
     const definition = loadSandboxPackageDefinition();
     this.server.addService(loadSandboxService(definition).service, {
-      ExecuteCode: executeCodeHandler(service, admission, logger, options.responseWriteTimeoutMs),
+      ExecuteCode: executeCodeHandler(service, sessions, admission, logger, options.responseWriteTimeoutMs),
+      ...sessionHandlers(sessions, admission, logger),
     });
     // Health and reflection stay open without a token, like GET /healthz: they reveal only the
     // readiness bit and the public .proto, and probes / grpcurl must reach them.

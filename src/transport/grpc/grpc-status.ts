@@ -4,6 +4,7 @@ import { ResourceExhaustedError, toServiceError, type ServiceErrorCode } from '.
 
 const STATUS_BY_CODE: Record<ServiceErrorCode, status> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
+  NOT_FOUND: status.NOT_FOUND,
   RESOURCE_EXHAUSTED: status.RESOURCE_EXHAUSTED,
   UNAVAILABLE: status.UNAVAILABLE,
   UNAUTHENTICATED: status.UNAUTHENTICATED,

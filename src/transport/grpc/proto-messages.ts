@@ -1,4 +1,5 @@
 import type { ExecutionRequestInput } from '../../domain/execution-request.js';
+import type { CellInput } from '../../session/session-request.js';
 import { InvalidArgumentError } from '../../errors/service-error.js';
 import type { ExecutionEvent } from '../../domain/execution-result.js';
 import { egressToWire } from '../wire-egress.js';
@@ -13,6 +14,7 @@ export interface ProtoExecuteCodeRequest {
   entrypoint: string;
   arguments_json: string;
   network: { allow: string[] } | null;
+  session_id: string;
 }
 
 export function requestFromProto(message: ProtoExecuteCodeRequest): ExecutionRequestInput {
@@ -26,6 +28,11 @@ export function requestFromProto(message: ProtoExecuteCodeRequest): ExecutionReq
     arguments: parseArgumentsJson(message.arguments_json),
     ...(message.network ? { network: { allow: message.network.allow } } : {}),
   };
+}
+
+/** ExecuteCode with a session_id: the same fields, checked against the session by the use case. */
+export function cellFromProto(message: ProtoExecuteCodeRequest): CellInput {
+  return { ...requestFromProto(message), language: message.language };
 }
 
 function parseArgumentsJson(text: string): unknown {
@@ -58,6 +65,8 @@ export function eventToProto(event: ExecutionEvent): Record<string, unknown> | u
       const { name, mimeType, size, content } = event.artifact;
       return { artifact: { name, mime_type: mimeType, size, content } };
     }
+    case 'display':
+      return { display: { kind: event.display.kind, data: event.display.data } };
     case 'result': {
       const r = event.result;
       return {
@@ -80,6 +89,9 @@ export function eventToProto(event: ExecutionEvent): Record<string, unknown> | u
           skipped_artifacts: r.skippedArtifacts,
           skipped_artifacts_total: r.skippedArtifactsTotal,
           egress: egressToWire(r.egress),
+          session_id: r.cell?.sessionId ?? '',
+          execution_count: r.cell?.executionCount ?? 0,
+          interpreter_restarted: r.cell?.interpreterRestarted ?? false,
         },
       };
     }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { ExecutionRequestInput } from '../../domain/execution-request.js';
-import { InvalidArgumentError } from '../../errors/service-error.js';
-import { zodIssuePath } from '../../errors/zod-issue.js';
+import type { ExecutionRequestInput, InputFile } from '../../domain/execution-request.js';
+import type { RequestedLimits } from '../../domain/limits.js';
+import { parseBody } from './parse-body.js';
 import { requestedLimitsFromWire } from '../wire-limits.js';
 import { base64String } from './base64-string.js';
 
@@ -16,7 +16,7 @@ const limitsSchema = z
   .partial()
   .strict();
 
-const fileSchema = z
+export const fileSchema = z
   .object({ path: z.string(), content: z.string().optional(), content_b64: base64String.optional() })
   .strict()
   .refine((file) => (file.content === undefined) !== (file.content_b64 === undefined), {
@@ -48,27 +48,41 @@ export const executeRequestBodySchema = z
     path: ['stdin'],
   });
 
-/** Decodes and shape-checks a JSON body; the domain then checks the rules. Throws naming the field. */
-export function parseExecuteRequestBody(body: unknown): ExecutionRequestInput {
-  const parsed = executeRequestBodySchema.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const field = issue ? zodIssuePath(issue) : '';
-    throw new InvalidArgumentError(issue?.message ?? 'invalid request body', field || undefined);
-  }
-  const b = parsed.data;
+/** An input file's bytes from its text or base64 form. */
+export function decodeFile(file: z.infer<typeof fileSchema>): InputFile {
+  return {
+    path: file.path,
+    content:
+      file.content_b64 !== undefined
+        ? Buffer.from(file.content_b64, 'base64')
+        : Buffer.from(file.content ?? '', 'utf8'),
+  };
+}
+
+/** A `limits` object (or nothing) as the limits a request asked for. */
+export function parseLimits(limits: unknown): RequestedLimits {
+  return requestedLimitsFromWire(limits === undefined ? undefined : parseBody(limitsSchema, limits));
+}
+
+/**
+ * Decodes and shape-checks a JSON body; the domain then checks the rules. Throws naming the field. A
+ * session cell may leave `language` out (it is the session's).
+ */
+export function parseExecuteRequestBody(
+  body: unknown,
+  { languageOptional = false } = {},
+): ExecutionRequestInput {
+  const withLanguage =
+    languageOptional && typeof body === 'object' && body !== null && !('language' in body)
+      ? { ...body, language: '' }
+      : body;
+  const b = parseBody(executeRequestBodySchema, withLanguage);
   return {
     language: b.language,
     code: b.code,
     stdin:
       b.stdin_b64 !== undefined ? Buffer.from(b.stdin_b64, 'base64') : Buffer.from(b.stdin ?? '', 'utf8'),
-    files: (b.files ?? []).map((file) => ({
-      path: file.path,
-      content:
-        file.content_b64 !== undefined
-          ? Buffer.from(file.content_b64, 'base64')
-          : Buffer.from(file.content ?? '', 'utf8'),
-    })),
+    files: (b.files ?? []).map(decodeFile),
     limits: requestedLimitsFromWire(b.limits),
     entrypoint: b.entrypoint,
     arguments: b.arguments,

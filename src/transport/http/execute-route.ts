@@ -6,9 +6,9 @@ import { detachedEvent } from '../detached-event.js';
 import { parseExecuteRequestBody } from './execute-request-body.js';
 import { httpError, type HttpErrorBody } from './http-errors.js';
 import { abortOnDisconnect } from './client-disconnect.js';
-import { executeCollecting } from './execute-collecting.js';
+import { collect, type Execute } from './execute-collecting.js';
 import { jsonChunks } from './json-chunks.js';
-import { artifactToJson, eventToJson, resultToJson } from './result-json.js';
+import { artifactToJson, displayToJson, eventToJson, resultToJson } from './result-json.js';
 import { openStreamedBody, sendStreamedJson, type ResponseBody } from './streamed-json-reply.js';
 import { textFields, Utf8Chunker } from './utf8-text.js';
 
@@ -34,33 +34,51 @@ export function registerExecuteRoute(
 ): void {
   app.post('/v1/execute', async (request, reply) => {
     const input = parseExecuteRequestBody(request.body);
-    const body: ResponseBody = { signal: abortOnDisconnect(reply), writeTimeoutMs };
-    const clientKey = request.ip;
-    if (wantsNdjson(request))
-      return streamEvents(
-        reply,
-        (onEvent) => service.execute(input, { signal: body.signal, onEvent, clientKey }),
-        body,
-        logger,
-      );
-
-    const { result, stdout, stderr, artifacts } = await executeCollecting(
-      service,
-      input,
-      body.signal,
-      clientKey,
-    );
-    return sendStreamedJson(
+    return respondWithExecution(
+      request,
       reply,
-      {
-        ...resultToJson(result),
-        ...textFields('stdout', stdout),
-        ...textFields('stderr', stderr),
-        artifacts: artifacts.map(artifactToJson),
-      },
-      body,
+      (options) => service.execute(input, options),
+      logger,
+      writeTimeoutMs,
     );
   });
+}
+
+/**
+ * Answers with an execution (one-shot or a session cell): streamed as NDJSON when the client asks for
+ * it, else one JSON object once it is done, written as fast as the client reads it. The client
+ * disconnecting cancels it.
+ */
+export async function respondWithExecution(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  execute: Execute,
+  logger: Logger,
+  writeTimeoutMs: number,
+): Promise<FastifyReply> {
+  const body: ResponseBody = { signal: abortOnDisconnect(reply), writeTimeoutMs };
+  const clientKey = request.ip;
+  if (wantsNdjson(request))
+    return streamEvents(
+      reply,
+      (onEvent) => execute({ signal: body.signal, onEvent, clientKey }),
+      body,
+      logger,
+    );
+
+  const { result, stdout, stderr, artifacts, displays } = await collect(execute, body.signal, clientKey);
+  return sendStreamedJson(
+    reply,
+    {
+      ...resultToJson(result),
+      ...textFields('stdout', stdout),
+      ...textFields('stderr', stderr),
+      artifacts: artifacts.map(artifactToJson),
+      // Only cells display anything; one-shot answers keep their shape.
+      ...(result.cell && { displays: displays.map(displayToJson) }),
+    },
+    body,
+  );
 }
 
 function wantsNdjson(request: FastifyRequest): boolean {

@@ -10,6 +10,7 @@ import {
 const HTTP_STATUS_BY_CODE: Record<ServiceErrorCode, number> = {
   INVALID_ARGUMENT: 400,
   UNAUTHENTICATED: 401,
+  NOT_FOUND: 404,
   RESOURCE_EXHAUSTED: 429,
   // Client closed the request; nginx's non-standard code, the client is gone anyway.
   CANCELLED: 499,

@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import type { ExecutionService } from '../../execution/execution-service.js';
 import type { CallerAdmission } from '../auth/caller-admission.js';
 import { presentedToken } from '../auth/token-authenticator.js';
+import type { SessionService } from '../../session/session-service.js';
 import { registerExecuteRoute } from './execute-route.js';
+import { registerSessionRoutes } from './session-routes.js';
 import { registerRunRoute } from './ragflow/run-route.js';
 import { registerHealthRoutes } from './health-routes.js';
 import { sendHttpError } from './http-errors.js';
@@ -51,6 +53,7 @@ export class HttpServer {
   constructor(
     private readonly options: HttpServerOptions,
     service: ExecutionService,
+    sessions: SessionService,
     admission: CallerAdmission,
     logger: Logger,
   ) {
@@ -81,6 +84,10 @@ export class HttpServer {
       });
       registerExecuteRoute(executionRoutes, service, logger, options.responseWriteTimeoutMs);
       registerRunRoute(executionRoutes, service, options.responseWriteTimeoutMs);
+      // Its own scope: the raw-bytes parser for uploads applies to these routes only.
+      executionRoutes.register(async (sessionRoutes) =>
+        registerSessionRoutes(sessionRoutes, sessions, logger, options.responseWriteTimeoutMs),
+      );
     });
   }
 

@@ -1,4 +1,5 @@
 import type { Artifact } from '../../domain/artifact.js';
+import { isTextMimeType, type Display } from '../../domain/display.js';
 import type { ExecutionEvent, ExecutionResult, ReturnValue } from '../../domain/execution-result.js';
 import { egressToWire } from '../wire-egress.js';
 import { limitsToWire } from '../wire-limits.js';
@@ -24,7 +25,21 @@ export function resultToJson(result: ExecutionResult): Record<string, unknown> {
     skipped_artifacts: result.skippedArtifacts,
     skipped_artifacts_total: result.skippedArtifactsTotal,
     egress: egressToWire(result.egress),
+    ...(result.cell && {
+      session_id: result.cell.sessionId,
+      execution_count: result.cell.executionCount,
+      interpreter_restarted: result.cell.interpreterRestarted,
+    }),
   };
+}
+
+/** A display in JSON, as Jupyter writes MIME bundles: text types as text, the others as base64. */
+export function displayToJson(display: Display): Record<string, unknown> {
+  const data: Record<string, JsonBytes> = {};
+  for (const [mimeType, content] of Object.entries(display.data)) {
+    data[mimeType] = new JsonBytes(content, isTextMimeType(mimeType) ? 'utf8' : 'base64');
+  }
+  return { kind: display.kind, data };
 }
 
 /** `{present, value, type}`: the value as JSON (not as a string of JSON), null when not present. */
@@ -59,6 +74,8 @@ export function eventToJson(event: ExecutionEvent): Record<string, unknown> {
       return { type: event.type, ...textFields('data', event.data) };
     case 'artifact':
       return { type: 'artifact', ...artifactToJson(event.artifact) };
+    case 'display':
+      return { type: 'display', ...displayToJson(event.display) };
     case 'result':
       return { type: 'result', ...resultToJson(event.result) };
   }

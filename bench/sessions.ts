@@ -1,0 +1,124 @@
+// Session benchmark (not a test). Starts the real service (dist/) and measures, per language:
+//   - CreateSession latency, cold (a container + interpreter started for the call) and warm (one from
+//     the warm session pool; the pool is given time to refill between creations);
+//   - second-cell latency: the round trip of a cell in a session whose first cell already ran;
+// each as p50/p95/p99. Prints a table and writes bench-results/sessions.json.
+//   npm run bench:sessions -- [--quick]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
+import { startServiceProcess, type ServiceProcess } from './service-process.js';
+import { summarize, type LatencySummary } from './stats.js';
+
+const QUICK = process.argv.includes('--quick');
+const RUNS = QUICK ? { create: 4, cells: 30 } : { create: 12, cells: 100 };
+/** Time the warm pool gets to start a replacement (container + kernel) before the next creation. */
+const REFILL_WAIT_MS = 6000;
+const LANGUAGES = ['python', 'nodejs'] as const;
+const SECOND_CELL = { python: 'x + 1', nodejs: 'x + 1' };
+
+function unary(
+  client: Client,
+  method: string,
+  request: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const call = (client as unknown as Record<string, (...args: unknown[]) => void>)[method]!;
+  return new Promise((resolve, reject) =>
+    call.call(
+      client,
+      request,
+      new Metadata(),
+      (error: ServiceError | null, response: Record<string, unknown>) =>
+        error ? reject(error) : resolve(response),
+    ),
+  );
+}
+
+function cell(client: Client, sessionId: string, code: string): Promise<void> {
+  const call = (client as unknown as Record<string, (...args: unknown[]) => NodeJS.EventEmitter>)
+    .ExecuteCode!;
+  return new Promise((resolve, reject) => {
+    const stream = call.call(client, { session_id: sessionId, code }, new Metadata());
+    stream.on('data', (message: { result?: { exit_reason: string } }) => {
+      if (message.result && message.result.exit_reason !== 'ok')
+        reject(new Error(message.result.exit_reason));
+    });
+    stream.on('error', reject);
+    stream.on('end', () => resolve());
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function createLatency(
+  service: ServiceProcess,
+  language: string,
+  warm: boolean,
+): Promise<LatencySummary> {
+  const samples: number[] = [];
+  for (let run = 0; run < RUNS.create; run++) {
+    if (warm) await sleep(REFILL_WAIT_MS);
+    const started = performance.now();
+    const created = await unary(service.client, 'CreateSession', { language });
+    samples.push(performance.now() - started);
+    if (created.warm_start !== warm) throw new Error(`expected warm_start=${warm}`);
+    await unary(service.client, 'CloseSession', { session_id: created.session_id });
+  }
+  return summarize(samples);
+}
+
+async function secondCellLatency(
+  service: ServiceProcess,
+  language: (typeof LANGUAGES)[number],
+): Promise<LatencySummary> {
+  const created = await unary(service.client, 'CreateSession', { language });
+  const sessionId = created.session_id as string;
+  await cell(service.client, sessionId, language === 'python' ? 'x = 41' : 'var x = 41');
+  const samples: number[] = [];
+  for (let run = 0; run < RUNS.cells; run++) {
+    const started = performance.now();
+    await cell(service.client, sessionId, SECOND_CELL[language]);
+    samples.push(performance.now() - started);
+  }
+  await unary(service.client, 'CloseSession', { session_id: sessionId });
+  return summarize(samples);
+}
+
+async function main(): Promise<void> {
+  const rows: { name: string; latency: LatencySummary }[] = [];
+  const cold = await startServiceProcess({ SANDBOX_POOL_SIZE: '0', SANDBOX_SESSION_POOL_SIZE: '0' });
+  try {
+    for (const language of LANGUAGES) {
+      rows.push({
+        name: `${language} CreateSession, cold`,
+        latency: await createLatency(cold, language, false),
+      });
+      rows.push({ name: `${language} second cell`, latency: await secondCellLatency(cold, language) });
+    }
+  } finally {
+    await cold.stop();
+  }
+  const warm = await startServiceProcess({ SANDBOX_POOL_SIZE: '0', SANDBOX_SESSION_POOL_SIZE: '1' });
+  try {
+    for (const language of LANGUAGES) {
+      rows.push({
+        name: `${language} CreateSession, warm`,
+        latency: await createLatency(warm, language, true),
+      });
+    }
+  } finally {
+    await warm.stop();
+  }
+  console.log('\nworkload                              n     p50 ms   p95 ms   p99 ms');
+  for (const { name, latency } of rows) {
+    console.log(
+      `${name.padEnd(36)} ${String(latency.count).padStart(3)} ${latency.p50.toFixed(1).padStart(8)} ${latency.p95.toFixed(1).padStart(8)} ${latency.p99.toFixed(1).padStart(8)}`,
+    );
+  }
+  mkdirSync('bench-results', { recursive: true });
+  writeFileSync(
+    'bench-results/sessions.json',
+    JSON.stringify({ at: new Date().toISOString(), quick: QUICK, rows }, null, 2),
+  );
+}
+
+await main();

@@ -1,0 +1,120 @@
+'use strict';
+// The interpreter of a Node.js session, started by session-launcher.js. Every cell runs as a script
+// in one persistent vm context, so top-level `let`/`const`, functions and variables of earlier cells
+// are still there (as between the <script> tags of one page). The value of the cell's last expression
+// (awaited when it is a promise) is reported on fd 3, never through stdout, so nothing the cell prints
+// can pose as it. SIGINT interrupts a running cell, synchronous or awaiting.
+const fs = require('fs');
+const net = require('net');
+const path = require('path');
+const util = require('util');
+const vm = require('vm');
+const { createRequire } = require('module');
+
+const REPORT_FD = 3;
+const CONTROL_FD = 4;
+const { PROTOCOL } = require('./protocol.js');
+
+const WORK_DIR = PROTOCOL.paths.work_dir;
+
+function report(record) {
+  const data = Buffer.from(`${JSON.stringify(record)}\n`);
+  let offset = 0;
+  while (offset < data.length) {
+    try {
+      offset += fs.writeSync(REPORT_FD, data, offset);
+    } catch (error) {
+      if (error.code !== 'EAGAIN') process.exit(1); // the launcher is gone
+    }
+  }
+}
+
+const context = vm.createContext({
+  console,
+  process,
+  Buffer,
+  URL,
+  URLSearchParams,
+  TextEncoder,
+  TextDecoder,
+  setTimeout,
+  clearTimeout,
+  setInterval,
+  clearInterval,
+  setImmediate,
+  clearImmediate,
+  queueMicrotask,
+  structuredClone,
+  require: createRequire(path.join(WORK_DIR, 'cell.js')),
+});
+context.globalThis = context;
+
+let executionCount = 0;
+let interruptCurrent = null;
+
+process.on('SIGINT', () => {
+  // Outside vm's own SIGINT watch (breakOnSigint): the cell is awaiting a promise.
+  if (interruptCurrent) interruptCurrent();
+});
+
+function describeError(error) {
+  if (error && typeof error === 'object' && 'name' in error && 'message' in error) {
+    return `${error.name}: ${error.message}`;
+  }
+  return `Uncaught ${util.inspect(error)}`;
+}
+
+/** The error as Node prints it, without this kernel's own frames below the cell's. */
+function cellStack(error) {
+  if (!error || typeof error.stack !== 'string') return `Uncaught ${util.inspect(error)}`;
+  const lines = error.stack.split('\n');
+  const internal = lines.findIndex((line) => /\(node:vm:|session-kernel\.js/.test(line));
+  return (internal > 0 ? lines.slice(0, internal) : lines).join('\n');
+}
+
+async function runCell(code) {
+  executionCount += 1;
+  const filename = `cell-${executionCount}.js`;
+  let value;
+  try {
+    const script = new vm.Script(code, { filename });
+    value = script.runInContext(context, { breakOnSigint: true, displayErrors: false });
+    if (value && typeof value.then === 'function') {
+      value = await new Promise((resolve, reject) => {
+        interruptCurrent = () => reject(new Error('Script execution interrupted.'));
+        value.then(resolve, reject);
+      });
+    }
+  } catch (error) {
+    // vm's own message for a SIGINT during synchronous code, or ours for one while awaiting.
+    // (Errors from the cell come from the context's own Error: duck-typed, not instanceof.)
+    const interrupted = /^Script execution (was )?interrupted/.test(String(error && error.message));
+    process.stderr.write(`${interrupted ? 'Interrupted' : cellStack(error)}\n`);
+    return { status: interrupted ? 'interrupted' : 'error', detail: describeError(error) };
+  } finally {
+    interruptCurrent = null;
+  }
+  const shown = value === undefined ? undefined : util.inspect(value, { depth: 4, colors: false });
+  return { status: 'ok', detail: '', value: shown };
+}
+
+let pending = '';
+// A socket, not fs.createReadStream: a thread-pool read blocked on this fd would keep a cell's
+// process.exit() from ever finishing.
+const control = new net.Socket({ fd: CONTROL_FD, readable: true, writable: false });
+let queue = Promise.resolve();
+control.on('data', (chunk) => {
+  pending += chunk.toString('utf8');
+  let newline;
+  while ((newline = pending.indexOf('\n')) >= 0) {
+    const line = pending.slice(0, newline);
+    pending = pending.slice(newline + 1);
+    queue = queue.then(async () => {
+      const { code } = JSON.parse(line);
+      const outcome = await runCell(code);
+      report({ ...outcome, execution_count: executionCount });
+    });
+  }
+});
+control.on('end', () => process.exit(0));
+report({ ready: true });

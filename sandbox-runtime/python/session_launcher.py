@@ -1,0 +1,408 @@
+"""In-sandbox launcher of a Python *session*: PID 1 of a session container.
+
+A session is a stateful interpreter: one Jupyter kernel (ipykernel) per container, living as long as
+the session. This launcher is the kernel's client. It starts the kernel, reports READY, then serves
+one command at a time from the host, each a JSON line on stdin carrying a nonce:
+
+  {"op": "execute", "nonce", "code"}            run a cell; relay its output, end with a result frame
+  {"op": "interrupt"}                           (only while a cell runs) interrupt it: SIGINT, then a
+                                                kernel restart if it does not yield in time
+  {"op": "upload", "nonce", "inbox", "path"}    copy /sandbox/job/inbox/<inbox> to /work/<path>
+  {"op": "download", "nonce", "path", "max_bytes"}  send /work/<path>
+  {"op": "list", "nonce", "max_entries"}        list the regular files under /work
+
+Code and uploads reach the sandbox only through stdin and the read-only job mount (the host writes
+into the inbox, which a read-only bind mount shows at once): nothing is ever written into the running
+container from outside.
+
+Frames on stdout use the one-shot launcher's header (1 byte type, 3 zero bytes, 4 bytes big-endian
+length); frame types, paths, the inbox and the record fields come from ../protocol.json (its
+`session` section), shared with the host: stdout, stderr, result (JSON cell_result), ready, display
+(JSON {kind, data: MIME bundle}) and reply (a JSON reply_header line, then optional file content). The kernel never sees stdin or
+this process's stdout, and every frame that ends an operation echoes that operation's nonce, which the
+kernel never sees either: code in the kernel that writes to /proc/1/fd/1 cannot forge an ending.
+"""
+
+import ctypes
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(RUNTIME_DIR, os.pardir, "protocol.json"), encoding="utf-8") as protocol_file:
+    PROTOCOL = json.load(protocol_file)
+FRAMES = PROTOCOL["frames"]
+FRAME_STDOUT = FRAMES["stdout"]
+FRAME_STDERR = FRAMES["stderr"]
+FRAME_RESULT = FRAMES["result"]
+FRAME_READY = FRAMES["ready"]
+FRAME_DISPLAY = FRAMES["display"]
+FRAME_REPLY = FRAMES["reply"]
+
+JOB_DIR = PROTOCOL["paths"]["job_dir"]
+INBOX_DIR = os.path.join(JOB_DIR, PROTOCOL["session"]["inbox_dir"])
+WORK_DIR = PROTOCOL["paths"]["work_dir"]
+KERNEL_DIR = "/tmp/.kernel"
+PR_SET_DUMPABLE = 4
+MATPLOTLIB_CACHE = "/usr/share/code-sandbox/matplotlib"
+MATPLOTLIB_CONFIG_DIR = "/tmp/.matplotlib"
+KERNEL_READY_TIMEOUT_S = 60
+# After SIGINT, how long a cell has to stop before its kernel is restarted.
+INTERRUPT_GRACE_S = PROTOCOL["session"]["interrupt_grace_ms"] / 1000
+POLL_S = 0.05
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Jupyter MIME types whose content is not text: the kernel sends them base64-encoded.
+TEXT_MIME = re.compile(r"^(text/.*|.*\+xml|.*json|application/javascript)$")
+
+write_lock = threading.Lock()
+
+
+def make_undumpable():
+    # Keeps code in the kernel (same uid) out of /proc/1/mem, where the operations' nonces live.
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except OSError:
+        pass
+
+
+def write_frame(frame_type, payload):
+    header = bytes([frame_type, 0, 0, 0]) + len(payload).to_bytes(4, "big")
+    data = memoryview(header + payload)
+    with write_lock:
+        while data:
+            written = os.write(1, data)
+            data = data[written:]
+
+
+def reply(nonce, body, content=b""):
+    write_frame(FRAME_REPLY, json.dumps({"nonce": nonce, **body}).encode() + b"\n" + content)
+
+
+def diagnostic(message):
+    sys.stderr.write(f"session launcher: {message}\n")
+    sys.stderr.flush()
+
+
+def kernel_environment():
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "MPLCONFIGDIR": MATPLOTLIB_CONFIG_DIR,
+        "JUPYTER_RUNTIME_DIR": KERNEL_DIR,
+        "JUPYTER_PLATFORM_DIRS": "1",
+        # The kernel ships a debugger; its start-up warning about frozen modules is noise here.
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    }
+
+
+class Kernel:
+    """One ipykernel process and a blocking client connected to it over ipc sockets in /tmp."""
+
+    def __init__(self, transport):
+        self.transport = transport
+        self.process = None
+        self.client = None
+
+    def start(self):
+        from jupyter_client import BlockingKernelClient
+        from jupyter_client.connect import write_connection_file
+
+        os.makedirs(KERNEL_DIR, exist_ok=True)
+        connection_file = os.path.join(KERNEL_DIR, "kernel.json")
+        ip = os.path.join(KERNEL_DIR, "kernel") if self.transport == "ipc" else "127.0.0.1"
+        write_connection_file(connection_file, transport=self.transport, ip=ip)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, "--HistoryManager.enabled=False"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=2,  # kernel crashes show up as launcher diagnostics
+            cwd=WORK_DIR,
+            env=kernel_environment(),
+            close_fds=True,
+        )
+        self.client = BlockingKernelClient(connection_file=connection_file)
+        self.client.load_connection_file()
+        # No heartbeat channel: jupyter-client would count a kernel that has not beaten yet (it takes
+        # seconds to start under gVisor) as dead. Whether it lives is what its process says.
+        self.client.start_channels(hb=False)
+        self.wait_until_ready()
+        # Plain tracebacks (no colour codes), and plots shown inline as PNG.
+        self.run_silently("%colors NoColor\n%config InlineBackend.figure_formats = ['png']")
+
+    def wait_until_ready(self):
+        deadline = time.monotonic() + KERNEL_READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"the kernel exited with status {self.process.returncode}")
+            msg_id = self.client.kernel_info()
+            try:
+                while True:
+                    message = self.client.get_shell_msg(timeout=1)
+                    if message["parent_header"].get("msg_id") == msg_id:
+                        return
+            except queue.Empty:
+                continue
+        raise RuntimeError(f"the kernel did not answer within {KERNEL_READY_TIMEOUT_S} s")
+
+    def run_silently(self, code):
+        msg_id = self.client.execute(code, silent=True, store_history=False)
+        self.client.get_shell_msg(timeout=KERNEL_READY_TIMEOUT_S)
+        while True:
+            message = self.client.get_iopub_msg(timeout=KERNEL_READY_TIMEOUT_S)
+            if message["parent_header"].get("msg_id") == msg_id and is_idle(message):
+                return
+
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def interrupt(self):
+        if self.alive():
+            os.kill(self.process.pid, signal.SIGINT)
+
+    def stop(self):
+        if self.client is not None:
+            self.client.stop_channels()
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self):
+        self.stop()
+        # Whatever the cell left running goes with its kernel.
+        kill_strays(self.process.pid if self.process else None)
+        self.start()
+
+    def peak_memory_kb(self):
+        try:
+            with open(f"/proc/{self.process.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1])
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 0
+
+
+def kill_strays(_old_pid):
+    """Kills every process but this one (children the cell forked survive their kernel otherwise)."""
+    if os.getpid() != 1:
+        return  # outside a sandbox kill(-1) would reach every process of the user
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG) == (0, 0):
+                break
+        except ChildProcessError:
+            break
+
+
+def is_idle(message):
+    return message["msg_type"] == "status" and message["content"].get("execution_state") == "idle"
+
+
+def mime_bundle(data):
+    """A Jupyter MIME bundle as sent to the host: text as text, JSON as JSON text, binary as base64."""
+    bundle = {}
+    for mime, value in data.items():
+        if not isinstance(value, str):
+            value = json.dumps(value)
+        bundle[mime] = value
+    return bundle
+
+
+class Session:
+    def __init__(self, kernel, commands):
+        self.kernel = kernel
+        self.commands = commands
+        self.interrupted = threading.Event()
+
+    def execute(self, command):
+        kernel = self.kernel
+        self.interrupted.clear()
+        started = time.monotonic()
+        msg_id = kernel.client.execute(command["code"], store_history=True, allow_stdin=False, stop_on_error=False)
+        error = None
+        restarted = False
+        interrupted_at = None
+        while True:
+            if self.interrupted.is_set() and interrupted_at is None:
+                interrupted_at = time.monotonic()
+                kernel.interrupt()
+            if interrupted_at is not None and time.monotonic() - interrupted_at > INTERRUPT_GRACE_S:
+                kernel.restart()
+                restarted = True
+                break
+            if not kernel.alive():
+                status = kernel.process.returncode
+                kernel.restart()
+                self.finish(command, started, "error", True, f"the kernel died (status {status})")
+                return
+            try:
+                message = kernel.client.get_iopub_msg(timeout=POLL_S)
+            except queue.Empty:
+                continue
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind = message["msg_type"]
+            content = message["content"]
+            if kind == "stream":
+                write_frame(FRAME_STDOUT if content["name"] == "stdout" else FRAME_STDERR, content["text"].encode())
+            elif kind in ("execute_result", "display_data", "update_display_data"):
+                kind = "display_data" if kind == "update_display_data" else kind
+                payload = {"kind": kind, "data": mime_bundle(content.get("data", {}))}
+                write_frame(FRAME_DISPLAY, json.dumps(payload).encode())
+            elif kind == "error":
+                error = {"ename": content.get("ename", ""), "evalue": content.get("evalue", "")}
+                traceback = ANSI_ESCAPE.sub("", "\n".join(content.get("traceback", [])))
+                write_frame(FRAME_STDERR, (traceback + "\n").encode())
+            elif is_idle(message):
+                break
+        execution_count = 0
+        if not restarted:
+            execution_count = self.shell_reply(msg_id)
+        status = "error" if error else "ok"
+        detail = f"{error['ename']}: {error['evalue']}" if error else ""
+        if restarted:
+            status = "interrupted"
+            detail = "the cell did not stop when interrupted; the kernel was restarted and its variables are lost"
+        elif interrupted_at is not None:
+            status = "interrupted"
+        self.finish(command, started, status, restarted, detail, execution_count)
+
+    def shell_reply(self, msg_id):
+        deadline = time.monotonic() + KERNEL_READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                message = self.kernel.client.get_shell_msg(timeout=1)
+            except queue.Empty:
+                continue
+            if message["parent_header"].get("msg_id") == msg_id:
+                return message["content"].get("execution_count", 0) or 0
+        return 0
+
+    def finish(self, command, started, status, restarted, detail, execution_count=0):
+        # Exactly protocol.json's session.cell_result fields: the host refuses anything else.
+        result = {
+            "nonce": command["nonce"],
+            "status": status,
+            "kernel_restarted": restarted,
+            "detail": detail,
+            "execution_count": execution_count,
+            "run_ms": round((time.monotonic() - started) * 1000, 3),
+            "max_rss_kb": self.kernel.peak_memory_kb(),
+        }
+        write_frame(FRAME_RESULT, json.dumps(result).encode())
+
+    def upload(self, command):
+        target = work_path(command["path"])
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        temporary = f"{target}.upload-{os.getpid()}"
+        shutil.copyfile(os.path.join(INBOX_DIR, os.path.basename(command["inbox"])), temporary)
+        os.replace(temporary, target)
+        reply(command["nonce"], {"ok": True, "size": os.path.getsize(target)})
+
+    def download(self, command):
+        # Non-blocking open: a FIFO the code left there must not hang the session.
+        fd = os.open(work_path(command["path"]), os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as source:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise IsADirectoryError(21, "not a regular file")
+            content = source.read(command["max_bytes"] + 1)
+        if len(content) > command["max_bytes"]:
+            reply(command["nonce"], {"ok": False, "error": "too_large", "message": f"larger than {command['max_bytes']} bytes"})
+            return
+        reply(command["nonce"], {"ok": True, "size": len(content)}, content)
+
+    def list(self, command):
+        files = []
+        for directory, subdirectories, names in os.walk(WORK_DIR):
+            subdirectories.sort()
+            for name in sorted(names):
+                path = os.path.join(directory, name)
+                if os.path.islink(path) or not os.path.isfile(path):
+                    continue
+                files.append({"path": os.path.relpath(path, WORK_DIR), "size": os.path.getsize(path)})
+                if len(files) >= command["max_entries"]:
+                    reply(command["nonce"], {"ok": True, "files": files, "truncated": True})
+                    return
+        reply(command["nonce"], {"ok": True, "files": files, "truncated": False})
+
+    def serve(self):
+        handlers = {"execute": self.execute, "upload": self.upload, "download": self.download, "list": self.list}
+        while True:
+            command = self.commands.get()
+            if command is None:
+                return
+            handler = handlers.get(command.get("op"))
+            if handler is None:
+                diagnostic(f"unknown command {command.get('op')!r}")
+                continue
+            try:
+                handler(command)
+            except FileNotFoundError:
+                reply(command["nonce"], {"ok": False, "error": "not_found", "message": "no such file"})
+            except (IsADirectoryError, NotADirectoryError, PermissionError, OSError) as error:
+                reply(command["nonce"], {"ok": False, "error": "failed", "message": error.strerror or str(error)})
+
+
+def work_path(relative):
+    # The host validated the path (relative, no "..", no NUL); checked again here all the same.
+    if relative.startswith("/") or "\0" in relative or ".." in relative.split("/"):
+        raise PermissionError(1, "invalid path")
+    return os.path.join(WORK_DIR, relative)
+
+
+def read_commands(session):
+    """Reads stdin in a thread: an interrupt must get through while a cell runs."""
+    for line in sys.stdin.buffer:
+        try:
+            command = json.loads(line)
+        except ValueError:
+            diagnostic("unreadable command")
+            continue
+        if command.get("op") == "interrupt":
+            session.interrupted.set()
+        else:
+            session.commands.put(command)
+    session.commands.put(None)  # the host let go of the sandbox
+
+
+def seed_matplotlib_cache():
+    if os.path.isdir(MATPLOTLIB_CACHE):
+        shutil.copytree(MATPLOTLIB_CACHE, MATPLOTLIB_CONFIG_DIR, dirs_exist_ok=True)
+
+
+def main():
+    make_undumpable()
+    transport = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] in ("ipc", "tcp") else "ipc"
+    seed_matplotlib_cache()
+    kernel = Kernel(transport)
+    try:
+        kernel.start()
+    except Exception as error:  # noqa: BLE001 - the host only needs to know the session cannot start
+        diagnostic(f"the kernel did not start: {type(error).__name__}: {error}")
+        sys.exit(1)
+    write_frame(FRAME_READY, b"")
+    session = Session(kernel, queue.Queue())
+    threading.Thread(target=read_commands, args=(session,), daemon=True).start()
+    session.serve()
+    kernel.stop()
+
+
+main()

@@ -1,0 +1,85 @@
+import type { Logger } from 'pino';
+import { UnavailableError } from '../errors/service-error.js';
+import type {
+  SessionSandbox,
+  SessionSandboxProvider,
+  SessionSandboxRequest,
+} from '../session/session-sandbox.js';
+import { DockerSessionSandbox } from './docker-session-sandbox.js';
+import type { Language } from '../domain/languages.js';
+import type { SandboxFactory } from './sandbox-factory.js';
+import type { SandboxHandle } from './sandbox-handle.js';
+import type { WarmPool } from './warm-pool.js';
+import type { SandboxTeardown } from './sandbox-teardown.js';
+
+export interface DockerSessionSandboxesOptions {
+  factory: SandboxFactory;
+  teardown: SandboxTeardown;
+  /** How long a session launcher may take to start its interpreter. */
+  readyTimeoutMs: number;
+  /** Warm session sandboxes by language (interpreter already started); none means always cold. */
+  pools: Partial<Record<Language, WarmPool>>;
+  /** Largest file a download returns; frames are sized for it. */
+  maxFileBytes: number;
+  /** Bytes of displays one cell may produce. */
+  maxDisplayBytes: number;
+  logger: Logger;
+}
+
+/** Room for a frame's JSON header beyond its content. */
+const FRAME_SLACK_BYTES = 1024 * 1024;
+
+/**
+ * Starts session sandboxes: the same container spec as one-shot runs (runsc, no network, read-only
+ * root, no capabilities, non-root, limits, labels for the reaper), with the session launcher as PID 1.
+ */
+export class DockerSessionSandboxes implements SessionSandboxProvider {
+  constructor(private readonly options: DockerSessionSandboxesOptions) {}
+
+  start(): void {
+    for (const pool of Object.values(this.options.pools)) pool.start();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(Object.values(this.options.pools).map((pool) => pool.close()));
+    await this.options.teardown.drain();
+  }
+
+  async acquire(request: SessionSandboxRequest): Promise<SessionSandbox> {
+    const pooled = await this.options.pools[request.language]?.claim(request.limits);
+    if (pooled) return this.wrap(pooled, true);
+    const { factory, teardown } = this.options;
+    const handle = await factory.start({
+      sandboxId: request.sessionId,
+      language: request.language,
+      limits: request.limits,
+      expiresAtMs: request.expiresAtMs,
+      preload: false,
+      session: true,
+    });
+    try {
+      await handle.waitUntilReady(this.options.readyTimeoutMs);
+    } catch (error) {
+      teardown.dispose(handle);
+      throw new UnavailableError(`the session's interpreter did not start (${(error as Error).message})`, {
+        cause: error,
+      });
+    }
+    return this.wrap(handle, false);
+  }
+
+  private wrap(handle: SandboxHandle, warm: boolean): SessionSandbox {
+    const { teardown, logger } = this.options;
+    return new DockerSessionSandbox({
+      handle,
+      warm,
+      teardown,
+      // Displays arrive base64-encoded (4/3) inside JSON.
+      maxFrameBytes:
+        Math.ceil((Math.max(this.options.maxFileBytes, this.options.maxDisplayBytes) * 4) / 3) +
+        FRAME_SLACK_BYTES,
+      maxDisplayBytes: this.options.maxDisplayBytes,
+      logger,
+    });
+  }
+}

@@ -1,0 +1,83 @@
+import type { Display } from '../domain/display.js';
+import type { ExitReason } from '../domain/exit-reason.js';
+import type { OutputStream } from '../domain/execution-result.js';
+import type { Language } from '../domain/languages.js';
+import type { Limits } from '../domain/limits.js';
+
+/** Port: starts the dedicated sandbox of one session (implemented in src/sandbox/). */
+export interface SessionSandboxProvider {
+  /**
+   * A started sandbox whose interpreter is ready for its first cell. Rejects with UnavailableError
+   * when no sandbox can be started.
+   */
+  acquire(request: SessionSandboxRequest): Promise<SessionSandbox>;
+  /** Starts background work (warm session sandboxes). */
+  start(): void;
+  /** Stops background work and removes every sandbox it holds. */
+  close(): Promise<void>;
+}
+
+export interface SessionSandboxRequest {
+  sessionId: string;
+  language: Language;
+  limits: Limits;
+  /** After this moment the sandbox may be removed by any reaper. */
+  expiresAtMs: number;
+}
+
+/** One cell: code plus its time and output limits (memory, CPU, processes are the session's). */
+export interface Cell {
+  code: string;
+  limits: Limits;
+}
+
+export interface CellCallbacks {
+  onOutput(stream: OutputStream, data: Buffer): void;
+  onDisplay(display: Display): void;
+}
+
+export interface CellOutcome {
+  exitCode: number;
+  signal: number;
+  exitReason: ExitReason;
+  detail: string;
+  durationMs: number;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  peakMemoryKb: number;
+  executionCount: number;
+  interpreterRestarted: boolean;
+}
+
+export interface SessionFile {
+  path: string;
+  size: number;
+}
+
+/** Why a session's sandbox ended by itself. */
+export type SandboxEnd = 'oom' | 'crashed';
+
+/**
+ * The sandbox of one session: never shared, used for one operation at a time (the caller serialises
+ * them). Every method rejects with a ServiceError when the operation cannot be done.
+ */
+export interface SessionSandbox {
+  /** The container's `code-sandbox.sandbox` label. */
+  readonly sandboxId: string;
+  /** True when it came from the warm pool. */
+  readonly warm: boolean;
+  /**
+   * Runs a cell. Resolves with an outcome for anything the code does; past its timeout, on the
+   * output cap or when `signal` aborts, the cell is interrupted and the interpreter keeps its state.
+   */
+  runCell(cell: Cell, signal: AbortSignal, callbacks: CellCallbacks): Promise<CellOutcome>;
+  /** Writes a file (path already validated) into the working directory; resolves with its size. */
+  upload(path: string, content: Buffer): Promise<number>;
+  /** Reads a regular file; NotFoundError when absent, InvalidArgumentError when over `maxBytes`. */
+  download(path: string, maxBytes: number): Promise<Buffer>;
+  list(maxEntries: number): Promise<{ files: SessionFile[]; truncated: boolean }>;
+  /** Called once if the sandbox ends by itself (out of memory, crashed, killed from outside). */
+  onEnd(listener: (reason: SandboxEnd) => void): void;
+  /** Removes the sandbox (in the background; never skipped). */
+  close(): void;
+}

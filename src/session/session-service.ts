@@ -1,0 +1,272 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { InputFile } from '../domain/execution-request.js';
+import type { ExecutionResult } from '../domain/execution-result.js';
+import type { Language } from '../domain/languages.js';
+import { resolveLimits, type Limits } from '../domain/limits.js';
+import {
+  InvalidArgumentError,
+  NotFoundError,
+  ResourceExhaustedError,
+  toServiceError,
+  UnavailableError,
+} from '../errors/service-error.js';
+import type { ExecuteOptions } from '../execution/execution-service.js';
+import { describeEnd, OpenSession, type SessionCloseReason } from './open-session.js';
+import { newSessionId } from './session-id.js';
+import type { SessionMetrics } from './session-metrics.js';
+import {
+  checkFilePath,
+  checkSessionId,
+  validateCell,
+  validateCreateSession,
+  type CellInput,
+  type CreateSessionInput,
+  type SessionPolicy,
+} from './session-request.js';
+import type { SessionFile, SessionSandboxProvider } from './session-sandbox.js';
+
+export interface SessionServiceOptions {
+  provider: SessionSandboxProvider;
+  /** This process's name; every session id starts with it (see newSessionId). */
+  owner: string;
+  /** Sessions open at once, those being created included. */
+  maxSessions: number;
+  maxLifetimeMs: number;
+  defaultLimits: Readonly<Limits>;
+  limitCeilings: Readonly<Limits>;
+  policy: SessionPolicy;
+  /** Largest file DownloadFile returns. */
+  maxDownloadBytes: number;
+  metrics: SessionMetrics;
+  logger: Logger;
+}
+
+export interface SessionCreated {
+  sessionId: string;
+  language: Language;
+  limits: Limits;
+  idleTimeoutMs: number;
+  expiresAtMs: number;
+  warm: boolean;
+}
+
+/** Files a listing returns at most. */
+export const MAX_LISTED_FILES = 1000;
+/** Suggested wait before retrying when every session slot is taken. */
+const SESSIONS_FULL_RETRY_MS = 10_000;
+
+/**
+ * The session use case: a registry of live sessions of this process, each with a dedicated sandbox,
+ * their lifetime (close, idle timeout, maximum lifetime, sandbox death) and one call at a time per
+ * session. Transports call only this; it knows nothing of gRPC, HTTP or Docker.
+ */
+export class SessionService {
+  private readonly sessions = new Map<string, OpenSession>();
+  private creating = 0;
+  private closed = false;
+
+  constructor(private readonly options: SessionServiceOptions) {}
+
+  get openCount(): number {
+    return this.sessions.size;
+  }
+
+  start(): void {
+    this.options.provider.start();
+  }
+
+  async create(input: CreateSessionInput, signal: AbortSignal): Promise<SessionCreated> {
+    return this.refusalsCounted(async () => {
+      const { policy, defaultLimits, limitCeilings, maxSessions, maxLifetimeMs } = this.options;
+      const request = validateCreateSession(input, policy);
+      const limits = resolveLimits(request.limits, defaultLimits, limitCeilings);
+      if (this.closed) throw new UnavailableError('the service is shutting down');
+      if (this.sessions.size + this.creating >= maxSessions) {
+        throw new ResourceExhaustedError(
+          `all ${maxSessions} sessions are in use; close one or retry later`,
+          SESSIONS_FULL_RETRY_MS,
+        );
+      }
+      const sessionId = newSessionId(this.options.owner);
+      const expiresAtMs = Date.now() + maxLifetimeMs;
+      this.creating += 1;
+      let session: OpenSession | undefined;
+      try {
+        const sandbox = await this.options.provider.acquire({
+          sessionId,
+          language: request.language,
+          limits,
+          expiresAtMs,
+        });
+        session = new OpenSession({
+          id: sessionId,
+          language: request.language,
+          limits,
+          idleTimeoutMs: request.idleTimeoutMs,
+          expiresAtMs,
+          sandbox,
+          onExpire: (expired, reason) => this.end(expired, reason),
+        });
+        this.sessions.set(sessionId, session);
+        for (const file of request.files) await this.uploadInto(session, file, signal);
+      } catch (error) {
+        if (session) this.end(session, 'closed');
+        throw error;
+      } finally {
+        this.creating -= 1;
+      }
+      if (this.closed || signal.aborted) {
+        // Nobody will ever learn this id: do not keep the sandbox.
+        this.end(session, this.closed ? 'shutdown' : 'closed');
+        throw new UnavailableError('the session was not handed out (cancelled or shutting down)');
+      }
+      this.options.metrics.sessionOpened(request.language, session.sandbox.warm);
+      this.options.logger.info(
+        {
+          sessionId,
+          sandboxId: session.sandbox.sandboxId,
+          language: request.language,
+          limits,
+          warm: session.sandbox.warm,
+        },
+        'session created',
+      );
+      return {
+        sessionId,
+        language: request.language,
+        limits,
+        idleTimeoutMs: request.idleTimeoutMs,
+        expiresAtMs,
+        warm: session.sandbox.warm,
+      };
+    });
+  }
+
+  /** Runs `input` as the session's next cell. Events and result as ExecutionService.execute. */
+  async execute(sessionId: string, input: CellInput, options: ExecuteOptions): Promise<ExecutionResult> {
+    return this.refusalsCounted(async () => {
+      const receivedAt = performance.now();
+      const session = this.get(sessionId);
+      const cell = validateCell(input, session.language, this.options.policy);
+      const limits = resolveLimits(cell.limits, session.limits, this.options.limitCeilings);
+      const executionId = randomUUID();
+      const logger = this.options.logger.child({ executionId, sessionId });
+      return session.run(async (queueWaitMs) => {
+        const { sandbox } = session;
+        options.onEvent({
+          type: 'started',
+          executionId,
+          queueWaitMs,
+          limits,
+          sandboxId: sandbox.sandboxId,
+          warm: sandbox.warm,
+        });
+        const outcome = await sandbox.runCell({ code: cell.code, limits }, options.signal, {
+          onOutput: (stream, data) => options.onEvent({ type: stream, data }),
+          onDisplay: (display) => options.onEvent({ type: 'display', display }),
+        });
+        const { executionCount, interpreterRestarted, ...ended } = outcome;
+        const result: ExecutionResult = {
+          ...ended,
+          executionId,
+          queueWaitMs,
+          totalMs: Math.round(performance.now() - receivedAt),
+          limits,
+          returnValue: null,
+          skippedArtifacts: [],
+          skippedArtifactsTotal: 0,
+          // Session sandboxes have no egress (CreateSession takes no network policy).
+          egress: null,
+          cell: { sessionId, executionCount, interpreterRestarted },
+        };
+        logger.info(
+          {
+            exitReason: result.exitReason,
+            durationMs: result.durationMs,
+            totalMs: result.totalMs,
+            executionCount,
+            interpreterRestarted,
+          },
+          'cell finished',
+        );
+        this.options.metrics.cellFinished(session.language, result);
+        options.onEvent({ type: 'result', result });
+        return result;
+      }, options.signal);
+    });
+  }
+
+  async close(sessionId: string): Promise<void> {
+    await this.refusalsCounted(async () => {
+      this.end(this.get(sessionId), 'closed');
+    });
+  }
+
+  async upload(sessionId: string, path: string, content: Buffer, signal: AbortSignal): Promise<number> {
+    return this.refusalsCounted(async () => {
+      const session = this.get(sessionId);
+      return this.uploadInto(session, { path: checkFilePath(path), content }, signal);
+    });
+  }
+
+  async download(sessionId: string, path: string, signal: AbortSignal): Promise<Buffer> {
+    return this.refusalsCounted(async () => {
+      const session = this.get(sessionId);
+      checkFilePath(path);
+      return session.run(() => session.sandbox.download(path, this.options.maxDownloadBytes), signal);
+    });
+  }
+
+  async list(sessionId: string, signal: AbortSignal): Promise<{ files: SessionFile[]; truncated: boolean }> {
+    return this.refusalsCounted(async () => {
+      const session = this.get(sessionId);
+      return session.run(() => session.sandbox.list(MAX_LISTED_FILES), signal);
+    });
+  }
+
+  /** Ends every session (their running cells are cut) and removes every session sandbox. */
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    for (const session of [...this.sessions.values()]) this.end(session, 'shutdown');
+    await this.options.provider.close();
+  }
+
+  private uploadInto(session: OpenSession, file: InputFile, signal: AbortSignal): Promise<number> {
+    const { maxInputBytes } = this.options.policy;
+    if (file.content.length > maxInputBytes) {
+      throw new InvalidArgumentError(
+        `is ${file.content.length} bytes; the limit is ${maxInputBytes}`,
+        'content',
+      );
+    }
+    return session.run(() => session.sandbox.upload(file.path, file.content), signal);
+  }
+
+  private get(sessionId: string): OpenSession {
+    const session = this.sessions.get(checkSessionId(sessionId));
+    if (!session)
+      throw new NotFoundError(`no session "${sessionId}" (closed, expired, or owned by another replica)`);
+    return session;
+  }
+
+  private end(session: OpenSession, reason: SessionCloseReason): void {
+    if (!session.end(reason)) return;
+    this.sessions.delete(session.id);
+    this.options.metrics.sessionClosed(session.language, reason);
+    const level = reason === 'oom' || reason === 'crashed' ? 'warn' : 'info';
+    this.options.logger[level](
+      { sessionId: session.id, reason, detail: describeEnd(reason) },
+      'session ended',
+    );
+  }
+
+  private async refusalsCounted<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      this.options.metrics.sessionRefused(toServiceError(error).code);
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,90 @@
+import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import { mimeTypeFor } from '../../domain/artifact.js';
+import type { SessionService } from '../../session/session-service.js';
+import type { CallerAdmission } from '../auth/caller-admission.js';
+import { limitsToWire, requestedLimitsFromWire, type WireLimits } from '../wire-limits.js';
+import { admitCall } from './admit-call.js';
+import { toGrpcError } from './grpc-status.js';
+
+interface CreateSessionRequest {
+  language: string;
+  limits: WireLimits | null;
+  idle_timeout_ms: number;
+  files: { path: string; content: Buffer }[];
+}
+interface SessionRequest {
+  session_id: string;
+  path: string;
+  content: Buffer;
+}
+
+/**
+ * One unary call: token check, the use case (cancelled with the call), its answer; anything thrown
+ * goes through the one error mapping.
+ */
+function unary<Request>(
+  admission: CallerAdmission,
+  logger: Logger,
+  handle: (request: Request, signal: AbortSignal) => Promise<Record<string, unknown>>,
+) {
+  return (
+    call: ServerUnaryCall<Request, Record<string, unknown>>,
+    callback: sendUnaryData<Record<string, unknown>>,
+  ) => {
+    const controller = new AbortController();
+    call.on('cancelled', () => controller.abort());
+    Promise.resolve()
+      .then(() => admitCall(call, admission))
+      .then(() => handle(call.request, controller.signal))
+      .then(
+        (response) => callback(null, response),
+        (error: unknown) => callback(toGrpcError(error, logger)),
+      );
+  };
+}
+
+/** CreateSession, CloseSession, UploadFile, DownloadFile, ListFiles. */
+export function sessionHandlers(
+  sessions: SessionService,
+  admission: CallerAdmission,
+  logger: Logger,
+): UntypedServiceImplementation {
+  return {
+    CreateSession: unary<CreateSessionRequest>(admission, logger, async (request, signal) => {
+      const created = await sessions.create(
+        {
+          language: request.language,
+          limits: requestedLimitsFromWire(request.limits, (value) => value === 0),
+          idleTimeoutMs: request.idle_timeout_ms,
+          files: request.files.map((file) => ({ path: file.path, content: file.content })),
+        },
+        signal,
+      );
+      return {
+        session_id: created.sessionId,
+        language: created.language,
+        limits: limitsToWire(created.limits),
+        idle_timeout_ms: created.idleTimeoutMs,
+        expires_at_ms: created.expiresAtMs,
+        warm_start: created.warm,
+      };
+    }),
+    CloseSession: unary<SessionRequest>(admission, logger, async (request) => {
+      await sessions.close(request.session_id);
+      return {};
+    }),
+    UploadFile: unary<SessionRequest>(admission, logger, async (request, signal) => {
+      const size = await sessions.upload(request.session_id, request.path, request.content, signal);
+      return { path: request.path, size };
+    }),
+    DownloadFile: unary<SessionRequest>(admission, logger, async (request, signal) => {
+      const content = await sessions.download(request.session_id, request.path, signal);
+      return { path: request.path, mime_type: mimeTypeFor(request.path), size: content.length, content };
+    }),
+    ListFiles: unary<SessionRequest>(admission, logger, async (request, signal) => {
+      const listing = await sessions.list(request.session_id, signal);
+      return { files: listing.files, truncated: listing.truncated };
+    }),
+  };
+}

@@ -1,0 +1,101 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { mimeTypeFor } from '../../domain/artifact.js';
+import type { SessionService } from '../../session/session-service.js';
+import { limitsToWire } from '../wire-limits.js';
+import { abortOnDisconnect } from './client-disconnect.js';
+import { decodeFile, fileSchema, parseExecuteRequestBody, parseLimits } from './execute-request-body.js';
+import { respondWithExecution } from './execute-route.js';
+import { parseBody } from './parse-body.js';
+
+const createSessionBodySchema = z
+  .object({
+    language: z.string(),
+    limits: z.unknown().optional(),
+    idle_timeout_ms: z.number().optional(),
+    files: z.array(fileSchema).optional(),
+  })
+  .strict();
+
+type SessionParams = { id: string };
+type FileParams = { id: string; '*': string };
+
+/**
+ * The session API over REST, in step with the gRPC one:
+ * POST /v1/sessions, POST /v1/sessions/{id}/execute (same body and NDJSON streaming as /v1/execute),
+ * DELETE /v1/sessions/{id}, PUT and GET /v1/sessions/{id}/files/{path} (the raw bytes),
+ * GET /v1/sessions/{id}/files (a listing).
+ */
+export function registerSessionRoutes(
+  app: FastifyInstance,
+  sessions: SessionService,
+  logger: Logger,
+  writeTimeoutMs: number,
+): void {
+  app.post('/v1/sessions', async (request, reply) => {
+    const body = parseBody(createSessionBodySchema, request.body);
+    const created = await sessions.create(
+      {
+        language: body.language,
+        limits: parseLimits(body.limits),
+        idleTimeoutMs: body.idle_timeout_ms,
+        files: (body.files ?? []).map(decodeFile),
+      },
+      abortOnDisconnect(reply),
+    );
+    return reply.status(201).send({
+      session_id: created.sessionId,
+      language: created.language,
+      limits: limitsToWire(created.limits),
+      idle_timeout_ms: created.idleTimeoutMs,
+      expires_at_ms: created.expiresAtMs,
+      warm_start: created.warm,
+    });
+  });
+
+  app.post<{ Params: SessionParams }>('/v1/sessions/:id/execute', async (request, reply) => {
+    const input = parseExecuteRequestBody(request.body, { languageOptional: true });
+    return respondWithExecution(
+      request,
+      reply,
+      (options) => sessions.execute(request.params.id, input, options),
+      logger,
+      writeTimeoutMs,
+    );
+  });
+
+  app.delete<{ Params: SessionParams }>('/v1/sessions/:id', async (request, reply) => {
+    await sessions.close(request.params.id);
+    return reply.status(204).send();
+  });
+
+  app.register(async (fileRoutes) => registerFileRoutes(fileRoutes, sessions));
+}
+
+/** The file routes, in a scope of their own where every upload body is the file's raw bytes. */
+function registerFileRoutes(app: FastifyInstance, sessions: SessionService): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.put<{ Params: FileParams; Body: Buffer | undefined }>(
+    '/v1/sessions/:id/files/*',
+    async (request, reply) => {
+      const content = request.body ?? Buffer.alloc(0);
+      const path = request.params['*'];
+      const size = await sessions.upload(request.params.id, path, content, abortOnDisconnect(reply));
+      return reply.send({ path, size });
+    },
+  );
+
+  app.get<{ Params: FileParams }>('/v1/sessions/:id/files/*', async (request, reply) => {
+    const path = request.params['*'];
+    const content = await sessions.download(request.params.id, path, abortOnDisconnect(reply));
+    return reply.header('content-type', mimeTypeFor(path)).send(content);
+  });
+
+  app.get<{ Params: SessionParams }>('/v1/sessions/:id/files', async (request, reply) => {
+    const listing = await sessions.list(request.params.id, abortOnDisconnect(reply));
+    return reply.send({ files: listing.files, truncated: listing.truncated });
+  });
+}
