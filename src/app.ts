@@ -6,7 +6,7 @@ import { ExecutionScheduler } from './execution/execution-scheduler.js';
 import { ExecutionService } from './execution/execution-service.js';
 import { packageRoot } from './package-root.js';
 import { LANGUAGES, type Language } from './domain/languages.js';
-import { resolveLimits } from './domain/limits.js';
+import { resolveLimits, type Limits } from './domain/limits.js';
 import { EgressGateway } from './egress/egress-gateway.js';
 import { systemResolver, type HostResolver } from './egress/host-resolver.js';
 import { DockerSandboxRunner } from './sandbox/docker-sandbox-runner.js';
@@ -260,6 +260,7 @@ async function wireSandboxes(
       fillConcurrency: config.poolFillConcurrency,
       expiryMarginMs: config.limitCeilings.timeoutMs + config.expiryMarginMs,
       session: false,
+      limits: resolveLimits({}, config.defaultLimits, config.limitCeilings),
     },
     { factory, teardown, activity },
     metrics,
@@ -291,6 +292,8 @@ interface PoolKind {
   expiryMarginMs: number;
   /** Session sandboxes (interpreter started) instead of one-shot ones. */
   session: boolean;
+  /** The limits pooled sandboxes boot with: only requests with the same ones can claim them. */
+  limits: Readonly<Limits>;
 }
 
 /**
@@ -310,7 +313,7 @@ function wirePools(
     pools[language] = new WarmPool({
       language,
       demand: new PoolDemand({ ...DEFAULT_POOL_DEMAND, min: kind.min, max: kind.max }),
-      limits: resolveLimits({}, config.defaultLimits, config.limitCeilings),
+      limits: kind.limits,
       maxIdleMs: config.poolMaxIdleMs,
       fillConcurrency: kind.fillConcurrency,
       readyTimeoutMs: WARM_READY_TIMEOUT_MS,
@@ -372,6 +375,7 @@ function wireSessions(
       fillConcurrency: 1,
       expiryMarginMs: config.sessionMaxLifetimeMs + config.expiryMarginMs,
       session: true,
+      limits: config.sessionDefaultLimits,
     },
     sandboxes,
     metrics,
@@ -391,7 +395,7 @@ function wireSessions(
     owner: config.instanceId,
     maxSessions: config.maxSessions,
     maxLifetimeMs: config.sessionMaxLifetimeMs,
-    defaultLimits: config.defaultLimits,
+    defaultLimits: config.sessionDefaultLimits,
     limitCeilings: config.limitCeilings,
     policy: {
       maxCodeBytes: config.maxCodeBytes,

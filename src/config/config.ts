@@ -86,6 +86,11 @@ export interface Config {
   sessionMaxLifetimeMs: number;
   /** Warm session sandboxes (interpreter started) kept per language (0 = off). */
   sessionPoolSize: number;
+  /**
+   * The server default limits for a session: a long-lived interpreter (a Jupyter kernel with pandas and
+   * matplotlib loaded) needs more memory than one run; at 256 MiB it thrashes under gVisor.
+   */
+  sessionDefaultLimits: Readonly<Limits>;
   egress: Readonly<EgressConfig>;
 }
 
@@ -203,6 +208,7 @@ const environmentSchema = z
     SANDBOX_SESSION_IDLE_TIMEOUT_MS: integer(600_000, 1000),
     SANDBOX_SESSION_MAX_LIFETIME_MS: integer(3_600_000, 1000),
     SANDBOX_SESSION_POOL_SIZE: integer(1, 0, 64),
+    SANDBOX_SESSION_DEFAULT_MEMORY_BYTES: integer(512 * 1024 * 1024, 32 * 1024 * 1024),
     // Egress: the operator's allowlist (host[:port], *.domain), the explicit dev switch, per-execution caps.
     SANDBOX_EGRESS_ALLOW: z
       .string()
@@ -346,6 +352,10 @@ export function loadConfig(
     sessionIdleTimeoutMs: e.SANDBOX_SESSION_IDLE_TIMEOUT_MS,
     sessionMaxLifetimeMs: e.SANDBOX_SESSION_MAX_LIFETIME_MS,
     sessionPoolSize: e.SANDBOX_SESSION_POOL_SIZE,
+    sessionDefaultLimits: Object.freeze({
+      ...defaultLimits,
+      memoryBytes: Math.min(e.SANDBOX_SESSION_DEFAULT_MEMORY_BYTES, limitCeilings.memoryBytes),
+    }),
     egress: Object.freeze({
       ceiling: Object.freeze(e.SANDBOX_EGRESS_OPEN ? [...egressAllow.rules, anyHost] : egressAllow.rules),
       open: e.SANDBOX_EGRESS_OPEN,

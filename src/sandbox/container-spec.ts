@@ -76,10 +76,11 @@ export function buildContainerSpec(input: ContainerSpecInput): ContainerCreateOp
         { Name: 'core', Soft: 0, Hard: 0 },
       ],
       Tmpfs: { [SANDBOX_WORK_DIR]: tmpfsOptions, '/tmp': tmpfsOptions },
-      // No IPC namespace of its own, hence no /dev/shm tmpfs: /work and /tmp stay the only writable
-      // places (measured under runsc: /dev/shm is then a root-owned directory nobody can write; the
-      // cost is POSIX semaphores, e.g. Python's multiprocessing.Lock/Pool, which fail with EACCES).
-      IpcMode: 'none',
+      // A private IPC namespace with a /dev/shm as small as the other tmpfs mounts. Without one
+      // (IpcMode none) POSIX semaphores fail with EACCES, which breaks Python's multiprocessing
+      // (Lock, Pool, ProcessPoolExecutor) and keeps a Jupyter kernel from starting at 256 MiB.
+      IpcMode: 'private',
+      ShmSize: input.scratchBytes,
       Binds: [
         `${input.jobHostDir}:${SANDBOX_JOB_DIR}:ro`,
         `${input.runtimeHostDir}:${SANDBOX_RUNTIME_DIR}:ro`,

@@ -57,7 +57,7 @@ describe('warm session sandboxes', () => {
     expect(run.result?.exit_reason).toBe('ok');
     expect(run.warm).toBe(true);
     const [container] = await containersOf(t.docker, run.sandboxId!);
-    expectIsolated(await t.docker.getContainer(container!.Id).inspect(), t.config.defaultLimits);
+    expectIsolated(await t.docker.getContainer(container!.Id).inspect(), t.config.sessionDefaultLimits);
     // The pool starts a replacement; closing removes the session's own sandbox.
     const close = (t.grpc as unknown as Record<string, (...args: unknown[]) => void>).CloseSession!;
     await new Promise((resolve) => close.call(t.grpc, { session_id: sessionId }, new Metadata(), resolve));

@@ -21,7 +21,8 @@ export function expectIsolated(inspected: Docker.ContainerInspectInfo, limits: L
     Hard: limits.maxProcesses,
   });
   expect(Object.keys(host.Tmpfs ?? {}).sort()).toEqual(['/tmp', '/work']);
-  expect(host.IpcMode).toBe('none'); // no /dev/shm
+  expect(host.IpcMode).toBe('private'); // its own /dev/shm, size-capped
+  expect(host.ShmSize).toBeGreaterThan(0);
   expect(host.Binds?.length).toBe(2);
   expect(host.Binds?.every((bind) => bind.endsWith(':ro'))).toBe(true);
   expect(inspected.Config.User).toBe('65534:65534');
