@@ -14,9 +14,12 @@ const docker = new Docker({ socketPath: '/var/run/docker.sock' });
 const workRoots: string[] = [];
 afterAll(() => workRoots.forEach((root) => rmSync(root, { recursive: true, force: true })));
 
-/** The real service as a separate process (so it can be SIGKILLed), from its sources, pool off. */
+/**
+ * The real service as a separate process (so it can be SIGKILLed), from its sources, pools off (the
+ * one-shot and the session pool) unless a test turns one on: the counts below are of what a test ran.
+ */
 const spawnService = (env: Record<string, string>) =>
-  startServiceProcess({ SANDBOX_POOL_SIZE: '0', ...env }, SOURCE_ENTRY);
+  startServiceProcess({ SANDBOX_POOL_SIZE: '0', SANDBOX_SESSION_POOL_SIZE: '0', ...env }, SOURCE_ENTRY);
 
 const instanceContainers = (instanceId: string) =>
   docker.listContainers({ all: true, filters: { label: [`code-sandbox.instance=${instanceId}`] } });
