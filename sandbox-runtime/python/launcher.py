@@ -11,11 +11,10 @@ nothing it prints can be mistaken for a frame (a forged "result" is just stdout 
 the run is reported the moment the program exits, without waiting for the container to stop.
 
 Frame types, paths, caps, record fields and messages come from ../protocol.json, shared with the host
-and the Node launcher. Frame: 1 byte type, 3 zero bytes, 4 bytes big-endian payload length, payload
-(Docker's attach header, so the host parses both layers with one decoder).
+and the Node launcher; the frame writer and the boot steps shared with the session launcher are in
+launcher_common.py.
 """
 
-import ctypes
 import importlib.util
 import json
 import os
@@ -28,80 +27,31 @@ import sys
 import threading
 import time
 
-RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
-with open(os.path.join(RUNTIME_DIR, os.pardir, "protocol.json"), encoding="utf-8") as protocol_file:
-    PROTOCOL = json.load(protocol_file)
-FRAMES = PROTOCOL["frames"]
-PATHS = PROTOCOL["paths"]
-CAPS = PROTOCOL["caps"]
-MESSAGES = PROTOCOL["messages"]
-NAME_FORBIDDEN = re.compile(PROTOCOL["artifact_name_forbidden_characters"])
+# -I keeps this directory off sys.path, so the part shared with the session launcher is loaded by path.
+_common_spec = importlib.util.spec_from_file_location(
+    "launcher_common", os.path.join(os.path.dirname(os.path.abspath(__file__)), "launcher_common.py")
+)
+common = importlib.util.module_from_spec(_common_spec)
+_common_spec.loader.exec_module(common)
+PROTOCOL, FRAMES, PATHS, CAPS, MESSAGES = common.PROTOCOL, common.FRAMES, common.PATHS, common.CAPS, common.MESSAGES
+JOB_DIR, WORK_DIR = common.JOB_DIR, common.WORK_DIR
+write_frame, diagnostic = common.write_frame, common.diagnostic
 
-# Overridable only for the plain-process conformance tests: in a container, the launcher's environment
-# is the container spec's, which never sets them.
-JOB_DIR = os.environ.get("CODE_SANDBOX_JOB_DIR", PATHS["job_dir"])
-WORK_DIR = os.environ.get("CODE_SANDBOX_WORK_DIR", PATHS["work_dir"])
+NAME_FORBIDDEN = re.compile(PROTOCOL["artifact_name_forbidden_characters"])
 ARTIFACTS_DIR = os.path.join(WORK_DIR, PATHS["artifacts_dir"])
 READ_SIZE = 65536
-PR_SET_DUMPABLE = 4
-MATPLOTLIB_CACHE = "/usr/share/code-sandbox/matplotlib"
-MATPLOTLIB_CONFIG_DIR = "/tmp/.matplotlib"
-
-
-def make_undumpable():
-    # Keeps the program (same uid) out of /proc/1/mem, where the run's nonce lives. This gVisor still
-    # lets it open /proc/1/fd/1 and write raw bytes there, which is why result and artifact frames
-    # carry the nonce: the host refuses any without it.
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    except OSError:
-        pass
-
-
-def write_frame(frame_type, payload):
-    header = bytes([frame_type, 0, 0, 0]) + len(payload).to_bytes(4, "big")
-    data = memoryview(header + payload)
-    while data:
-        written = os.write(1, data)
-        data = data[written:]
-
-
-def diagnostic(message):
-    sys.stderr.write(f"launcher: {message}\n")
-    sys.stderr.flush()
-
-
-def seed_matplotlib_cache():
-    # matplotlib wants a writable config dir and would rebuild its font cache in it on every run;
-    # the image ships one built at image-build time.
-    if os.path.isdir(MATPLOTLIB_CACHE):
-        shutil.copytree(MATPLOTLIB_CACHE, MATPLOTLIB_CONFIG_DIR, dirs_exist_ok=True)
 
 
 def program_environment(control_fd, report_fd):
     return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": "/tmp",
-        "TMPDIR": "/tmp",
-        "LANG": "C.UTF-8",
+        **common.BASE_ENVIRONMENT,
         "PYTHONUNBUFFERED": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
         "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": MATPLOTLIB_CONFIG_DIR,
         # Read and removed by runner.py before the program runs.
         "SANDBOX_CONTROL_FD": str(control_fd),
         "SANDBOX_REPORT_FD": str(report_fd),
         "SANDBOX_JOB_DIR": JOB_DIR,
     }
-
-
-def start_egress_relay():
-    # -I keeps the launcher's own directory off sys.path, so the sibling module is loaded by path.
-    spec = importlib.util.spec_from_file_location("egress_relay", os.path.join(RUNTIME_DIR, "egress_relay.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.start(os.path.join(JOB_DIR, PATHS["egress_socket"]), PROTOCOL["egress"])
 
 
 def link_input_files(names):
@@ -325,10 +275,10 @@ def from_report(final, job):
 
 
 def main():
-    make_undumpable()
+    common.make_undumpable()
     preload = sys.argv[1] if len(sys.argv) > 1 else ""
     os.makedirs(ARTIFACTS_DIR, exist_ok=True)
-    seed_matplotlib_cache()
+    common.seed_matplotlib_cache()
 
     wakeup_read_fd, wakeup_write_fd = os.pipe()
     os.set_blocking(wakeup_write_fd, False)
@@ -338,12 +288,12 @@ def main():
     control_read_fd, control_write_fd = os.pipe()
     report_read_fd, report_write_fd = os.pipe()
     child = subprocess.Popen(
-        [sys.executable, os.path.join(RUNTIME_DIR, "runner.py"), preload],
+        [sys.executable, os.path.join(common.RUNTIME_DIR, "runner.py"), preload],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=WORK_DIR,
-        env={**program_environment(control_read_fd, report_write_fd), **start_egress_relay()},
+        env={**program_environment(control_read_fd, report_write_fd), **common.start_egress_relay()},
         close_fds=True,
         pass_fds=(control_read_fd, report_write_fd),
         start_new_session=True,  # its own process group: see linger()

@@ -15,15 +15,15 @@ Code and uploads reach the sandbox only through stdin and the read-only job moun
 into the inbox, which a read-only bind mount shows at once): nothing is ever written into the running
 container from outside.
 
-Frames on stdout use the one-shot launcher's header (1 byte type, 3 zero bytes, 4 bytes big-endian
-length); frame types, paths, the inbox and the record fields come from ../protocol.json (its
+Frames on stdout are written by the frame writer shared with the one-shot launcher
+(launcher_common.py: the same header, and the boot steps both take); frame types, paths, the inbox and the record fields come from ../protocol.json (its
 `session` section), shared with the host: stdout, stderr, result (JSON cell_result), ready, display
 (JSON {kind, data: MIME bundle}) and reply (a JSON reply_header line, then optional file content). The kernel never sees stdin or
 this process's stdout, and every frame that ends an operation echoes that operation's nonce, which the
 kernel never sees either: code in the kernel that writes to /proc/1/fd/1 cannot forge an ending.
 """
 
-import ctypes
+import importlib.util
 import json
 import os
 import queue
@@ -36,10 +36,14 @@ import sys
 import threading
 import time
 
-RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
-with open(os.path.join(RUNTIME_DIR, os.pardir, "protocol.json"), encoding="utf-8") as protocol_file:
-    PROTOCOL = json.load(protocol_file)
-FRAMES = PROTOCOL["frames"]
+# -I keeps this directory off sys.path, so the part shared with the one-shot launcher is loaded by path.
+_common_spec = importlib.util.spec_from_file_location(
+    "launcher_common", os.path.join(os.path.dirname(os.path.abspath(__file__)), "launcher_common.py")
+)
+common = importlib.util.module_from_spec(_common_spec)
+_common_spec.loader.exec_module(common)
+PROTOCOL, FRAMES = common.PROTOCOL, common.FRAMES
+write_frame = common.write_frame
 FRAME_STDOUT = FRAMES["stdout"]
 FRAME_STDERR = FRAMES["stderr"]
 FRAME_RESULT = FRAMES["result"]
@@ -47,13 +51,9 @@ FRAME_READY = FRAMES["ready"]
 FRAME_DISPLAY = FRAMES["display"]
 FRAME_REPLY = FRAMES["reply"]
 
-JOB_DIR = PROTOCOL["paths"]["job_dir"]
-INBOX_DIR = os.path.join(JOB_DIR, PROTOCOL["session"]["inbox_dir"])
-WORK_DIR = PROTOCOL["paths"]["work_dir"]
+INBOX_DIR = os.path.join(common.JOB_DIR, PROTOCOL["session"]["inbox_dir"])
+WORK_DIR = common.WORK_DIR
 KERNEL_DIR = "/tmp/.kernel"
-PR_SET_DUMPABLE = 4
-MATPLOTLIB_CACHE = "/usr/share/code-sandbox/matplotlib"
-MATPLOTLIB_CONFIG_DIR = "/tmp/.matplotlib"
 KERNEL_READY_TIMEOUT_S = 60
 # After SIGINT, how long a cell has to stop before its kernel is restarted.
 INTERRUPT_GRACE_S = PROTOCOL["session"]["interrupt_grace_ms"] / 1000
@@ -62,45 +62,19 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Jupyter MIME types whose content is not text: the kernel sends them base64-encoded.
 TEXT_MIME = re.compile(r"^(text/.*|.*\+xml|.*json|application/javascript)$")
 
-write_lock = threading.Lock()
-
-
-def make_undumpable():
-    # Keeps code in the kernel (same uid) out of /proc/1/mem, where the operations' nonces live.
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    except OSError:
-        pass
-
-
-def write_frame(frame_type, payload):
-    header = bytes([frame_type, 0, 0, 0]) + len(payload).to_bytes(4, "big")
-    data = memoryview(header + payload)
-    with write_lock:
-        while data:
-            written = os.write(1, data)
-            data = data[written:]
-
 
 def reply(nonce, body, content=b""):
     write_frame(FRAME_REPLY, json.dumps({"nonce": nonce, **body}).encode() + b"\n" + content)
 
 
 def diagnostic(message):
-    sys.stderr.write(f"session launcher: {message}\n")
-    sys.stderr.flush()
+    common.diagnostic(message, "session launcher")
 
 
 def kernel_environment():
     return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": "/tmp",
-        "TMPDIR": "/tmp",
-        "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
+        **common.BASE_ENVIRONMENT,
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-        "MPLCONFIGDIR": MATPLOTLIB_CONFIG_DIR,
         "JUPYTER_RUNTIME_DIR": KERNEL_DIR,
         "JUPYTER_PLATFORM_DIRS": "1",
         # The kernel ships a debugger; its start-up warning about frozen modules is noise here.
@@ -383,15 +357,10 @@ def read_commands(session):
     session.commands.put(None)  # the host let go of the sandbox
 
 
-def seed_matplotlib_cache():
-    if os.path.isdir(MATPLOTLIB_CACHE):
-        shutil.copytree(MATPLOTLIB_CACHE, MATPLOTLIB_CONFIG_DIR, dirs_exist_ok=True)
-
-
 def main():
-    make_undumpable()
+    common.make_undumpable()
     transport = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] in ("ipc", "tcp") else "ipc"
-    seed_matplotlib_cache()
+    common.seed_matplotlib_cache()
     kernel = Kernel(transport)
     try:
         kernel.start()

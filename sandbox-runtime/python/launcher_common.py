@@ -1,0 +1,90 @@
+"""What the one-shot launcher (launcher.py) and the session launcher (session_launcher.py) share:
+the protocol (../protocol.json, the host <-> sandbox contract shared with the host and the Node
+launchers), the frame writer, diagnostics, and the boot steps both take before their program or
+kernel starts.
+
+Frame: 1 byte type, 3 zero bytes, 4 bytes big-endian payload length, payload (Docker's attach
+header, so the host parses both layers with one decoder).
+
+Both launchers run with -I, which keeps their own directory off sys.path: they load this module by
+path, and it loads egress_relay.py the same way.
+"""
+
+import ctypes
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import threading
+
+RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(RUNTIME_DIR, os.pardir, "protocol.json"), encoding="utf-8") as protocol_file:
+    PROTOCOL = json.load(protocol_file)
+FRAMES = PROTOCOL["frames"]
+PATHS = PROTOCOL["paths"]
+CAPS = PROTOCOL["caps"]
+MESSAGES = PROTOCOL["messages"]
+
+# Overridable only for the plain-process conformance tests: in a container, the launcher's environment
+# is the container spec's, which never sets them.
+JOB_DIR = os.environ.get("CODE_SANDBOX_JOB_DIR", PATHS["job_dir"])
+WORK_DIR = os.environ.get("CODE_SANDBOX_WORK_DIR", PATHS["work_dir"])
+
+PR_SET_DUMPABLE = 4
+MATPLOTLIB_CACHE = "/usr/share/code-sandbox/matplotlib"
+MATPLOTLIB_CONFIG_DIR = "/tmp/.matplotlib"
+
+# The environment every program or kernel in a sandbox starts from (nothing of the launcher's own).
+BASE_ENVIRONMENT = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": "/tmp",
+    "TMPDIR": "/tmp",
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "MPLCONFIGDIR": MATPLOTLIB_CONFIG_DIR,
+}
+
+# The session launcher writes frames from more than one thread; a frame must never be split.
+_write_lock = threading.Lock()
+
+
+def write_frame(frame_type, payload):
+    header = bytes([frame_type, 0, 0, 0]) + len(payload).to_bytes(4, "big")
+    data = memoryview(header + payload)
+    with _write_lock:
+        while data:
+            written = os.write(1, data)
+            data = data[written:]
+
+
+def diagnostic(message, source="launcher"):
+    sys.stderr.write(f"{source}: {message}\n")
+    sys.stderr.flush()
+
+
+def make_undumpable():
+    # Keeps the program or kernel (same uid) out of /proc/1/mem, where the nonces live. This gVisor
+    # still lets it open /proc/1/fd/1 and write raw bytes there, which is why every frame that ends a
+    # run or an operation carries the nonce: the host refuses any without it.
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    except OSError:
+        pass
+
+
+def seed_matplotlib_cache():
+    # matplotlib wants a writable config dir and would rebuild its font cache in it on every run;
+    # the image ships one built at image-build time.
+    if os.path.isdir(MATPLOTLIB_CACHE):
+        shutil.copytree(MATPLOTLIB_CACHE, MATPLOTLIB_CONFIG_DIR, dirs_exist_ok=True)
+
+
+def start_egress_relay():
+    """Starts the egress relay when the host put its socket in the job directory, and returns the
+    proxy variables for the program ({} when there is none)."""
+    spec = importlib.util.spec_from_file_location("egress_relay", os.path.join(RUNTIME_DIR, "egress_relay.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.start(os.path.join(JOB_DIR, PATHS["egress_socket"]), PROTOCOL["egress"])
