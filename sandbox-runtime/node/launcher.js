@@ -9,7 +9,7 @@ const os = require('os');
 const path = require('path');
 const { spawn } = require('child_process');
 
-const { PROTOCOL, message } = require('./protocol.js');
+const { PROTOCOL, REPORT_FD, CONTROL_FD, message, writeFrame } = require('./protocol.js');
 
 const { frames: FRAMES, paths: PATHS, caps: CAPS } = PROTOCOL;
 const NAME_FORBIDDEN = new RegExp(PROTOCOL.artifact_name_forbidden_characters);
@@ -18,23 +18,6 @@ const NAME_FORBIDDEN = new RegExp(PROTOCOL.artifact_name_forbidden_characters);
 const JOB_DIR = process.env.CODE_SANDBOX_JOB_DIR || PATHS.job_dir;
 const WORK_DIR = process.env.CODE_SANDBOX_WORK_DIR || PATHS.work_dir;
 const ARTIFACTS_DIR = path.join(WORK_DIR, PATHS.artifacts_dir);
-const REPORT_FD = 3;
-const CONTROL_FD = 4;
-
-function writeFrame(type, payload) {
-  const header = Buffer.alloc(8);
-  header[0] = type;
-  header.writeUInt32BE(payload.length, 4);
-  const buffer = Buffer.concat([header, payload]);
-  let offset = 0;
-  while (offset < buffer.length) {
-    try {
-      offset += fs.writeSync(1, buffer, offset);
-    } catch (error) {
-      if (error.code !== 'EAGAIN') throw error;
-    }
-  }
-}
 
 function diagnostic(text) {
   process.stderr.write(`launcher: ${text}\n`);

@@ -1,10 +1,16 @@
 'use strict';
-// ../protocol.json, the host ↔ sandbox contract shared with the host and the Python launcher, and the
-// one way to fill its message templates (the same "{name}" placeholders Python's str.format fills).
+// ../protocol.json, the host ↔ sandbox contract shared with the host and the Python launchers, the
+// one way to fill its message templates (the same "{name}" placeholders Python's str.format fills),
+// and the one way to write frames and records.
 const fs = require('fs');
 const path = require('path');
 
 const PROTOCOL = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'protocol.json'), 'utf8'));
+
+// A launcher's pipes to its program process (runner.js, session-kernel.js): the report, which the
+// program process writes JSON lines to, and the control, which the launcher writes to.
+const REPORT_FD = 3;
+const CONTROL_FD = 4;
 
 /** message('result_too_large', { max: 5 }) → "main() returned a value larger than 5 bytes as JSON". */
 function message(name, values = {}) {
@@ -13,4 +19,37 @@ function message(name, values = {}) {
   );
 }
 
-module.exports = { PROTOCOL, message };
+/**
+ * Writes all of `buffer` to `fd` synchronously (a frame or a record is never left half-written, nor
+ * interleaved with a later write); retries while a non-blocking fd is full, throws any other error.
+ */
+function writeAll(fd, buffer) {
+  let offset = 0;
+  while (offset < buffer.length) {
+    try {
+      offset += fs.writeSync(fd, buffer, offset);
+    } catch (error) {
+      if (error.code !== 'EAGAIN') throw error;
+    }
+  }
+}
+
+/** A frame on stdout: 1 byte type, 3 zero bytes, 4 bytes big-endian length (Docker's attach header), payload. */
+function writeFrame(type, payload) {
+  const header = Buffer.alloc(8);
+  header[0] = type;
+  header.writeUInt32BE(payload.length, 4);
+  writeAll(1, Buffer.concat([header, payload]));
+}
+
+/** One JSON line on the report pipe; false when the launcher is gone. */
+function writeRecord(record) {
+  try {
+    writeAll(REPORT_FD, Buffer.from(`${JSON.stringify(record)}\n`));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+module.exports = { PROTOCOL, REPORT_FD, CONTROL_FD, message, writeFrame, writeRecord };

@@ -10,26 +10,12 @@ const net = require('net');
 const Module = require('module');
 const path = require('path');
 
-const { PROTOCOL, message } = require('./protocol.js');
+const { PROTOCOL, CONTROL_FD, message, writeRecord } = require('./protocol.js');
 
 const PATHS = PROTOCOL.paths;
 const JOB_DIR = process.env.SANDBOX_JOB_DIR;
 delete process.env.SANDBOX_JOB_DIR;
-const REPORT_FD = 3;
-const CONTROL_FD = 4;
 const report = {};
-
-function sendReport(record) {
-  const data = Buffer.from(`${JSON.stringify(record)}\n`);
-  let offset = 0;
-  while (offset < data.length) {
-    try {
-      offset += fs.writeSync(REPORT_FD, data, offset);
-    } catch (error) {
-      if (error.code !== 'EAGAIN') return; // the launcher is gone; nothing to tell
-    }
-  }
-}
 
 function preload(list) {
   const errors = [];
@@ -132,7 +118,7 @@ function runJob() {
   process.on('exit', () => {
     // Peak RSS of this, the program's process: measured here in both languages alike.
     report.max_rss_kb = Math.round(process.resourceUsage().maxRSS);
-    sendReport(report);
+    writeRecord(report); // false: the launcher is gone; nothing to tell
   });
   if (job.mode === 'script') {
     process.argv = [process.argv[0], entryPath];
@@ -144,7 +130,7 @@ function runJob() {
 
 require('./egress-agent.js').install(process.env); // before anything captures the global agents
 const preloadErrors = preload(process.argv[2] || '');
-sendReport({ ready: true, preload_errors: preloadErrors });
+writeRecord({ ready: true, preload_errors: preloadErrors });
 const control = new net.Socket({ fd: CONTROL_FD, readable: true, writable: false });
 let received = '';
 control.on('data', (chunk) => {

@@ -4,29 +4,18 @@
 // are still there (as between the <script> tags of one page). The value of the cell's last expression
 // (awaited when it is a promise) is reported on fd 3, never through stdout, so nothing the cell prints
 // can pose as it. SIGINT interrupts a running cell, synchronous or awaiting.
-const fs = require('fs');
 const net = require('net');
 const path = require('path');
 const util = require('util');
 const vm = require('vm');
 const { createRequire } = require('module');
 
-const REPORT_FD = 3;
-const CONTROL_FD = 4;
-const { PROTOCOL } = require('./protocol.js');
+const { PROTOCOL, CONTROL_FD, writeRecord } = require('./protocol.js');
 
 const WORK_DIR = PROTOCOL.paths.work_dir;
 
 function report(record) {
-  const data = Buffer.from(`${JSON.stringify(record)}\n`);
-  let offset = 0;
-  while (offset < data.length) {
-    try {
-      offset += fs.writeSync(REPORT_FD, data, offset);
-    } catch (error) {
-      if (error.code !== 'EAGAIN') process.exit(1); // the launcher is gone
-    }
-  }
+  if (!writeRecord(record)) process.exit(1); // the launcher is gone
 }
 
 const context = vm.createContext({

@@ -8,7 +8,7 @@ const fs = require('fs');
 const path = require('path');
 const { spawn } = require('child_process');
 const { createInterface } = require('readline');
-const { PROTOCOL } = require('./protocol.js');
+const { PROTOCOL, REPORT_FD, CONTROL_FD, writeFrame } = require('./protocol.js');
 
 const {
   stdout: FRAME_STDOUT,
@@ -21,25 +21,8 @@ const {
 const JOB_DIR = PROTOCOL.paths.job_dir;
 const INBOX_DIR = path.join(JOB_DIR, PROTOCOL.session.inbox_dir);
 const WORK_DIR = PROTOCOL.paths.work_dir;
-const REPORT_FD = 3;
-const CONTROL_FD = 4;
 // After SIGINT, how long a cell has to stop before its interpreter is restarted.
 const INTERRUPT_GRACE_MS = PROTOCOL.session.interrupt_grace_ms;
-
-function writeFrame(type, payload) {
-  const header = Buffer.alloc(8);
-  header[0] = type;
-  header.writeUInt32BE(payload.length, 4);
-  const buffer = Buffer.concat([header, payload]);
-  let offset = 0;
-  while (offset < buffer.length) {
-    try {
-      offset += fs.writeSync(1, buffer, offset);
-    } catch (error) {
-      if (error.code !== 'EAGAIN') throw error;
-    }
-  }
-}
 
 function reply(nonce, body, content = Buffer.alloc(0)) {
   writeFrame(FRAME_REPLY, Buffer.concat([Buffer.from(`${JSON.stringify({ nonce, ...body })}\n`), content]));
