@@ -39,6 +39,22 @@ export interface ExecutionResult {
   cell?: CellInfo;
 }
 
+/**
+ * How the program (or cell) ended, as a sandbox observes it: what the sandbox runner and a session's
+ * sandbox both report, and the execution result repeats.
+ */
+export type ProgramEnd = Pick<
+  ExecutionResult,
+  | 'exitCode'
+  | 'signal'
+  | 'exitReason'
+  | 'detail'
+  | 'durationMs'
+  | 'stdoutTruncated'
+  | 'stderrTruncated'
+  | 'peakMemoryKb'
+>;
+
 /** How a session cell went, beyond what every execution reports. */
 export interface CellInfo {
   sessionId: string;

@@ -11,6 +11,7 @@ import { toServiceError } from '../errors/service-error.js';
 import type { ExecutionMetrics } from './execution-metrics.js';
 import type { ExecutionScheduler } from './execution-scheduler.js';
 import type { ReadinessCheck, SandboxRunner } from './sandbox-runner.js';
+import { startedEvent } from './started-event.js';
 
 export interface ExecutionServiceOptions {
   runner: SandboxRunner;
@@ -78,15 +79,7 @@ export class ExecutionService {
         async (queueWaitMs) => {
           logger.info({ language: request.language, queueWaitMs, limits }, 'execution started');
           const outcome = await runner.run({ executionId, ...request, limits }, signal, {
-            onStart: (sandbox) =>
-              options.onEvent({
-                type: 'started',
-                executionId,
-                queueWaitMs,
-                limits,
-                sandboxId: sandbox.sandboxId,
-                warm: sandbox.warm,
-              }),
+            onStart: (sandbox) => options.onEvent(startedEvent(executionId, queueWaitMs, limits, sandbox)),
             onOutput: (stream, data) => options.onEvent({ type: stream, data }),
             onArtifact: (artifact) => options.onEvent({ type: 'artifact', artifact }),
           });

@@ -1,8 +1,7 @@
 import type { Artifact, SkippedArtifact } from '../domain/artifact.js';
 import type { Entrypoint, InputFile } from '../domain/execution-request.js';
 import type { EgressReport } from '../domain/egress-report.js';
-import type { ExitReason } from '../domain/exit-reason.js';
-import type { OutputStream, ReturnValue } from '../domain/execution-result.js';
+import type { OutputStream, ProgramEnd, ReturnValue } from '../domain/execution-result.js';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
 import type { NetworkPolicy } from '../domain/network-policy.js';
@@ -22,20 +21,7 @@ export interface SandboxJob {
 }
 
 /** How the program ended, as observed by the sandbox. */
-export interface SandboxOutcome {
-  exitCode: number;
-  /** Signal that ended the program (9 when the service killed the sandbox); 0 for a normal exit. */
-  signal: number;
-  exitReason: ExitReason;
-  detail: string;
-  durationMs: number;
-  stdoutTruncated: boolean;
-  stderrTruncated: boolean;
-  /**
-   * Peak resident memory of the program's own process (its getrusage at exit), in KiB; 0 when not
-   * known (e.g. it was killed by a signal).
-   */
-  peakMemoryKb: number;
+export interface SandboxOutcome extends ProgramEnd {
   returnValue: ReturnValue | null;
   /** The first few artifacts left out (a cap was reached), each with why. */
   skippedArtifacts: SkippedArtifact[];

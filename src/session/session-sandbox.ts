@@ -1,6 +1,5 @@
 import type { Display } from '../domain/display.js';
-import type { ExitReason } from '../domain/exit-reason.js';
-import type { OutputStream } from '../domain/execution-result.js';
+import type { OutputStream, ProgramEnd } from '../domain/execution-result.js';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
 
@@ -36,15 +35,7 @@ export interface CellCallbacks {
   onDisplay(display: Display): void;
 }
 
-export interface CellOutcome {
-  exitCode: number;
-  signal: number;
-  exitReason: ExitReason;
-  detail: string;
-  durationMs: number;
-  stdoutTruncated: boolean;
-  stderrTruncated: boolean;
-  peakMemoryKb: number;
+export interface CellOutcome extends ProgramEnd {
   executionCount: number;
   interpreterRestarted: boolean;
 }

@@ -12,6 +12,7 @@ import {
   UnavailableError,
 } from '../errors/service-error.js';
 import type { ExecuteOptions } from '../execution/execution-service.js';
+import { startedEvent } from '../execution/started-event.js';
 import { describeEnd, OpenSession, type SessionCloseReason } from './open-session.js';
 import { newSessionId } from './session-id.js';
 import type { SessionMetrics } from './session-metrics.js';
@@ -154,14 +155,7 @@ export class SessionService {
       const logger = this.options.logger.child({ executionId, sessionId });
       return session.run(async (queueWaitMs) => {
         const { sandbox } = session;
-        options.onEvent({
-          type: 'started',
-          executionId,
-          queueWaitMs,
-          limits,
-          sandboxId: sandbox.sandboxId,
-          warm: sandbox.warm,
-        });
+        options.onEvent(startedEvent(executionId, queueWaitMs, limits, sandbox));
         const outcome = await sandbox.runCell({ code: cell.code, limits }, options.signal, {
           onOutput: (stream, data) => options.onEvent({ type: stream, data }),
           onDisplay: (display) => options.onEvent({ type: 'display', display }),
