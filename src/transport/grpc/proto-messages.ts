@@ -4,6 +4,7 @@ import { InvalidArgumentError } from '../../errors/service-error.js';
 import type { ExecutionEvent } from '../../domain/execution-result.js';
 import { egressToWire } from '../wire-egress.js';
 import { limitsToWire, requestedLimitsFromWire, type WireLimits } from '../wire-limits.js';
+import { startedToWire } from '../wire-started.js';
 
 export interface ProtoExecuteCodeRequest {
   language: string;
@@ -48,15 +49,7 @@ function parseArgumentsJson(text: string): unknown {
 export function eventToProto(event: ExecutionEvent): Record<string, unknown> | undefined {
   switch (event.type) {
     case 'started':
-      return {
-        started: {
-          execution_id: event.executionId,
-          queue_wait_ms: event.queueWaitMs,
-          limits: limitsToWire(event.limits),
-          sandbox_id: event.sandboxId,
-          warm_start: event.warm,
-        },
-      };
+      return { started: startedToWire(event) };
     case 'stdout':
       return { stdout: { data: event.data } };
     case 'stderr':

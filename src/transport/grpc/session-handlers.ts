@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { mimeTypeFor } from '../../domain/artifact.js';
 import type { SessionService } from '../../session/session-service.js';
 import type { CallerAdmission } from '../auth/caller-admission.js';
-import { limitsToWire, requestedLimitsFromWire, type WireLimits } from '../wire-limits.js';
+import { requestedLimitsFromWire, type WireLimits } from '../wire-limits.js';
+import { sessionToWire } from '../wire-session.js';
 import { admitCall } from './admit-call.js';
 import { toGrpcError } from './grpc-status.js';
 
@@ -61,14 +62,7 @@ export function sessionHandlers(
         },
         signal,
       );
-      return {
-        session_id: created.sessionId,
-        language: created.language,
-        limits: limitsToWire(created.limits),
-        idle_timeout_ms: created.idleTimeoutMs,
-        expires_at_ms: created.expiresAtMs,
-        warm_start: created.warm,
-      };
+      return sessionToWire(created);
     }),
     CloseSession: unary<SessionRequest>(admission, logger, async (request) => {
       await sessions.close(request.session_id);

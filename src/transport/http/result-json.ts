@@ -3,6 +3,7 @@ import { isTextMimeType, type Display } from '../../domain/display.js';
 import type { ExecutionEvent, ExecutionResult, ReturnValue } from '../../domain/execution-result.js';
 import { egressToWire } from '../wire-egress.js';
 import { limitsToWire } from '../wire-limits.js';
+import { startedToWire } from '../wire-started.js';
 import { JsonBytes } from './json-chunks.js';
 import { textFields } from './utf8-text.js';
 
@@ -61,14 +62,7 @@ export function artifactToJson(artifact: Artifact): Record<string, unknown> {
 export function eventToJson(event: ExecutionEvent): Record<string, unknown> {
   switch (event.type) {
     case 'started':
-      return {
-        type: 'started',
-        execution_id: event.executionId,
-        queue_wait_ms: event.queueWaitMs,
-        limits: limitsToWire(event.limits),
-        sandbox_id: event.sandboxId,
-        warm_start: event.warm,
-      };
+      return { type: 'started', ...startedToWire(event) };
     case 'stdout':
     case 'stderr':
       return { type: event.type, ...textFields('data', event.data) };

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { mimeTypeFor } from '../../domain/artifact.js';
 import type { SessionService } from '../../session/session-service.js';
-import { limitsToWire } from '../wire-limits.js';
+import { sessionToWire } from '../wire-session.js';
 import { abortOnDisconnect } from './client-disconnect.js';
 import { decodeFile, fileSchema, parseExecuteRequestBody, parseLimits } from './execute-request-body.js';
 import { respondWithExecution } from './execute-route.js';
@@ -44,14 +44,7 @@ export function registerSessionRoutes(
       },
       abortOnDisconnect(reply),
     );
-    return reply.status(201).send({
-      session_id: created.sessionId,
-      language: created.language,
-      limits: limitsToWire(created.limits),
-      idle_timeout_ms: created.idleTimeoutMs,
-      expires_at_ms: created.expiresAtMs,
-      warm_start: created.warm,
-    });
+    return reply.status(201).send(sessionToWire(created));
   });
 
   app.post<{ Params: SessionParams }>('/v1/sessions/:id/execute', async (request, reply) => {
