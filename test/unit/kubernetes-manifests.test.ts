@@ -117,7 +117,7 @@ describe('Kubernetes manifests', () => {
     expect(one('NetworkPolicy').spec.policyTypes).toEqual(['Ingress', 'Egress']);
   });
 
-  it('names its pods stably behind a headless Service, so a session router can reach each session\'s owner', () => {
+  it("names its pods stably behind a headless Service, so a session router can reach each session's owner", () => {
     const namespace = statefulSet.metadata.namespace;
     const headless = one('Service', statefulSet.spec.serviceName);
     expect(headless.spec.clusterIP).toBe('None');
