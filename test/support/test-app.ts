@@ -123,6 +123,24 @@ export function executeGrpc(
   });
 }
 
+/** Calls a unary sandbox.v1 method (CreateSession, CloseSession…); resolves with the response or the gRPC error. */
+export function unaryGrpc(
+  client: Client,
+  method: string,
+  request: Record<string, unknown>,
+): Promise<{ response?: Record<string, unknown>; error?: ServiceError }> {
+  const call = (client as unknown as Record<string, (...args: unknown[]) => void>)[method]!;
+  return new Promise((resolve) => {
+    call.call(
+      client,
+      request,
+      new Metadata(),
+      (error: ServiceError | null, response: Record<string, unknown>) =>
+        resolve(error ? { error } : { response }),
+    );
+  });
+}
+
 /**
  * Runs `request` (which must keep running, e.g. sleep), inspects its container through docker as soon
  * as `started` names the sandbox, then cancels the call. For checks on a live sandbox's settings.
