@@ -11,6 +11,7 @@ import {
   startTestApp,
   unaryGrpc,
   type GrpcRun,
+  waitForWarmSessions,
   type TestApp,
 } from '../support/test-app.js';
 
@@ -49,20 +50,6 @@ const shown = (run: GrpcRun) =>
 const auditedUnder = (executionId: string | undefined) =>
   log.lines.filter((line) => line.msg === 'egress' && line.executionId === executionId);
 
-/** Waits until a warm session sandbox of each language is up (their relays started at boot). */
-async function waitForWarmSessions(timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const metrics = await (await fetch(`${t.httpUrl}/metrics`)).text();
-    const ready = ['python', 'nodejs'].every((language) =>
-      metrics.includes(`code_sandbox_session_pool_idle_sandboxes{language="${language}"} 1`),
-    );
-    if (ready) return;
-    if (Date.now() > deadline) throw new Error('the warm session pools did not fill');
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
 beforeAll(async () => {
   upstream = createServer((request, response) => response.end(`hello ${request.url}`));
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
@@ -76,7 +63,7 @@ beforeAll(async () => {
     pino({ level: 'info' }, log),
     { resolveHost: async (host) => (host.endsWith('.test') ? ['127.0.0.1'] : []) },
   );
-  await waitForWarmSessions();
+  await waitForWarmSessions(t);
 });
 
 afterAll(async () => {

@@ -123,6 +123,20 @@ export function executeGrpc(
   });
 }
 
+/** Waits until the warm session pool of every language reports a sandbox with its interpreter up. */
+export async function waitForWarmSessions(t: TestApp, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const metrics = await (await fetch(`${t.httpUrl}/metrics`)).text();
+    const ready = ['python', 'nodejs'].every((language) =>
+      metrics.includes(`code_sandbox_session_pool_idle_sandboxes{language="${language}"} 1`),
+    );
+    if (ready) return;
+    if (Date.now() > deadline) throw new Error('the warm session pools did not fill');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
 /** Calls a unary sandbox.v1 method (CreateSession, CloseSession…); resolves with the response or the gRPC error. */
 export function unaryGrpc(
   client: Client,
