@@ -3,12 +3,15 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/config.js';
+import { isSessionId, newSessionId } from '../../src/session/session-id.js';
 
 /**
  * Structure of deploy/kubernetes: every object well-formed, and the pieces that must agree (labels,
  * ports, probes, paths, configuration names) agree. No cluster here, so this is what can be checked.
  */
 const DIR = 'deploy/kubernetes';
+/** The session router's maps for this StatefulSet (nginx, see README "Sessions behind several replicas"). */
+const ROUTER_DIR = 'deploy/nginx/kubernetes-example';
 
 interface K8sObject {
   apiVersion: string;
@@ -25,7 +28,7 @@ const API_VERSIONS: Record<string, string> = {
   Namespace: 'v1',
   ConfigMap: 'v1',
   Service: 'v1',
-  Deployment: 'apps/v1',
+  StatefulSet: 'apps/v1',
   RuntimeClass: 'node.k8s.io/v1',
   NetworkPolicy: 'networking.k8s.io/v1',
   PodDisruptionBudget: 'policy/v1',
@@ -51,8 +54,8 @@ const one = (kind: string, name?: string): Any => {
   return found[0];
 };
 
-const deployment = one('Deployment');
-const pod = deployment.spec.template.spec;
+const statefulSet = one('StatefulSet');
+const pod = statefulSet.spec.template.spec;
 const main = pod.containers.find((c: Any) => c.name === 'code-sandbox');
 const configMap = one('ConfigMap');
 const settings = configMap.data as Record<string, string>;
@@ -71,7 +74,7 @@ describe('Kubernetes manifests', () => {
     expect(objects.map((o) => o.kind).sort()).toEqual(
       [
         'ConfigMap',
-        'Deployment',
+        'StatefulSet',
         'Namespace',
         'NetworkPolicy',
         'PodDisruptionBudget',
@@ -82,15 +85,15 @@ describe('Kubernetes manifests', () => {
     );
   });
 
-  it('has a RuntimeClass "gvisor" for runsc whose node label the Deployment requires', () => {
+  it('has a RuntimeClass "gvisor" for runsc whose node label the StatefulSet requires', () => {
     const runtimeClass = one('RuntimeClass', 'gvisor');
     expect(runtimeClass.handler).toBe('runsc');
     expect(pod.nodeSelector).toEqual(runtimeClass.scheduling.nodeSelector);
   });
 
-  it('selects the same pods everywhere: Deployment, Services, NetworkPolicy, PodDisruptionBudget', () => {
-    const labels = deployment.spec.template.metadata.labels;
-    expect(labels).toMatchObject(deployment.spec.selector.matchLabels);
+  it('selects the same pods everywhere: StatefulSet, Services, NetworkPolicy, PodDisruptionBudget', () => {
+    const labels = statefulSet.spec.template.metadata.labels;
+    expect(labels).toMatchObject(statefulSet.spec.selector.matchLabels);
     for (const service of objects.filter((o) => o.kind === 'Service') as Any[]) {
       expect(labels).toMatchObject(service.spec.selector);
     }
@@ -114,6 +117,51 @@ describe('Kubernetes manifests', () => {
     expect(one('NetworkPolicy').spec.policyTypes).toEqual(['Ingress', 'Egress']);
   });
 
+  it("names its pods stably behind a headless Service, so a session router can reach each session's owner", () => {
+    const namespace = statefulSet.metadata.namespace;
+    const headless = one('Service', statefulSet.spec.serviceName);
+    expect(headless.spec.clusterIP).toBe('None');
+    expect(statefulSet.spec.template.metadata.labels).toMatchObject(headless.spec.selector);
+    const headlessPorts = Object.fromEntries(headless.spec.ports.map((p: Any) => [p.targetPort, p.port]));
+    expect(headlessPorts).toEqual({
+      http: Number(settings.SANDBOX_HTTP_PORT),
+      grpc: Number(settings.SANDBOX_GRPC_PORT),
+    });
+    // The pod name is the instance id, which begins every session id the pod hands out.
+    const instanceId = main.env.find((e: Any) => e.name === 'SANDBOX_INSTANCE_ID');
+    expect(instanceId.valueFrom.fieldRef).toEqual({ fieldPath: 'metadata.name' });
+    expect(statefulSet.spec.volumeClaimTemplates).toBeUndefined();
+    const podNames = [0, 1, 9, 123].map((ordinal) => `${statefulSet.metadata.name}-${ordinal}`);
+    for (const podName of podNames) expect(isSessionId(newSessionId(podName)), podName).toBe(true);
+    // Each router map has one nginx regex line: owner name -> that pod's DNS name on the right port.
+    for (const [file, port] of [
+      ['owners-http.map', headlessPorts.http],
+      ['owners-grpc.map', headlessPorts.grpc],
+    ] as const) {
+      const lines = readFileSync(join(ROUTER_DIR, file), 'utf8')
+        .split('\n')
+        .filter((line) => line.trim() !== '' && !line.startsWith('#'));
+      expect(lines, file).toHaveLength(1);
+      const [, pattern, target] = /^"~(.+)"\s+(\S+);$/.exec(lines[0]!) ?? [];
+      expect(pattern, file).toBeDefined();
+      const owner = new RegExp(pattern!);
+      for (const podName of podNames) {
+        const match = owner.exec(podName);
+        expect(match, `${file} ${podName}`).not.toBeNull();
+        const resolved = target!.replace(/\$(\w+)/g, (_all, name: string) => match!.groups![name]!);
+        expect(resolved).toBe(`${podName}.${headless.metadata.name}.${namespace}.svc.cluster.local:${port}`);
+      }
+      expect(owner.test('other-app-0'), file).toBe(false);
+    }
+    // Calls without a session go to any pod, through the ClusterIP Service.
+    const cluster = one('Service', 'code-sandbox');
+    expect(cluster.spec.clusterIP).toBeUndefined();
+    const upstreams = readFileSync(join(ROUTER_DIR, 'upstreams.conf'), 'utf8');
+    for (const port of [settings.SANDBOX_HTTP_PORT, settings.SANDBOX_GRPC_PORT]) {
+      expect(upstreams).toContain(`server ${cluster.metadata.name}.${namespace}.svc.cluster.local:${port};`);
+    }
+  });
+
   it('probes liveness on /healthz and readiness on /readyz over the http port', () => {
     expect(main.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
     expect(main.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
@@ -128,9 +176,13 @@ describe('Kubernetes manifests', () => {
         mebibytes(container.resources.limits.memory),
       );
     }
-    // Room for the sandboxes, which run outside the pod: at least concurrency x memory ceiling.
+    // Room for the sandboxes, which run outside the pod: at least concurrency x memory ceiling, plus
+    // every open session at its memory (the ceiling caps a session's default).
+    const config = loadConfig({ ...settings, SANDBOX_AUTH_TOKEN: 'a-token-of-sixteen-chars' });
     const sandboxesMiB =
-      (Number(settings.SANDBOX_CONCURRENCY) * Number(settings.SANDBOX_MAX_MEMORY_BYTES)) / 2 ** 20;
+      (config.concurrency * config.limitCeilings.memoryBytes +
+        config.maxSessions * config.sessionDefaultLimits.memoryBytes) /
+      2 ** 20;
     expect(mebibytes(main.resources.requests.memory)).toBeGreaterThan(sandboxesMiB);
     expect(Number(main.resources.requests.cpu)).toBeGreaterThanOrEqual(Number(settings.SANDBOX_CONCURRENCY));
   });
@@ -173,7 +225,7 @@ describe('Kubernetes manifests', () => {
     });
     expect(config.host).toBe('0.0.0.0');
     expect(config.limitCeilings.memoryBytes).toBe(Number(settings.SANDBOX_MAX_MEMORY_BYTES));
-    // The Deployment's drain window covers the service's own grace period.
+    // The StatefulSet's drain window covers the service's own grace period.
     expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(config.shutdownGraceMs);
   });
 });
