@@ -165,7 +165,16 @@ class Kernel:
                 while True:
                     message = self.client.get_shell_msg(timeout=1)
                     if message["parent_header"].get("msg_id") == msg_id:
-                        return
+                        break
+            except queue.Empty:
+                continue
+            # IOPub is PUB/SUB: whatever the kernel publishes before this client's subscription has
+            # reached it is dropped (ZeroMQ's "slow joiner"), such as the idle status run_silently
+            # waits for, which then hung the start for a minute about one time in ten here. The kernel
+            # publishes its status for every request, so one message seen proves the channel is up.
+            try:
+                self.client.get_iopub_msg(timeout=0.5)
+                return
             except queue.Empty:
                 continue
         raise RuntimeError(f"the kernel did not answer within {KERNEL_READY_TIMEOUT_S} s")
