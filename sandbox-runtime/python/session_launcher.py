@@ -24,6 +24,7 @@ kernel never sees either: code in the kernel that writes to /proc/1/fd/1 cannot 
 """
 
 import ctypes
+import importlib.util
 import json
 import os
 import queue
@@ -92,7 +93,16 @@ def diagnostic(message):
     sys.stderr.flush()
 
 
-def kernel_environment():
+def start_egress_relay():
+    # At boot, before the kernel exists (a warm sandbox is claimed later; the host binds each cell's
+    # policy to the proxy behind the socket). -I keeps this directory off sys.path: loaded by path.
+    spec = importlib.util.spec_from_file_location("egress_relay", os.path.join(RUNTIME_DIR, "egress_relay.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.start(os.path.join(JOB_DIR, PROTOCOL["paths"]["egress_socket"]), PROTOCOL["egress"])
+
+
+def kernel_environment(proxy_environment):
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": "/tmp",
@@ -105,14 +115,17 @@ def kernel_environment():
         "JUPYTER_PLATFORM_DIRS": "1",
         # The kernel ships a debugger; its start-up warning about frozen modules is noise here.
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        # HTTP(S)_PROXY and NO_PROXY when the server allows egress (urllib, requests and pip use them).
+        **proxy_environment,
     }
 
 
 class Kernel:
     """One ipykernel process and a blocking client connected to it over ipc sockets in /tmp."""
 
-    def __init__(self, transport):
+    def __init__(self, transport, environment):
         self.transport = transport
+        self.environment = environment
         self.process = None
         self.client = None
 
@@ -130,7 +143,7 @@ class Kernel:
             stdout=subprocess.DEVNULL,
             stderr=2,  # kernel crashes show up as launcher diagnostics
             cwd=WORK_DIR,
-            env=kernel_environment(),
+            env=self.environment,
             close_fds=True,
         )
         self.client = BlockingKernelClient(connection_file=connection_file)
@@ -152,7 +165,16 @@ class Kernel:
                 while True:
                     message = self.client.get_shell_msg(timeout=1)
                     if message["parent_header"].get("msg_id") == msg_id:
-                        return
+                        break
+            except queue.Empty:
+                continue
+            # IOPub is PUB/SUB: whatever the kernel publishes before this client's subscription has
+            # reached it is dropped (ZeroMQ's "slow joiner"), such as the idle status run_silently
+            # waits for, which then hung the start for a minute about one time in ten here. The kernel
+            # publishes its status for every request, so one message seen proves the channel is up.
+            try:
+                self.client.get_iopub_msg(timeout=0.5)
+                return
             except queue.Empty:
                 continue
         raise RuntimeError(f"the kernel did not answer within {KERNEL_READY_TIMEOUT_S} s")
@@ -392,7 +414,7 @@ def main():
     make_undumpable()
     transport = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] in ("ipc", "tcp") else "ipc"
     seed_matplotlib_cache()
-    kernel = Kernel(transport)
+    kernel = Kernel(transport, kernel_environment(start_egress_relay()))
     try:
         kernel.start()
     except Exception as error:  # noqa: BLE001 - the host only needs to know the session cannot start

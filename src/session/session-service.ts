@@ -103,6 +103,7 @@ export class SessionService {
           id: sessionId,
           language: request.language,
           limits,
+          network: request.network,
           idleTimeoutMs: request.idleTimeoutMs,
           expiresAtMs,
           sandbox,
@@ -128,6 +129,7 @@ export class SessionService {
           sandboxId: session.sandbox.sandboxId,
           language: request.language,
           limits,
+          egressRules: request.network.rules.length,
           warm: session.sandbox.warm,
         },
         'session created',
@@ -162,7 +164,8 @@ export class SessionService {
           sandboxId: sandbox.sandboxId,
           warm: sandbox.warm,
         });
-        const outcome = await sandbox.runCell({ code: cell.code, limits }, options.signal, {
+        const cellToRun = { executionId, code: cell.code, limits, network: session.network };
+        const outcome = await sandbox.runCell(cellToRun, options.signal, {
           onOutput: (stream, data) => options.onEvent({ type: stream, data }),
           onDisplay: (display) => options.onEvent({ type: 'display', display }),
         });
@@ -176,8 +179,6 @@ export class SessionService {
           returnValue: null,
           skippedArtifacts: [],
           skippedArtifactsTotal: 0,
-          // Session sandboxes have no egress (CreateSession takes no network policy).
-          egress: null,
           cell: { sessionId, executionCount, interpreterRestarted },
         };
         logger.info(
