@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Client } from '@grpc/grpc-js';
 import type Docker from 'dockerode';
+import { LANGUAGE_RUNTIMES } from '../src/sandbox/language-runtimes.js';
 
 // What the benchmark does to the service and to Docker: one call, the baselines, and waiting for quiet.
 const run = promisify(execFile);
@@ -91,9 +92,20 @@ export async function runningSandboxes(
   return image ? running.filter((info) => info.Image === image) : running;
 }
 
+/** The session launchers' scripts: PID 1 of a session sandbox runs one of them. */
+const SESSION_LAUNCHER_SCRIPTS = Object.values(LANGUAGE_RUNTIMES).flatMap(({ sessionLauncher }) =>
+  sessionLauncher.filter((part) => part.startsWith('/')),
+);
+
+/** A session sandbox: at the default configuration the session pool keeps some idle, besides the one-shot pool. */
+function isSessionSandbox(info: Docker.ContainerInfo): boolean {
+  return SESSION_LAUNCHER_SCRIPTS.some((script) => info.Command.includes(script));
+}
+
 /**
  * Waits until the service is quiet: every warm pool full (per /readyz) and no used sandbox still
- * being removed (the instance has no containers beyond its idle pool). Latency measured after this
+ * being removed (the instance has no one-shot containers beyond its idle pool; the session pool's
+ * idle sandboxes, which the default configuration also keeps, are not counted). Latency measured after this
  * is that of a warm claim on an otherwise idle machine; the sustained phase measures the rest.
  */
 export async function waitForQuietService(
@@ -112,9 +124,12 @@ export async function waitForQuietService(
       all: true,
       filters: { label: [`code-sandbox.instance=${instanceId}`] },
     });
-    if (full && containers.length === idle) return;
+    const oneShot = containers.filter((info) => !isSessionSandbox(info));
+    if (full && oneShot.length === idle) return;
     if (Date.now() > deadline)
-      throw new Error(`service did not settle: ${JSON.stringify(pools)}, ${containers.length} containers`);
+      throw new Error(
+        `service did not settle: ${JSON.stringify(pools)}, ${oneShot.length} one-shot containers`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }

@@ -402,6 +402,7 @@ function wireSessions(
       maxFiles: config.maxFiles,
       maxInputBytes: config.maxInputBytes,
       idleTimeoutMs: config.sessionIdleTimeoutMs,
+      egressCeiling: config.egress.ceiling,
     },
     maxDownloadBytes: config.maxArtifactBytes,
     metrics,

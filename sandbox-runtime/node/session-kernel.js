@@ -18,6 +18,10 @@ function report(record) {
   if (!writeRecord(record)) process.exit(1); // the launcher is gone
 }
 
+// Before any cell can capture Node's global agents: http/https requests of the cells (and of the
+// libraries they load, e.g. axios for http://) go through the egress proxy named by HTTP(S)_PROXY.
+require('./egress-agent.js').install(process.env);
+
 const context = vm.createContext({
   console,
   process,

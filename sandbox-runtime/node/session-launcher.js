@@ -42,10 +42,21 @@ function workPath(relative) {
 
 /** The interpreter process: one per session, replaced when it dies or does not yield. */
 class Kernel {
+  /** `proxyEnvironment`: HTTP(S)_PROXY and NO_PROXY when the server allows egress, else {}. */
+  constructor(proxyEnvironment) {
+    this.proxyEnvironment = proxyEnvironment;
+  }
+
   start() {
     this.child = spawn(process.execPath, [path.join(__dirname, 'session-kernel.js')], {
       cwd: WORK_DIR,
-      env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', TMPDIR: '/tmp', LANG: 'C.UTF-8' },
+      env: {
+        PATH: '/usr/local/bin:/usr/bin:/bin',
+        HOME: '/tmp',
+        TMPDIR: '/tmp',
+        LANG: 'C.UTF-8',
+        ...this.proxyEnvironment,
+      },
       stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     });
     this.exited = false;
@@ -219,7 +230,13 @@ function list(command) {
 }
 
 async function main() {
-  const kernel = new Kernel();
+  // At boot, before the interpreter exists (a warm sandbox is claimed later; the host binds each
+  // cell's policy to the proxy behind the socket).
+  const proxyEnvironment = await require('./egress-relay.js').start(
+    path.join(JOB_DIR, PROTOCOL.paths.egress_socket),
+    PROTOCOL.egress,
+  );
+  const kernel = new Kernel(proxyEnvironment);
   try {
     await kernel.start();
   } catch (error) {

@@ -16,8 +16,8 @@ into the inbox, which a read-only bind mount shows at once): nothing is ever wri
 container from outside.
 
 Frames on stdout are written by the frame writer shared with the one-shot launcher
-(launcher_common.py: the same header, and the boot steps both take); frame types, paths, the inbox and the record fields come from ../protocol.json (its
-`session` section), shared with the host: stdout, stderr, result (JSON cell_result), ready, display
+(launcher_common.py: the same header, and the boot steps both take); frame types, paths, the inbox
+and the record fields come from ../protocol.json (its `session` section), shared with the host: stdout, stderr, result (JSON cell_result), ready, display
 (JSON {kind, data: MIME bundle}) and reply (a JSON reply_header line, then optional file content). The kernel never sees stdin or
 this process's stdout, and every frame that ends an operation echoes that operation's nonce, which the
 kernel never sees either: code in the kernel that writes to /proc/1/fd/1 cannot forge an ending.
@@ -71,7 +71,7 @@ def diagnostic(message):
     common.diagnostic(message, "session launcher")
 
 
-def kernel_environment():
+def kernel_environment(proxy_environment):
     return {
         **common.BASE_ENVIRONMENT,
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
@@ -79,14 +79,17 @@ def kernel_environment():
         "JUPYTER_PLATFORM_DIRS": "1",
         # The kernel ships a debugger; its start-up warning about frozen modules is noise here.
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        # HTTP(S)_PROXY and NO_PROXY when the server allows egress (urllib, requests and pip use them).
+        **proxy_environment,
     }
 
 
 class Kernel:
     """One ipykernel process and a blocking client connected to it over ipc sockets in /tmp."""
 
-    def __init__(self, transport):
+    def __init__(self, transport, environment):
         self.transport = transport
+        self.environment = environment
         self.process = None
         self.client = None
 
@@ -104,7 +107,7 @@ class Kernel:
             stdout=subprocess.DEVNULL,
             stderr=2,  # kernel crashes show up as launcher diagnostics
             cwd=WORK_DIR,
-            env=kernel_environment(),
+            env=self.environment,
             close_fds=True,
         )
         self.client = BlockingKernelClient(connection_file=connection_file)
@@ -126,7 +129,16 @@ class Kernel:
                 while True:
                     message = self.client.get_shell_msg(timeout=1)
                     if message["parent_header"].get("msg_id") == msg_id:
-                        return
+                        break
+            except queue.Empty:
+                continue
+            # IOPub is PUB/SUB: whatever the kernel publishes before this client's subscription has
+            # reached it is dropped (ZeroMQ's "slow joiner"), such as the idle status run_silently
+            # waits for, which then hung the start for a minute about one time in ten here. The kernel
+            # publishes its status for every request, so one message seen proves the channel is up.
+            try:
+                self.client.get_iopub_msg(timeout=0.5)
+                return
             except queue.Empty:
                 continue
         raise RuntimeError(f"the kernel did not answer within {KERNEL_READY_TIMEOUT_S} s")
@@ -361,7 +373,9 @@ def main():
     common.make_undumpable()
     transport = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] in ("ipc", "tcp") else "ipc"
     common.seed_matplotlib_cache()
-    kernel = Kernel(transport)
+    # The egress relay starts at boot, before the kernel exists (a warm sandbox is claimed later; the
+    # host binds each cell's policy to the proxy behind the socket).
+    kernel = Kernel(transport, kernel_environment(common.start_egress_relay()))
     try:
         kernel.start()
     except Exception as error:  # noqa: BLE001 - the host only needs to know the session cannot start

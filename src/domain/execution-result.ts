@@ -40,8 +40,8 @@ export interface ExecutionResult {
 }
 
 /**
- * How the program (or cell) ended, as a sandbox observes it: what the sandbox runner and a session's
- * sandbox both report, and the execution result repeats.
+ * How the program (or cell) ended, and what it sent through the egress proxy, as a sandbox observes
+ * it: what the sandbox runner and a session's sandbox both report, and the execution result repeats.
  */
 export type ProgramEnd = Pick<
   ExecutionResult,
@@ -53,6 +53,7 @@ export type ProgramEnd = Pick<
   | 'stdoutTruncated'
   | 'stderrTruncated'
   | 'peakMemoryKb'
+  | 'egress'
 >;
 
 /** How a session cell went, beyond what every execution reports. */

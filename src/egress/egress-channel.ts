@@ -9,9 +9,14 @@ import type { NetworkPolicy } from '../domain/network-policy.js';
 export interface EgressChannel {
   /** Host path of the socket (inside the sandbox's job directory). */
   readonly socketPath: string;
-  /** Applies the execution's policy to every attempt from now on. Called once, when a job is assigned. */
+  /**
+   * Applies `policy` to every attempt from now on, audited under `executionId`, and starts a new
+   * report with fresh caps. A one-shot sandbox is bound once, when its job is assigned; a session
+   * sandbox before each cell, with the session's policy and the cell's execution id. Attempts made
+   * earlier stay counted, capped and audited under the binding they were made in.
+   */
   bind(executionId: string, policy: NetworkPolicy): void;
-  /** What the execution did so far. */
+  /** What was done since the last `bind` (all zero before the first). */
   report(): EgressReport;
   /** Stops listening and cuts every open connection. Idempotent. */
   close(): void;

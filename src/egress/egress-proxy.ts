@@ -16,13 +16,16 @@ import type { EgressChannel } from './egress-channel.js';
 import type { EgressMetrics } from './egress-metrics.js';
 import type { HostResolver } from './host-resolver.js';
 
-/** Per-execution caps: one execution cannot use up the proxy (sockets, bandwidth) for the others. */
+/**
+ * Caps per binding (a one-shot execution, or one cell of a session): one execution cannot use up the
+ * proxy (sockets, bandwidth) for the others.
+ */
 export interface EgressCaps {
-  /** Attempts (requests and tunnels) over the execution's whole life. */
+  /** Attempts (requests and tunnels) over the binding's whole life. */
   maxConnections: number;
-  /** Attempts open at the same time. */
+  /** Attempts open at the same time in the sandbox, whichever binding opened them. */
   maxOpenConnections: number;
-  /** Bytes relayed in both directions, all connections together. */
+  /** Bytes relayed in both directions, all the binding's connections together. */
   maxBytes: number;
 }
 
@@ -50,8 +53,27 @@ const HOP_BY_HOP_HEADERS = new Set([
   'upgrade',
 ]);
 
+/**
+ * One `bind`: whose attempts these are, what they may reach, what they did. An attempt stays with the
+ * binding it was admitted under, so a connection a session cell leaves open is still counted (and
+ * audited) as that cell's after the next cell binds.
+ */
+interface Binding {
+  executionId: string | undefined;
+  policy: NetworkPolicy;
+  requests: number;
+  denied: number;
+  bytes: number;
+  deniedAttempts: DeniedEgress[];
+}
+
+function newBinding(executionId: string | undefined, policy: NetworkPolicy): Binding {
+  return { executionId, policy, requests: 0, denied: 0, bytes: 0, deniedAttempts: [] };
+}
+
 /** One attempt between its admission and its end: what it has moved, and how to cut it. */
 interface Attempt {
+  binding: Binding;
   method: string;
   host: string;
   port: number;
@@ -68,18 +90,14 @@ type Admission =
 /**
  * The egress proxy of one sandbox: an HTTP forward proxy (absolute-URI requests for http://, CONNECT
  * tunnels for anything else, e.g. HTTPS) on a unix socket only that sandbox can reach. Every attempt
- * is checked against the bound execution's policy (checkDestination), counted against its caps, and
- * written as one audit log line; refusals are collected for the execution's result.
+ * is checked against the policy of the current binding (a one-shot execution, or the cell of a session
+ * running now; see EgressChannel.bind), counted against that binding's caps, and written as one audit
+ * log line naming it; refusals are collected for its result.
  */
 export class EgressProxy implements EgressChannel {
-  private policy: NetworkPolicy = NO_EGRESS;
-  private executionId: string | undefined;
+  private binding: Binding = newBinding(undefined, NO_EGRESS);
   private readonly server: Server;
   private readonly openSockets = new Set<Duplex>();
-  private readonly deniedAttempts: DeniedEgress[] = [];
-  private requests = 0;
-  private denied = 0;
-  private bytes = 0;
   private open = 0;
   private closed = false;
 
@@ -115,17 +133,12 @@ export class EgressProxy implements EgressChannel {
   }
 
   bind(executionId: string, policy: NetworkPolicy): void {
-    this.executionId = executionId;
-    this.policy = policy;
+    this.binding = newBinding(executionId, policy);
   }
 
   report(): EgressReport {
-    return {
-      requests: this.requests,
-      denied: this.denied,
-      bytes: this.bytes,
-      deniedAttempts: [...this.deniedAttempts],
-    };
+    const { requests, denied, bytes, deniedAttempts } = this.binding;
+    return { requests, denied, bytes, deniedAttempts: [...deniedAttempts] };
   }
 
   close(): void {
@@ -137,23 +150,24 @@ export class EgressProxy implements EgressChannel {
 
   /** Absolute-URI request (`GET http://host/path`): plain HTTP, checked per request. */
   private async forward(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    this.requests += 1;
+    const { binding } = this;
+    binding.requests += 1;
     let target: URL;
     try {
       target = new URL(request.url ?? '');
     } catch {
       const reason = 'this is a forward proxy: send an absolute URI (http://host/…)';
-      this.recordDenied(request.method ?? '', '', 0, reason);
+      this.recordDenied(binding, request.method ?? '', '', 0, reason);
       return this.refuse(response, 400, reason);
     }
     if (target.protocol !== 'http:') {
       const reason = `${target.protocol} URIs go through CONNECT (set HTTPS_PROXY)`;
-      this.recordDenied(request.method ?? '', target.hostname, 0, reason);
+      this.recordDenied(binding, request.method ?? '', target.hostname, 0, reason);
       return this.refuse(response, 400, reason);
     }
     const port = target.port === '' ? 80 : Number(target.port);
     const method = request.method ?? 'GET';
-    const admission = await this.admit(method, target.hostname, port);
+    const admission = await this.admit(binding, method, target.hostname, port);
     if (!admission.ok) return this.refuse(response, admission.status, admission.reason);
     const { attempt, address } = admission;
 
@@ -191,15 +205,16 @@ export class EgressProxy implements EgressChannel {
 
   /** CONNECT host:port: a byte tunnel (TLS passes through untouched; the name checked is the one asked for). */
   private async tunnel(request: IncomingMessage, client: Duplex, head: Buffer): Promise<void> {
-    this.requests += 1;
+    const { binding } = this;
+    binding.requests += 1;
     this.track(client);
     const authority = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(request.url ?? '');
     if (!authority) {
-      this.recordDenied('CONNECT', '', 0, 'CONNECT needs host:port');
+      this.recordDenied(binding, 'CONNECT', '', 0, 'CONNECT needs host:port');
       return this.refuseTunnel(client, 400, 'CONNECT needs host:port');
     }
     const [, host = '', portText = ''] = authority;
-    const admission = await this.admit('CONNECT', host, Number(portText));
+    const admission = await this.admit(binding, 'CONNECT', host, Number(portText));
     if (!admission.ok) return this.refuseTunnel(client, admission.status, admission.reason);
     const { attempt, address } = admission;
 
@@ -231,12 +246,12 @@ export class EgressProxy implements EgressChannel {
    * Counts an attempt and decides it: caps first (no DNS work for an execution over its caps), then the
    * policy. A refusal is audited here; an admitted attempt is audited when it ends, with its bytes.
    */
-  private async admit(method: string, host: string, port: number): Promise<Admission> {
+  private async admit(binding: Binding, method: string, host: string, port: number): Promise<Admission> {
     const { caps, metrics } = this.options;
     this.open += 1;
     let refusal: { status: number; reason: string } | undefined;
     if (this.closed) refusal = { status: 503, reason: 'the execution has ended' };
-    else if (this.requests > caps.maxConnections) {
+    else if (binding.requests > caps.maxConnections) {
       refusal = {
         status: 429,
         reason: `more than ${caps.maxConnections} egress connections in this execution`,
@@ -246,24 +261,32 @@ export class EgressProxy implements EgressChannel {
         status: 429,
         reason: `more than ${caps.maxOpenConnections} egress connections open at once`,
       };
-    } else if (this.bytes >= caps.maxBytes) {
+    } else if (binding.bytes >= caps.maxBytes) {
       refusal = { status: 429, reason: `egress byte cap of ${caps.maxBytes} reached` };
     }
     let normalizedHost = host;
     let address = '';
     if (!refusal) {
-      const decision = await checkDestination(this.policy, host, port, this.options.resolve);
+      const decision = await checkDestination(binding.policy, host, port, this.options.resolve);
       normalizedHost = decision.host;
       if (decision.allowed) address = decision.address;
       else refusal = { status: 403, reason: decision.reason };
     }
     if (refusal) {
       this.open -= 1;
-      this.recordDenied(method, normalizedHost, port, refusal.reason);
+      this.recordDenied(binding, method, normalizedHost, port, refusal.reason);
       return { ok: false, ...refusal };
     }
     metrics.egressRequest('allowed');
-    const attempt: Attempt = { method, host: normalizedHost, port, bytes: 0, sockets: [], ended: false };
+    const attempt: Attempt = {
+      binding,
+      method,
+      host: normalizedHost,
+      port,
+      bytes: 0,
+      sockets: [],
+      ended: false,
+    };
     return { ok: true, address, attempt };
   }
 
@@ -282,8 +305,8 @@ export class EgressProxy implements EgressChannel {
   /** Adds to the byte counts; false (and the attempt cut) once the execution's byte cap is passed. */
   private count(attempt: Attempt, bytes: number): boolean {
     attempt.bytes += bytes;
-    this.bytes += bytes;
-    if (this.bytes <= this.options.caps.maxBytes) return true;
+    attempt.binding.bytes += bytes;
+    if (attempt.binding.bytes <= this.options.caps.maxBytes) return true;
     this.cut(attempt, `egress byte cap of ${this.options.caps.maxBytes} reached; connection cut`);
     return false;
   }
@@ -291,17 +314,17 @@ export class EgressProxy implements EgressChannel {
   private cut(attempt: Attempt, reason: string): void {
     if (attempt.ended) return;
     attempt.cutReason = reason;
-    this.noteDenied({ host: attempt.host, port: attempt.port, reason });
+    noteDenied(attempt.binding, { host: attempt.host, port: attempt.port, reason });
     this.finish(attempt);
     for (const socket of attempt.sockets) socket.destroy();
   }
 
   /** A refused attempt: counted, kept for the result, audited. */
-  private recordDenied(method: string, host: string, port: number, reason: string): void {
-    this.denied += 1;
+  private recordDenied(binding: Binding, method: string, host: string, port: number, reason: string): void {
+    binding.denied += 1;
     this.options.metrics.egressRequest('denied');
-    this.noteDenied({ host: host.slice(0, 255), port, reason });
-    this.audit({ method, host: host.slice(0, 255), port, decision: 'denied', reason, bytes: 0 });
+    noteDenied(binding, { host: host.slice(0, 255), port, reason });
+    this.audit(binding, { method, host: host.slice(0, 255), port, decision: 'denied', reason, bytes: 0 });
   }
 
   /** Ends an attempt once: frees its slot and writes its audit line. */
@@ -309,7 +332,7 @@ export class EgressProxy implements EgressChannel {
     if (attempt.ended) return;
     attempt.ended = true;
     this.open -= 1;
-    this.audit({
+    this.audit(attempt.binding, {
       method: attempt.method,
       host: attempt.host,
       port: attempt.port,
@@ -337,14 +360,13 @@ export class EgressProxy implements EgressChannel {
     socket.once('close', () => this.openSockets.delete(socket));
   }
 
-  private noteDenied(denied: DeniedEgress): void {
-    if (this.deniedAttempts.length < MAX_REPORTED_DENIALS) this.deniedAttempts.push(denied);
-  }
-
-  /** The audit trail: exactly one line per attempt, bound to the execution by the socket it came in on. */
-  private audit(entry: Record<string, unknown>): void {
+  /**
+   * The audit trail: exactly one line per attempt, naming the execution (or session cell) bound when
+   * it was made; the sandbox is known by the socket it came in on.
+   */
+  private audit(binding: Binding, entry: Record<string, unknown>): void {
     this.options.logger.info(
-      { executionId: this.executionId, sandboxId: this.options.sandboxId, egress: entry },
+      { executionId: binding.executionId, sandboxId: this.options.sandboxId, egress: entry },
       'egress',
     );
   }
@@ -362,6 +384,10 @@ export class EgressProxy implements EgressChannel {
         `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
   }
+}
+
+function noteDenied(binding: Binding, denied: DeniedEgress): void {
+  if (binding.deniedAttempts.length < MAX_REPORTED_DENIALS) binding.deniedAttempts.push(denied);
 }
 
 function withoutHopByHop(

@@ -1,6 +1,5 @@
 import type { Artifact, SkippedArtifact } from '../domain/artifact.js';
 import type { Entrypoint, InputFile } from '../domain/execution-request.js';
-import type { EgressReport } from '../domain/egress-report.js';
 import type { OutputStream, ProgramEnd, ReturnValue } from '../domain/execution-result.js';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
@@ -27,8 +26,6 @@ export interface SandboxOutcome extends ProgramEnd {
   skippedArtifacts: SkippedArtifact[];
   /** How many artifacts were left out in all (skippedArtifacts names at most the first 100). */
   skippedArtifactsTotal: number;
-  /** What went through the sandbox's egress proxy; null when egress is off on this server. */
-  egress: EgressReport | null;
   sandbox: SandboxInfo;
 }
 

@@ -97,7 +97,9 @@ export class DockerSessionSandbox implements SessionSandbox {
     let hostReason: { exitReason: ExitReason; detail: string } | undefined;
     let backstop: NodeJS.Timeout | undefined;
     return new Promise<CellOutcome>((resolve) => {
-      const finish = (outcome: Omit<CellOutcome, 'durationMs' | 'stdoutTruncated' | 'stderrTruncated'>) => {
+      const finish = (
+        outcome: Omit<CellOutcome, 'durationMs' | 'stdoutTruncated' | 'stderrTruncated' | 'egress'>,
+      ) => {
         clearTimeout(timer);
         clearTimeout(backstop);
         signal.removeEventListener('abort', onAbort);
@@ -108,6 +110,7 @@ export class DockerSessionSandbox implements SessionSandbox {
           durationMs: Math.round(performance.now() - startedAt),
           stdoutTruncated: limiter.isTruncated('stdout'),
           stderrTruncated: limiter.isTruncated('stderr'),
+          egress: this.options.handle.egress?.report() ?? null,
         });
       };
       // Timeout, cancel and output cap all interrupt the cell; the launcher then ends it (restarting
@@ -202,6 +205,9 @@ export class DockerSessionSandbox implements SessionSandbox {
             throw new Error(`unexpected frame of type ${frame.type} during a cell`);
         }
       });
+      // The session's policy, bound anew for this cell: its attempts are audited under its id and it
+      // gets its own report and caps (the relay inside has been up since the sandbox booted).
+      this.options.handle.egress?.bind(cell.executionId, cell.network);
       this.channel.send({ op: 'execute', nonce, code: cell.code });
       if (signal.aborted) onAbort();
     });

@@ -25,15 +25,6 @@ export interface JobFiles {
  */
 export async function writeJobDirectory(directory: string, job: JobFiles): Promise<void> {
   const { paths } = SANDBOX_PROTOCOL;
-  await mkdir(join(directory, paths.input_files_dir), { recursive: true, mode: 0o755 });
-  await writeFile(join(directory, job.entry), job.code, { mode: 0o644 });
-  await writeFile(join(directory, paths.stdin), job.stdin, { mode: 0o644 });
-  await writeFile(join(directory, paths.arguments), job.argumentsJson, { mode: 0o644 });
-  for (const file of job.files) {
-    const target = join(directory, paths.input_files_dir, file.path);
-    await mkdir(dirname(target), { recursive: true, mode: 0o755 });
-    await writeFile(target, file.content, { mode: 0o644 });
-  }
   const manifest: JobManifest = {
     entry: job.entry,
     files: job.files.map((file) => file.path),
@@ -41,7 +32,25 @@ export async function writeJobDirectory(directory: string, job: JobFiles): Promi
     artifacts: { max_count: job.artifacts.maxCount, max_bytes: job.artifacts.maxBytes },
     max_result_bytes: job.maxReturnValueBytes,
   };
-  await writeFile(join(directory, paths.manifest), JSON.stringify(manifest), { mode: 0o644 });
+  const filesDir = join(directory, paths.input_files_dir);
+  await mkdir(filesDir, { recursive: true, mode: 0o755 }); // the job directory too, when it is new
+  // The rest all at once: this is on every call's path before the program starts, and the launcher
+  // reads none of it before the start line, which is written only after every write here completed.
+  await Promise.all([
+    writeFile(join(directory, job.entry), job.code, { mode: 0o644 }),
+    writeFile(join(directory, paths.stdin), job.stdin, { mode: 0o644 }),
+    writeFile(join(directory, paths.arguments), job.argumentsJson, { mode: 0o644 }),
+    writeFile(join(directory, paths.manifest), JSON.stringify(manifest), { mode: 0o644 }),
+    writeInputFiles(filesDir, job.files),
+  ]);
+}
+
+async function writeInputFiles(filesDir: string, files: readonly InputFile[]): Promise<void> {
+  for (const file of files) {
+    const target = join(filesDir, file.path);
+    await mkdir(dirname(target), { recursive: true, mode: 0o755 });
+    await writeFile(target, file.content, { mode: 0o644 });
+  }
 }
 
 export async function removeJobDirectory(directory: string): Promise<void> {

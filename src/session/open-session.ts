@@ -1,5 +1,6 @@
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
+import type { NetworkPolicy } from '../domain/network-policy.js';
 import { NotFoundError } from '../errors/service-error.js';
 import { ExecutionScheduler } from '../execution/execution-scheduler.js';
 import type { SessionSandbox } from './session-sandbox.js';
@@ -14,6 +15,8 @@ export interface OpenSessionOptions {
   id: string;
   language: Language;
   limits: Limits;
+  /** What every cell may reach, for the session's whole life (NO_EGRESS: nothing). */
+  network: NetworkPolicy;
   idleTimeoutMs: number;
   expiresAtMs: number;
   sandbox: SessionSandbox;
@@ -51,6 +54,9 @@ export class OpenSession {
   }
   get limits(): Limits {
     return this.options.limits;
+  }
+  get network(): NetworkPolicy {
+    return this.options.network;
   }
   get idleTimeoutMs(): number {
     return this.options.idleTimeoutMs;

@@ -6,6 +6,7 @@ import {
 } from '../domain/execution-request.js';
 import { isLanguage, LANGUAGES, type Language } from '../domain/languages.js';
 import type { RequestedLimits } from '../domain/limits.js';
+import { narrowNetworkPolicy, type AllowRule, type NetworkPolicy } from '../domain/network-policy.js';
 import { InvalidArgumentError, NotFoundError } from '../errors/service-error.js';
 import { isSessionId } from './session-id.js';
 
@@ -16,6 +17,18 @@ export interface CreateSessionInput {
   /** 0 or absent: the server default. */
   idleTimeoutMs?: number;
   files?: InputFile[];
+  /** Hosts the session's code may reach through the egress proxy, for its whole life; absent = none. */
+  network?: { allow?: string[] };
+}
+
+/** A CreateSession that passed validation. */
+export interface CreateSessionRequest {
+  language: Language;
+  limits: RequestedLimits;
+  idleTimeoutMs: number;
+  files: InputFile[];
+  /** The session's egress, narrowed to the server's allowlist exactly like a one-shot request's. */
+  network: NetworkPolicy;
 }
 
 /**
@@ -31,6 +44,8 @@ export interface SessionPolicy {
   maxInputBytes: number;
   /** Default and ceiling of a session's idle timeout. */
   idleTimeoutMs: number;
+  /** The most egress any session may ask for (SANDBOX_EGRESS_ALLOW); empty = none. */
+  egressCeiling: readonly AllowRule[];
 }
 
 /** Below this an idle timeout would close a session between two quick calls of one client. */
@@ -39,7 +54,7 @@ export const MIN_IDLE_TIMEOUT_MS = 1000;
 export function validateCreateSession(
   input: CreateSessionInput,
   policy: SessionPolicy,
-): { language: Language; limits: RequestedLimits; idleTimeoutMs: number; files: InputFile[] } {
+): CreateSessionRequest {
   const language = checkLanguage(input.language);
   const requestedIdle = input.idleTimeoutMs ?? 0;
   if (!Number.isSafeInteger(requestedIdle) || requestedIdle < 0) {
@@ -62,6 +77,7 @@ export function validateCreateSession(
     limits: input.limits ?? {},
     idleTimeoutMs: requestedIdle === 0 ? policy.idleTimeoutMs : Math.min(requestedIdle, policy.idleTimeoutMs),
     files,
+    network: narrowNetworkPolicy(input.network?.allow, policy.egressCeiling),
   };
 }
 
@@ -92,7 +108,7 @@ export function validateCell(
   }
   if (input.network?.allow && input.network.allow.length > 0) {
     throw new InvalidArgumentError(
-      'is not available in a session (session sandboxes have no egress)',
+      'is set once for the whole session: give it to CreateSession (POST /v1/sessions), not to a cell',
       'network',
     );
   }

@@ -2,6 +2,7 @@ import type { Display } from '../domain/display.js';
 import type { OutputStream, ProgramEnd } from '../domain/execution-result.js';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
+import type { NetworkPolicy } from '../domain/network-policy.js';
 
 /** Port: starts the dedicated sandbox of one session (implemented in src/sandbox/). */
 export interface SessionSandboxProvider {
@@ -26,8 +27,12 @@ export interface SessionSandboxRequest {
 
 /** One cell: code plus its time and output limits (memory, CPU, processes are the session's). */
 export interface Cell {
+  /** Names the cell in the egress audit log (and in its result). */
+  executionId: string;
   code: string;
   limits: Limits;
+  /** The session's egress policy, bound to the sandbox's proxy for this cell (own report, own caps). */
+  network: NetworkPolicy;
 }
 
 export interface CellCallbacks {

@@ -104,6 +104,7 @@ export class SessionService {
           id: sessionId,
           language: request.language,
           limits,
+          network: request.network,
           idleTimeoutMs: request.idleTimeoutMs,
           expiresAtMs,
           sandbox,
@@ -129,6 +130,7 @@ export class SessionService {
           sandboxId: session.sandbox.sandboxId,
           language: request.language,
           limits,
+          egressRules: request.network.rules.length,
           warm: session.sandbox.warm,
         },
         'session created',
@@ -156,7 +158,8 @@ export class SessionService {
       return session.run(async (queueWaitMs) => {
         const { sandbox } = session;
         options.onEvent(startedEvent(executionId, queueWaitMs, limits, sandbox));
-        const outcome = await sandbox.runCell({ code: cell.code, limits }, options.signal, {
+        const cellToRun = { executionId, code: cell.code, limits, network: session.network };
+        const outcome = await sandbox.runCell(cellToRun, options.signal, {
           onOutput: (stream, data) => options.onEvent({ type: stream, data }),
           onDisplay: (display) => options.onEvent({ type: 'display', display }),
         });
@@ -170,8 +173,6 @@ export class SessionService {
           returnValue: null,
           skippedArtifacts: [],
           skippedArtifactsTotal: 0,
-          // Session sandboxes have no egress (CreateSession takes no network policy).
-          egress: null,
           cell: { sessionId, executionCount, interpreterRestarted },
         };
         logger.info(

@@ -7,6 +7,7 @@ import {
   eventuallyEmpty,
   executeGrpc,
   startTestApp,
+  waitForWarmSessions,
   type TestApp,
 } from '../support/test-app.js';
 
@@ -25,23 +26,9 @@ function createSession(language: string): Promise<Record<string, unknown>> {
   });
 }
 
-/** Waits until the warm session pool of every language reports a sandbox with its interpreter up. */
-async function waitForWarmSessions(timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const metrics = await (await fetch(`${t.httpUrl}/metrics`)).text();
-    const ready = ['python', 'nodejs'].every((language) =>
-      metrics.includes(`code_sandbox_session_pool_idle_sandboxes{language="${language}"} 1`),
-    );
-    if (ready) return;
-    if (Date.now() > deadline) throw new Error('the warm session pools did not fill');
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
 beforeAll(async () => {
   t = await startTestApp({ SANDBOX_SESSION_POOL_SIZE: '1' });
-  await waitForWarmSessions();
+  await waitForWarmSessions(t);
 });
 afterAll(async () => {
   await t?.stop();

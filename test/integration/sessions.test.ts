@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectIsolated } from '../support/expect-isolated.js';
 import {
@@ -13,6 +13,7 @@ import {
   executeGrpc,
   postJson,
   startTestApp,
+  unaryGrpc as unary,
   type GrpcRun,
   type TestApp,
 } from '../support/test-app.js';
@@ -21,24 +22,6 @@ import {
 const MAX_SESSIONS = 2;
 const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
 let t: TestApp;
-
-/** Calls a unary sandbox.v1 method; resolves with the response or the gRPC error. */
-function unary(
-  client: Client,
-  method: string,
-  request: Record<string, unknown>,
-): Promise<{ response?: Record<string, unknown>; error?: ServiceError }> {
-  const call = (client as unknown as Record<string, (...args: unknown[]) => void>)[method]!;
-  return new Promise((resolve) => {
-    call.call(
-      client,
-      request,
-      new Metadata(),
-      (error: ServiceError | null, response: Record<string, unknown>) =>
-        resolve(error ? { error } : { response }),
-    );
-  });
-}
 
 async function createSession(request: Record<string, unknown> = {}): Promise<string> {
   const { response, error } = await unary(t.grpc, 'CreateSession', { language: 'python', ...request });
@@ -55,6 +38,14 @@ function displays(run: GrpcRun): { kind: string; data: Record<string, Buffer> }[
   return run.events
     .map((event) => event.message.display as { kind: string; data: Record<string, Buffer> } | undefined)
     .filter((display) => display !== undefined);
+}
+
+/** code_sandbox_sessions_closed_total of `language`'s sessions for `reason`. */
+async function sessionsClosed(language: string, reason: string): Promise<number> {
+  const text = await (await fetch(`${t.httpUrl}/metrics`)).text();
+  const series = `code_sandbox_sessions_closed_total{language="${language}",reason="${reason}"} `;
+  const line = text.split('\n').find((candidate) => candidate.startsWith(series));
+  return line ? Number(line.slice(series.length)) : 0;
 }
 
 beforeAll(async () => {
@@ -77,7 +68,13 @@ describe('sessions over gRPC', () => {
 
     expect((await cell(sessionId, 'x = 41\nprint("set")')).stdout.toString()).toBe('set\n');
     const value = await cell(sessionId, 'x + 1');
-    expect(value.result).toMatchObject({ exit_reason: 'ok', session_id: sessionId, execution_count: 2 });
+    // This server allows no egress: like a one-shot result, a cell's carries no egress report.
+    expect(value.result).toMatchObject({
+      exit_reason: 'ok',
+      session_id: sessionId,
+      execution_count: 2,
+      egress: null,
+    });
     expect(displays(value)).toEqual([{ kind: 'execute_result', data: { 'text/plain': Buffer.from('42') } }]);
 
     const plot = await cell(sessionId, 'import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()');
@@ -223,6 +220,45 @@ describe('sessions over REST', () => {
     await t.docker.getContainer(container!.Id).kill();
     expect(await eventuallyEmpty(() => containersOf(t.docker, sessionId))).toEqual([]);
     expect((await cell(sessionId, '1')).error?.code).toBe(status.NOT_FOUND);
+  });
+});
+
+// Under runsc the host's memory cgroup OOM-kills the whole sandbox (its interpreter and launcher
+// alike; docker reports OOMKilled), whichever language and whether the memory is on V8's heap or not.
+describe('sessions out of memory', () => {
+  it.each([
+    ['python', 'chunks = []\nwhile True:\n    chunks.append(b"x" * (16 * 1024 * 1024))'],
+    ['nodejs', 'const chunks = []; while (true) chunks.push(new Array(1e6).fill(1.5));'],
+  ])(
+    '%s: ends the cell as "oom", ends the session, removes its container and counts it',
+    async (language, code) => {
+      const before = await sessionsClosed(language, 'oom');
+      const sessionId = await createSession({ language, limits: { memory_bytes: 256 * 1024 * 1024 } });
+      const [container] = await containersOf(t.docker, sessionId);
+      expect(container).toBeDefined();
+      const run = await cell(sessionId, code);
+      expect(run.error).toBeUndefined();
+      expect(run.result).toMatchObject({ exit_reason: 'oom', session_id: sessionId });
+      expect(run.result?.detail).toContain(`memory limit of ${256 * 1024 * 1024} bytes exceeded`);
+      expect((await cell(sessionId, '1')).error?.code).toBe(status.NOT_FOUND);
+      expect(await eventuallyEmpty(() => containersOf(t.docker, sessionId))).toEqual([]);
+      expect(await sessionsClosed(language, 'oom')).toBe(before + 1);
+    },
+  );
+});
+
+describe('sessions on a server without egress', () => {
+  it('refuses CreateSession with a network policy exactly as a one-shot request is refused', async () => {
+    const network = { allow: ['example.com'] };
+    const created = await unary(t.grpc, 'CreateSession', { language: 'python', network });
+    const oneShot = await executeGrpc(t.grpc, { language: 'python', code: '1', network });
+    expect(created.error?.code).toBe(status.INVALID_ARGUMENT);
+    expect(created.error?.details).toBe(oneShot.error?.details);
+    expect(created.error?.details).toContain('network.allow[0]');
+    expect(created.error?.details).toContain('SANDBOX_EGRESS_ALLOW');
+    const rest = await postJson(`${t.httpUrl}/v1/sessions`, { language: 'nodejs', network });
+    expect(rest.status).toBe(400);
+    expect(JSON.stringify(rest.json)).toContain('network.allow[0]');
   });
 });
 

@@ -123,6 +123,38 @@ export function executeGrpc(
   });
 }
 
+/** Waits until the warm session pool of every language reports a sandbox with its interpreter up. */
+export async function waitForWarmSessions(t: TestApp, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const metrics = await (await fetch(`${t.httpUrl}/metrics`)).text();
+    const ready = ['python', 'nodejs'].every((language) =>
+      metrics.includes(`code_sandbox_session_pool_idle_sandboxes{language="${language}"} 1`),
+    );
+    if (ready) return;
+    if (Date.now() > deadline) throw new Error('the warm session pools did not fill');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** Calls a unary sandbox.v1 method (CreateSession, CloseSession…); resolves with the response or the gRPC error. */
+export function unaryGrpc(
+  client: Client,
+  method: string,
+  request: Record<string, unknown>,
+): Promise<{ response?: Record<string, unknown>; error?: ServiceError }> {
+  const call = (client as unknown as Record<string, (...args: unknown[]) => void>)[method]!;
+  return new Promise((resolve) => {
+    call.call(
+      client,
+      request,
+      new Metadata(),
+      (error: ServiceError | null, response: Record<string, unknown>) =>
+        resolve(error ? { error } : { response }),
+    );
+  });
+}
+
 /**
  * Runs `request` (which must keep running, e.g. sleep), inspects its container through docker as soon
  * as `started` names the sandbox, then cancels the call. For checks on a live sandbox's settings.

@@ -10,7 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { narrowNetworkPolicy, parseOperatorAllowList } from '../../src/domain/network-policy.js';
+import {
+  narrowNetworkPolicy,
+  NO_EGRESS,
+  parseOperatorAllowList,
+  type NetworkPolicy,
+} from '../../src/domain/network-policy.js';
 import type { EgressDecision } from '../../src/egress/egress-metrics.js';
 import { EgressProxy, type EgressCaps } from '../../src/egress/egress-proxy.js';
 import { CapturedLog } from '../support/captured-log.js';
@@ -69,11 +74,14 @@ async function startProxy(caps: Partial<EgressCaps> = {}, bind = true): Promise<
   });
   proxies.push(proxy);
   await proxy.listen();
-  if (bind) {
-    const { rules } = parseOperatorAllowList([`origin.test:${httpPort}`, `echo.test:${echoPort}`]);
-    proxy.bind('execution-1', narrowNetworkPolicy(['*'], rules));
-  }
+  if (bind) proxy.bind('execution-1', testPolicy());
   return { proxy, log, decisions };
+}
+
+/** Everything the test origins offer. */
+function testPolicy(): NetworkPolicy {
+  const { rules } = parseOperatorAllowList([`origin.test:${httpPort}`, `echo.test:${echoPort}`]);
+  return narrowNetworkPolicy(['*'], rules);
 }
 
 /** A forward-proxy request (absolute URI) through the unix socket. */
@@ -230,6 +238,52 @@ describe('EgressProxy', () => {
     });
     const after = await proxiedGet(proxy, `http://origin.test:${httpPort}/`);
     expect(after.status).toBe(429);
+  });
+
+  it('starts a new report with fresh caps at every bind (the cells of a session)', async () => {
+    const { proxy, log } = await startProxy({ maxConnections: 1 });
+    expect((await proxiedGet(proxy, `http://origin.test:${httpPort}/1`)).status).toBe(200);
+    expect((await proxiedGet(proxy, `http://origin.test:${httpPort}/2`)).status).toBe(429);
+    expect(proxy.report()).toMatchObject({ requests: 2, denied: 1 });
+
+    proxy.bind('cell-2', testPolicy());
+    expect(proxy.report()).toEqual({ requests: 0, denied: 0, bytes: 0, deniedAttempts: [] });
+    expect((await proxiedGet(proxy, `http://origin.test:${httpPort}/3`)).status).toBe(200);
+    const second = proxy.report();
+    expect(second).toMatchObject({ requests: 1, denied: 0, deniedAttempts: [] });
+    expect(second.bytes).toBeGreaterThan(0);
+
+    proxy.bind('cell-3', NO_EGRESS);
+    const refused = await proxiedGet(proxy, `http://origin.test:${httpPort}/4`);
+    expect(refused.status).toBe(403);
+    expect(proxy.report()).toMatchObject({ requests: 1, denied: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(
+      auditLines(log).map((line) => [line.executionId, (line.egress as { decision: string }).decision]),
+    ).toEqual([
+      ['execution-1', 'allowed'],
+      ['execution-1', 'denied'],
+      ['cell-2', 'allowed'],
+      ['cell-3', 'denied'],
+    ]);
+  });
+
+  it('keeps a tunnel opened before a bind counted and audited under the binding it was made in', async () => {
+    const { proxy, log } = await startProxy();
+    const { socket } = await openTunnel(proxy, `echo.test:${echoPort}`);
+    proxy.bind('cell-2', testPolicy());
+    expect(await echo(socket, 'ping')).toBe('ping');
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.destroy();
+    await closed;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(proxy.report()).toEqual({ requests: 0, denied: 0, bytes: 0, deniedAttempts: [] });
+    expect(auditLines(log)).toEqual([
+      expect.objectContaining({
+        executionId: 'execution-1',
+        egress: expect.objectContaining({ method: 'CONNECT', decision: 'allowed', bytes: 8 }) as object,
+      }),
+    ]);
   });
 
   it('cuts open tunnels and stops listening when closed', async () => {

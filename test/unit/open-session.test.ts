@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { NO_EGRESS } from '../../src/domain/network-policy.js';
 import { OpenSession, type SessionCloseReason } from '../../src/session/open-session.js';
 import type { SandboxEnd, SessionSandbox } from '../../src/session/session-sandbox.js';
 
@@ -24,6 +25,7 @@ function openSession(sandbox = fakeSandbox(), lifetimeMs = 60_000) {
     id: 'owner.0123456789abcdef0123456789abcdef',
     language: 'python',
     limits,
+    network: NO_EGRESS,
     idleTimeoutMs: 1000,
     expiresAtMs: Date.now() + lifetimeMs,
     sandbox: sandbox as unknown as SessionSandbox,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isTextMimeType } from '../../src/domain/display.js';
+import { NO_EGRESS, parseOperatorAllowList } from '../../src/domain/network-policy.js';
 import { parseCellResult, parseDisplay, parseReply } from '../../src/sandbox/session-frames.js';
 import { isSessionId, newSessionId } from '../../src/session/session-id.js';
 import {
@@ -9,7 +10,13 @@ import {
   validateCreateSession,
 } from '../../src/session/session-request.js';
 
-const policy = { maxCodeBytes: 100, maxFiles: 2, maxInputBytes: 10, idleTimeoutMs: 600_000 };
+const policy = {
+  maxCodeBytes: 100,
+  maxFiles: 2,
+  maxInputBytes: 10,
+  idleTimeoutMs: 600_000,
+  egressCeiling: parseOperatorAllowList(['api.example.com', '*.pypi.org:443']).rules,
+};
 
 describe('session ids', () => {
   it('start with the owner and carry 128 random bits', () => {
@@ -57,6 +64,45 @@ describe('CreateSession validation', () => {
   });
 });
 
+describe('CreateSession network', () => {
+  it('narrows the session policy to the server ceiling, as a one-shot request is', () => {
+    expect(validateCreateSession({ language: 'python' }, policy).network).toBe(NO_EGRESS);
+    expect(validateCreateSession({ language: 'python', network: { allow: [] } }, policy).network).toBe(
+      NO_EGRESS,
+    );
+    expect(
+      validateCreateSession(
+        { language: 'nodejs', network: { allow: ['api.example.com:443', 'files.pypi.org:443'] } },
+        policy,
+      ).network.rules,
+    ).toMatchObject([
+      { kind: 'exact', host: 'api.example.com', ports: [443], reachesPrivate: true },
+      { kind: 'exact', host: 'files.pypi.org', ports: [443], reachesPrivate: false },
+    ]);
+    expect(
+      validateCreateSession({ language: 'python', network: { allow: ['*'] } }, policy).network.rules,
+    ).toEqual(policy.egressCeiling);
+  });
+
+  it('refuses an entry beyond the ceiling, naming it, and any entry when the server allows no egress', () => {
+    expect(() =>
+      validateCreateSession(
+        { language: 'python', network: { allow: ['api.example.com', 'evil.test'] } },
+        policy,
+      ),
+    ).toThrow(/^network\.allow\[1\]: "evil\.test" is not in the server's egress allowlist/);
+    expect(() =>
+      validateCreateSession({ language: 'python', network: { allow: ['pypi.org:443'] } }, policy),
+    ).toThrow(/^network\.allow\[0\]: /);
+    const noEgress = { ...policy, egressCeiling: [] };
+    for (const allow of [['api.example.com'], ['*']]) {
+      expect(() => validateCreateSession({ language: 'python', network: { allow } }, noEgress)).toThrow(
+        /^network\.allow\[0\]: .* is not in the server's egress allowlist \(SANDBOX_EGRESS_ALLOW\)/,
+      );
+    }
+  });
+});
+
 describe('cell validation', () => {
   it('keeps only the per-cell limits and refuses what sessions do not offer', () => {
     const cell = validateCell(
@@ -70,7 +116,7 @@ describe('cell validation', () => {
     expect(() => validateCell({ code: 'x', entrypoint: 'main' }, 'python', policy)).toThrow(/^entrypoint: /);
     expect(() => validateCell({ code: ' ' }, 'python', policy)).toThrow('code: must not be empty');
     expect(() => validateCell({ code: 'x', network: { allow: ['pypi.org'] } }, 'python', policy)).toThrow(
-      /^network: /,
+      /^network: is set once for the whole session: give it to CreateSession/,
     );
     expect(validateCell({ code: 'x', network: { allow: [] } }, 'python', policy).code).toBe('x');
     expect(validateCell({ code: 'x', language: '', arguments: {} }, 'python', policy).code).toBe('x');

@@ -13,6 +13,7 @@ interface CreateSessionRequest {
   limits: WireLimits | null;
   idle_timeout_ms: number;
   files: { path: string; content: Buffer }[];
+  network: { allow: string[] } | null;
 }
 interface SessionRequest {
   session_id: string;
@@ -59,6 +60,7 @@ export function sessionHandlers(
           limits: requestedLimitsFromWire(request.limits, (value) => value === 0),
           idleTimeoutMs: request.idle_timeout_ms,
           files: request.files.map((file) => ({ path: file.path, content: file.content })),
+          ...(request.network ? { network: { allow: request.network.allow } } : {}),
         },
         signal,
       );

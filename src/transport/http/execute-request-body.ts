@@ -23,6 +23,9 @@ export const fileSchema = z
     message: 'exactly one of "content" (UTF-8 text) or "content_b64" must be given',
   });
 
+/** `network` of an execution or a session: `{allow: ["host[:port]", …]}`. */
+export const networkSchema = z.object({ allow: z.array(z.string()).optional() }).strict();
+
 /**
  * JSON body of POST /v1/execute: the gRPC ExecuteCodeRequest in JSON, with bytes given either as
  * text (`stdin`, `files[].content`) or as base64 (`stdin_b64`, `files[].content_b64`).
@@ -37,10 +40,7 @@ export const executeRequestBodySchema = z
     limits: limitsSchema.optional(),
     entrypoint: z.string().optional(),
     arguments: z.unknown().optional(),
-    network: z
-      .object({ allow: z.array(z.string()).optional() })
-      .strict()
-      .optional(),
+    network: networkSchema.optional(),
   })
   .strict()
   .refine((body) => body.stdin === undefined || body.stdin_b64 === undefined, {

@@ -5,7 +5,13 @@ import { mimeTypeFor } from '../../domain/artifact.js';
 import type { SessionService } from '../../session/session-service.js';
 import { sessionToWire } from '../wire-session.js';
 import { abortOnDisconnect } from './client-disconnect.js';
-import { decodeFile, fileSchema, parseExecuteRequestBody, parseLimits } from './execute-request-body.js';
+import {
+  decodeFile,
+  fileSchema,
+  networkSchema,
+  parseExecuteRequestBody,
+  parseLimits,
+} from './execute-request-body.js';
 import { respondWithExecution } from './execute-route.js';
 import { parseBody } from './parse-body.js';
 
@@ -15,6 +21,7 @@ const createSessionBodySchema = z
     limits: z.unknown().optional(),
     idle_timeout_ms: z.number().optional(),
     files: z.array(fileSchema).optional(),
+    network: networkSchema.optional(),
   })
   .strict();
 
@@ -41,6 +48,7 @@ export function registerSessionRoutes(
         limits: parseLimits(body.limits),
         idleTimeoutMs: body.idle_timeout_ms,
         files: (body.files ?? []).map(decodeFile),
+        ...(body.network ? { network: { allow: body.network.allow ?? [] } } : {}),
       },
       abortOnDisconnect(reply),
     );
