@@ -9,7 +9,15 @@ const os = require('os');
 const path = require('path');
 const { spawn } = require('child_process');
 
-const { PROTOCOL, REPORT_FD, CONTROL_FD, message, writeFrame } = require('./protocol.js');
+const {
+  PROTOCOL,
+  REPORT_FD,
+  CONTROL_FD,
+  BASE_ENVIRONMENT,
+  message,
+  writeFrame,
+  startEgressRelay,
+} = require('./protocol.js');
 
 const { frames: FRAMES, paths: PATHS, caps: CAPS } = PROTOCOL;
 const NAME_FORBIDDEN = new RegExp(PROTOCOL.artifact_name_forbidden_characters);
@@ -226,17 +234,11 @@ function linger(child) {
 async function main() {
   const preload = process.argv[2] || '';
   fs.mkdirSync(ARTIFACTS_DIR, { recursive: true });
-  const proxyEnvironment = await require('./egress-relay.js').start(
-    path.join(JOB_DIR, PATHS.egress_socket),
-    PROTOCOL.egress,
-  );
+  const proxyEnvironment = await startEgressRelay(JOB_DIR);
   const child = spawn(process.execPath, [path.join(__dirname, 'runner.js'), preload], {
     cwd: WORK_DIR,
     env: {
-      PATH: '/usr/local/bin:/usr/bin:/bin',
-      HOME: '/tmp',
-      TMPDIR: '/tmp',
-      LANG: 'C.UTF-8',
+      ...BASE_ENVIRONMENT,
       SANDBOX_JOB_DIR: JOB_DIR, // read and removed by runner.js before the program runs
       ...proxyEnvironment,
     },

@@ -1,7 +1,8 @@
 'use strict';
 // ../protocol.json, the host ↔ sandbox contract shared with the host and the Python launchers, the
 // one way to fill its message templates (the same "{name}" placeholders Python's str.format fills),
-// and the one way to write frames and records.
+// the one way to write frames and records, and what both launchers (one-shot and session) start their
+// program process from: the base environment and the egress relay.
 const fs = require('fs');
 const path = require('path');
 
@@ -11,6 +12,14 @@ const PROTOCOL = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'protocol
 // program process writes JSON lines to, and the control, which the launcher writes to.
 const REPORT_FD = 3;
 const CONTROL_FD = 4;
+
+// The environment every program or interpreter in a sandbox starts from (nothing of the launcher's own).
+const BASE_ENVIRONMENT = Object.freeze({
+  PATH: '/usr/local/bin:/usr/bin:/bin',
+  HOME: '/tmp',
+  TMPDIR: '/tmp',
+  LANG: 'C.UTF-8',
+});
 
 /** message('result_too_large', { max: 5 }) → "main() returned a value larger than 5 bytes as JSON". */
 function message(name, values = {}) {
@@ -52,4 +61,21 @@ function writeRecord(record) {
   }
 }
 
-module.exports = { PROTOCOL, REPORT_FD, CONTROL_FD, message, writeFrame, writeRecord };
+/**
+ * Starts the egress relay when the host put its socket in `jobDir`; resolves with the proxy variables
+ * for the program (HTTP(S)_PROXY, NO_PROXY), or {} when there is no socket.
+ */
+function startEgressRelay(jobDir) {
+  return require('./egress-relay.js').start(path.join(jobDir, PROTOCOL.paths.egress_socket), PROTOCOL.egress);
+}
+
+module.exports = {
+  PROTOCOL,
+  REPORT_FD,
+  CONTROL_FD,
+  BASE_ENVIRONMENT,
+  message,
+  writeFrame,
+  writeRecord,
+  startEgressRelay,
+};

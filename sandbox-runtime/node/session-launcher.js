@@ -8,7 +8,14 @@ const fs = require('fs');
 const path = require('path');
 const { spawn } = require('child_process');
 const { createInterface } = require('readline');
-const { PROTOCOL, REPORT_FD, CONTROL_FD, writeFrame } = require('./protocol.js');
+const {
+  PROTOCOL,
+  REPORT_FD,
+  CONTROL_FD,
+  BASE_ENVIRONMENT,
+  writeFrame,
+  startEgressRelay,
+} = require('./protocol.js');
 
 const {
   stdout: FRAME_STDOUT,
@@ -50,13 +57,7 @@ class Kernel {
   start() {
     this.child = spawn(process.execPath, [path.join(__dirname, 'session-kernel.js')], {
       cwd: WORK_DIR,
-      env: {
-        PATH: '/usr/local/bin:/usr/bin:/bin',
-        HOME: '/tmp',
-        TMPDIR: '/tmp',
-        LANG: 'C.UTF-8',
-        ...this.proxyEnvironment,
-      },
+      env: { ...BASE_ENVIRONMENT, ...this.proxyEnvironment },
       stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     });
     this.exited = false;
@@ -232,10 +233,7 @@ function list(command) {
 async function main() {
   // At boot, before the interpreter exists (a warm sandbox is claimed later; the host binds each
   // cell's policy to the proxy behind the socket).
-  const proxyEnvironment = await require('./egress-relay.js').start(
-    path.join(JOB_DIR, PROTOCOL.paths.egress_socket),
-    PROTOCOL.egress,
-  );
+  const proxyEnvironment = await startEgressRelay(JOB_DIR);
   const kernel = new Kernel(proxyEnvironment);
   try {
     await kernel.start();
