@@ -152,3 +152,31 @@ export async function idleSandboxMemoryMb(
   const median = usages[Math.floor(usages.length / 2)];
   return median === undefined ? Number.NaN : Math.round(median * 10) / 10;
 }
+
+/** How the service's sandbox claims went so far, from its own histogram (code_sandbox_sandbox_start_seconds). */
+export interface ClaimCounts {
+  /** Pool claims that found an idle sandbox: served within the first bucket (10 ms). */
+  ready: number;
+  /** Pool claims in all, including those that waited for a sandbox already starting. */
+  warm: number;
+  /** Cold starts. */
+  cold: number;
+}
+
+export async function claimCounts(httpPort: number): Promise<ClaimCounts> {
+  const lines = (await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()).split('\n');
+  // One sample line of the histogram whose name ends in `suffix` and whose labels include all of `labels`.
+  const sample = (suffix: string, ...labels: string[]) => {
+    const line = lines.find(
+      (candidate) =>
+        candidate.startsWith(`code_sandbox_sandbox_start_seconds${suffix}{`) &&
+        labels.every((label) => candidate.includes(label)),
+    );
+    return Number(line?.split(' ').at(-1) ?? 0);
+  };
+  return {
+    ready: sample('_bucket', 'le="0.01"', 'warm="true"'),
+    warm: sample('_count', 'warm="true"'),
+    cold: sample('_count', 'warm="false"'),
+  };
+}

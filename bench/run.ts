@@ -9,7 +9,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, totalmem } from 'node:os';
 import Docker from 'dockerode';
 import { loadConfig } from '../src/config/config.js';
-import { dockerRun, HELLO_PYTHON, idleSandboxMemoryMb, rawChurn, waitForQuietService } from './operations.js';
+import {
+  claimCounts,
+  dockerRun,
+  HELLO_PYTHON,
+  idleSandboxMemoryMb,
+  rawChurn,
+  waitForQuietService,
+} from './operations.js';
 import { startServiceProcess } from './service-process.js';
 import { measure, summarize } from './stats.js';
 import { evaluateTargets, type Figures, type Row, type TargetResult } from './targets.js';
@@ -76,7 +83,9 @@ async function runConfiguration(name: ConfigurationName): Promise<ConfigurationR
     );
     for (const workload of selected) {
       const began = performance.now();
+      const claimsBefore = await claimCounts(service.httpPort);
       const result = await workload.run({ service, docker, quick: QUICK });
+      const claimsAfter = await claimCounts(service.httpPort);
       const row: Row = {
         configuration: name,
         key: workload.key,
@@ -84,6 +93,7 @@ async function runConfiguration(name: ConfigurationName): Promise<ConfigurationR
         latency: summarize(result.samples),
         throughputPerSec: (result.samples.length * 1000) / result.wallMs,
         hitRate: result.warm / result.samples.length,
+        readyRate: (claimsAfter.ready - claimsBefore.ready) / result.samples.length,
       };
       rows.push(row);
       console.log(`  ${formatRow(row)}  (${((performance.now() - began) / 1000).toFixed(0)} s)`);
@@ -105,8 +115,19 @@ async function runConfiguration(name: ConfigurationName): Promise<ConfigurationR
   }
 }
 
-const HEADER = ['configuration', 'workload', 'n', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'per s', 'warm'];
-const WIDTHS = [13, 44, 4, 8, 8, 8, 8, 7, 6];
+const HEADER = [
+  'configuration',
+  'workload',
+  'n',
+  'p50 ms',
+  'p95 ms',
+  'p99 ms',
+  'max ms',
+  'per s',
+  'warm',
+  'ready',
+];
+const WIDTHS = [13, 44, 4, 8, 8, 8, 8, 7, 6, 6];
 
 function formatCells(cells: string[]): string {
   return cells
@@ -122,7 +143,7 @@ function formatRow(row: Row): string {
     String(latency.count),
     ...[latency.p50, latency.p95, latency.p99, latency.max].map((value) => value.toFixed(1)),
     row.throughputPerSec.toFixed(2),
-    row.hitRate === undefined ? '' : `${Math.round(row.hitRate * 100)}%`,
+    ...[row.hitRate, row.readyRate].map((rate) => (rate === undefined ? '' : `${Math.round(rate * 100)}%`)),
   ]);
 }
 

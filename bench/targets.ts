@@ -10,8 +10,10 @@ export interface Row {
   latency: LatencySummary;
   /** Calls per second over the time calls were in flight. */
   throughputPerSec: number;
-  /** Share of calls that found a warm sandbox (service rows only). */
+  /** Share of calls served by a pre-started sandbox, including those that waited for one still starting (service rows only). */
   hitRate?: number;
+  /** Share of calls that found an idle pre-started sandbox at once: no wait for any start (service rows only). */
+  readyRate?: number;
 }
 
 export interface Figures {
@@ -57,11 +59,12 @@ const TARGETS: Target[] = [
     measure: (f) => row(f, 'default', 'burst4')?.latency.p99,
   },
   {
-    label: 'default, bursts of 4: pool hit rate',
+    // The strict reading: a claim that waited for a sandbox still starting is not counted as a hit.
+    label: 'default, bursts of 4: pool hit rate (ready)',
     unit: '%',
     op: '>=',
     limit: 95,
-    measure: (f) => percent(row(f, 'default', 'burst4')?.hitRate),
+    measure: (f) => percent(row(f, 'default', 'burst4')?.readyRate),
   },
   {
     label: 'default, bursts of 8: p99',

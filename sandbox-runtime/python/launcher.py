@@ -137,10 +137,12 @@ def feed_stdin(child, go):
             pass
 
 
-def relay_until_exit(child, wakeup_read_fd, report_fd, report):
-    """Forwards the program's output as frames until it has exited and its pipes are closed, or at most
+def relay_until_end(child, wakeup_read_fd, report_fd, report):
+    """Forwards the program's output as frames until its pipes are all closed, or at most
     caps.drain_after_exit_ms after its exit: a background process it left behind may keep the pipes
-    open forever, and must not hold the result back. Returns when (monotonic) the program exited."""
+    open forever, and must not hold the result back. Returns (monotonic) when the program ended, and
+    whether it has exited (False: every pipe closed first, which the runner does right before its
+    exit, see runner.exit_now)."""
     sinks = {child.stdout.fileno(): FRAMES["stdout"], child.stderr.fileno(): FRAMES["stderr"], report_fd: report}
     selector = selectors.DefaultSelector()
     for fd in sinks:
@@ -168,8 +170,21 @@ def relay_until_exit(child, wakeup_read_fd, report_fd, report):
                 report.add(chunk)
             else:
                 write_frame(sinks[key.fd], chunk)
+    if exited_at is None and child.poll() is not None:
+        exited_at = time.monotonic()
+    return (exited_at if exited_at is not None else time.monotonic()), exited_at is not None
+
+
+def program_status(child, exited, final):
+    """(exit code, signal) of the run. The runner states its exit code in its final report and closes
+    its pipes before it exits, so the result need not wait for the exit itself (which takes
+    milliseconds under gVisor). That statement is the program process's own (so is the code it
+    exits with); without one — a signal, os._exit, a crash — the exit is waited for."""
+    stated = final.get("exit_code")
+    if not exited and isinstance(stated, int) and not isinstance(stated, bool) and 0 <= stated <= 255:
+        return stated, 0
     child.wait()
-    return exited_at if exited_at is not None else time.monotonic()
+    return exit_status(child.returncode)
 
 
 def artifact_name_problem(raw):
@@ -323,16 +338,17 @@ def main():
     started = time.monotonic()
     os.write(control_write_fd, b"start\n")
     go.set()
-    exited_at = relay_until_exit(child, wakeup_read_fd, report_read_fd, report)
-    run_ms = round((exited_at - started) * 1000, 3)
-    exit_code, signal_number = exit_status(child.returncode)
+    ended_at, exited = relay_until_end(child, wakeup_read_fd, report_read_fd, report)
+    run_ms = round((ended_at - started) * 1000, 3)
+    final = report.final(job["max_result_bytes"])
+    exit_code, signal_number = program_status(child, exited, final)
     skipped = send_artifacts(nonce, job["artifacts"])
     result = {
         "nonce": nonce,
         "exit_code": exit_code,
         "signal": signal_number,
         "run_ms": run_ms,
-        **from_report(report.final(job["max_result_bytes"]), job),
+        **from_report(final, job),
         "skipped_artifacts": skipped.listed,
         "skipped_artifacts_total": skipped.total,
     }
