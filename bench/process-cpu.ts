@@ -6,7 +6,8 @@ export type CpuByGroup = Record<string, number>;
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
 /**
- * Which part of the container machinery a process belongs to. runsc re-executes itself as /proc/self/exe
+ * Which part of the container machinery a process belongs to (or the service itself, as the benchmarks
+ * start it). runsc re-executes itself as /proc/self/exe
  * (its comm is "exe"), so its role is read from argv[0] ("runsc-sandbox", "runsc-gofer"; "runsc" for
  * the short-lived CLI calls the shim makes: create, start, state, kill, delete). The sandboxed program
  * itself (launcher, interpreter, user code) runs in gVisor's ptrace stub processes: no command line,
@@ -19,6 +20,7 @@ export function processGroup(argv: string[], cgroup: string): string {
   if (program === 'runsc') return 'runsc (cli)';
   if (program.startsWith('containerd-shim')) return 'containerd-shim';
   if (program === 'dockerd' || program === 'containerd') return program;
+  if (argv.some((argument) => argument.endsWith('dist/src/main.js'))) return 'service';
   return 'other';
 }
 

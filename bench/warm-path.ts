@@ -3,10 +3,12 @@
 // then makes N single calls with a pause between them and splits each, as the client sees it, into:
 // request → `started` event (gRPC, admission, pool claim, job directory) → result (the launcher's
 // run: start line in, program, result frame out) → end of the call; plus the service's own figures
-// from the result (`queue_wait_ms`, `duration_ms`, `total_ms`). Medians and p90 over the calls.
+// from the result (`queue_wait_ms`, `duration_ms`, `total_ms`). Medians and p90 over the calls; and
+// the CPU a call costs, per process group (/proc), counted only while calls are in flight.
 // Hold the Docker lock: flock /tmp/docker-heavy.lock node --import tsx bench/warm-path.ts [--runs 30]
 import Docker from 'dockerode';
 import { HELLO_PYTHON, waitForQuietService } from './operations.js';
+import { ProcessCpuSampler, type CpuByGroup } from './process-cpu.js';
 import { startServiceProcess } from './service-process.js';
 import { percentile } from './stats.js';
 
@@ -68,13 +70,21 @@ async function main(): Promise<void> {
   const service = await startServiceProcess({});
   try {
     const splits: Split[] = [];
+    const cpu: CpuByGroup = {};
+    const sampler = new ProcessCpuSampler();
+    sampler.start();
     await waitForQuietService(docker, service.httpPort, service.instanceId);
     await timedCall(service.client, HELLO_PYTHON); // warm-up: page cache, first gRPC connection
     for (let i = 0; i < RUNS; i++) {
       await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
       await waitForQuietService(docker, service.httpPort, service.instanceId);
+      const before = sampler.totals();
       splits.push(await timedCall(service.client, HELLO_PYTHON));
+      for (const [group, seconds] of Object.entries(sampler.totals())) {
+        cpu[group] = (cpu[group] ?? 0) + seconds - (before[group] ?? 0);
+      }
     }
+    sampler.stop();
     console.log(`warm path, ${RUNS} calls on a settled default pool (ms)`);
     console.log('phase'.padEnd(58) + 'p50'.padStart(8) + 'p90'.padStart(8));
     const rows: [string, keyof Split][] = [
@@ -94,6 +104,19 @@ async function main(): Promise<void> {
           percentile(values, 0.9).toFixed(1).padStart(8),
       );
     }
+    console.log(`\nCPU per call while it is in flight (ms; the benchmark's own client not counted)`);
+    const perCall = Object.entries(cpu)
+      .map(([group, seconds]) => [group, (seconds * 1000) / RUNS] as const)
+      .filter(([, ms]) => ms >= 0.05)
+      .sort((a, b) => b[1] - a[1]);
+    for (const [group, ms] of perCall) console.log(group.padEnd(58) + ms.toFixed(1).padStart(8));
+    console.log(
+      'all'.padEnd(58) +
+        perCall
+          .reduce((sum, [, ms]) => sum + ms, 0)
+          .toFixed(1)
+          .padStart(8),
+    );
   } finally {
     await service.stop();
   }
