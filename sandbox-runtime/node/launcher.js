@@ -298,8 +298,20 @@ async function main() {
     writeFrame(FRAMES.result, Buffer.from(JSON.stringify(result)));
     linger(child);
   };
-  // The end of the run: the program's pipes closed, or caps.drain_after_exit_ms after its exit (a
-  // background process it left behind may hold them open forever and must not hold the result back).
+  // The end of the run, whichever comes first: the runner stated its exit code and every pipe closed
+  // before its exit (see runner.js: the exit itself takes ~20 ms under gVisor); the program's pipes
+  // closed after its exit; or caps.drain_after_exit_ms after its exit (a background process it left
+  // behind may hold the pipes open forever and must not hold the result back).
+  let openPipes = 3;
+  const onPipeEnd = () => {
+    openPipes -= 1;
+    if (openPipes > 0 || child.exitCode !== null || child.signalCode !== null) return;
+    const stated = readReport(reportChunks, reportBytes, job.max_result_bytes).exit_code;
+    if (!Number.isInteger(stated) || stated < 0 || stated > 255) return; // the exit decides
+    runMs = Number(process.hrtime.bigint() - started) / 1e6;
+    finish(stated, null);
+  };
+  for (const pipe of [child.stdout, child.stderr, reportPipe]) pipe.once('end', onPipeEnd);
   child.on('exit', (code, signal) => {
     runMs = Number(process.hrtime.bigint() - started) / 1e6;
     setTimeout(() => finish(code, signal), CAPS.drain_after_exit_ms);

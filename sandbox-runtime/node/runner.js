@@ -10,7 +10,7 @@ const net = require('net');
 const Module = require('module');
 const path = require('path');
 
-const { PROTOCOL, CONTROL_FD, message, writeRecord } = require('./protocol.js');
+const { PROTOCOL, CONTROL_FD, REPORT_FD, message, writeRecord } = require('./protocol.js');
 
 const PATHS = PROTOCOL.paths;
 const JOB_DIR = process.env.SANDBOX_JOB_DIR;
@@ -115,11 +115,26 @@ function runJob() {
   const job = JSON.parse(fs.readFileSync(path.join(JOB_DIR, PATHS.manifest), 'utf8'));
   const entryPath = path.join(JOB_DIR, job.entry);
   report.mode = job.mode;
-  process.on('exit', () => {
+  const onExit = (code) => {
     // Peak RSS of this, the program's process: measured here in both languages alike.
     report.max_rss_kb = Math.round(process.resourceUsage().maxRSS);
+    // As the last exit listener, nothing of the program can write any more: state the exit code and
+    // close every pipe to the launcher, which then reports the end at once instead of after this
+    // process's exit (~20 ms of teardown under gVisor). A listener the program added later, or a
+    // process it left holding copies of the pipes, means the launcher waits for the exit as before.
+    const last = process.listeners('exit').at(-1) === onExit;
+    if (last) report.exit_code = code;
     writeRecord(report); // false: the launcher is gone; nothing to tell
-  });
+    if (!last) return;
+    for (const fd of [1, 2, REPORT_FD]) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // already closed by the program
+      }
+    }
+  };
+  process.on('exit', onExit);
   if (job.mode === 'script') {
     process.argv = [process.argv[0], entryPath];
     Module.runMain();

@@ -193,6 +193,32 @@ const CASES: ConformanceCase[] = [
       expect(outcome).toMatchObject({ exitReason: 'timeout', detail: 'timed out after 700 ms' }),
   },
   {
+    // The launchers report a run's end from the runner's own statement once every pipe is closed,
+    // before the process exits: nothing the program does at exit may be lost or misreported by that.
+    name: 'exit handlers still print, and the exit code they leave is the one reported',
+    code: {
+      python:
+        'import atexit, sys\natexit.register(lambda: print("bye", flush=True))\nprint("main")\nsys.exit(3)',
+      nodejs:
+        "process.on('exit', () => { console.log('bye'); });\nconsole.log('main');\nprocess.exitCode = 3;",
+    },
+    expect: ({ outcome, stdout }) => {
+      expect(stdout.toString()).toBe('main\nbye\n');
+      expect(outcome).toMatchObject({ exitReason: 'error', exitCode: 3 });
+    },
+  },
+  {
+    name: 'a huge exit status is reported as the process really exits with it',
+    code: {
+      python: 'import sys\nprint("x")\nsys.exit(300)',
+      nodejs: "console.log('x');\nprocess.exit(300);",
+    },
+    expect: ({ outcome, stdout }) => {
+      expect(stdout.toString()).toBe('x\n');
+      expect(outcome).toMatchObject({ exitReason: 'error', exitCode: 300 & 0xff });
+    },
+  },
+  {
     name: 'background processes do not hold the result back',
     code: {
       python: 'import subprocess\nsubprocess.Popen(["sleep", "30"])\nprint("done")',
