@@ -214,12 +214,8 @@ function fromReport(report, job) {
   };
 }
 
-/**
- * Stops everything the program left running, then idles until the host lets go of the sandbox (stdin
- * closes) or kills it: an immediate exit would stop the container now, which costs the host CPU right
- * when the next execution may be starting; the host removes used sandboxes a little later instead.
- */
-function linger(child) {
+/** Kills the program and everything it left running. */
+function stopEverything(child) {
   try {
     if (process.pid === 1)
       process.kill(-1, 'SIGKILL'); // PID 1 of a sandbox: every other process in it
@@ -227,6 +223,14 @@ function linger(child) {
   } catch {
     // nothing left to stop
   }
+}
+
+/**
+ * Idles until the host lets go of the sandbox (stdin closes) or kills it: an immediate exit would stop
+ * the container now, which costs the host CPU right when the next execution may be starting; the host
+ * removes used sandboxes a little later instead.
+ */
+function linger() {
   process.stdin.on('end', () => process.exit(0));
   process.stdin.resume();
 }
@@ -244,7 +248,7 @@ async function main() {
     },
     // fd 3: report (runner → launcher), fd 4: control (launcher → runner).
     stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
-    detached: true, // its own process group: see linger()
+    detached: true, // its own process group: see stopEverything()
   });
   const reportPipe = child.stdio[REPORT_FD];
   const reportChunks = [];
@@ -285,6 +289,9 @@ async function main() {
     if (finished) return;
     finished = true;
     const { exitCode, signal: signalNumber } = exitStatus(code, signal);
+    // Nothing of the program may run while its artifacts are read (a file swapped for a FIFO or a
+    // link mid-scan could block or redirect the launcher), nor after the result.
+    stopEverything(child);
     const skipped = sendArtifacts(nonce, job.artifacts);
     const result = {
       nonce,
@@ -296,7 +303,7 @@ async function main() {
       skipped_artifacts_total: skipped.total,
     };
     writeFrame(FRAMES.result, Buffer.from(JSON.stringify(result)));
-    linger(child);
+    linger();
   };
   // The end of the run, whichever comes first: the runner stated its exit code and every pipe closed
   // before its exit (see runner.js: the exit itself takes ~20 ms under gVisor); the program's pipes

@@ -111,10 +111,24 @@ async function runFunction(entryPath, mode) {
   setImmediate(() => process.exit());
 }
 
+/** Which open file `fd` is (device and inode), or undefined when it is closed. */
+function identity(fd) {
+  try {
+    const { dev, ino } = fs.fstatSync(fd);
+    return `${dev}:${ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
 function runJob() {
   const job = JSON.parse(fs.readFileSync(path.join(JOB_DIR, PATHS.manifest), 'utf8'));
   const entryPath = path.join(JOB_DIR, job.entry);
   report.mode = job.mode;
+  // The pipes to the launcher as they are before the program runs: it may close them and reuse the
+  // numbers for files of its own, which must then get neither the report nor a close.
+  const launcherPipes = new Map([1, 2, REPORT_FD].map((fd) => [fd, identity(fd)]));
+  const stillOurs = (fd) => identity(fd) === launcherPipes.get(fd);
   const onExit = (code) => {
     // Peak RSS of this, the program's process: measured here in both languages alike.
     report.max_rss_kb = Math.round(process.resourceUsage().maxRSS);
@@ -124,13 +138,15 @@ function runJob() {
     // process it left holding copies of the pipes, means the launcher waits for the exit as before.
     const last = process.listeners('exit').at(-1) === onExit;
     if (last) report.exit_code = code;
+    if (!stillOurs(REPORT_FD)) return;
     writeRecord(report); // false: the launcher is gone; nothing to tell
     if (!last) return;
     for (const fd of [1, 2, REPORT_FD]) {
+      if (!stillOurs(fd)) continue;
       try {
         fs.closeSync(fd);
       } catch {
-        // already closed by the program
+        // closed meanwhile
       }
     }
   };

@@ -314,7 +314,7 @@ def main():
         env={**program_environment(control_read_fd, report_write_fd), **common.start_egress_relay()},
         close_fds=True,
         pass_fds=(control_read_fd, report_write_fd),
-        start_new_session=True,  # its own process group: see linger()
+        start_new_session=True,  # its own process group: see stop_everything()
     )
     os.close(control_read_fd)
     os.close(report_write_fd)
@@ -342,6 +342,9 @@ def main():
     run_ms = round((ended_at - started) * 1000, 3)
     final = report.final(job["max_result_bytes"])
     exit_code, signal_number = program_status(child, exited, final)
+    # Nothing of the program may run while its artifacts are read (a file swapped for a FIFO or a
+    # link mid-scan could block or redirect the launcher), nor after the result.
+    stop_everything(child)
     skipped = send_artifacts(nonce, job["artifacts"])
     result = {
         "nonce": nonce,
@@ -353,14 +356,11 @@ def main():
         "skipped_artifacts_total": skipped.total,
     }
     write_frame(FRAMES["result"], json.dumps(result).encode())
-    linger(child)
+    linger()
 
 
-def linger(child):
-    """Stops everything the program left running, then idles until the host lets go of the sandbox
-    (stdin closes) or kills it. Exiting right away would make the container stop now, and a container
-    stop costs the host real CPU, right when the next execution may be starting; the host removes
-    used sandboxes a little later instead."""
+def stop_everything(child):
+    """Kills the program and everything it left running."""
     try:
         if os.getpid() == 1:
             os.kill(-1, signal.SIGKILL)  # PID 1 of a sandbox: every other process in it
@@ -368,6 +368,12 @@ def linger(child):
             os.killpg(child.pid, signal.SIGKILL)  # a plain process (tests): the program's group only
     except OSError:
         pass
+
+
+def linger():
+    """Idles until the host lets go of the sandbox (stdin closes) or kills it. Exiting right away would
+    make the container stop now, and a container stop costs the host real CPU, right when the next
+    execution may be starting; the host removes used sandboxes a little later instead."""
     sys.stdin.buffer.read()
 
 

@@ -25,6 +25,9 @@ REPORT_FD = int(os.environ.pop("SANDBOX_REPORT_FD"))
 # Processes the program forks run this file's code too; only the program process itself reports.
 PROGRAM_PID = os.getpid()
 report = {}
+# Set at boot by warm_up: /dev/null, and the identity of each pipe to the launcher (see release_pipes).
+dev_null = None
+launcher_pipes = {}
 
 
 def send_report(record):
@@ -218,16 +221,34 @@ def exit_now(status):
             # Peak RSS of this, the program's process: measured here in both languages alike.
             report["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             report["exit_code"] = status
-            send_report(report)
-            # The run is over: with every pipe to the launcher closed and the exit code stated, the
-            # launcher reports the end now instead of after this process's exit (milliseconds under
-            # gVisor). A process the program left behind still holds copies; then the exit decides.
-            for fd in (1, 2, REPORT_FD):
+            if still_ours(REPORT_FD):  # the program may have closed it and reused the number
                 try:
-                    os.close(fd)
+                    send_report(report)
                 except OSError:
                     pass
+            release_pipes()
         os._exit(status)
+
+
+def still_ours(fd):
+    try:
+        stat = os.fstat(fd)
+    except OSError:
+        return False
+    return (stat.st_dev, stat.st_ino) == launcher_pipes.get(fd)
+
+
+def release_pipes():
+    """The run is over: with every pipe to the launcher closed and the exit code stated, the launcher
+    reports the end now instead of after this process's exit (milliseconds under gVisor). /dev/null
+    takes each pipe's place in one step (dup2), so a daemon thread still printing writes nowhere
+    instead of failing. A process the program left behind still holds copies; then the exit decides."""
+    for fd in (1, 2, REPORT_FD):
+        if still_ours(fd):
+            try:
+                os.dup2(dev_null, fd)
+            except OSError:
+                pass
 
 
 def warm_up():
@@ -235,8 +256,10 @@ def warm_up():
     idle): under gVisor's ptrace platform a module import or the first pass through the compiler
     costs milliseconds of page faults and syscalls, which would otherwise be paid between the start
     line and the program. Nothing here is visible to the program but `resource` in sys.modules."""
+    global dev_null, launcher_pipes
     __import__("resource")  # exit_now's import then finds it in sys.modules
-
+    dev_null = os.open(os.devnull, os.O_WRONLY)  # not inheritable: no child of the program gets it
+    launcher_pipes = {fd: (os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2, REPORT_FD)}
     track_writable_files()
     exec(compile("warm = [str(n) for n in range(3)]\n", "<warm-up>", "exec"), {})
 

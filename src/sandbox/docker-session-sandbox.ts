@@ -282,14 +282,16 @@ export class DockerSessionSandbox implements SessionSandbox {
     if (this.closed) return;
     let end: SandboxEnd = 'crashed';
     let detail = `the session's control stream was corrupted (${reason}); the session has ended`;
+    let exitCode: number | undefined;
     if (reason === 'ended') {
       const exit = await this.options.handle.exit().catch(() => ({ exitCode: -1, oomKilled: false }));
+      exitCode = exit.exitCode;
       end = exit.oomKilled ? 'oom' : 'crashed';
       detail = exit.oomKilled
         ? 'out of memory'
         : `the sandbox stopped (status ${exit.exitCode}); the session has ended`;
     }
-    this.options.logger.warn({ sandboxId: this.sandboxId, end, reason }, 'session sandbox ended');
+    this.options.logger.warn({ sandboxId: this.sandboxId, end, reason, exitCode }, 'session sandbox ended');
     this.interruption?.(end, detail);
     this.closed = true;
     this.channel.detach();

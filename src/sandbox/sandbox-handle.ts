@@ -5,6 +5,10 @@ import { DOCKER_STDOUT, FrameDecoder } from './frame-decoder.js';
 import { SANDBOX_PROTOCOL } from './sandbox-protocol.js';
 import type { ContainerExit } from './sandbox-session.js';
 
+const EXIT_BY_SIGKILL = 128 + 9;
+const OOM_FLAG_GRACE_MS = 1000;
+const OOM_FLAG_POLL_MS = 100;
+
 /**
  * One started, attached sandbox container with its own job directory (empty until a job is written
  * into it; the container sees it through a read-only bind mount). Used once, then disposed.
@@ -86,8 +90,15 @@ export class SandboxHandle {
 
   async exit(): Promise<ContainerExit> {
     const { StatusCode } = (await this.container.wait()) as { StatusCode: number };
-    const state = (await this.container.inspect()).State;
-    return { exitCode: StatusCode, oomKilled: state.OOMKilled };
+    let oomKilled = (await this.container.inspect()).State.OOMKilled;
+    // Docker learns of an OOM kill and of the exit from two separate events; on a loaded host the
+    // OOM flag can land after the exit. A SIGKILL nobody here sent gets a moment for it to show.
+    const deadline = performance.now() + OOM_FLAG_GRACE_MS;
+    while (!oomKilled && StatusCode === EXIT_BY_SIGKILL && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, OOM_FLAG_POLL_MS));
+      oomKilled = (await this.container.inspect()).State.OOMKilled;
+    }
+    return { exitCode: StatusCode, oomKilled };
   }
 
   /** Ends the attach connection; the container itself is removed by the teardown. */

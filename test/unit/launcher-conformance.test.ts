@@ -208,6 +208,35 @@ const CASES: ConformanceCase[] = [
     },
   },
   {
+    name: 'output still being written at exit neither fails nor shows an error',
+    code: {
+      python:
+        'import threading, time\ndef chatter():\n    while True:\n        print("d")\nthreading.Thread(target=chatter, daemon=True).start()\ntime.sleep(0.05)',
+      nodejs: "setInterval(() => console.log('d'), 1);\nsetTimeout(() => process.exit(0), 50);",
+    },
+    expect: ({ outcome, stderr }) => {
+      expect(outcome).toMatchObject({ exitReason: 'ok', exitCode: 0 });
+      expect(stderr.toString()).toBe('');
+    },
+  },
+  {
+    // The runner's report pipe is closed by the program and its number reused for the program's own
+    // file: the report must not end up in that file, nor the run turn into a failure.
+    name: 'the program closes the report pipe and reuses its number',
+    code: {
+      python:
+        'import os\nos.closerange(3, 256)\nfiles = [open(f"artifacts/f{i}", "w") for i in range(8)]\nprint("ok")',
+      nodejs:
+        "const fs = require('fs');\nfs.closeSync(3);\nfor (let i = 0; i < 4; i++) fs.openSync(`artifacts/f${i}`, 'w');\nconsole.log('ok');",
+    },
+    expect: ({ outcome, stdout, artifacts }) => {
+      expect(outcome).toMatchObject({ exitReason: 'ok', exitCode: 0 });
+      expect(stdout.toString()).toBe('ok\n');
+      expect(artifacts.length).toBeGreaterThan(0);
+      for (const artifact of artifacts) expect(artifact.content.toString()).toBe('');
+    },
+  },
+  {
     name: 'a huge exit status is reported as the process really exits with it',
     code: {
       python: 'import sys\nprint("x")\nsys.exit(300)',
