@@ -8,7 +8,10 @@ artifacts, end with one result frame.
 
 Why a relay instead of letting the program inherit stdout: it never holds the launcher's stdout, so
 nothing it prints can be mistaken for a frame (a forged "result" is just stdout bytes), and the end of
-the run is reported the moment the program exits, without waiting for the container to stop.
+the run is reported the moment the program ends, without waiting for the container to stop. "Ends":
+the runner states its exit code and releases its pipes right before it exits (process teardown costs
+milliseconds under gVisor); without that statement, the process's exit. Before the artifacts are read,
+everything the program left running is killed.
 
 Frame types, paths, caps, record fields and messages come from ../protocol.json, shared with the host
 and the Node launcher; the frame writer and the boot steps shared with the session launcher are in
