@@ -11,32 +11,65 @@ export const PANDAS_PYTHON = 'import pandas\nprint(pandas.__version__)';
 
 export interface ExecutionSample {
   warm: boolean;
+  /** As the client saw it, ms after the call was made: the `started` event, the result, the call's end. */
+  startedMs: number;
+  resultMs: number;
+  endMs: number;
+  /** The service's own figures, from the result. */
+  queueWaitMs: number;
+  durationMs: number;
+  totalMs: number;
+}
+
+interface ExecuteMessage {
+  started?: { warm_start: boolean };
+  result?: {
+    exit_reason: string;
+    detail: string;
+    queue_wait_ms: string;
+    duration_ms: string;
+    total_ms: string;
+  };
 }
 
 /** One ExecuteCode call to its end; rejects unless the program exited ok. */
 export function executeCode(client: Client, code: string): Promise<ExecutionSample> {
   return new Promise((resolve, reject) => {
+    const begin = performance.now();
     const call = (client as unknown as { ExecuteCode(request: unknown): NodeJS.EventEmitter }).ExecuteCode({
       language: 'python',
       code,
     });
     let warm = false;
-    let ok = false;
-    let detail = '';
-    call.on(
-      'data',
-      (message: { started?: { warm_start: boolean }; result?: { exit_reason: string; detail: string } }) => {
-        if (message.started) warm = message.started.warm_start;
-        if (message.result) {
-          ok = message.result.exit_reason === 'ok';
-          detail = `${message.result.exit_reason} ${message.result.detail}`;
-        }
-      },
-    );
+    let startedMs = 0;
+    let resultMs = 0;
+    let result: ExecuteMessage['result'];
+    call.on('data', (message: ExecuteMessage) => {
+      if (message.started) {
+        warm = message.started.warm_start;
+        startedMs = performance.now() - begin;
+      }
+      if (message.result) {
+        resultMs = performance.now() - begin;
+        result = message.result;
+      }
+    });
     call.on('error', reject);
-    call.on('end', () =>
-      ok ? resolve({ warm }) : reject(new Error(`execution did not exit ok: ${detail}`)),
-    );
+    call.on('end', () => {
+      if (result?.exit_reason !== 'ok') {
+        reject(new Error(`execution did not exit ok: ${result?.exit_reason} ${result?.detail}`));
+        return;
+      }
+      resolve({
+        warm,
+        startedMs,
+        resultMs,
+        endMs: performance.now() - begin,
+        queueWaitMs: Number(result.queue_wait_ms),
+        durationMs: Number(result.duration_ms),
+        totalMs: Number(result.total_ms),
+      });
+    });
   });
 }
 

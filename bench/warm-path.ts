@@ -6,8 +6,9 @@
 // from the result (`queue_wait_ms`, `duration_ms`, `total_ms`). Medians and p90 over the calls; and
 // the CPU a call costs, per process group (/proc), counted only while calls are in flight.
 // Hold the Docker lock: flock /tmp/docker-heavy.lock node --import tsx bench/warm-path.ts [--runs 30]
+import type { Client } from '@grpc/grpc-js';
 import Docker from 'dockerode';
-import { HELLO_PYTHON, waitForQuietService } from './operations.js';
+import { executeCode, HELLO_PYTHON, waitForQuietService } from './operations.js';
 import { ProcessCpuSampler, type CpuByGroup } from './process-cpu.js';
 import { startServiceProcess } from './service-process.js';
 import { percentile } from './stats.js';
@@ -26,43 +27,18 @@ interface Split {
   queueWait: number;
 }
 
-interface Message {
-  started?: { warm_start: boolean };
-  result?: { exit_reason: string; duration_ms: string; total_ms: string; queue_wait_ms: string };
-}
-
-function timedCall(client: unknown, code: string): Promise<Split> {
-  return new Promise((resolve, reject) => {
-    const begin = performance.now();
-    let startedAt = 0;
-    let resultAt = 0;
-    let result: Message['result'];
-    const call = (client as { ExecuteCode(request: unknown): NodeJS.EventEmitter }).ExecuteCode({
-      language: 'python',
-      code,
-    });
-    call.on('data', (message: Message) => {
-      if (message.started) startedAt = performance.now();
-      if (message.result) {
-        resultAt = performance.now();
-        result = message.result;
-      }
-    });
-    call.on('error', reject);
-    call.on('end', () => {
-      const end = performance.now();
-      if (!result || result.exit_reason !== 'ok') return reject(new Error('call did not end ok'));
-      resolve({
-        toStarted: startedAt - begin,
-        startedToResult: resultAt - startedAt,
-        resultToEnd: end - resultAt,
-        total: end - begin,
-        serviceDuration: Number(result.duration_ms),
-        serviceTotal: Number(result.total_ms),
-        queueWait: Number(result.queue_wait_ms),
-      });
-    });
-  });
+/** The phases of one call, from what the client saw and what the service reported. */
+async function timedCall(client: Client, code: string): Promise<Split> {
+  const sample = await executeCode(client, code);
+  return {
+    toStarted: sample.startedMs,
+    startedToResult: sample.resultMs - sample.startedMs,
+    resultToEnd: sample.endMs - sample.resultMs,
+    total: sample.endMs,
+    serviceDuration: sample.durationMs,
+    serviceTotal: sample.totalMs,
+    queueWait: sample.queueWaitMs,
+  };
 }
 
 async function main(): Promise<void> {
