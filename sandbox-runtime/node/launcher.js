@@ -285,6 +285,9 @@ async function main() {
 
   let finished = false;
   let runMs = 0;
+  // Read once, when nothing more can arrive: every pipe closed, or the run is being finished.
+  let report;
+  const finalReport = () => (report ??= readReport(reportChunks, reportBytes, job.max_result_bytes));
   const finish = (code, signal) => {
     if (finished) return;
     finished = true;
@@ -298,7 +301,7 @@ async function main() {
       exit_code: exitCode,
       signal: signalNumber,
       run_ms: Math.round(runMs * 1000) / 1000,
-      ...fromReport(readReport(reportChunks, reportBytes, job.max_result_bytes), job),
+      ...fromReport(finalReport(), job),
       skipped_artifacts: skipped.listed,
       skipped_artifacts_total: skipped.total,
     };
@@ -313,7 +316,7 @@ async function main() {
   const onPipeEnd = () => {
     openPipes -= 1;
     if (openPipes > 0 || child.exitCode !== null || child.signalCode !== null) return;
-    const stated = readReport(reportChunks, reportBytes, job.max_result_bytes).exit_code;
+    const stated = finalReport().exit_code;
     if (!Number.isInteger(stated) || stated < 0 || stated > 255) return; // the exit decides
     runMs = Number(process.hrtime.bigint() - started) / 1e6;
     finish(stated, null);

@@ -230,12 +230,17 @@ def exit_now(status):
         os._exit(status)
 
 
-def still_ours(fd):
+def pipe_identity(fd):
+    """Which open file `fd` is (device, inode), or None when it is closed."""
     try:
         stat = os.fstat(fd)
     except OSError:
-        return False
-    return (stat.st_dev, stat.st_ino) == launcher_pipes.get(fd)
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def still_ours(fd):
+    return pipe_identity(fd) == launcher_pipes[fd]
 
 
 def release_pipes():
@@ -259,7 +264,7 @@ def warm_up():
     global dev_null, launcher_pipes
     __import__("resource")  # exit_now's import then finds it in sys.modules
     dev_null = os.open(os.devnull, os.O_WRONLY)  # not inheritable: no child of the program gets it
-    launcher_pipes = {fd: (os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in (1, 2, REPORT_FD)}
+    launcher_pipes = {fd: pipe_identity(fd) for fd in (1, 2, REPORT_FD)}
     track_writable_files()
     exec(compile("warm = [str(n) for n in range(3)]\n", "<warm-up>", "exec"), {})
 
