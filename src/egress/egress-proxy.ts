@@ -255,10 +255,10 @@ export class EgressProxy implements EgressChannel {
     const target = parseConnectTarget(request.url ?? '');
     if (!target) {
       this.recordDenied(binding, 'CONNECT', '', 0, 'CONNECT needs host:port');
-      return this.refuseTunnel(client, 400, 'CONNECT needs host:port');
+      return this.refuseOnSocket(client, 400, 'CONNECT needs host:port');
     }
     const admission = await this.admit(binding, 'CONNECT', target.host, target.port);
-    if (!admission.ok) return this.refuseTunnel(client, admission.status, admission.reason);
+    if (!admission.ok) return this.refuseOnSocket(client, admission.status, admission.reason);
     const { attempt, address } = admission;
 
     const upstream = this.connectUpstream(attempt, address);
@@ -270,7 +270,8 @@ export class EgressProxy implements EgressChannel {
       upstream.pipe(client);
     });
     upstream.once('error', (error: NodeJS.ErrnoException) => {
-      if (!upstream.connected) this.refuseTunnel(client, 502, `connection failed (${error.code ?? 'error'})`);
+      if (!upstream.connected)
+        this.refuseOnSocket(client, 502, `connection failed (${error.code ?? 'error'})`);
       this.finish(attempt);
     });
     upstream.once('close', () => {
@@ -455,7 +456,7 @@ export class EgressProxy implements EgressChannel {
     const reason = `malformed request: ${typeof detail === 'string' ? detail : error.message} (${code})`;
     const pending = this.forwarding.get(socket);
     const answered = pending !== undefined && pending.response.headersSent;
-    if (!answered) this.refuseTunnel(socket, 400, reason);
+    if (!answered) this.refuseOnSocket(socket, 400, reason);
     if (pending && !pending.complete) {
       pending.abandoned = reason;
       if (pending.attempt) this.cut(pending.attempt, reason);
@@ -466,7 +467,8 @@ export class EgressProxy implements EgressChannel {
     socket.destroy();
   }
 
-  private refuseTunnel(client: Duplex, status: number, reason: string): void {
+  /** A refusal written straight on the client's socket (a CONNECT, or a request Node could not parse). */
+  private refuseOnSocket(client: Duplex, status: number, reason: string): void {
     const body = `egress denied: ${reason}\n`;
     client.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Refused'}\r\n` +
