@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors/service-error.js';
+import { canonicalIpLiteral, formatIpAddress, parseIpLiteral } from './ip-literal.js';
 
 /**
  * One allowlist entry, parsed. Written as `host[:port]`: `api.example.com`, `api.example.com:8443`,
@@ -33,22 +34,30 @@ export const DEFAULT_EGRESS_PORTS: readonly number[] = Object.freeze([80, 443]);
 export const MAX_ALLOW_ENTRIES = 64;
 const MAX_ENTRY_LENGTH = 270;
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+/** A label inet_aton and WHATWG URL read as a number (decimal, octal or 0x hex): no TLD looks like this. */
+const NUMERIC_LABEL = /^(?:\d+|0x[0-9a-f]*)$/;
 
 /**
  * Lower-cases a host and strips a trailing dot and IPv6 brackets; undefined when it is neither a DNS
  * name nor an IP literal. Used for allowlist entries and for the destinations programs ask for alike,
- * so both are compared in one spelling.
+ * so both are compared in one spelling: an IP literal becomes its canonical text (see
+ * parseIpLiteral), and a name that a resolver or URL parser would read as an IPv4 shorthand
+ * (`2130706433`, `0177.0.0.1`, `0x7f.1`, `127.1`: its last label is a number) is refused rather
+ * than left for getaddrinfo to interpret.
  */
 export function normalizeHost(host: string): string | undefined {
-  let value = host.toLowerCase();
-  if (value.startsWith('[') && value.endsWith(']')) {
-    value = value.slice(1, -1);
-    return isIP(value) === 6 ? value : undefined;
+  if (host.startsWith('[') && host.endsWith(']')) {
+    const address = parseIpLiteral(host.slice(1, -1));
+    return address?.family === 6 ? formatIpAddress(address) : undefined;
   }
-  if (isIP(value) !== 0) return value;
+  const literal = canonicalIpLiteral(host);
+  if (literal !== undefined) return literal;
+  let value = host.toLowerCase();
   if (value.endsWith('.')) value = value.slice(0, -1);
   if (value.length === 0 || value.length > 253) return undefined;
-  return value.split('.').every((label) => LABEL.test(label)) ? value : undefined;
+  const labels = value.split('.');
+  if (!labels.every((label) => LABEL.test(label))) return undefined;
+  return NUMERIC_LABEL.test(labels[labels.length - 1] ?? '') ? undefined : value;
 }
 
 /** Parses one entry; returns why it is not valid instead when it is not. */

@@ -1,7 +1,7 @@
-import { isIP } from 'node:net';
+import { formatIpAddress, parseIpLiteral } from '../domain/ip-literal.js';
 import { matchingRules, normalizeHost, type NetworkPolicy } from '../domain/network-policy.js';
 import type { HostResolver } from './host-resolver.js';
-import { specialAddressKind } from './special-address.js';
+import { specialKindOf } from './special-address.js';
 
 export type DestinationDecision =
   { allowed: true; host: string; address: string } | { allowed: false; host: string; reason: string };
@@ -10,8 +10,9 @@ export type DestinationDecision =
  * Decides whether one execution may open a connection to `host`:`port`, and to which address. The
  * name must be allowed by the policy; it is resolved here, and an address in a special range
  * (loopback, private, link-local, metadata…) is refused unless an allowing rule comes from the
- * operator's list naming this exact host. The caller connects to the returned address, never to the
- * name again, so the answer cannot change between the check and the connection.
+ * operator's list naming this exact host. Addresses are judged by their bytes (see specialKindOf), and
+ * the one returned is in canonical text (see formatIpAddress). The caller connects to it, never to
+ * the name again, so the answer cannot change between the check and the connection.
  */
 export async function checkDestination(
   policy: NetworkPolicy,
@@ -32,7 +33,8 @@ export async function checkDestination(
 
   let addresses: string[];
   try {
-    addresses = isIP(host) !== 0 ? [host] : await resolve(host);
+    // normalizeHost gave an IP literal its canonical text, and refused the shorthands a resolver reads.
+    addresses = parseIpLiteral(host) ? [host] : await resolve(host);
   } catch (error) {
     return {
       allowed: false,
@@ -41,8 +43,14 @@ export async function checkDestination(
     };
   }
   let refused: string | undefined;
-  for (const address of addresses) {
-    const kind = specialAddressKind(address);
+  for (const answer of addresses) {
+    const parsed = parseIpLiteral(answer);
+    if (!parsed) {
+      refused ??= `resolves to an address the proxy cannot judge (${answer.slice(0, 64)})`;
+      continue;
+    }
+    const address = formatIpAddress(parsed);
+    const kind = specialKindOf(parsed);
     if (kind === undefined || mayReachPrivate) return { allowed: true, host, address };
     refused ??= `resolves to a ${kind} address (${address}); only an exact host in SANDBOX_EGRESS_ALLOW may`;
   }

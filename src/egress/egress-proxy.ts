@@ -2,12 +2,13 @@ import { chmod, rm } from 'node:fs/promises';
 import {
   createServer,
   request as httpRequest,
+  STATUS_CODES,
   type IncomingMessage,
   type Server,
   type ServerResponse,
 } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import type { Duplex, Readable, Writable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { MAX_REPORTED_DENIALS, type DeniedEgress, type EgressReport } from '../domain/egress-report.js';
 import { NO_EGRESS, type NetworkPolicy } from '../domain/network-policy.js';
@@ -15,6 +16,8 @@ import { checkDestination } from './destination-check.js';
 import type { EgressChannel } from './egress-channel.js';
 import type { EgressMetrics } from './egress-metrics.js';
 import type { HostResolver } from './host-resolver.js';
+import { MeteredSocket, type ByteDirection } from './metered-socket.js';
+import { parseAbsoluteTarget, parseConnectTarget } from './request-target.js';
 
 /**
  * Caps per binding (a one-shot execution, or one cell of a session): one execution cannot use up the
@@ -25,9 +28,15 @@ export interface EgressCaps {
   maxConnections: number;
   /** Attempts open at the same time in the sandbox, whichever binding opened them. */
   maxOpenConnections: number;
-  /** Bytes relayed in both directions, all the binding's connections together. */
+  /**
+   * Bytes crossing the upstream connections in both directions, all the binding's connections
+   * together: request lines, headers and framing count as much as bodies.
+   */
   maxBytes: number;
 }
+
+/** Opens the TCP connection to a checked address and port. */
+export type Dialer = (address: string, port: number) => Socket;
 
 export interface EgressProxyOptions {
   socketPath: string;
@@ -36,11 +45,14 @@ export interface EgressProxyOptions {
   resolve: HostResolver;
   metrics: EgressMetrics;
   logger: Logger;
+  /** net.connect unless given: tests pass one that refuses anything but loopback. */
+  dial?: Dialer;
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
 /** A tunnel or request with no traffic either way for this long is cut. */
 const IDLE_TIMEOUT_MS = 60_000;
+const MAX_AUDITED_PATH = 512;
 const HOP_BY_HOP_HEADERS = new Set([
   'connection',
   'keep-alive',
@@ -64,11 +76,13 @@ interface Binding {
   requests: number;
   denied: number;
   bytes: number;
+  /** A write was refused for the byte cap: nothing more fits, even when `bytes` is still below it. */
+  capReached: boolean;
   deniedAttempts: DeniedEgress[];
 }
 
 function newBinding(executionId: string | undefined, policy: NetworkPolicy): Binding {
-  return { executionId, policy, requests: 0, denied: 0, bytes: 0, deniedAttempts: [] };
+  return { executionId, policy, requests: 0, denied: 0, bytes: 0, capReached: false, deniedAttempts: [] };
 }
 
 /** One attempt between its admission and its end: what it has moved, and how to cut it. */
@@ -77,7 +91,11 @@ interface Attempt {
   method: string;
   host: string;
   port: number;
-  bytes: number;
+  /** Path and query sent upstream (absolute-URI requests only). */
+  path?: string;
+  /** Bytes written to and read from the upstream connection. */
+  sent: number;
+  received: number;
   /** Both ends' sockets: destroyed when the attempt is cut. */
   sockets: Duplex[];
   ended: boolean;
@@ -86,6 +104,19 @@ interface Attempt {
 
 type Admission =
   { ok: true; address: string; attempt: Attempt } | { ok: false; status: number; reason: string };
+
+/**
+ * An absolute-URI request from its headers until its response ends, found by its client socket when
+ * Node's parser rejects what follows its headers (a bad chunk) or the connection goes away.
+ */
+interface Forwarding {
+  response: ServerResponse;
+  attempt?: Attempt;
+  /** Its whole body has been parsed: a parse error on its socket is a later request's. */
+  complete: boolean;
+  /** Why it must not be sent (any more): malformed, or its client left while it was being checked. */
+  abandoned?: string;
+}
 
 /**
  * The egress proxy of one sandbox: an HTTP forward proxy (absolute-URI requests for http://, CONNECT
@@ -98,10 +129,13 @@ export class EgressProxy implements EgressChannel {
   private binding: Binding = newBinding(undefined, NO_EGRESS);
   private readonly server: Server;
   private readonly openSockets = new Set<Duplex>();
+  private readonly forwarding = new Map<Duplex, Forwarding>();
+  private readonly dial: Dialer;
   private open = 0;
   private closed = false;
 
   constructor(private readonly options: EgressProxyOptions) {
+    this.dial = options.dial ?? ((address, port) => connect({ host: address, port }));
     this.server = createServer({ requestTimeout: IDLE_TIMEOUT_MS, headersTimeout: CONNECT_TIMEOUT_MS });
     // A backstop for idle client connections; attempts themselves are capped (and audited) in admit().
     this.server.maxConnections = options.caps.maxOpenConnections * 2;
@@ -112,7 +146,9 @@ export class EgressProxy implements EgressChannel {
     this.server.on('connect', (request: IncomingMessage, client: Duplex, head: Buffer) => {
       void this.tunnel(request, client, head);
     });
-    this.server.on('clientError', (_error, socket: Duplex) => socket.destroy());
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
+      this.malformed(error, socket),
+    );
   }
 
   get socketPath(): string {
@@ -148,41 +184,48 @@ export class EgressProxy implements EgressChannel {
     for (const socket of this.openSockets) socket.destroy();
   }
 
-  /** Absolute-URI request (`GET http://host/path`): plain HTTP, checked per request. */
+  /**
+   * Absolute-URI request (`GET http://host/path`): plain HTTP, checked per request. Node's parser has
+   * read the request strictly (it refuses Content-Length with Transfer-Encoding, obs-fold, bad chunk
+   * sizes: see malformed) and de-chunked its body; the body goes upstream framed again the way it
+   * came, Content-Length or chunked, so the destination reads exactly one request, the one audited.
+   */
   private async forward(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const { binding } = this;
     binding.requests += 1;
-    let target: URL;
-    try {
-      target = new URL(request.url ?? '');
-    } catch {
-      const reason = 'this is a forward proxy: send an absolute URI (http://host/…)';
-      this.recordDenied(binding, request.method ?? '', '', 0, reason);
-      return this.refuse(response, 400, reason);
-    }
-    if (target.protocol !== 'http:') {
-      const reason = `${target.protocol} URIs go through CONNECT (set HTTPS_PROXY)`;
-      this.recordDenied(binding, request.method ?? '', target.hostname, 0, reason);
-      return this.refuse(response, 400, reason);
-    }
-    const port = target.port === '' ? 80 : Number(target.port);
-    const method = request.method ?? 'GET';
-    const admission = await this.admit(binding, method, target.hostname, port);
-    if (!admission.ok) return this.refuse(response, admission.status, admission.reason);
-    const { attempt, address } = admission;
-
-    const upstream = httpRequest({
-      host: address,
-      port,
-      method,
-      path: `${target.pathname}${target.search}`,
-      headers: withoutHopByHop(request.headers, target.host),
-      setHost: false,
-      agent: false,
+    const client = request.socket;
+    const pending: Forwarding = { response, complete: false };
+    this.forwarding.set(client, pending);
+    request.once('end', () => (pending.complete = true));
+    response.once('close', () => {
+      pending.abandoned ??= 'the client closed the connection first';
+      if (this.forwarding.get(client) === pending) this.forwarding.delete(client);
     });
-    this.attach(attempt, request.socket);
-    upstream.setTimeout(IDLE_TIMEOUT_MS, () => this.cut(attempt, 'timed out'));
-    upstream.on('socket', (socket: Socket) => this.attach(attempt, socket));
+    const method = request.method ?? 'GET';
+    const target = parseAbsoluteTarget(request.url ?? '');
+    if ('refused' in target) {
+      this.recordDenied(binding, method, target.host, 0, target.refused);
+      return this.refuse(response, target.status, target.refused);
+    }
+    const { port } = target;
+    const admission = await this.admit(binding, method, target.host, port, () => pending.abandoned);
+    if (!admission.ok) {
+      if (!pending.abandoned) this.refuse(response, admission.status, admission.reason);
+      return;
+    }
+    const { attempt, address } = admission;
+    attempt.path = target.path;
+    pending.attempt = attempt;
+
+    const connection = this.connectUpstream(attempt, address);
+    this.attach(attempt, client, connection);
+    const upstream = httpRequest({
+      method,
+      path: target.path,
+      headers: forwardedHeaders(request, target.hostHeader),
+      setHost: false,
+      createConnection: () => connection,
+    });
     upstream.on('error', (error: NodeJS.ErrnoException) => {
       if (!response.headersSent) response.writeHead(502, { 'content-type': 'text/plain' });
       response.end(`egress to ${attempt.host}:${port} failed: ${error.code ?? error.message}\n`);
@@ -194,13 +237,14 @@ export class EgressProxy implements EgressChannel {
         upstreamResponse.statusMessage,
         withoutHopByHop(upstreamResponse.headers),
       );
-      this.meter(attempt, upstreamResponse, response);
+      upstreamResponse.pipe(response);
     });
     response.on('close', () => {
       upstream.destroy();
       this.finish(attempt);
     });
-    this.meter(attempt, request, upstream);
+    // Ends the upstream request only when the body ended cleanly; an aborted one is cut, never completed.
+    request.pipe(upstream);
   }
 
   /** CONNECT host:port: a byte tunnel (TLS passes through untouched; the name checked is the one asked for). */
@@ -208,28 +252,26 @@ export class EgressProxy implements EgressChannel {
     const { binding } = this;
     binding.requests += 1;
     this.track(client);
-    const authority = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(request.url ?? '');
-    if (!authority) {
+    const target = parseConnectTarget(request.url ?? '');
+    if (!target) {
       this.recordDenied(binding, 'CONNECT', '', 0, 'CONNECT needs host:port');
-      return this.refuseTunnel(client, 400, 'CONNECT needs host:port');
+      return this.refuseOnSocket(client, 400, 'CONNECT needs host:port');
     }
-    const [, host = '', portText = ''] = authority;
-    const admission = await this.admit(binding, 'CONNECT', host, Number(portText));
-    if (!admission.ok) return this.refuseTunnel(client, admission.status, admission.reason);
+    const admission = await this.admit(binding, 'CONNECT', target.host, target.port);
+    if (!admission.ok) return this.refuseOnSocket(client, admission.status, admission.reason);
     const { attempt, address } = admission;
 
-    const upstream = connect({ host: address, port: attempt.port });
+    const upstream = this.connectUpstream(attempt, address);
     this.attach(attempt, client, upstream);
-    upstream.setTimeout(CONNECT_TIMEOUT_MS, () => this.cut(attempt, 'timed out'));
     upstream.once('connect', () => {
-      upstream.setTimeout(IDLE_TIMEOUT_MS);
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-      if (head.length > 0 && this.count(attempt, head.length)) upstream.write(head);
-      this.meter(attempt, client, upstream);
-      this.meter(attempt, upstream, client);
+      if (head.length > 0) upstream.write(head);
+      client.pipe(upstream);
+      upstream.pipe(client);
     });
     upstream.once('error', (error: NodeJS.ErrnoException) => {
-      if (upstream.connecting) this.refuseTunnel(client, 502, `connection failed (${error.code ?? 'error'})`);
+      if (!upstream.connected)
+        this.refuseOnSocket(client, 502, `connection failed (${error.code ?? 'error'})`);
       this.finish(attempt);
     });
     upstream.once('close', () => {
@@ -243,10 +285,28 @@ export class EgressProxy implements EgressChannel {
   }
 
   /**
+   * The attempt's connection to the address it was admitted for, metered both ways against the
+   * binding's byte cap, cut when it does not connect in time or then goes idle.
+   */
+  private connectUpstream(attempt: Attempt, address: string): MeteredSocket {
+    const socket = this.dial(address, attempt.port);
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () => this.cut(attempt, 'timed out'));
+    socket.once('connect', () => socket.setTimeout(IDLE_TIMEOUT_MS));
+    this.attach(attempt, socket);
+    return new MeteredSocket(socket, (bytes, direction) => this.count(attempt, bytes, direction));
+  }
+
+  /**
    * Counts an attempt and decides it: caps first (no DNS work for an execution over its caps), then the
    * policy. A refusal is audited here; an admitted attempt is audited when it ends, with its bytes.
    */
-  private async admit(binding: Binding, method: string, host: string, port: number): Promise<Admission> {
+  private async admit(
+    binding: Binding,
+    method: string,
+    host: string,
+    port: number,
+    abandoned: () => string | undefined = () => undefined,
+  ): Promise<Admission> {
     const { caps, metrics } = this.options;
     this.open += 1;
     let refusal: { status: number; reason: string } | undefined;
@@ -261,7 +321,7 @@ export class EgressProxy implements EgressChannel {
         status: 429,
         reason: `more than ${caps.maxOpenConnections} egress connections open at once`,
       };
-    } else if (binding.bytes >= caps.maxBytes) {
+    } else if (binding.capReached || binding.bytes >= caps.maxBytes) {
       refusal = { status: 429, reason: `egress byte cap of ${caps.maxBytes} reached` };
     }
     let normalizedHost = host;
@@ -271,6 +331,9 @@ export class EgressProxy implements EgressChannel {
       normalizedHost = decision.host;
       if (decision.allowed) address = decision.address;
       else refusal = { status: 403, reason: decision.reason };
+      // What happened on the client's connection while the name was being checked.
+      const gone = abandoned();
+      if (gone !== undefined) refusal = { status: 400, reason: gone };
     }
     if (refusal) {
       this.open -= 1;
@@ -283,31 +346,29 @@ export class EgressProxy implements EgressChannel {
       method,
       host: normalizedHost,
       port,
-      bytes: 0,
+      sent: 0,
+      received: 0,
       sockets: [],
       ended: false,
     };
     return { ok: true, address, attempt };
   }
 
-  /** Copies `from` into `to`, counting every byte against the execution's cap, with backpressure. */
-  private meter(attempt: Attempt, from: Readable, to: Writable): void {
-    from.on('data', (chunk: Buffer) => {
-      if (!this.count(attempt, chunk.length)) return;
-      if (!to.write(chunk)) {
-        from.pause();
-        to.once('drain', () => from.resume());
-      }
-    });
-    from.once('end', () => to.end());
-  }
-
-  /** Adds to the byte counts; false (and the attempt cut) once the execution's byte cap is passed. */
-  private count(attempt: Attempt, bytes: number): boolean {
-    attempt.bytes += bytes;
-    attempt.binding.bytes += bytes;
-    if (attempt.binding.bytes <= this.options.caps.maxBytes) return true;
-    this.cut(attempt, `egress byte cap of ${this.options.caps.maxBytes} reached; connection cut`);
+  /**
+   * Meters one upstream read or write against the binding's byte cap; false (and the attempt cut)
+   * once it is passed. A write that would pass it is not made; bytes already read are counted (they
+   * did cross) but not relayed.
+   */
+  private count(attempt: Attempt, bytes: number, direction: ByteDirection): boolean {
+    const { binding } = attempt;
+    const { maxBytes } = this.options.caps;
+    if (direction === 'received' || binding.bytes + bytes <= maxBytes) {
+      attempt[direction] += bytes;
+      binding.bytes += bytes;
+      if (binding.bytes <= maxBytes) return true;
+    }
+    binding.capReached = true;
+    this.cut(attempt, `egress byte cap of ${maxBytes} reached; connection cut`);
     return false;
   }
 
@@ -336,8 +397,11 @@ export class EgressProxy implements EgressChannel {
       method: attempt.method,
       host: attempt.host,
       port: attempt.port,
+      ...(attempt.path !== undefined ? { path: attempt.path.slice(0, MAX_AUDITED_PATH) } : {}),
       decision: 'allowed',
-      bytes: attempt.bytes,
+      bytes: attempt.sent + attempt.received,
+      sent: attempt.sent,
+      received: attempt.received,
       ...(attempt.cutReason ? { reason: attempt.cutReason } : {}),
     });
   }
@@ -376,10 +440,38 @@ export class EgressProxy implements EgressChannel {
     response.end(`egress denied: ${reason}\n`);
   }
 
-  private refuseTunnel(client: Duplex, status: number, reason: string): void {
+  /**
+   * A request Node's parser refused (Content-Length with Transfer-Encoding, obs-fold, a bad chunk
+   * size, …): answered 400 and audited, and never forwarded. If it is the body of a request already
+   * being forwarded that went bad, that attempt is refused or cut, so the destination never gets a
+   * complete request; otherwise it is a refusal of its own.
+   */
+  private malformed(error: NodeJS.ErrnoException, socket: Duplex): void {
+    const code = error.code ?? '';
+    if (!code.startsWith('HPE_')) {
+      socket.destroy(); // a reset or a timeout: nothing was asked for
+      return;
+    }
+    const detail = (error as { reason?: unknown }).reason;
+    const reason = `malformed request: ${typeof detail === 'string' ? detail : error.message} (${code})`;
+    const pending = this.forwarding.get(socket);
+    const answered = pending !== undefined && pending.response.headersSent;
+    if (!answered) this.refuseOnSocket(socket, 400, reason);
+    if (pending && !pending.complete) {
+      pending.abandoned = reason;
+      if (pending.attempt) this.cut(pending.attempt, reason);
+    } else {
+      this.binding.requests += 1;
+      this.recordDenied(this.binding, '', '', 0, reason);
+    }
+    socket.destroy();
+  }
+
+  /** A refusal written straight on the client's socket (a CONNECT, or a request Node could not parse). */
+  private refuseOnSocket(client: Duplex, status: number, reason: string): void {
     const body = `egress denied: ${reason}\n`;
     client.end(
-      `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Refused'}\r\n` +
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Refused'}\r\n` +
         `Content-Type: text/plain\r\nX-Sandbox-Egress: denied\r\nConnection: close\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
     );
@@ -390,13 +482,33 @@ function noteDenied(binding: Binding, denied: DeniedEgress): void {
   if (binding.deniedAttempts.length < MAX_REPORTED_DENIALS) binding.deniedAttempts.push(denied);
 }
 
+/**
+ * The headers to send upstream: the client's, without hop-by-hop ones (and any its Connection header
+ * names), the Host of the URI, and the body's framing stated explicitly. Node's parser has de-chunked a
+ * chunked body; without `Transfer-Encoding: chunked` here Node's client would write it bare after a
+ * GET's head, where the destination would read it as a second request.
+ */
+function forwardedHeaders(request: IncomingMessage, host: string): Record<string, string | string[]> {
+  const named = (request.headers.connection ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter(Boolean);
+  const headers = withoutHopByHop(request.headers, host, named);
+  if (request.headers['transfer-encoding'] !== undefined) {
+    delete headers['content-length']; // Node's parser refuses both; never send both
+    headers['transfer-encoding'] = 'chunked';
+  }
+  return headers;
+}
+
 function withoutHopByHop(
   headers: IncomingMessage['headers'],
   host?: string,
+  alsoDrop: readonly string[] = [],
 ): Record<string, string | string[]> {
   const kept: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !HOP_BY_HOP_HEADERS.has(name)) kept[name] = value;
+    if (value !== undefined && !HOP_BY_HOP_HEADERS.has(name) && !alsoDrop.includes(name)) kept[name] = value;
   }
   if (host !== undefined) kept.host = host;
   return kept;

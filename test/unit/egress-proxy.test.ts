@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
+import { Agent, createServer, request, type Server } from 'node:http';
 import {
   connect,
   createServer as createTcpServer,
@@ -13,12 +13,22 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   narrowNetworkPolicy,
   NO_EGRESS,
+  parseAllowEntry,
   parseOperatorAllowList,
+  type AllowRule,
   type NetworkPolicy,
 } from '../../src/domain/network-policy.js';
 import type { EgressDecision } from '../../src/egress/egress-metrics.js';
 import { EgressProxy, type EgressCaps } from '../../src/egress/egress-proxy.js';
+import {
+  IPV4_EMBEDDINGS,
+  ipv4Shorthands,
+  ipv6Spellings,
+  SPECIAL_IPV4,
+  specialSpellings,
+} from '../support/address-spellings.js';
 import { CapturedLog } from '../support/captured-log.js';
+import { startRawOrigin } from '../support/raw-http-origin.js';
 
 // Real sockets, no Docker: the proxy on a unix socket in a temp dir, origin servers on loopback, and
 // names pointed at loopback by the injected resolver (the exact operator entries permit that).
@@ -59,11 +69,21 @@ interface Harness {
   proxy: EgressProxy;
   log: CapturedLog;
   decisions: EgressDecision[];
+  /** Every address:port the proxy opened a TCP connection to. */
+  dialled: string[];
 }
 
-async function startProxy(caps: Partial<EgressCaps> = {}, bind = true): Promise<Harness> {
+/**
+ * The proxy under test. Its dialler connects to loopback only and records every connection: a
+ * classification bug must show up as a failed assertion, never as traffic to a private address.
+ */
+async function startProxy(
+  caps: Partial<EgressCaps> = {},
+  bind: NetworkPolicy | false = testPolicy(),
+): Promise<Harness> {
   const log = new CapturedLog();
   const decisions: EgressDecision[] = [];
+  const dialled: string[] = [];
   const proxy = new EgressProxy({
     socketPath: join(directory, `${proxies.length}-${Date.now()}.sock`),
     sandboxId: 'sandbox-1',
@@ -71,17 +91,27 @@ async function startProxy(caps: Partial<EgressCaps> = {}, bind = true): Promise<
     resolve: async (host) => (host.endsWith('.test') ? ['127.0.0.1'] : []),
     metrics: { egressRequest: (decision) => decisions.push(decision) },
     logger: pino({ level: 'info' }, log),
+    dial: (address, port) => {
+      dialled.push(`${address}:${port}`);
+      const loopback = address === '127.0.0.1' || address === '::1';
+      return connect({ host: loopback ? address : '127.0.0.1', port: loopback ? port : 9 });
+    },
   });
   proxies.push(proxy);
   await proxy.listen();
-  if (bind) proxy.bind('execution-1', testPolicy());
-  return { proxy, log, decisions };
+  if (bind) proxy.bind('execution-1', bind);
+  return { proxy, log, decisions, dialled };
 }
 
-/** Everything the test origins offer. */
-function testPolicy(): NetworkPolicy {
-  const { rules } = parseOperatorAllowList([`origin.test:${httpPort}`, `echo.test:${echoPort}`]);
+/** Everything the test origins offer (each named exactly by the operator, so loopback is allowed). */
+function testPolicy(...more: string[]): NetworkPolicy {
+  const { rules } = parseOperatorAllowList([`origin.test:${httpPort}`, `echo.test:${echoPort}`, ...more]);
   return narrowNetworkPolicy(['*'], rules);
+}
+
+/** Logged-open mode (SANDBOX_EGRESS_OPEN=true) with network.allow ["*"]: any public host, any port. */
+function loggedOpenPolicy(): NetworkPolicy {
+  return narrowNetworkPolicy(['*'], [parseAllowEntry('*') as AllowRule]);
 }
 
 /** A forward-proxy request (absolute URI) through the unix socket. */
@@ -293,5 +323,317 @@ describe('EgressProxy', () => {
     proxy.close();
     await closed;
     await expect(proxiedGet(proxy, `http://origin.test:${httpPort}/`)).rejects.toThrow();
+  });
+});
+
+/** Sends `text` on a fresh connection to the proxy and returns everything it answers until it closes. */
+function rawExchange(
+  proxy: EgressProxy,
+  text: string,
+  more?: { after: number; text: string },
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(proxy.socketPath);
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+    socket.write(text);
+    if (more) setTimeout(() => socket.writable && socket.write(more.text), more.after);
+    setTimeout(() => socket.end(), 1_000);
+  });
+}
+
+/** GETs one absolute URI over a kept-alive connection and returns the status. */
+function statusOf(proxy: EgressProxy, agent: Agent, url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: proxy.socketPath, path: url, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const bracketed = (spelling: string) => (spelling.includes(':') ? `[${spelling}]` : spelling);
+const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
+const PARALLEL = 16;
+/** Caps that let thousands of refusals through the proxy, PARALLEL at a time. */
+const MANY: Partial<EgressCaps> = { maxConnections: 1_000_000, maxOpenConnections: 4 * PARALLEL };
+
+describe('EgressProxy in logged-open mode: no spelling of a special address gets through', () => {
+  // The spellings the finding used, every spelling of every loopback address (the service's own
+  // ports are on loopback), then every spelling of every other special range.
+  const loopbackSpellings = [
+    ...SPECIAL_IPV4.filter((address) => address.startsWith('127.')).flatMap((address) =>
+      IPV4_EMBEDDINGS.flatMap(({ wrap }) => ipv6Spellings(wrap(address))),
+    ),
+    ...ipv6Spellings([0, 0, 0, 0, 0, 0, 0, 1]),
+  ];
+
+  /** Asks for each spelling by CONNECT and by absolute URI, a few at a time; lists what was not refused. */
+  async function refusedEverywhere(harness: Harness, spellings: string[]): Promise<void> {
+    const { proxy } = harness;
+    const agent = new Agent({ keepAlive: true, maxSockets: PARALLEL });
+    const through: string[] = [];
+    const queue = [...spellings];
+    const worker = async () => {
+      for (let spelling = queue.shift(); spelling !== undefined; spelling = queue.shift()) {
+        const tunnel = await rawExchange(
+          proxy,
+          `CONNECT ${bracketed(spelling)}:${echoPort} HTTP/1.1\r\n\r\n`,
+        );
+        if (!tunnel.startsWith('HTTP/1.1 403'))
+          through.push(`CONNECT ${spelling}: ${tunnel.split('\r\n')[0]}`);
+        // 403, or 400 where WHATWG URL itself rejects the URI (`http://0177.088.0.1/`: not valid octal).
+        const get = await statusOf(proxy, agent, `http://${bracketed(spelling)}:${httpPort}/v1/execute`);
+        if (get !== 403 && get !== 400) through.push(`GET ${spelling}: ${get}`);
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: PARALLEL }, worker));
+    } finally {
+      agent.destroy();
+    }
+    expect(through).toEqual([]);
+    expect(harness.dialled).toEqual([]);
+  }
+
+  it("refuses the finding's spellings and every other spelling of loopback (CONNECT and absolute URI)", async () => {
+    const harness = await startProxy(MANY, loggedOpenPolicy());
+    expect(loopbackSpellings).toEqual(
+      expect.arrayContaining(['0:0:0:0:0:ffff:7f00:1', '0::ffff:7f00:1', '::ffff:7f00:1', '::1']),
+    );
+    await refusedEverywhere(harness, loopbackSpellings);
+    expect(harness.proxy.report()).toMatchObject({ requests: 2 * loopbackSpellings.length, bytes: 0 });
+  }, 60_000);
+
+  it('refuses every spelling of every special range, and every IPv4 shorthand, before dialling anything', async () => {
+    const harness = await startProxy(MANY, loggedOpenPolicy());
+    const spellings = [
+      ...new Set([
+        ...specialSpellings().map(({ spelling }) => spelling),
+        ...SPECIAL_IPV4.flatMap(ipv4Shorthands),
+      ]),
+    ];
+    await refusedEverywhere(harness, spellings);
+  }, 300_000);
+
+  it('still lets a public address through (judged by its bytes, dialled in canonical form)', async () => {
+    const harness = await startProxy({}, loggedOpenPolicy());
+    const tunnel = await rawExchange(
+      harness.proxy,
+      `CONNECT [0:0:0:0:0:FFFF:5DB8:D822]:${echoPort} HTTP/1.1\r\n\r\n`,
+    );
+    // The test dialler sends non-loopback addresses nowhere (a refused loopback port): what matters is
+    // that the proxy admitted it and which address it chose.
+    expect(tunnel).toMatch(/^HTTP\/1.1 502/);
+    expect(harness.dialled).toEqual([`::ffff:5db8:d822:${echoPort}`]);
+  });
+});
+
+describe('EgressProxy byte cap: raw bytes both ways, request lines and headers included', () => {
+  it('stops many big-header requests at the cap, and reports exactly what the origin read and wrote', async () => {
+    const origin = await startRawOrigin();
+    try {
+      const cap = 10_000;
+      const { proxy } = await startProxy({ maxBytes: cap }, testPolicy(`counted.test:${origin.port}`));
+      const statuses: number[] = [];
+      for (let index = 0; index < 30; index += 1) {
+        statuses.push(
+          await new Promise<number>((resolve) => {
+            const req = request(
+              {
+                socketPath: proxy.socketPath,
+                path: `http://counted.test:${origin.port}/${index}`,
+                headers: { 'x-pad': 'a'.repeat(2_000) },
+              },
+              (res) => {
+                res.resume();
+                res.on('end', () => resolve(res.statusCode ?? 0));
+              },
+            );
+            req.on('error', () => resolve(0));
+            req.end();
+          }),
+        );
+      }
+      await settle();
+      const oneRequest = 2_000 + 100;
+      expect(origin.received()).toBeLessThanOrEqual(cap);
+      expect(origin.received()).toBeGreaterThan(cap - 2 * oneRequest);
+      // Four fit; the fifth is cut before its head is written (0: the connection is cut); then 429.
+      expect(statuses).toEqual([200, 200, 200, 200, 0, ...new Array<number>(25).fill(429)]);
+      expect(proxy.report().bytes).toBe(origin.received() + origin.sent());
+    } finally {
+      origin.close();
+    }
+  });
+
+  it('never sends a request whose head alone would pass the cap (12 KB of headers under a 10,000-byte cap)', async () => {
+    const origin = await startRawOrigin();
+    try {
+      const { proxy, log } = await startProxy(
+        { maxBytes: 10_000 },
+        testPolicy(`counted.test:${origin.port}`),
+      );
+      for (let index = 0; index < 30; index += 1) {
+        await new Promise<void>((resolve) => {
+          const req = request(
+            {
+              socketPath: proxy.socketPath,
+              path: `http://counted.test:${origin.port}/${index}`,
+              headers: { 'x-pad': 'a'.repeat(12_000) },
+            },
+            (res) => {
+              res.resume();
+              res.on('end', resolve);
+            },
+          );
+          req.on('error', () => resolve());
+          req.end();
+        });
+      }
+      await settle();
+      expect(origin.received()).toBe(0);
+      expect(proxy.report().bytes).toBe(0);
+      expect(proxy.report().deniedAttempts[0]).toEqual({
+        host: 'counted.test',
+        port: origin.port,
+        reason: 'egress byte cap of 10000 reached; connection cut',
+      });
+      expect(auditLines(log)[0]?.egress).toMatchObject({ decision: 'allowed', sent: 0, received: 0 });
+    } finally {
+      origin.close();
+    }
+  });
+});
+
+describe('EgressProxy request framing: the origin reads exactly the requests that were audited', () => {
+  it('re-frames a chunked body, so a request hidden in it stays body (no smuggled second request)', async () => {
+    const origin = await startRawOrigin();
+    try {
+      const { proxy, log } = await startProxy({}, testPolicy(`recorder.test:${origin.port}`));
+      const authority = `recorder.test:${origin.port}`;
+      const smuggled = `GET /smuggled HTTP/1.1\r\nHost: ${authority}\r\n\r\n`;
+      const answer = await rawExchange(
+        proxy,
+        `GET http://${authority}/carrier HTTP/1.1\r\nHost: ${authority}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n` +
+          `${Buffer.byteLength(smuggled).toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`,
+      );
+      await settle();
+      expect(answer).toMatch(/^HTTP\/1.1 200/);
+      expect(answer).toContain('seen /carrier');
+      expect(origin.requests).toEqual([
+        expect.objectContaining({ method: 'GET', url: '/carrier', body: smuggled }),
+      ]);
+      expect(origin.requests[0]?.headers['transfer-encoding']).toBe('chunked');
+      const audit = auditLines(log).map((line) => line.egress as Record<string, unknown>);
+      expect(audit).toEqual([
+        expect.objectContaining({
+          method: 'GET',
+          host: 'recorder.test',
+          path: '/carrier',
+          decision: 'allowed',
+        }),
+      ]);
+      expect(audit[0]?.sent).toBe(origin.received());
+    } finally {
+      origin.close();
+    }
+  });
+
+  it('forwards a Content-Length body as is', async () => {
+    const origin = await startRawOrigin();
+    try {
+      const { proxy } = await startProxy({}, testPolicy(`recorder.test:${origin.port}`));
+      const authority = `recorder.test:${origin.port}`;
+      const answer = await rawExchange(
+        proxy,
+        `POST http://${authority}/form HTTP/1.1\r\nHost: ${authority}\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`,
+      );
+      await settle();
+      expect(answer).toMatch(/^HTTP\/1.1 200/);
+      expect(origin.requests).toEqual([expect.objectContaining({ url: '/form', body: 'hello' })]);
+    } finally {
+      origin.close();
+    }
+  });
+
+  it.each([
+    [
+      'Content-Length with Transfer-Encoding',
+      'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      'HPE_INVALID_TRANSFER_ENCODING',
+    ],
+    ['obs-fold', 'X-Folded: a\r\n b\r\n\r\n', 'HPE_INVALID_HEADER_TOKEN'],
+    [
+      'a bad chunk size',
+      'Transfer-Encoding: chunked\r\n\r\nzz\r\nGET /smuggled HTTP/1.1\r\n\r\n0\r\n\r\n',
+      'HPE_INVALID_CHUNK_SIZE',
+    ],
+    [
+      'a chunk size overflow',
+      'Transfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\nx\r\n0\r\n\r\n',
+      'HPE_INVALID_CHUNK_SIZE',
+    ],
+    [
+      'a Transfer-Encoding other than chunked',
+      'Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n',
+      'HPE_INVALID_TRANSFER_ENCODING',
+    ],
+    [
+      'two Content-Lengths',
+      'Content-Length: 1\r\nContent-Length: 2\r\n\r\nab',
+      'HPE_UNEXPECTED_CONTENT_LENGTH',
+    ],
+  ])('refuses %s with 400, audits it, and sends nothing', async (_name, rest, code) => {
+    const origin = await startRawOrigin();
+    try {
+      const { proxy, log, dialled } = await startProxy({}, testPolicy(`recorder.test:${origin.port}`));
+      const authority = `recorder.test:${origin.port}`;
+      const answer = await rawExchange(
+        proxy,
+        `POST http://${authority}/x HTTP/1.1\r\nHost: ${authority}\r\n${rest}`,
+      );
+      await settle();
+      expect(answer).toMatch(/^HTTP\/1.1 400 Bad Request\r\n/);
+      expect(origin.requests).toEqual([]);
+      expect(dialled).toEqual([]);
+      expect(proxy.report()).toMatchObject({ requests: 1, denied: 1, bytes: 0 });
+      expect(proxy.report().deniedAttempts[0]?.reason).toContain(code);
+      expect(auditLines(log).map((line) => line.egress)).toEqual([
+        expect.objectContaining({ decision: 'denied', reason: expect.stringContaining(code) as string }),
+      ]);
+    } finally {
+      origin.close();
+    }
+  });
+
+  it('cuts a request whose body goes bad after it was sent on, so the origin never gets a complete request', async () => {
+    const origin = await startRawOrigin();
+    try {
+      const { proxy, log } = await startProxy({}, testPolicy(`recorder.test:${origin.port}`));
+      const authority = `recorder.test:${origin.port}`;
+      const answer = await rawExchange(
+        proxy,
+        `POST http://${authority}/slow HTTP/1.1\r\nHost: ${authority}\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n`,
+        { after: 200, text: `zz\r\nGET /smuggled HTTP/1.1\r\n\r\n0\r\n\r\n` },
+      );
+      await settle();
+      expect(answer).toMatch(/^HTTP\/1.1 400 Bad Request\r\n/);
+      expect(origin.requests).toEqual([]);
+      expect(auditLines(log).map((line) => line.egress)).toEqual([
+        expect.objectContaining({
+          method: 'POST',
+          path: '/slow',
+          decision: 'allowed',
+          reason: expect.stringContaining('HPE_INVALID_CHUNK_SIZE') as string,
+        }),
+      ]);
+    } finally {
+      origin.close();
+    }
   });
 });
