@@ -1,0 +1,96 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { containersOfInstance, startTestApp, type TestApp } from '../support/test-app.js';
+
+const run = promisify(execFile);
+const TOKEN = 'python-sdk-token-0123456789';
+// Debian's interpreter: python3-grpcio, python3-protobuf and python3-pytest are installed for it.
+const PYTHON = '/usr/bin/python3';
+const PACKAGE = resolve('clients/python');
+const TESTS = resolve('clients/python/tests');
+
+/** Every test of clients/python/tests: each must have run and passed (none skipped, none missing). */
+const EXPECTED_TESTS = [
+  'test_endpoint.py::test_urls_become_grpc_targets',
+  'test_endpoint.py::test_an_http_url_is_refused_with_the_reason',
+  'test_endpoint.py::test_malformed_urls_are_refused',
+  'test_endpoint.py::test_the_environment_supplies_url_and_token',
+  'test_errors.py::test_invalid_argument_names_the_field',
+  'test_errors.py::test_unauthenticated_without_the_token_or_with_a_wrong_one',
+  'test_errors.py::test_not_found_for_an_unknown_session',
+  'test_errors.py::test_unavailable_when_nothing_listens',
+  'test_errors.py::test_resource_exhausted_carries_the_retry_hint_and_the_opt_in_retry_waits_for_it',
+  'test_run.py::test_output_streams_to_the_callbacks_in_order_before_the_result',
+  'test_run.py::test_files_stdin_limits_return_value_and_artifacts',
+  'test_run.py::test_what_the_program_does_is_a_result_not_an_exception',
+  'test_session.py::test_a_session_keeps_state_shows_values_plots_and_moves_files',
+];
+
+let t: TestApp;
+let venv: string;
+
+beforeAll(async () => {
+  // A fresh venv on Debian's Python, seeing Debian's grpcio/protobuf/pytest, and the package installed
+  // the documented way. --no-index: pip must find everything on this machine (PyPI is not reachable).
+  venv = mkdtempSync(join(tmpdir(), 'code-sandbox-venv-'));
+  await run(PYTHON, ['-m', 'venv', '--system-site-packages', venv]);
+  await run(join(venv, 'bin', 'pip'), [
+    'install',
+    '--no-index',
+    '--no-build-isolation',
+    '--disable-pip-version-check',
+    '--quiet',
+    PACKAGE,
+  ]);
+  // One slot and no waiting place: a second concurrent run is refused with the retry hint.
+  t = await startTestApp({ SANDBOX_AUTH_TOKEN: TOKEN, SANDBOX_CONCURRENCY: '1', SANDBOX_MAX_QUEUED: '0' });
+});
+afterAll(async () => {
+  await t?.stop();
+  if (venv) rmSync(venv, { recursive: true, force: true });
+  expect(await containersOfInstance(t.docker, t.config.instanceId)).toEqual([]);
+});
+
+describe('the Python client package (clients/python) installed with pip into a venv', () => {
+  it('imports from the venv, not from the checkout', async () => {
+    const { stdout } = await run(
+      join(venv, 'bin', 'python'),
+      ['-c', 'import code_sandbox; print(code_sandbox.__file__)'],
+      {
+        cwd: tmpdir(),
+      },
+    );
+    expect(stdout.trim().startsWith(venv)).toBe(true);
+  });
+
+  it('passes its pytest suite against the real service (streaming, sessions, files, a plot, typed errors, retry)', async () => {
+    // From a directory outside the checkout, so `python -m pytest` cannot import the package's source.
+    const outcome = await run(
+      join(venv, 'bin', 'python'),
+      ['-m', 'pytest', '-v', '-p', 'no:cacheprovider', '--color=no', TESTS],
+      {
+        cwd: tmpdir(),
+        env: {
+          ...process.env,
+          CODE_SANDBOX_URL: `grpc://127.0.0.1:${t.app.grpcPort}`,
+          CODE_SANDBOX_TOKEN: TOKEN,
+        },
+        timeout: 240_000,
+      },
+    ).then(
+      ({ stdout, stderr }) => ({ code: 0, output: stdout + stderr }),
+      (error: { code: number; stdout: string; stderr: string }) => ({
+        code: error.code,
+        output: error.stdout + error.stderr,
+      }),
+    );
+    expect(outcome.code, outcome.output).toBe(0);
+    const passed = [...outcome.output.matchAll(/tests\/(\S+?)(?:\[.*?\])? PASSED/g)].map((match) => match[1]);
+    expect([...new Set(passed)].sort(), outcome.output).toEqual([...EXPECTED_TESTS].sort());
+    expect(outcome.output).not.toMatch(/SKIPPED|FAILED|ERROR/);
+  }, 300_000);
+});
