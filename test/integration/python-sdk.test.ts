@@ -23,6 +23,8 @@ const EXPECTED_TESTS = [
   'test_errors.py::test_unauthenticated_without_the_token_or_with_a_wrong_one',
   'test_errors.py::test_not_found_for_an_unknown_session',
   'test_errors.py::test_unavailable_when_nothing_listens',
+  'test_readme.py::test_the_quickstart_runs',
+  'test_readme.py::test_the_sessions_example_runs',
   'test_errors.py::test_resource_exhausted_carries_the_retry_hint_and_the_opt_in_retry_waits_for_it',
   'test_run.py::test_output_streams_to_the_callbacks_in_order_before_the_result',
   'test_run.py::test_files_stdin_limits_return_value_and_artifacts',

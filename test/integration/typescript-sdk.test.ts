@@ -1,3 +1,7 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CodeSandbox,
@@ -11,6 +15,7 @@ import {
 import { freePort } from '../support/free-port.js';
 import { containersOfInstance, eventuallyEmpty, startTestApp, type TestApp } from '../support/test-app.js';
 
+const run = promisify(execFile);
 const TOKEN = 'typescript-client-token-0123456789';
 const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 let t: TestApp;
@@ -23,6 +28,8 @@ beforeAll(async () => {
   sandbox = new CodeSandbox({
     env: { CODE_SANDBOX_URL: `grpc://127.0.0.1:${t.app.grpcPort}`, CODE_SANDBOX_TOKEN: TOKEN },
   });
+  // The README examples import the package by its name: the workspace link resolves to dist/.
+  await run('npm', ['run', '--silent', 'build', '--workspace', '@code-sandbox/client']);
 });
 afterAll(async () => {
   sandbox?.close();
@@ -260,5 +267,56 @@ describe('typed errors', () => {
       patient.close();
     }
     await done;
+  });
+});
+
+/** The first code block under the client README's `## heading`. */
+function readmeBlock(heading: string): string {
+  const readme = readFileSync('clients/typescript/README.md', 'utf8');
+  const section = readme.split(`\n## ${heading}\n`)[1] ?? '';
+  const block = /```(?:js|ts)\n([\s\S]*?)```/.exec(section)?.[1];
+  if (!block) throw new Error(`clients/typescript/README.md has no code block under ${heading}`);
+  return block;
+}
+
+/** Runs a module in a directory of the checkout (so `@code-sandbox/client` resolves), with the token in the environment. */
+async function runModule(name: string, source: string, nodeArgs: string[] = []): Promise<string> {
+  const directory = mkdtempSync(join(process.cwd(), '.readme-example-'));
+  try {
+    writeFileSync(join(directory, name), source);
+    const { stdout } = await run('node', [...nodeArgs, join(directory, name)], {
+      env: { ...process.env, CODE_SANDBOX_TOKEN: TOKEN },
+    });
+    return stdout;
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+// The README's examples, run as written (only the address differs: the test server's).
+describe('clients/typescript/README.md', () => {
+  it('the quickstart runs in plain Node.js', async () => {
+    const quickstart = readmeBlock('Quickstart').replace('localhost:50051', `127.0.0.1:${t.app.grpcPort}`);
+    const stdout = await runModule('quickstart.mjs', quickstart);
+    expect(stdout).toMatch(/^42\nok \d+\n$/);
+  });
+
+  it('the sessions example runs (TypeScript, `await using`)', async () => {
+    const source = [
+      "import { CodeSandbox } from '@code-sandbox/client';",
+      `const sandbox = new CodeSandbox({ url: 'grpc://127.0.0.1:${t.app.grpcPort}' });`,
+      '{',
+      readmeBlock('Sessions'),
+      '  console.log(JSON.stringify({ text: value.text, png: Buffer.from(png!.subarray(0, 4)).toString("hex"), listing, bytes: bytes.length }));',
+      '}',
+      'sandbox.close();',
+    ].join('\n');
+    const stdout = await runModule('sessions.mts', source, ['--import', 'tsx']);
+    expect(JSON.parse(stdout)).toEqual({
+      text: '6',
+      png: '89504e47',
+      listing: [{ path: 'sales.csv', size: 20 }],
+      bytes: 20,
+    });
   });
 });

@@ -1,6 +1,7 @@
 import type { ClientReadableStream, ServiceError } from '@grpc/grpc-js';
 import { errorFromGrpc } from './error-from-grpc.js';
 import { SandboxError } from './errors.js';
+import { OutputText } from './output-text.js';
 import type { Artifact, Display, ExecutionResult, OutputOptions } from './types.js';
 import {
   artifactFromWire,
@@ -87,28 +88,6 @@ export function collectExecution(
       resolve(resultFrom(result, started, stdout.text, stderr.text, artifacts, displays));
     };
   });
-}
-
-/** One output stream: decodes UTF-8 across chunks, reports each piece, keeps the whole text. */
-class OutputText {
-  private readonly decoder = new TextDecoder('utf-8');
-  text = '';
-
-  constructor(private readonly onText: ((text: string) => void) | undefined) {}
-
-  push(bytes: Uint8Array): void {
-    this.emit(this.decoder.decode(bytes, { stream: true }));
-  }
-
-  end(): void {
-    this.emit(this.decoder.decode());
-  }
-
-  private emit(text: string): void {
-    if (text === '') return;
-    this.text += text;
-    this.onText?.(text);
-  }
 }
 
 function resultFrom(
