@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -8,9 +8,6 @@ import { containersOfInstance, startTestApp, type TestApp } from '../support/tes
 
 const run = promisify(execFile);
 const TOKEN = 'python-sdk-token-0123456789';
-// Debian's interpreter: python3-grpcio, python3-protobuf and python3-pytest are installed for it.
-const PYTHON = '/usr/bin/python3';
-const PACKAGE = resolve('clients/python');
 const TESTS = resolve('clients/python/tests');
 
 /** Every test of clients/python/tests: each must have run and passed (none skipped, none missing). */
@@ -32,28 +29,37 @@ const EXPECTED_TESTS = [
   'test_session.py::test_a_session_keeps_state_shows_values_plots_and_moves_files',
 ];
 
+/** The README's Python command that starts with `prefix` (its "Client SDKs" section); docs/clients.md must show the same. */
+function documentedCommand(prefix: string): string {
+  const line = readFileSync('README.md', 'utf8')
+    .split('\n')
+    .find((candidate) => candidate.startsWith(prefix));
+  if (!line) throw new Error(`README.md has no command starting with ${prefix}`);
+  expect(readFileSync('docs/clients.md', 'utf8').split('\n')).toContain(line);
+  return line;
+}
+
 let t: TestApp;
+let workdir: string;
 let venv: string;
 
 beforeAll(async () => {
-  // A fresh venv on Debian's Python, seeing Debian's grpcio/protobuf/pytest, and the package installed
-  // the documented way. --no-index: pip must find everything on this machine (PyPI is not reachable).
-  venv = mkdtempSync(join(tmpdir(), 'code-sandbox-venv-'));
-  await run(PYTHON, ['-m', 'venv', '--system-site-packages', venv]);
-  await run(join(venv, 'bin', 'pip'), [
-    'install',
-    '--no-index',
-    '--no-build-isolation',
-    '--disable-pip-version-check',
-    '--quiet',
-    PACKAGE,
-  ]);
+  // A fresh venv on Debian's Python, seeing Debian's grpcio/protobuf/pytest, with the package installed
+  // by the README's own command, run in a directory where ./clients is the checkout's. PIP_NO_INDEX:
+  // pip must find everything on this machine (PyPI is not reachable).
+  workdir = mkdtempSync(join(tmpdir(), 'code-sandbox-venv-'));
+  symlinkSync(resolve('clients'), join(workdir, 'clients'));
+  await run('bash', ['-c', documentedCommand('/usr/bin/python3 -m venv')], {
+    cwd: workdir,
+    env: { ...process.env, PIP_NO_INDEX: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' },
+  });
+  venv = join(workdir, '.venv');
   // One slot and no waiting place: a second concurrent run is refused with the retry hint.
   t = await startTestApp({ SANDBOX_AUTH_TOKEN: TOKEN, SANDBOX_CONCURRENCY: '1', SANDBOX_MAX_QUEUED: '0' });
 });
 afterAll(async () => {
   await t?.stop();
-  if (venv) rmSync(venv, { recursive: true, force: true });
+  if (workdir) rmSync(workdir, { recursive: true, force: true });
   expect(await containersOfInstance(t.docker, t.config.instanceId)).toEqual([]);
 });
 
@@ -67,6 +73,14 @@ describe('the Python client package (clients/python) installed with pip into a v
       },
     );
     expect(stdout.trim().startsWith(venv)).toBe(true);
+  });
+
+  it("README's one-line example prints what the code printed", async () => {
+    const { stdout } = await run('bash', ['-c', documentedCommand('.venv/bin/python -c')], {
+      cwd: workdir,
+      env: { ...process.env, CODE_SANDBOX_URL: `127.0.0.1:${t.app.grpcPort}`, CODE_SANDBOX_TOKEN: TOKEN },
+    });
+    expect(stdout).toBe('42\n');
   });
 
   it('passes its pytest suite against the real service (streaming, sessions, files, a plot, typed errors, retry)', async () => {

@@ -295,6 +295,20 @@ async function runModule(name: string, source: string, nodeArgs: string[] = []):
 
 // The README's examples, run as written (only the address differs: the test server's).
 describe('clients/typescript/README.md', () => {
+  it("the root README's one-line example (also in docs/clients.md) prints what the code printed", async () => {
+    const line = readFileSync('README.md', 'utf8')
+      .split('\n')
+      .find(
+        (candidate) =>
+          candidate.startsWith('node --input-type=module') && candidate.includes('@code-sandbox/client'),
+      );
+    expect(readFileSync('docs/clients.md', 'utf8').split('\n')).toContain(line);
+    const { stdout } = await run('bash', ['-c', line!], {
+      env: { ...process.env, CODE_SANDBOX_URL: `127.0.0.1:${t.app.grpcPort}`, CODE_SANDBOX_TOKEN: TOKEN },
+    });
+    expect(stdout).toBe('42\n');
+  });
+
   it('the quickstart runs in plain Node.js', async () => {
     const quickstart = readmeBlock('Quickstart').replace('localhost:50051', `127.0.0.1:${t.app.grpcPort}`);
     const stdout = await runModule('quickstart.mjs', quickstart);
