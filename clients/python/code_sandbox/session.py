@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable, List, Optional, Union
 
 from ._proto import sandbox_pb2
+from .errors import NotFoundError
 from .results import Display, DownloadedFile, ExecutionResult, Limits, SessionFile, limits_from_proto
 
 if TYPE_CHECKING:
@@ -84,10 +85,15 @@ class Session:
         return self._sandbox._execute(request, self.id, on_stdout, on_stderr, on_display)
 
     def close(self) -> None:
-        """Ends the session and removes its sandbox. Closing twice is a no-op on this object."""
+        """Ends the session and removes its sandbox. A session that has already ended (closed, idle,
+        expired) counts as closed: closing is idempotent, so leaving a ``with`` block never raises
+        because the service ended the session first."""
         if self._closed:
             return
-        self._sandbox._unary("CloseSession", sandbox_pb2.CloseSessionRequest(session_id=self.id), self.id)
+        try:
+            self._sandbox._unary("CloseSession", sandbox_pb2.CloseSessionRequest(session_id=self.id), self.id)
+        except NotFoundError:
+            pass
         self._closed = True
 
     def __enter__(self) -> "Session":

@@ -37,6 +37,8 @@ def test_not_found_for_an_unknown_session(sb):
         unknown.run("1")
     with pytest.raises(NotFoundError):
         unknown.files.list()
+    # Closing one that has ended is not an error: leaving a `with` block must not raise.
+    unknown.close()
 
 
 def test_unavailable_when_nothing_listens(service):

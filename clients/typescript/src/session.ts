@@ -1,5 +1,6 @@
 import './dispose-symbol.js';
 import type { CodeSandbox } from './code-sandbox.js';
+import { NotFoundError } from './errors.js';
 import { SessionFiles } from './session-files.js';
 import type { CellOptions, ExecutionResult, Language, Limits } from './types.js';
 import { limitsFromWire, type WireSession } from './wire.js';
@@ -58,10 +59,18 @@ export class Session implements AsyncDisposable {
     );
   }
 
-  /** Ends the session and removes its sandbox. Closing twice is a no-op on this object. */
+  /**
+   * Ends the session and removes its sandbox. A session that has already ended (closed, idle, expired)
+   * counts as closed: closing is idempotent, so `await using` never throws at the end of a block
+   * because the service ended the session first.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.sandbox.unary('CloseSession', { session_id: this.id }, this.id, undefined);
+    try {
+      await this.sandbox.unary('CloseSession', { session_id: this.id }, this.id, undefined);
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+    }
     this.closed = true;
   }
 
