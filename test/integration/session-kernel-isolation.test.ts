@@ -39,12 +39,6 @@ function cell(sessionId: string, code: string): Promise<GrpcRun> {
   return executeGrpc(t.grpc, { session_id: sessionId, code, limits: { timeout_ms: 20_000 } });
 }
 
-function shown(run: GrpcRun): string | undefined {
-  const display = run.events.map((event) => event.message.display).find((d) => d !== undefined) as
-    { data: Record<string, Buffer> } | undefined;
-  return display?.data['text/plain']?.toString();
-}
-
 // A background thread that tries every way to the launcher, forever: its fds (0, 1, 2 and every other,
 // through /proc/1/fd, /proc/1/task/*/fd and the kernel's parent), its memory, its environment and
 // ptrace. Whatever it can read from the launcher's stdin it answers with a forged result or reply.
