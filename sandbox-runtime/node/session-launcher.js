@@ -284,7 +284,12 @@ function upload(command) {
     fs.closeSync(fd);
   }
   // rename() never follows a link: whatever the code put at the target meanwhile is replaced.
-  fs.renameSync(path.join(WORK_DIR, ...temporary), checkedPath(parts, false));
+  try {
+    fs.renameSync(path.join(WORK_DIR, ...temporary), checkedPath(parts, false));
+  } catch (error) {
+    fs.rmSync(path.join(WORK_DIR, ...temporary), { force: true });
+    throw error;
+  }
   reply(command.nonce, { ok: true, size: fs.lstatSync(path.join(WORK_DIR, ...parts)).size });
 }
 

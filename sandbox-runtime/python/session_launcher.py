@@ -351,7 +351,12 @@ class Session:
                 with os.fdopen(target, "wb") as copy:
                     shutil.copyfileobj(source, copy)
             # rename() never follows a link: whatever the code put at `name` meanwhile is replaced.
-            os.replace(temporary, name, src_dir_fd=directory, dst_dir_fd=directory)
+            try:
+                os.replace(temporary, name, src_dir_fd=directory, dst_dir_fd=directory)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary, dir_fd=directory)
+                raise
             size = os.stat(name, dir_fd=directory, follow_symlinks=False).st_size
         finally:
             os.close(directory)

@@ -165,10 +165,16 @@ globalThis.attack = [];
 console.log('started');
 `;
 
-const ATTACKS: Record<string, { attack: string; real: string; report: string; links: string }> = {
+const ATTACKS: Record<
+  string,
+  { attack: string; real: string; report: string; die: string; identity: string; links: string }
+> = {
   python: {
     attack: PYTHON_ATTACK,
     real: 'print("real output")',
+    die: 'import os; os._exit(3)',
+    identity:
+      'import json; print(json.dumps([l.split() for l in open("/proc/self/status") if l.startswith(("Uid:", "CapEff:"))]))',
     report:
       'import json; print(json.dumps({"attack": sorted(attack), "status": [l.split() for l in open("/proc/self/status") if l.startswith(("Uid:", "CapEff:"))]}))',
     links: [
@@ -186,6 +192,9 @@ const ATTACKS: Record<string, { attack: string; real: string; report: string; li
   nodejs: {
     attack: NODE_ATTACK,
     real: 'console.log("real output")',
+    die: 'process.exit(3)',
+    identity:
+      "console.log(JSON.stringify(require('fs').readFileSync('/proc/self/status', 'utf8').split('\\n').filter((l) => /^(Uid|CapEff):/.test(l)).map((l) => l.split(/\\s+/))))",
     report:
       "console.log(JSON.stringify({ attack: [...attack].sort(), status: require('fs').readFileSync('/proc/self/status', 'utf8').split('\\n').filter((l) => /^(Uid|CapEff):/.test(l)).map((l) => l.split(/\\s+/)) }))",
     links: [
@@ -240,11 +249,17 @@ describe.each(Object.keys(ATTACKS))('%s session kernel', (language) => {
             !/ \(\/(dev\/null|work\/|sandbox\/job\/inbox\/)/.test(o)),
       ),
     ).toEqual([]);
-    // The kernel runs as the sandbox user (real, effective, saved, fs) with no capability.
-    expect(identity).toEqual([
+    // The kernel runs as the sandbox user (real, effective, saved, fs) with no capability, and so
+    // does the one started after it dies.
+    const sandboxUser = [
       ['Uid:', '65534', '65534', '65534', '65534'],
       ['CapEff:', '0000000000000000'],
-    ]);
+    ];
+    expect(identity).toEqual(sandboxUser);
+    const died = await cell(sessionId, code.die);
+    expect(died.result).toMatchObject({ exit_reason: 'error', interpreter_restarted: true });
+    const again = await cell(sessionId, code.identity);
+    expect(JSON.parse(again.stdout.toString())).toEqual(sandboxUser);
     expect(outcomes).toEqual(expect.arrayContaining([expect.stringMatching(/^\/proc\/1\/fd\/0: /)]));
     expect(outcomes).toEqual(expect.arrayContaining([expect.stringMatching(/^\/proc\/1\/fd\/1: /)]));
     expect(outcomes).toEqual(expect.arrayContaining([expect.stringMatching(/^\/proc\/1\/mem: /)]));
