@@ -72,8 +72,8 @@ function diagnostic(message) {
 }
 
 /** An error the host answers with INVALID_ARGUMENT and this message (the reply's error is "link"). */
-function linkRefused(name) {
-  return Object.assign(new Error(`'${name}' is a symbolic link; session files never follow links`), {
+function linkRefused(name, what = 'is a symbolic link') {
+  return Object.assign(new Error(`'${name}' ${what}; session files never follow links`), {
     code: 'ELINKREFUSED',
   });
 }
@@ -114,8 +114,8 @@ function checkedPath(parts, create) {
 }
 
 /** Opens WORK_DIR/parts with O_NOFOLLOW, after checkedPath(); refuses what is not on /work's filesystem. */
-function openInWork(parts, flags, mode, create = false) {
-  const target = checkedPath(parts, create);
+function openInWork(parts, flags, mode) {
+  const target = checkedPath(parts, false);
   let fd;
   try {
     fd = fs.openSync(target, flags | O_NOFOLLOW, mode);
@@ -125,7 +125,7 @@ function openInWork(parts, flags, mode, create = false) {
   }
   if (fs.fstatSync(fd).dev !== fs.statSync(WORK_DIR).dev) {
     fs.closeSync(fd);
-    throw linkRefused(parts.join('/'));
+    throw linkRefused(parts.join('/'), 'led out of /work (a directory on the way became a link)');
   }
   return fd;
 }

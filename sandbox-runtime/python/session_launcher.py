@@ -87,7 +87,7 @@ def diagnostic(message):
 
 def act_as_kernel_user():
     """Started as uid 0 (a session container): from now on act as the kernel user, keeping uid 0 only as
-    the real and saved ids that let start_as_kernel_user() set the kernel's ids. Returns whether it did."""
+    the real and saved ids that let kernel_user_spawn() set the kernel's ids. Returns whether it did."""
     if os.getuid() != 0:
         return False
     os.setgroups([])
