@@ -64,9 +64,11 @@ def diagnostic(message, source="launcher"):
 
 
 def make_undumpable():
-    # Keeps the program or kernel (same uid) out of /proc/1/mem, where the nonces live. This gVisor
-    # still lets it open /proc/1/fd/1 and write raw bytes there, which is why every frame that ends a
-    # run or an operation carries the nonce: the host refuses any without it.
+    # Keeps a same-uid program out of /proc/1/mem, where the nonces live (on Linux, e.g. runc; runsc
+    # 20221219 refuses it even without this, measured). It does not keep a same-uid process out of
+    # /proc/1/fd/*, under gVisor: a one-shot program can write raw bytes to /proc/1/fd/1, which is why
+    # every frame that ends a run carries the nonce, and a session kernel runs as another uid than its
+    # launcher (session_launcher.py).
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)

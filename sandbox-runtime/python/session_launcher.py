@@ -20,9 +20,22 @@ Frames on stdout are written by the frame writer shared with the one-shot launch
 and the record fields come from ../protocol.json (its `session` section), shared with the host: stdout, stderr, result (JSON cell_result), ready, display
 (JSON {kind, data: MIME bundle}) and reply (a JSON reply_header line, then optional file content). The kernel never sees stdin or
 this process's stdout, and every frame that ends an operation echoes that operation's nonce, which the
-kernel never sees either: code in the kernel that writes to /proc/1/fd/1 cannot forge an ending.
+kernel never sees either.
+
+Who can reach what: under gVisor any process can reopen a same-uid process's descriptors through
+/proc/PID/fd, whatever PR_SET_DUMPABLE says. So in a container this launcher starts as uid 0 holding only
+CAP_SETUID and CAP_SETGID, at once takes the kernel user's effective ids (protocol.json
+session.kernel_user; real and saved ids stay 0), and starts the kernel as that user with no capability.
+Its stdin and stdout were made for uid 0, so the kernel's opens of /proc/1/fd/* fail (EACCES), as do
+/proc/1/mem and ptrace; everything this launcher does on files it does with the kernel user's rights.
+Run as a plain process by any other user (the conformance tests), it starts the kernel as itself.
+
+Session files never follow a symbolic link: every component of a path is opened relative to the
+directory before it with O_NOFOLLOW (openat), so a link the code made cannot lead outside /work.
 """
 
+import contextlib
+import errno
 import importlib.util
 import json
 import os
@@ -54,6 +67,7 @@ FRAME_REPLY = FRAMES["reply"]
 INBOX_DIR = os.path.join(common.JOB_DIR, PROTOCOL["session"]["inbox_dir"])
 WORK_DIR = common.WORK_DIR
 KERNEL_DIR = "/tmp/.kernel"
+KERNEL_USER = PROTOCOL["session"]["kernel_user"]
 KERNEL_READY_TIMEOUT_S = 60
 # After SIGINT, how long a cell has to stop before its kernel is restarted.
 INTERRUPT_GRACE_S = PROTOCOL["session"]["interrupt_grace_ms"] / 1000
@@ -69,6 +83,31 @@ def reply(nonce, body, content=b""):
 
 def diagnostic(message):
     common.diagnostic(message, "session launcher")
+
+
+def act_as_kernel_user():
+    """Started as uid 0 (a session container): from now on act as the kernel user, keeping uid 0 only as
+    the real and saved ids that let kernel_user_spawn() set the kernel's ids. Returns whether it did."""
+    if os.getuid() != 0:
+        return False
+    os.setgroups([])
+    os.setresgid(0, KERNEL_USER["gid"], 0)
+    os.setresuid(0, KERNEL_USER["uid"], 0)
+    return True
+
+
+@contextlib.contextmanager
+def kernel_user_spawn(dropped):
+    """Popen arguments that start a process as the kernel user, with the effective uid 0 (and so
+    CAP_SETUID/CAP_SETGID) needed to set its ids only for as long as the Popen call takes."""
+    if not dropped:
+        yield {}
+        return
+    os.seteuid(0)
+    try:
+        yield {"user": KERNEL_USER["uid"], "group": KERNEL_USER["gid"], "extra_groups": []}
+    finally:
+        os.seteuid(KERNEL_USER["uid"])
 
 
 def kernel_environment(proxy_environment):
@@ -87,9 +126,10 @@ def kernel_environment(proxy_environment):
 class Kernel:
     """One ipykernel process and a blocking client connected to it over ipc sockets in /tmp."""
 
-    def __init__(self, transport, environment):
+    def __init__(self, transport, environment, dropped):
         self.transport = transport
         self.environment = environment
+        self.dropped = dropped
         self.process = None
         self.client = None
 
@@ -101,15 +141,17 @@ class Kernel:
         connection_file = os.path.join(KERNEL_DIR, "kernel.json")
         ip = os.path.join(KERNEL_DIR, "kernel") if self.transport == "ipc" else "127.0.0.1"
         write_connection_file(connection_file, transport=self.transport, ip=ip)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, "--HistoryManager.enabled=False"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=2,  # kernel crashes show up as launcher diagnostics
-            cwd=WORK_DIR,
-            env=self.environment,
-            close_fds=True,
-        )
+        with kernel_user_spawn(self.dropped) as user:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, "--HistoryManager.enabled=False"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=2,  # kernel crashes show up as launcher diagnostics
+                cwd=WORK_DIR,
+                env=self.environment,
+                close_fds=True,
+                **user,
+            )
         self.client = BlockingKernelClient(connection_file=connection_file)
         self.client.load_connection_file()
         # No heartbeat channel: jupyter-client would count a kernel that has not beaten yet (it takes
@@ -296,16 +338,38 @@ class Session:
         write_frame(FRAME_RESULT, json.dumps(result).encode())
 
     def upload(self, command):
-        target = work_path(command["path"])
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        temporary = f"{target}.upload-{os.getpid()}"
-        shutil.copyfile(os.path.join(INBOX_DIR, os.path.basename(command["inbox"])), temporary)
-        os.replace(temporary, target)
-        reply(command["nonce"], {"ok": True, "size": os.path.getsize(target)})
+        parts = path_parts(command["path"])
+        directory = open_directory(parts[:-1], create=True)
+        try:
+            name = parts[-1]
+            refuse_link(directory, name)
+            temporary = f"{name}.upload-{os.getpid()}"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary, dir_fd=directory)
+            target = open_at(directory, temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            with open(os.path.join(INBOX_DIR, os.path.basename(command["inbox"])), "rb") as source:
+                with os.fdopen(target, "wb") as copy:
+                    shutil.copyfileobj(source, copy)
+            # rename() never follows a link: whatever the code put at `name` meanwhile is replaced.
+            try:
+                os.replace(temporary, name, src_dir_fd=directory, dst_dir_fd=directory)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary, dir_fd=directory)
+                raise
+            size = os.stat(name, dir_fd=directory, follow_symlinks=False).st_size
+        finally:
+            os.close(directory)
+        reply(command["nonce"], {"ok": True, "size": size})
 
     def download(self, command):
-        # Non-blocking open: a FIFO the code left there must not hang the session.
-        fd = os.open(work_path(command["path"]), os.O_RDONLY | os.O_NONBLOCK)
+        parts = path_parts(command["path"])
+        directory = open_directory(parts[:-1], create=False)
+        try:
+            # Non-blocking open: a FIFO the code left there must not hang the session.
+            fd = open_at(directory, parts[-1], os.O_RDONLY | os.O_NONBLOCK)
+        finally:
+            os.close(directory)
         with os.fdopen(fd, "rb") as source:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise IsADirectoryError(21, "not a regular file")
@@ -317,17 +381,39 @@ class Session:
 
     def list(self, command):
         files = []
-        for directory, subdirectories, names in os.walk(WORK_DIR):
-            subdirectories.sort()
-            for name in sorted(names):
-                path = os.path.join(directory, name)
-                if os.path.islink(path) or not os.path.isfile(path):
+
+        def walk(directory, prefix):
+            """Regular files first, then subdirectories, each sorted by name; links are never followed."""
+            with os.scandir(directory) as scan:
+                entries = sorted(scan, key=lambda entry: entry.name)
+            subdirectories = []
+            for entry in entries:
+                if entry.is_symlink():
                     continue
-                files.append({"path": os.path.relpath(path, WORK_DIR), "size": os.path.getsize(path)})
-                if len(files) >= command["max_entries"]:
-                    reply(command["nonce"], {"ok": True, "files": files, "truncated": True})
-                    return
-        reply(command["nonce"], {"ok": True, "files": files, "truncated": False})
+                if entry.is_dir(follow_symlinks=False):
+                    subdirectories.append(entry.name)
+                elif entry.is_file(follow_symlinks=False):
+                    files.append({"path": prefix + entry.name, "size": entry.stat(follow_symlinks=False).st_size})
+                    if len(files) >= command["max_entries"]:
+                        return True
+            for name in subdirectories:
+                try:
+                    child = open_directory_at(directory, name)
+                except (LinkRefused, OSError):
+                    continue  # swapped for a link or removed since it was listed
+                try:
+                    if walk(child, f"{prefix}{name}/"):
+                        return True
+                finally:
+                    os.close(child)
+            return False
+
+        root = os.open(WORK_DIR, DIRECTORY_FLAGS | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            truncated = walk(root, "")
+        finally:
+            os.close(root)
+        reply(command["nonce"], {"ok": True, "files": files, "truncated": truncated})
 
     def serve(self):
         handlers = {"execute": self.execute, "upload": self.upload, "download": self.download, "list": self.list}
@@ -343,15 +429,78 @@ class Session:
                 handler(command)
             except FileNotFoundError:
                 reply(command["nonce"], {"ok": False, "error": "not_found", "message": "no such file"})
+            except LinkRefused as refused:
+                reply(command["nonce"], {"ok": False, "error": "link", "message": str(refused)})
             except (IsADirectoryError, NotADirectoryError, PermissionError, OSError) as error:
                 reply(command["nonce"], {"ok": False, "error": "failed", "message": error.strerror or str(error)})
 
 
-def work_path(relative):
+# Not O_DIRECTORY: this gVisor follows a link despite O_NOFOLLOW when O_DIRECTORY is set (measured);
+# open_directory_at() checks the type instead. O_NONBLOCK: a FIFO in the path must not hang the session.
+DIRECTORY_FLAGS = os.O_RDONLY | os.O_NONBLOCK
+
+
+class LinkRefused(Exception):
+    """A path component is a symbolic link: session files never follow one (the host answers
+    INVALID_ARGUMENT with this message)."""
+
+
+def path_parts(relative):
     # The host validated the path (relative, no "..", no NUL); checked again here all the same.
-    if relative.startswith("/") or "\0" in relative or ".." in relative.split("/"):
-        raise PermissionError(1, "invalid path")
-    return os.path.join(WORK_DIR, relative)
+    parts = [part for part in relative.split("/") if part not in ("", ".")]
+    if relative.startswith("/") or "\0" in relative or ".." in parts or not parts:
+        raise PermissionError(errno.EPERM, "invalid path")
+    return parts
+
+
+def open_at(directory, name, flags, mode=0o777):
+    """Opens `name` in the directory open as `directory`, never following a link there."""
+    try:
+        return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=directory)
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # what O_NOFOLLOW says of a link
+            refuse_link(directory, name)
+        raise
+
+
+def open_directory_at(directory, name):
+    fd = open_at(directory, name, DIRECTORY_FLAGS)
+    if not stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotADirectoryError(errno.ENOTDIR, f"{name!r} is not a directory")
+    return fd
+
+
+def refuse_link(directory, name):
+    try:
+        is_link = stat.S_ISLNK(os.stat(name, dir_fd=directory, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return
+    if is_link:
+        raise LinkRefused(f"{name!r} is a symbolic link; session files never follow links")
+
+
+def open_directory(parts, create):
+    """The directory WORK_DIR/parts, each component opened relative to the one before without following
+    a link, so what the code does to the path meanwhile cannot lead the open elsewhere. `create`: make
+    the missing ones (upload)."""
+    directory = os.open(WORK_DIR, DIRECTORY_FLAGS | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts:
+            try:
+                child = open_directory_at(directory, part)
+            except FileNotFoundError:
+                if not create:
+                    raise
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, dir_fd=directory)
+                child = open_directory_at(directory, part)
+            os.close(directory)
+            directory = child
+    except BaseException:
+        os.close(directory)
+        raise
+    return directory
 
 
 def read_commands(session):
@@ -370,12 +519,18 @@ def read_commands(session):
 
 
 def main():
+    # First: everything below (the egress relay, the kernel's files) is done with the kernel user's rights.
+    try:
+        dropped = act_as_kernel_user()
+    except OSError as error:
+        diagnostic(f"cannot act as the kernel user: {error}")  # never run a kernel as uid 0
+        sys.exit(1)
     common.make_undumpable()
     transport = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] in ("ipc", "tcp") else "ipc"
     common.seed_matplotlib_cache()
     # The egress relay starts at boot, before the kernel exists (a warm sandbox is claimed later; the
     # host binds each cell's policy to the proxy behind the socket).
-    kernel = Kernel(transport, kernel_environment(common.start_egress_relay()))
+    kernel = Kernel(transport, kernel_environment(common.start_egress_relay()), dropped)
     try:
         kernel.start()
     except Exception as error:  # noqa: BLE001 - the host only needs to know the session cannot start

@@ -1,13 +1,30 @@
 import type { ContainerCreateOptions } from 'dockerode';
 import type { Limits } from '../domain/limits.js';
+import { SANDBOX_PROTOCOL } from './sandbox-protocol.js';
 import { sandboxLabels } from './sandbox-labels.js';
 
 /** Paths inside every sandbox; the launchers rely on them. */
 export const SANDBOX_JOB_DIR = '/sandbox/job';
 export const SANDBOX_RUNTIME_DIR = '/sandbox/runtime';
 export const SANDBOX_WORK_DIR = '/work';
-/** "nobody": owns nothing in the image, so it cannot modify anything there even if it were writable. */
-export const SANDBOX_USER = '65534:65534';
+const { kernel_user: kernelUser } = SANDBOX_PROTOCOL.session;
+/**
+ * "nobody" (protocol.json session.kernel_user): owns nothing in the image, so it cannot modify anything
+ * there even if it were writable. Every one-shot program and every session kernel runs as this user.
+ */
+export const SANDBOX_USER = `${kernelUser.uid}:${kernelUser.gid}`;
+/**
+ * A session container's launcher starts as uid 0 with CAP_SETUID and CAP_SETGID only, acts as
+ * SANDBOX_USER from its first line, and starts its kernel as SANDBOX_USER without capabilities. Under
+ * gVisor a process can reopen any same-uid process's descriptors through /proc/PID/fd (PR_SET_DUMPABLE
+ * does not stop it; measured, see the README's security model): a kernel running as the launcher's uid
+ * could read the host's commands on the launcher's stdin and answer them on its stdout. A root-owned
+ * launcher's descriptors are refused to it (EACCES). One-shot programs cannot use that path (their
+ * run's nonce is consumed before they start and never reachable), so one-shot containers start as
+ * SANDBOX_USER and hold no capability at all.
+ */
+export const SESSION_LAUNCHER_USER = '0:0';
+export const SESSION_LAUNCHER_CAPABILITIES: readonly string[] = Object.freeze(['SETUID', 'SETGID']);
 
 export interface ContainerSpecInput {
   sandboxId: string;
@@ -25,6 +42,8 @@ export interface ContainerSpecInput {
   expiresAtMs: number;
   /** A seccomp profile (Docker's JSON format) to apply, or undefined for the runtime's default. */
   seccompProfile: string | undefined;
+  /** A session container: its launcher starts as SESSION_LAUNCHER_USER to run its kernel as SANDBOX_USER. */
+  session?: boolean;
 }
 
 /**
@@ -46,7 +65,7 @@ export function buildContainerSpec(input: ContainerSpecInput): ContainerCreateOp
     Image: input.image,
     Cmd: input.launcherCommand,
     WorkingDir: SANDBOX_WORK_DIR,
-    User: SANDBOX_USER,
+    User: input.session ? SESSION_LAUNCHER_USER : SANDBOX_USER,
     Env: ['HOME=/tmp', 'LANG=C.UTF-8', 'PATH=/usr/local/bin:/usr/bin:/bin'],
     Labels: sandboxLabels(input.instanceId, input.sandboxId, input.expiresAtMs),
     // stdin carries only the launcher's start signal; user stdin is a file in the job dir.
@@ -62,6 +81,7 @@ export function buildContainerSpec(input: ContainerSpecInput): ContainerCreateOp
       NetworkMode: 'none',
       ReadonlyRootfs: true,
       CapDrop: ['ALL'],
+      ...(input.session ? { CapAdd: [...SESSION_LAUNCHER_CAPABILITIES] } : {}),
       // Docker's API takes the profile's JSON itself after "seccomp=" (the CLI reads it from a file).
       SecurityOpt: [
         'no-new-privileges',

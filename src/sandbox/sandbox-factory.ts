@@ -89,6 +89,7 @@ export class SandboxFactory {
       runtimeHostDir: this.options.runtimeHostDir,
       expiresAtMs: request.expiresAtMs,
       seccompProfile: this.options.seccompProfile,
+      session: request.session,
     });
     let container: Docker.Container | undefined;
     try {

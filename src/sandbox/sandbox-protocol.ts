@@ -48,6 +48,7 @@ const protocolFileSchema = z.object({
   session: z.object({
     inbox_dir: z.string(),
     interrupt_grace_ms: z.int().positive(),
+    kernel_user: z.object({ uid: z.int().positive(), gid: z.int().positive() }),
     cell_result: z.record(z.string(), z.string()),
     display: z.record(z.string(), z.string()),
     reply_header: z.record(z.string(), z.string()),

@@ -93,6 +93,17 @@ describe('buildContainerSpec', () => {
     });
   });
 
+  it('starts a session launcher as uid 0 with CAP_SETUID and CAP_SETGID only, everything else unchanged', () => {
+    const oneShot = buildContainerSpec(input);
+    const session = buildContainerSpec({ ...input, session: true });
+    expect(oneShot.HostConfig?.CapAdd).toBeUndefined();
+    expect(session.User).toBe('0:0');
+    const { CapAdd, ...rest } = session.HostConfig!;
+    expect(CapAdd).toEqual(['SETUID', 'SETGID']);
+    expect(rest).toEqual(oneShot.HostConfig);
+    expect({ ...session, User: oneShot.User, HostConfig: oneShot.HostConfig }).toEqual(oneShot);
+  });
+
   it('sets the host pids backstop well above the in-sandbox process cap', () => {
     expect(hostPidsLimit(64)).toBeGreaterThan(64 * 5);
   });
