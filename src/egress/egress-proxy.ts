@@ -484,9 +484,10 @@ function noteDenied(binding: Binding, denied: DeniedEgress): void {
 
 /**
  * The headers to send upstream: the client's, without hop-by-hop ones (and any its Connection header
- * names), the Host of the URI, and the body's framing stated explicitly. Node's parser has de-chunked a
- * chunked body; without `Transfer-Encoding: chunked` here Node's client would write it bare after a
- * GET's head, where the destination would read it as a second request.
+ * names), the Host of the URI, and the body's framing stated explicitly, as Node's parser read it.
+ * Node's parser has de-chunked a chunked body; a body without a framing header (its Content-Length
+ * named in `Connection`, so dropped above, or a chunked one) would be written bare after a GET's
+ * head by Node's client, where the destination would read it as a second request.
  */
 function forwardedHeaders(request: IncomingMessage, host: string): Record<string, string | string[]> {
   const named = (request.headers.connection ?? '')
@@ -494,10 +495,11 @@ function forwardedHeaders(request: IncomingMessage, host: string): Record<string
     .map((name) => name.trim().toLowerCase())
     .filter(Boolean);
   const headers = withoutHopByHop(request.headers, host, named);
-  if (request.headers['transfer-encoding'] !== undefined) {
-    delete headers['content-length']; // Node's parser refuses both; never send both
-    headers['transfer-encoding'] = 'chunked';
-  }
+  delete headers['content-length'];
+  const contentLength = request.headers['content-length'];
+  // Node's parser refuses both; never send both.
+  if (request.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
+  else if (contentLength !== undefined) headers['content-length'] = contentLength;
   return headers;
 }
 
