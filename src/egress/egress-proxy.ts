@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { MAX_REPORTED_DENIALS, type DeniedEgress, type EgressReport } from '../domain/egress-report.js';
 import { NO_EGRESS, type NetworkPolicy } from '../domain/network-policy.js';
+import { boundedResolver } from './bounded-resolver.js';
 import { checkDestination } from './destination-check.js';
 import type { EgressChannel } from './egress-channel.js';
 import type { EgressMetrics } from './egress-metrics.js';
@@ -47,9 +48,18 @@ export interface EgressProxyOptions {
   logger: Logger;
   /** net.connect unless given: tests pass one that refuses anything but loopback. */
   dial?: Dialer;
+  /** How long a destination's name may take to resolve; RESOLVE_TIMEOUT_MS unless given. */
+  resolveTimeoutMs?: number;
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
+/** A name not resolved by then is refused: a program choosing names whose servers never answer gets no more. */
+const RESOLVE_TIMEOUT_MS = 5_000;
+/**
+ * Lookups one sandbox runs at once (more wait their turn): each may hold a resolver thread, and those
+ * are the service's (see EgressGateway).
+ */
+const MAX_LOOKUPS_PER_SANDBOX = 1;
 /** A tunnel or request with no traffic either way for this long is cut. */
 const IDLE_TIMEOUT_MS = 60_000;
 const MAX_AUDITED_PATH = 512;
@@ -131,11 +141,16 @@ export class EgressProxy implements EgressChannel {
   private readonly openSockets = new Set<Duplex>();
   private readonly forwarding = new Map<Duplex, Forwarding>();
   private readonly dial: Dialer;
+  private readonly resolve: HostResolver;
   private open = 0;
   private closed = false;
 
   constructor(private readonly options: EgressProxyOptions) {
     this.dial = options.dial ?? ((address, port) => connect({ host: address, port }));
+    this.resolve = boundedResolver(options.resolve, {
+      maxConcurrent: MAX_LOOKUPS_PER_SANDBOX,
+      timeoutMs: options.resolveTimeoutMs ?? RESOLVE_TIMEOUT_MS,
+    });
     this.server = createServer({ requestTimeout: IDLE_TIMEOUT_MS, headersTimeout: CONNECT_TIMEOUT_MS });
     // A backstop for idle client connections; attempts themselves are capped (and audited) in admit().
     this.server.maxConnections = options.caps.maxOpenConnections * 2;
@@ -327,7 +342,7 @@ export class EgressProxy implements EgressChannel {
     let normalizedHost = host;
     let address = '';
     if (!refusal) {
-      const decision = await checkDestination(binding.policy, host, port, this.options.resolve);
+      const decision = await checkDestination(binding.policy, host, port, this.resolve);
       normalizedHost = decision.host;
       if (decision.allowed) address = decision.address;
       else refusal = { status: 403, reason: decision.reason };
