@@ -88,11 +88,25 @@ interface Binding {
   bytes: number;
   /** A write was refused for the byte cap: nothing more fits, even when `bytes` is still below it. */
   capReached: boolean;
+  /**
+   * One refusal past the attempt cap has been audited and kept: later ones are only counted, so a
+   * program looping on refused requests costs no log line each.
+   */
+  pastCapAudited: boolean;
   deniedAttempts: DeniedEgress[];
 }
 
 function newBinding(executionId: string | undefined, policy: NetworkPolicy): Binding {
-  return { executionId, policy, requests: 0, denied: 0, bytes: 0, capReached: false, deniedAttempts: [] };
+  return {
+    executionId,
+    policy,
+    requests: 0,
+    denied: 0,
+    bytes: 0,
+    capReached: false,
+    pastCapAudited: false,
+    deniedAttempts: [],
+  };
 }
 
 /** One attempt between its admission and its end: what it has moved, and how to cut it. */
@@ -113,7 +127,8 @@ interface Attempt {
 }
 
 type Admission =
-  { ok: true; address: string; attempt: Attempt } | { ok: false; status: number; reason: string };
+  | { ok: true; address: string; attempt: Attempt }
+  | { ok: false; status: number; reason: string; pastCap: boolean };
 
 /**
  * An absolute-URI request from its headers until its response ends, found by its client socket when
@@ -219,13 +234,14 @@ export class EgressProxy implements EgressChannel {
     const method = request.method ?? 'GET';
     const target = parseAbsoluteTarget(request.url ?? '');
     if ('refused' in target) {
-      this.recordDenied(binding, method, target.host, 0, target.refused);
-      return this.refuse(response, target.status, target.refused);
+      const pastCap = this.pastAttemptCap(binding);
+      this.recordDenied(binding, method, target.host, 0, target.refused, pastCap);
+      return this.refuse(response, target.status, target.refused, pastCap);
     }
     const { port } = target;
     const admission = await this.admit(binding, method, target.host, port, () => pending.abandoned);
     if (!admission.ok) {
-      if (!pending.abandoned) this.refuse(response, admission.status, admission.reason);
+      if (!pending.abandoned) this.refuse(response, admission.status, admission.reason, admission.pastCap);
       return;
     }
     const { attempt, address } = admission;
@@ -269,7 +285,7 @@ export class EgressProxy implements EgressChannel {
     this.track(client);
     const target = parseConnectTarget(request.url ?? '');
     if (!target) {
-      this.recordDenied(binding, 'CONNECT', '', 0, 'CONNECT needs host:port');
+      this.recordDenied(binding, 'CONNECT', '', 0, 'CONNECT needs host:port', this.pastAttemptCap(binding));
       return this.refuseOnSocket(client, 400, 'CONNECT needs host:port');
     }
     const admission = await this.admit(binding, 'CONNECT', target.host, target.port);
@@ -324,9 +340,10 @@ export class EgressProxy implements EgressChannel {
   ): Promise<Admission> {
     const { caps, metrics } = this.options;
     this.open += 1;
+    const pastCap = this.pastAttemptCap(binding);
     let refusal: { status: number; reason: string } | undefined;
     if (this.closed) refusal = { status: 503, reason: 'the execution has ended' };
-    else if (binding.requests > caps.maxConnections) {
+    else if (pastCap) {
       refusal = {
         status: 429,
         reason: `more than ${caps.maxConnections} egress connections in this execution`,
@@ -352,8 +369,8 @@ export class EgressProxy implements EgressChannel {
     }
     if (refusal) {
       this.open -= 1;
-      this.recordDenied(binding, method, normalizedHost, port, refusal.reason);
-      return { ok: false, ...refusal };
+      this.recordDenied(binding, method, normalizedHost, port, refusal.reason, pastCap);
+      return { ok: false, ...refusal, pastCap };
     }
     metrics.egressRequest('allowed');
     const attempt: Attempt = {
@@ -395,10 +412,30 @@ export class EgressProxy implements EgressChannel {
     for (const socket of attempt.sockets) socket.destroy();
   }
 
-  /** A refused attempt: counted, kept for the result, audited. */
-  private recordDenied(binding: Binding, method: string, host: string, port: number, reason: string): void {
+  /**
+   * Whether the attempt just counted in `binding` is past its attempt cap. Read when the attempt is
+   * counted, before anything is awaited: later attempts may have been counted by the time it is refused.
+   */
+  private pastAttemptCap(binding: Binding): boolean {
+    return binding.requests > this.options.caps.maxConnections;
+  }
+
+  /**
+   * A refused attempt: counted, kept for the result, audited. Past the attempt cap (`pastCap`) only
+   * the first refusal is kept and audited; the rest are counted (the result's `denied`, the metric).
+   */
+  private recordDenied(
+    binding: Binding,
+    method: string,
+    host: string,
+    port: number,
+    reason: string,
+    pastCap: boolean,
+  ): void {
     binding.denied += 1;
     this.options.metrics.egressRequest('denied');
+    if (pastCap && binding.pastCapAudited) return;
+    if (pastCap) binding.pastCapAudited = true;
     noteDenied(binding, { host: host.slice(0, 255), port, reason });
     this.audit(binding, { method, host: host.slice(0, 255), port, decision: 'denied', reason, bytes: 0 });
   }
@@ -450,8 +487,13 @@ export class EgressProxy implements EgressChannel {
     );
   }
 
-  private refuse(response: ServerResponse, status: number, reason: string): void {
-    response.writeHead(status, { 'content-type': 'text/plain', 'x-sandbox-egress': 'denied' });
+  /** A refusal as the response to a request; `hangUp` closes the connection after it (past the attempt cap). */
+  private refuse(response: ServerResponse, status: number, reason: string, hangUp = false): void {
+    response.writeHead(status, {
+      'content-type': 'text/plain',
+      'x-sandbox-egress': 'denied',
+      ...(hangUp ? { connection: 'close' } : {}),
+    });
     response.end(`egress denied: ${reason}\n`);
   }
 
@@ -477,7 +519,7 @@ export class EgressProxy implements EgressChannel {
       if (pending.attempt) this.cut(pending.attempt, reason);
     } else {
       this.binding.requests += 1;
-      this.recordDenied(this.binding, '', '', 0, reason);
+      this.recordDenied(this.binding, '', '', 0, reason, this.pastAttemptCap(this.binding));
     }
     socket.destroy();
   }
