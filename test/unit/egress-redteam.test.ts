@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -200,6 +200,40 @@ describe('egress red team: name resolution cannot hold the proxy or the service'
     expect(started).toContain('origin.test');
     await Promise.all([...attacks, victim]);
   }, 15_000);
+});
+
+describe('egress red team: a CONNECT whose client left while its name was checked', () => {
+  it('dials nothing for a client that has gone (no connection to the destination on its behalf)', async () => {
+    let accepted = 0;
+    const destination = createTcpServer((socket) => {
+      accepted += 1;
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => destination.listen(0, '127.0.0.1', resolve));
+    closers.push(() => destination.close());
+    const { port } = destination.address() as AddressInfo;
+    const slow: HostResolver = async (host) => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return loopbackResolver(host);
+    };
+    const { proxy, log } = await startProxy({}, slow);
+    proxy.bind('execution-redteam', policyFor(`slow.test:${port}`));
+    const client = connect(proxy.socketPath);
+    client.on('error', () => undefined);
+    client.write(`CONNECT slow.test:${port} HTTP/1.1\r\n\r\n`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    client.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(accepted).toBe(0);
+    expect(auditLines(log).map((line) => line.egress)).toMatchObject([
+      {
+        method: 'CONNECT',
+        host: 'slow.test',
+        decision: 'denied',
+        reason: 'the client closed the connection first',
+      },
+    ]);
+  });
 });
 
 describe('egress red team: the attempt cap stops the work, not only the connections', () => {
