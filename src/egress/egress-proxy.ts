@@ -283,13 +283,31 @@ export class EgressProxy implements EgressChannel {
     const { binding } = this;
     binding.requests += 1;
     this.track(client);
+    // Node hands a CONNECT's socket over without its error listener: a client resetting or gone
+    // before a refusal is written must not become an unhandled error. Its close settles the tunnel.
+    client.on('error', () => undefined);
     const target = parseConnectTarget(request.url ?? '');
     if (!target) {
       this.recordDenied(binding, 'CONNECT', '', 0, 'CONNECT needs host:port', this.pastAttemptCap(binding));
       return this.refuseOnSocket(client, 400, 'CONNECT needs host:port');
     }
-    const admission = await this.admit(binding, 'CONNECT', target.host, target.port);
-    if (!admission.ok) return this.refuseOnSocket(client, admission.status, admission.reason);
+    // A client gone while the name was checked gets no connection made on its behalf. The server's
+    // sockets allow half-open connections, so a client's end is seen only when read; bytes it sent
+    // after the CONNECT stay buffered for the tunnel (nothing is read out here).
+    let gone = false;
+    const noticeEnd = () => (gone = true);
+    const peek = () => {
+      if (client.readableLength === 0) client.read(0);
+    };
+    client.once('end', noticeEnd).once('close', noticeEnd).on('readable', peek);
+    const admission = await this.admit(binding, 'CONNECT', target.host, target.port, () =>
+      gone ? 'the client closed the connection first' : undefined,
+    );
+    client.off('readable', peek);
+    if (!admission.ok) {
+      if (gone) return void client.destroy();
+      return this.refuseOnSocket(client, admission.status, admission.reason);
+    }
     const { attempt, address } = admission;
 
     const upstream = this.connectUpstream(attempt, address);

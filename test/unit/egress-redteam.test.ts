@@ -234,6 +234,28 @@ describe('egress red team: a CONNECT whose client left while its name was checke
       },
     ]);
   });
+
+  it('survives a client gone before its refusal is written (no unhandled socket error in the service)', async () => {
+    const slow: HostResolver = async (host) => {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return loopbackResolver(host);
+    };
+    const { proxy } = await startProxy({}, slow);
+    for (const target of ['refused.test:443', `origin.test:${origin.port}`]) {
+      const client = connect(proxy.socketPath);
+      client.on('error', () => undefined);
+      client.write(`CONNECT ${target} HTTP/1.1\r\n\r\n`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      client.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    const after = await rawExchange(
+      proxy.socketPath,
+      `CONNECT origin.test:${origin.port} HTTP/1.1\r\n\r\n`,
+      500,
+    );
+    expect(after.text).toMatch(/^HTTP\/1\.1 200/);
+  });
 });
 
 describe('egress red team: the attempt cap stops the work, not only the connections', () => {
