@@ -256,6 +256,28 @@ describe('egress red team: a CONNECT whose client left while its name was checke
     );
     expect(after.text).toMatch(/^HTTP\/1\.1 200/);
   });
+
+  it('still carries bytes a client sent after its CONNECT, before the tunnel was up', async () => {
+    const echo = createTcpServer((socket) => socket.pipe(socket));
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    closers.push(() => echo.close());
+    const { port } = echo.address() as AddressInfo;
+    const slow: HostResolver = async (host) => {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return loopbackResolver(host);
+    };
+    const { proxy } = await startProxy({}, slow);
+    proxy.bind('execution-redteam', policyFor(`echo.test:${port}`));
+    const client = connect(proxy.socketPath);
+    let received = '';
+    client.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    client.write(`CONNECT echo.test:${port} HTTP/1.1\r\n\r\nfirst `);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    client.write('second');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    client.destroy();
+    expect(received).toBe('HTTP/1.1 200 Connection Established\r\n\r\nfirst second');
+  });
 });
 
 describe('egress red team: the attempt cap stops the work, not only the connections', () => {
