@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { boundedResolver } from './bounded-resolver.js';
 import type { EgressChannel, EgressChannels } from './egress-channel.js';
 import type { EgressMetrics } from './egress-metrics.js';
 import { EgressProxy, type EgressCaps } from './egress-proxy.js';
@@ -14,15 +15,27 @@ export interface EgressGatewayOptions {
   logger: Logger;
 }
 
+/**
+ * Name lookups running at once for all sandboxes together. The system resolver runs getaddrinfo on
+ * libuv's thread pool (4 threads unless UV_THREADPOOL_SIZE says otherwise), which the service's file
+ * I/O shares: lookups of names that never answer must leave it threads. Each sandbox runs at most one
+ * (see EgressProxy), so one sandbox never holds more than one of these.
+ */
+const MAX_CONCURRENT_LOOKUPS = 2;
+
 /** sun_path holds 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH_BYTES = 107;
 
 /**
  * Opens one egress proxy per sandbox, on a socket in that sandbox's own job directory (which only that
- * sandbox mounts). Proxies share the resolver, caps, metrics and audit log, nothing else.
+ * sandbox mounts). Proxies share the resolver (bounded: see MAX_CONCURRENT_LOOKUPS), caps, metrics and audit log, nothing else.
  */
 export class EgressGateway implements EgressChannels {
-  constructor(private readonly options: EgressGatewayOptions) {}
+  private readonly resolve: HostResolver;
+
+  constructor(private readonly options: EgressGatewayOptions) {
+    this.resolve = boundedResolver(options.resolve, { maxConcurrent: MAX_CONCURRENT_LOOKUPS });
+  }
 
   /**
    * Checked once at start-up: a unix socket path longer than the kernel allows fails every sandbox
@@ -39,7 +52,7 @@ export class EgressGateway implements EgressChannels {
       socketPath: join(jobHostDir, this.options.socketName),
       sandboxId,
       caps: this.options.caps,
-      resolve: this.options.resolve,
+      resolve: this.resolve,
       metrics: this.options.metrics,
       logger: this.options.logger,
     });

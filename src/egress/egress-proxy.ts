@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { MAX_REPORTED_DENIALS, type DeniedEgress, type EgressReport } from '../domain/egress-report.js';
 import { NO_EGRESS, type NetworkPolicy } from '../domain/network-policy.js';
+import { boundedResolver } from './bounded-resolver.js';
 import { checkDestination } from './destination-check.js';
 import type { EgressChannel } from './egress-channel.js';
 import type { EgressMetrics } from './egress-metrics.js';
@@ -47,9 +48,18 @@ export interface EgressProxyOptions {
   logger: Logger;
   /** net.connect unless given: tests pass one that refuses anything but loopback. */
   dial?: Dialer;
+  /** How long a destination's name may take to resolve; RESOLVE_TIMEOUT_MS unless given. */
+  resolveTimeoutMs?: number;
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
+/** A name not resolved by then is refused: a program choosing names whose servers never answer gets no more. */
+const RESOLVE_TIMEOUT_MS = 5_000;
+/**
+ * Lookups one sandbox runs at once (more wait their turn): each may hold a resolver thread, and those
+ * are the service's (see EgressGateway).
+ */
+const MAX_LOOKUPS_PER_SANDBOX = 1;
 /** A tunnel or request with no traffic either way for this long is cut. */
 const IDLE_TIMEOUT_MS = 60_000;
 const MAX_AUDITED_PATH = 512;
@@ -78,11 +88,25 @@ interface Binding {
   bytes: number;
   /** A write was refused for the byte cap: nothing more fits, even when `bytes` is still below it. */
   capReached: boolean;
+  /**
+   * One refusal past the attempt cap has been audited and kept: later ones are only counted, so a
+   * program looping on refused requests costs no log line each.
+   */
+  pastCapAudited: boolean;
   deniedAttempts: DeniedEgress[];
 }
 
 function newBinding(executionId: string | undefined, policy: NetworkPolicy): Binding {
-  return { executionId, policy, requests: 0, denied: 0, bytes: 0, capReached: false, deniedAttempts: [] };
+  return {
+    executionId,
+    policy,
+    requests: 0,
+    denied: 0,
+    bytes: 0,
+    capReached: false,
+    pastCapAudited: false,
+    deniedAttempts: [],
+  };
 }
 
 /** One attempt between its admission and its end: what it has moved, and how to cut it. */
@@ -103,7 +127,8 @@ interface Attempt {
 }
 
 type Admission =
-  { ok: true; address: string; attempt: Attempt } | { ok: false; status: number; reason: string };
+  | { ok: true; address: string; attempt: Attempt }
+  | { ok: false; status: number; reason: string; pastCap: boolean };
 
 /**
  * An absolute-URI request from its headers until its response ends, found by its client socket when
@@ -131,11 +156,16 @@ export class EgressProxy implements EgressChannel {
   private readonly openSockets = new Set<Duplex>();
   private readonly forwarding = new Map<Duplex, Forwarding>();
   private readonly dial: Dialer;
+  private readonly resolve: HostResolver;
   private open = 0;
   private closed = false;
 
   constructor(private readonly options: EgressProxyOptions) {
     this.dial = options.dial ?? ((address, port) => connect({ host: address, port }));
+    this.resolve = boundedResolver(options.resolve, {
+      maxConcurrent: MAX_LOOKUPS_PER_SANDBOX,
+      timeoutMs: options.resolveTimeoutMs ?? RESOLVE_TIMEOUT_MS,
+    });
     this.server = createServer({ requestTimeout: IDLE_TIMEOUT_MS, headersTimeout: CONNECT_TIMEOUT_MS });
     // A backstop for idle client connections; attempts themselves are capped (and audited) in admit().
     this.server.maxConnections = options.caps.maxOpenConnections * 2;
@@ -204,13 +234,14 @@ export class EgressProxy implements EgressChannel {
     const method = request.method ?? 'GET';
     const target = parseAbsoluteTarget(request.url ?? '');
     if ('refused' in target) {
-      this.recordDenied(binding, method, target.host, 0, target.refused);
-      return this.refuse(response, target.status, target.refused);
+      const pastCap = this.pastAttemptCap(binding);
+      this.recordDenied(binding, method, target.host, 0, target.refused, pastCap);
+      return this.refuse(response, target.status, target.refused, pastCap);
     }
     const { port } = target;
     const admission = await this.admit(binding, method, target.host, port, () => pending.abandoned);
     if (!admission.ok) {
-      if (!pending.abandoned) this.refuse(response, admission.status, admission.reason);
+      if (!pending.abandoned) this.refuse(response, admission.status, admission.reason, admission.pastCap);
       return;
     }
     const { attempt, address } = admission;
@@ -252,13 +283,31 @@ export class EgressProxy implements EgressChannel {
     const { binding } = this;
     binding.requests += 1;
     this.track(client);
+    // Node hands a CONNECT's socket over without its error listener: a client resetting or gone
+    // before a refusal is written must not become an unhandled error. Its close settles the tunnel.
+    client.on('error', () => undefined);
     const target = parseConnectTarget(request.url ?? '');
     if (!target) {
-      this.recordDenied(binding, 'CONNECT', '', 0, 'CONNECT needs host:port');
+      this.recordDenied(binding, 'CONNECT', '', 0, 'CONNECT needs host:port', this.pastAttemptCap(binding));
       return this.refuseOnSocket(client, 400, 'CONNECT needs host:port');
     }
-    const admission = await this.admit(binding, 'CONNECT', target.host, target.port);
-    if (!admission.ok) return this.refuseOnSocket(client, admission.status, admission.reason);
+    // A client gone while the name was checked gets no connection made on its behalf. The server's
+    // sockets allow half-open connections, so a client's end is seen only when read; bytes it sent
+    // after the CONNECT stay buffered for the tunnel (nothing is read out here).
+    let gone = false;
+    const noticeEnd = () => (gone = true);
+    const peek = () => {
+      if (client.readableLength === 0) client.read(0);
+    };
+    client.once('end', noticeEnd).once('close', noticeEnd).on('readable', peek);
+    const admission = await this.admit(binding, 'CONNECT', target.host, target.port, () =>
+      gone ? 'the client closed the connection first' : undefined,
+    );
+    client.off('readable', peek);
+    if (!admission.ok) {
+      if (gone) return void client.destroy();
+      return this.refuseOnSocket(client, admission.status, admission.reason);
+    }
     const { attempt, address } = admission;
 
     const upstream = this.connectUpstream(attempt, address);
@@ -309,9 +358,10 @@ export class EgressProxy implements EgressChannel {
   ): Promise<Admission> {
     const { caps, metrics } = this.options;
     this.open += 1;
+    const pastCap = this.pastAttemptCap(binding);
     let refusal: { status: number; reason: string } | undefined;
     if (this.closed) refusal = { status: 503, reason: 'the execution has ended' };
-    else if (binding.requests > caps.maxConnections) {
+    else if (pastCap) {
       refusal = {
         status: 429,
         reason: `more than ${caps.maxConnections} egress connections in this execution`,
@@ -327,7 +377,7 @@ export class EgressProxy implements EgressChannel {
     let normalizedHost = host;
     let address = '';
     if (!refusal) {
-      const decision = await checkDestination(binding.policy, host, port, this.options.resolve);
+      const decision = await checkDestination(binding.policy, host, port, this.resolve);
       normalizedHost = decision.host;
       if (decision.allowed) address = decision.address;
       else refusal = { status: 403, reason: decision.reason };
@@ -337,8 +387,8 @@ export class EgressProxy implements EgressChannel {
     }
     if (refusal) {
       this.open -= 1;
-      this.recordDenied(binding, method, normalizedHost, port, refusal.reason);
-      return { ok: false, ...refusal };
+      this.recordDenied(binding, method, normalizedHost, port, refusal.reason, pastCap);
+      return { ok: false, ...refusal, pastCap };
     }
     metrics.egressRequest('allowed');
     const attempt: Attempt = {
@@ -380,10 +430,30 @@ export class EgressProxy implements EgressChannel {
     for (const socket of attempt.sockets) socket.destroy();
   }
 
-  /** A refused attempt: counted, kept for the result, audited. */
-  private recordDenied(binding: Binding, method: string, host: string, port: number, reason: string): void {
+  /**
+   * Whether the attempt just counted in `binding` is past its attempt cap. Read when the attempt is
+   * counted, before anything is awaited: later attempts may have been counted by the time it is refused.
+   */
+  private pastAttemptCap(binding: Binding): boolean {
+    return binding.requests > this.options.caps.maxConnections;
+  }
+
+  /**
+   * A refused attempt: counted, kept for the result, audited. Past the attempt cap (`pastCap`) only
+   * the first refusal is kept and audited; the rest are counted (the result's `denied`, the metric).
+   */
+  private recordDenied(
+    binding: Binding,
+    method: string,
+    host: string,
+    port: number,
+    reason: string,
+    pastCap: boolean,
+  ): void {
     binding.denied += 1;
     this.options.metrics.egressRequest('denied');
+    if (pastCap && binding.pastCapAudited) return;
+    if (pastCap) binding.pastCapAudited = true;
     noteDenied(binding, { host: host.slice(0, 255), port, reason });
     this.audit(binding, { method, host: host.slice(0, 255), port, decision: 'denied', reason, bytes: 0 });
   }
@@ -435,8 +505,13 @@ export class EgressProxy implements EgressChannel {
     );
   }
 
-  private refuse(response: ServerResponse, status: number, reason: string): void {
-    response.writeHead(status, { 'content-type': 'text/plain', 'x-sandbox-egress': 'denied' });
+  /** A refusal as the response to a request; `hangUp` closes the connection after it (past the attempt cap). */
+  private refuse(response: ServerResponse, status: number, reason: string, hangUp = false): void {
+    response.writeHead(status, {
+      'content-type': 'text/plain',
+      'x-sandbox-egress': 'denied',
+      ...(hangUp ? { connection: 'close' } : {}),
+    });
     response.end(`egress denied: ${reason}\n`);
   }
 
@@ -462,7 +537,7 @@ export class EgressProxy implements EgressChannel {
       if (pending.attempt) this.cut(pending.attempt, reason);
     } else {
       this.binding.requests += 1;
-      this.recordDenied(this.binding, '', '', 0, reason);
+      this.recordDenied(this.binding, '', '', 0, reason, this.pastAttemptCap(this.binding));
     }
     socket.destroy();
   }
@@ -484,9 +559,10 @@ function noteDenied(binding: Binding, denied: DeniedEgress): void {
 
 /**
  * The headers to send upstream: the client's, without hop-by-hop ones (and any its Connection header
- * names), the Host of the URI, and the body's framing stated explicitly. Node's parser has de-chunked a
- * chunked body; without `Transfer-Encoding: chunked` here Node's client would write it bare after a
- * GET's head, where the destination would read it as a second request.
+ * names), the Host of the URI, and the body's framing stated explicitly, as Node's parser read it.
+ * Node's parser has de-chunked a chunked body; a body without a framing header (its Content-Length
+ * named in `Connection`, so dropped above, or a chunked one) would be written bare after a GET's
+ * head by Node's client, where the destination would read it as a second request.
  */
 function forwardedHeaders(request: IncomingMessage, host: string): Record<string, string | string[]> {
   const named = (request.headers.connection ?? '')
@@ -494,10 +570,11 @@ function forwardedHeaders(request: IncomingMessage, host: string): Record<string
     .map((name) => name.trim().toLowerCase())
     .filter(Boolean);
   const headers = withoutHopByHop(request.headers, host, named);
-  if (request.headers['transfer-encoding'] !== undefined) {
-    delete headers['content-length']; // Node's parser refuses both; never send both
-    headers['transfer-encoding'] = 'chunked';
-  }
+  delete headers['content-length'];
+  const contentLength = request.headers['content-length'];
+  // Node's parser refuses both; never send both.
+  if (request.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
+  else if (contentLength !== undefined) headers['content-length'] = contentLength;
   return headers;
 }
 
