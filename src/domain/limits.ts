@@ -21,6 +21,13 @@ export const LIMIT_FLOORS: Readonly<Limits> = Object.freeze({
   outputBytes: 1,
 });
 
+/**
+ * The least memory a session's sandbox needs for its kernel to start and answer a cell (the Python
+ * Jupyter kernel is the larger of the two languages'). Measured under runsc: see the README's
+ * Configuration section. A session never gets less than this.
+ */
+export const SESSION_MEMORY_FLOOR_BYTES = 128 * 1024 * 1024;
+
 const LIMIT_NAMES: Record<keyof Limits, string> = {
   timeoutMs: 'limits.timeout_ms',
   memoryBytes: 'limits.memory_bytes',

@@ -100,6 +100,51 @@ describe("RAGFlow's executor-manager environment", () => {
   });
 });
 
+describe("RAGFlow's values out of bounds", () => {
+  // Each is refused at start, by the name the operator set, instead of quietly breaking the service.
+  it.each([
+    // 36000 minutes overflow Node's timers: every run would "time out" after 1 ms.
+    [
+      'SANDBOX_TIMEOUT',
+      '36000m',
+      /^SANDBOX_TIMEOUT \(as SANDBOX_(DEFAULT|MAX)_TIMEOUT_MS\): at most 2147483647 ms/,
+    ],
+    // 97 TiB is no memory limit at all.
+    [
+      'SANDBOX_MAX_MEMORY',
+      '99999g',
+      /^SANDBOX_MAX_MEMORY \(as SANDBOX_(DEFAULT|MAX)_MEMORY_BYTES\): at most this host's memory \(8 GiB\)/,
+    ],
+    // 40 MiB is enough for a one-shot run, not for a session's kernel.
+    [
+      'SANDBOX_MAX_MEMORY',
+      '40m',
+      /^SANDBOX_MAX_MEMORY \(as SANDBOX_MAX_MEMORY_BYTES\): 40 MiB is below the .* a session's kernel needs/,
+    ],
+  ])('refuses %s=%s, naming it', (key, value, message) => {
+    let error: unknown;
+    try {
+      loadConfig({ ...RAGFLOW_ENV, [key]: value }, HOST);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems.length).toBeGreaterThan(0);
+    for (const problem of problems) expect(problem).toMatch(message);
+  });
+
+  it('takes the largest values that still work', () => {
+    const config = loadConfig({ ...RAGFLOW_ENV, SANDBOX_TIMEOUT: '35791m', SANDBOX_MAX_MEMORY: '8g' }, HOST);
+    expect(config.limitCeilings).toMatchObject({ timeoutMs: 35_791 * 60_000, memoryBytes: 8 * 1024 * MiB });
+    // Sessions off: a small memory ceiling is fine for one-shot runs.
+    expect(
+      loadConfig({ ...RAGFLOW_ENV, SANDBOX_MAX_MEMORY: '40m', SANDBOX_MAX_SESSIONS: '0' }, HOST).limitCeilings
+        .memoryBytes,
+    ).toBe(40 * MiB);
+  });
+});
+
 describe('capacity defaults', () => {
   it('derives concurrency from cores, bounded by memory, and the queue from concurrency', () => {
     expect(concurrencyFor({ cpus: 2, memoryBytes: 8 * 1024 ** 3 }, 256 * MiB)).toBe(6);
