@@ -20,8 +20,11 @@ DOCKER=/usr/bin/docker   # the client from docker.io, matching the engine it ins
 # protobuf-compiler(-grpc), python3-grpcio, python3-protobuf: the generated Python client example.
 # docker-compose (1.29): the compose stack and its test. pyflakes3: `npm run lint` checks the Python
 # launcher with it. nginx (1.22): the session-routing proxy config (deploy/nginx/) and its test.
+# linux-libc-dev: the kernel's syscall numbers (asm/unistd_64.h), by which the seccomp test calls
+# every syscall the profile lists.
 APT_PACKAGES=(docker.io runsc debootstrap python3-requests
-  protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf docker-compose pyflakes3 nginx)
+  protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf docker-compose pyflakes3 nginx
+  linux-libc-dev)
 
 # --- Debian packages ---------------------------------------------------------------------------
 missing=()
