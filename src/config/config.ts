@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Language } from '../domain/languages.js';
+import { readSandboxImages } from './sandbox-images.js';
 import { LIMIT_FLOORS, SESSION_MEMORY_FLOOR_BYTES, type Limits } from '../domain/limits.js';
 import { formatZodIssue, zodIssuePath } from '../errors/zod-issue.js';
 import { detectHostResources, type HostResources } from './host-resources.js';
@@ -183,8 +184,12 @@ const moduleList = z
   .default('')
   .transform((value) => value.split(',').filter(Boolean));
 
-// Built per call: memory and CPU bounds come from the host the service runs on.
-const environmentSchema = (host: HostResources) =>
+// Built per call: memory and CPU bounds come from the host the service runs on, image defaults from
+// scripts/sandbox-images.conf.
+const environmentSchema = (
+  host: HostResources,
+  images: Readonly<Record<Language, string>> = readSandboxImages(),
+) =>
   z
     .object({
       SANDBOX_HOST: z.string().min(1).default('127.0.0.1'),
@@ -293,8 +298,9 @@ export class ConfigError extends Error {
 
 /**
  * Reads the configuration from environment variables (SANDBOX_*, and RAGFlow's executor-manager
- * names, see ragflow-environment.ts). Pure apart from generating an instance id when none is given
- * and, when `host` is not passed, reading this machine's cores and memory. Reports every invalid
+ * names, see ragflow-environment.ts). Pure apart from generating an instance id when none is given,
+ * reading the sandbox images' names (scripts/sandbox-images.conf) and, when `host` is not passed,
+ * reading this machine's cores and memory. Reports every invalid
  * variable at once.
  */
 export function loadConfig(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, configurationVariables, loadConfig, MAX_TIMER_MS } from '../../src/config/config.js';
+import { readSandboxImages } from '../../src/config/sandbox-images.js';
 import { SESSION_MEMORY_FLOOR_BYTES } from '../../src/domain/limits.js';
 
 const GiB = 1024 ** 3;
@@ -29,7 +30,7 @@ describe('loadConfig', () => {
       maxQueued: 24,
       seccomp: false,
       trustedNetworks: [],
-      images: { python: 'code-sandbox-python:4', nodejs: 'code-sandbox-nodejs:2' },
+      images: readSandboxImages(),
       authToken: undefined,
     });
     expect(config.defaultLimits).toEqual({

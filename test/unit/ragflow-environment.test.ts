@@ -53,10 +53,14 @@ describe("RAGFlow's executor-manager environment", () => {
 
   it('lets our own names win when both are set, and says so', () => {
     const config = loadConfig(
-      { ...RAGFLOW_ENV, SANDBOX_PYTHON_IMAGE: 'code-sandbox-python:3', SANDBOX_DEFAULT_TIMEOUT_MS: '5000' },
+      {
+        ...RAGFLOW_ENV,
+        SANDBOX_PYTHON_IMAGE: 'code-sandbox-python:missing',
+        SANDBOX_DEFAULT_TIMEOUT_MS: '5000',
+      },
       HOST,
     );
-    expect(config.images.python).toBe('code-sandbox-python:3');
+    expect(config.images.python).toBe('code-sandbox-python:missing');
     expect(config.images.nodejs).toBe('infiniflow/sandbox-base-nodejs:latest');
     expect(config.defaultLimits.timeoutMs).toBe(5000);
     expect(config.limitCeilings.timeoutMs).toBe(10_000);
