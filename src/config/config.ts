@@ -205,8 +205,9 @@ const environmentSchema = (
       SANDBOX_DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
       SANDBOX_RUNTIME: z.string().min(1).default('runsc'),
       SANDBOX_ALLOW_NON_GVISOR_RUNTIME: flag,
-      SANDBOX_PYTHON_IMAGE: z.string().min(1).default('code-sandbox-python:4'),
-      SANDBOX_NODEJS_IMAGE: z.string().min(1).default('code-sandbox-nodejs:2'),
+      // The images setup builds (scripts/sandbox-images.conf), unless the operator names others.
+      SANDBOX_PYTHON_IMAGE: z.string().min(1).default(images.python),
+      SANDBOX_NODEJS_IMAGE: z.string().min(1).default(images.nodejs),
       SANDBOX_WORK_ROOT: z.string().startsWith('/', 'must be an absolute path').default(defaultWorkRoot()),
       SANDBOX_SCRATCH_BYTES: memory(64 * MiB, MiB, host),
       // Defaults derived from the host: see concurrencyFor.

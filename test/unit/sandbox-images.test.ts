@@ -51,6 +51,10 @@ describe(`sandbox image names (defined once, in ${SANDBOX_IMAGES_FILE})`, () => 
     expect(drifted.map((mention) => `${mention.file}: ${mention.image}`)).toEqual([]);
   });
 
+  it('leaves the service code to read them: no image name in src/', () => {
+    expect(mentions().filter((mention) => mention.file.startsWith('src/'))).toEqual([]);
+  });
+
   it.each([
     '.env.example',
     'docker-compose.yml',
