@@ -184,105 +184,112 @@ const moduleList = z
   .default('')
   .transform((value) => value.split(',').filter(Boolean));
 
-// Built per call: memory and CPU bounds come from the host the service runs on, image defaults from
-// scripts/sandbox-images.conf.
-const environmentSchema = (
+/**
+ * The variables whose bounds and defaults do not depend on the host or on files; environmentSchema
+ * adds the rest (memory, tmpfs, CPU, images).
+ */
+const staticSchema = z
+  .object({
+    SANDBOX_HOST: z.string().min(1).default('127.0.0.1'),
+    SANDBOX_GRPC_PORT: port(50051),
+    SANDBOX_HTTP_PORT: port(9385),
+    SANDBOX_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    SANDBOX_INSTANCE_ID: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." and "-" only, at most 64')
+      .optional(),
+    SANDBOX_DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
+    SANDBOX_RUNTIME: z.string().min(1).default('runsc'),
+    SANDBOX_ALLOW_NON_GVISOR_RUNTIME: flag,
+    SANDBOX_WORK_ROOT: z.string().startsWith('/', 'must be an absolute path').default(defaultWorkRoot()),
+    // Defaults derived from the host: see concurrencyFor.
+    SANDBOX_CONCURRENCY: z.coerce.number().int().min(1).max(1024).optional(),
+    SANDBOX_MAX_QUEUED: z.coerce.number().int().min(0).max(100_000).optional(),
+    SANDBOX_SHUTDOWN_GRACE_MS: duration(10_000, 0),
+    SANDBOX_HEALTH_CHECK_INTERVAL_MS: duration(5_000, 100),
+    SANDBOX_DEFAULT_TIMEOUT_MS: duration(10_000, LIMIT_FLOORS.timeoutMs),
+    SANDBOX_MAX_TIMEOUT_MS: duration(60_000, LIMIT_FLOORS.timeoutMs),
+    SANDBOX_DEFAULT_PROCESSES: integer(64, 4, 4096),
+    SANDBOX_MAX_PROCESSES: integer(256, 4, 4096),
+    SANDBOX_DEFAULT_OUTPUT_BYTES: integer(1 * MiB, 1, MAX_OUTPUT_BYTES),
+    SANDBOX_MAX_OUTPUT_BYTES: integer(8 * MiB, 1, MAX_OUTPUT_BYTES),
+    SANDBOX_MAX_CODE_BYTES: integer(1 * MiB, 1, MAX_CODE_BYTES),
+    SANDBOX_MAX_FILES: integer(64, 0, 10_000),
+    SANDBOX_MAX_INPUT_BYTES: integer(16 * MiB, 0, MAX_INPUT_BYTES),
+    SANDBOX_MAX_ARTIFACTS: integer(16, 0, 10_000),
+    SANDBOX_MAX_ARTIFACT_BYTES: integer(10 * MiB, 0, 256 * MiB),
+    // At most 3 MiB so that a result message (value + at most 100 skipped artifacts + detail) stays
+    // under the 4 MiB a default gRPC client accepts.
+    SANDBOX_MAX_RETURN_VALUE_BYTES: integer(1 * MiB, 1, 3 * MiB),
+    SANDBOX_HTTP_REQUEST_TIMEOUT_MS: duration(30_000, 100),
+    // Both default to the sizing rule in pool-bounds.ts (from the host's cores and memory).
+    SANDBOX_POOL_SIZE: z.coerce.number().int().min(0).max(256).optional(),
+    SANDBOX_POOL_MAX: z.coerce.number().int().min(1).max(256).optional(),
+    SANDBOX_POOL_MAX_IDLE_MS: duration(600_000, 1000),
+    SANDBOX_POOL_FILL_CONCURRENCY: integer(2, 1, 16),
+    SANDBOX_PRELOAD_PYTHON: moduleList,
+    SANDBOX_PRELOAD_NODEJS: moduleList,
+    SANDBOX_TEARDOWN_CONCURRENCY: integer(2, 1, 32),
+    SANDBOX_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    SANDBOX_ALLOW_UNAUTHENTICATED: flag,
+    SANDBOX_REAP_INTERVAL_MS: duration(60_000, 100),
+    SANDBOX_EXPIRY_MARGIN_MS: duration(120_000, 0),
+    SANDBOX_RESPONSE_WRITE_TIMEOUT_MS: duration(30_000, 100),
+    SANDBOX_TRUSTED_NETWORKS: z
+      .string()
+      .default('')
+      .transform((value, context) => {
+        const parsed = parseTrustedNetworks(value);
+        if (parsed instanceof Error) {
+          context.addIssue({ code: z.ZodIssueCode.custom, message: parsed.message });
+          return z.NEVER;
+        }
+        return parsed;
+      }),
+    // A name shared with RAGFlow's manager, with the same meaning.
+    SANDBOX_ENABLE_SECCOMP: flag,
+    SANDBOX_SECCOMP_RUNTIME: z.string().min(1).default('runsc-seccomp'),
+    SANDBOX_MAX_SESSIONS: integer(8, 0, 1024),
+    SANDBOX_SESSION_IDLE_TIMEOUT_MS: duration(600_000, 1000),
+    SANDBOX_SESSION_MAX_LIFETIME_MS: duration(3_600_000, 1000),
+    SANDBOX_SESSION_POOL_SIZE: integer(1, 0, 64),
+    // Egress: the operator's allowlist (host[:port], *.domain), the explicit dev switch, per-execution caps.
+    SANDBOX_EGRESS_ALLOW: z
+      .string()
+      .default('')
+      .transform((value) =>
+        value
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter(Boolean),
+      ),
+    SANDBOX_EGRESS_OPEN: flag,
+    SANDBOX_EGRESS_MAX_CONNECTIONS: integer(64, 1, 100_000),
+    SANDBOX_EGRESS_MAX_OPEN_CONNECTIONS: integer(8, 1, 1024),
+    SANDBOX_EGRESS_MAX_BYTES: integer(32 * MiB, 1),
+  })
+  // A misspelt SANDBOX_ variable would otherwise be silently ignored.
+  .strict();
+
+/**
+ * The schema for this host: memory and tmpfs sizes at most its memory, CPU shares at most its CPUs,
+ * a session's memory at least the kernel floor; image defaults from scripts/sandbox-images.conf.
+ */
+function environmentSchema(
   host: HostResources,
   images: Readonly<Record<Language, string>> = readSandboxImages(),
-) =>
-  z
-    .object({
-      SANDBOX_HOST: z.string().min(1).default('127.0.0.1'),
-      SANDBOX_GRPC_PORT: port(50051),
-      SANDBOX_HTTP_PORT: port(9385),
-      SANDBOX_LOG_LEVEL: z
-        .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-        .default('info'),
-      SANDBOX_INSTANCE_ID: z
-        .string()
-        .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." and "-" only, at most 64')
-        .optional(),
-      SANDBOX_DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
-      SANDBOX_RUNTIME: z.string().min(1).default('runsc'),
-      SANDBOX_ALLOW_NON_GVISOR_RUNTIME: flag,
-      // The images setup builds (scripts/sandbox-images.conf), unless the operator names others.
-      SANDBOX_PYTHON_IMAGE: z.string().min(1).default(images.python),
-      SANDBOX_NODEJS_IMAGE: z.string().min(1).default(images.nodejs),
-      SANDBOX_WORK_ROOT: z.string().startsWith('/', 'must be an absolute path').default(defaultWorkRoot()),
-      SANDBOX_SCRATCH_BYTES: memory(64 * MiB, MiB, host),
-      // Defaults derived from the host: see concurrencyFor.
-      SANDBOX_CONCURRENCY: z.coerce.number().int().min(1).max(1024).optional(),
-      SANDBOX_MAX_QUEUED: z.coerce.number().int().min(0).max(100_000).optional(),
-      SANDBOX_SHUTDOWN_GRACE_MS: duration(10_000, 0),
-      SANDBOX_HEALTH_CHECK_INTERVAL_MS: duration(5_000, 100),
-      SANDBOX_DEFAULT_TIMEOUT_MS: duration(10_000, LIMIT_FLOORS.timeoutMs),
-      SANDBOX_MAX_TIMEOUT_MS: duration(60_000, LIMIT_FLOORS.timeoutMs),
-      SANDBOX_DEFAULT_MEMORY_BYTES: memory(256 * MiB, LIMIT_FLOORS.memoryBytes, host),
-      SANDBOX_MAX_MEMORY_BYTES: memory(1024 * MiB, LIMIT_FLOORS.memoryBytes, host),
-      SANDBOX_DEFAULT_CPU_MILLICORES: millicores(1000, host),
-      SANDBOX_MAX_CPU_MILLICORES: millicores(1000, host),
-      SANDBOX_DEFAULT_PROCESSES: integer(64, 4, 4096),
-      SANDBOX_MAX_PROCESSES: integer(256, 4, 4096),
-      SANDBOX_DEFAULT_OUTPUT_BYTES: integer(1 * MiB, 1, MAX_OUTPUT_BYTES),
-      SANDBOX_MAX_OUTPUT_BYTES: integer(8 * MiB, 1, MAX_OUTPUT_BYTES),
-      SANDBOX_MAX_CODE_BYTES: integer(1 * MiB, 1, MAX_CODE_BYTES),
-      SANDBOX_MAX_FILES: integer(64, 0, 10_000),
-      SANDBOX_MAX_INPUT_BYTES: integer(16 * MiB, 0, MAX_INPUT_BYTES),
-      SANDBOX_MAX_ARTIFACTS: integer(16, 0, 10_000),
-      SANDBOX_MAX_ARTIFACT_BYTES: integer(10 * MiB, 0, 256 * MiB),
-      // At most 3 MiB so that a result message (value + at most 100 skipped artifacts + detail) stays
-      // under the 4 MiB a default gRPC client accepts.
-      SANDBOX_MAX_RETURN_VALUE_BYTES: integer(1 * MiB, 1, 3 * MiB),
-      SANDBOX_HTTP_REQUEST_TIMEOUT_MS: duration(30_000, 100),
-      // Both default to the sizing rule in pool-bounds.ts (from the host's cores and memory).
-      SANDBOX_POOL_SIZE: z.coerce.number().int().min(0).max(256).optional(),
-      SANDBOX_POOL_MAX: z.coerce.number().int().min(1).max(256).optional(),
-      SANDBOX_POOL_MAX_IDLE_MS: duration(600_000, 1000),
-      SANDBOX_POOL_FILL_CONCURRENCY: integer(2, 1, 16),
-      SANDBOX_PRELOAD_PYTHON: moduleList,
-      SANDBOX_PRELOAD_NODEJS: moduleList,
-      SANDBOX_TEARDOWN_CONCURRENCY: integer(2, 1, 32),
-      SANDBOX_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
-      SANDBOX_ALLOW_UNAUTHENTICATED: flag,
-      SANDBOX_REAP_INTERVAL_MS: duration(60_000, 100),
-      SANDBOX_EXPIRY_MARGIN_MS: duration(120_000, 0),
-      SANDBOX_RESPONSE_WRITE_TIMEOUT_MS: duration(30_000, 100),
-      SANDBOX_TRUSTED_NETWORKS: z
-        .string()
-        .default('')
-        .transform((value, context) => {
-          const parsed = parseTrustedNetworks(value);
-          if (parsed instanceof Error) {
-            context.addIssue({ code: z.ZodIssueCode.custom, message: parsed.message });
-            return z.NEVER;
-          }
-          return parsed;
-        }),
-      // A name shared with RAGFlow's manager, with the same meaning.
-      SANDBOX_ENABLE_SECCOMP: flag,
-      SANDBOX_SECCOMP_RUNTIME: z.string().min(1).default('runsc-seccomp'),
-      SANDBOX_MAX_SESSIONS: integer(8, 0, 1024),
-      SANDBOX_SESSION_IDLE_TIMEOUT_MS: duration(600_000, 1000),
-      SANDBOX_SESSION_MAX_LIFETIME_MS: duration(3_600_000, 1000),
-      SANDBOX_SESSION_POOL_SIZE: integer(1, 0, 64),
-      SANDBOX_SESSION_DEFAULT_MEMORY_BYTES: memory(512 * MiB, SESSION_MEMORY_FLOOR_BYTES, host),
-      // Egress: the operator's allowlist (host[:port], *.domain), the explicit dev switch, per-execution caps.
-      SANDBOX_EGRESS_ALLOW: z
-        .string()
-        .default('')
-        .transform((value) =>
-          value
-            .split(',')
-            .map((entry) => entry.trim())
-            .filter(Boolean),
-        ),
-      SANDBOX_EGRESS_OPEN: flag,
-      SANDBOX_EGRESS_MAX_CONNECTIONS: integer(64, 1, 100_000),
-      SANDBOX_EGRESS_MAX_OPEN_CONNECTIONS: integer(8, 1, 1024),
-      SANDBOX_EGRESS_MAX_BYTES: integer(32 * MiB, 1),
-    })
-    // A misspelt SANDBOX_ variable would otherwise be silently ignored.
-    .strict();
+) {
+  return staticSchema.extend({
+    SANDBOX_PYTHON_IMAGE: z.string().min(1).default(images.python),
+    SANDBOX_NODEJS_IMAGE: z.string().min(1).default(images.nodejs),
+    SANDBOX_SCRATCH_BYTES: memory(64 * MiB, MiB, host),
+    SANDBOX_DEFAULT_MEMORY_BYTES: memory(256 * MiB, LIMIT_FLOORS.memoryBytes, host),
+    SANDBOX_MAX_MEMORY_BYTES: memory(1024 * MiB, LIMIT_FLOORS.memoryBytes, host),
+    SANDBOX_DEFAULT_CPU_MILLICORES: millicores(1000, host),
+    SANDBOX_MAX_CPU_MILLICORES: millicores(1000, host),
+    SANDBOX_SESSION_DEFAULT_MEMORY_BYTES: memory(512 * MiB, SESSION_MEMORY_FLOOR_BYTES, host),
+  });
+}
 
 /** Every SANDBOX_* variable of ours (RAGFlow's names, translated before, are not among them). */
 export function configurationVariables(): string[] {

@@ -264,10 +264,10 @@ describe('loadConfig', () => {
       SANDBOX_MAX_MEMORY_BYTES: String(97 * 1024 ** 4),
       SANDBOX_MAX_CPU_MILLICORES: '64000',
     });
-    expect(problems.map((problem) => problem.split(':')[0])).toEqual([
-      'SANDBOX_MAX_TIMEOUT_MS',
-      'SANDBOX_MAX_MEMORY_BYTES',
+    expect(problems.map((problem) => problem.split(':')[0]).sort()).toEqual([
       'SANDBOX_MAX_CPU_MILLICORES',
+      'SANDBOX_MAX_MEMORY_BYTES',
+      'SANDBOX_MAX_TIMEOUT_MS',
       'SANDBOX_SESSION_IDLE_TIMEOUT_MS',
     ]);
   });
