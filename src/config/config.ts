@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Language } from '../domain/languages.js';
-import type { Limits } from '../domain/limits.js';
+import { readSandboxImages } from './sandbox-images.js';
+import { LIMIT_FLOORS, SESSION_MEMORY_FLOOR_BYTES, type Limits } from '../domain/limits.js';
 import { formatZodIssue, zodIssuePath } from '../errors/zod-issue.js';
 import { detectHostResources, type HostResources } from './host-resources.js';
 import { defaultPoolBounds } from './pool-bounds.js';
@@ -119,8 +120,55 @@ function defaultWorkRoot(): string {
   return existsSync('/dev/shm') ? '/dev/shm/code-sandbox' : join(tmpdir(), 'code-sandbox');
 }
 
-const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
+const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER, tooBig?: string) =>
+  z.coerce.number().int().min(min).max(max, tooBig).default(fallback);
+/**
+ * Every duration ends up in a Node timer, and Node fires a timer whose delay is above 2^31-1 ms (about
+ * 24.8 days) after 1 ms instead (TimeoutOverflowWarning): SANDBOX_TIMEOUT=36000m would end every run
+ * as a timeout at once. So no duration may exceed it.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+const duration = (fallback: number, min: number) =>
+  integer(
+    fallback,
+    min,
+    MAX_TIMER_MS,
+    `at most ${MAX_TIMER_MS} ms (about 24.8 days): Node's timers fire at once beyond it`,
+  );
+/**
+ * Memory a sandbox or its tmpfs may use: at most the host's memory, since a larger cgroup limit is no
+ * limit at all (SANDBOX_MAX_MEMORY=99999g would give every sandbox 97 TiB).
+ */
+const memory = (fallback: number, min: number, host: HostResources) =>
+  integer(
+    fallback,
+    min,
+    host.memoryBytes,
+    `at most this host's memory (${formatBytes(host.memoryBytes)}): a larger limit is no limit`,
+  );
+/**
+ * Docker refuses a container whose NanoCpus exceed the host's CPUs ("Range of CPUs is from 0.01 to
+ * N.00"), so a CPU share above them would fail every start.
+ */
+const millicores = (fallback: number, host: HostResources) =>
+  integer(
+    fallback,
+    10,
+    Math.max(1, host.cpus) * 1000,
+    `at most ${Math.max(1, host.cpus) * 1000} (this host's ${Math.max(1, host.cpus)} CPUs): Docker refuses more`,
+  );
+/**
+ * Bytes the service holds in its own memory per stream of every running execution, and that /run
+ * returns inside one JSON document (V8 strings stop at 512 MiB, and JSON escaping can multiply
+ * bytes by six).
+ */
+const MAX_OUTPUT_BYTES = 64 * MiB;
+/**
+ * Code and inputs arrive in one request, base64 in JSON over HTTP (4/3 of their size): with these
+ * bounds the largest body stays under the 512 MiB a V8 string can hold.
+ */
+const MAX_CODE_BYTES = 64 * MiB;
+const MAX_INPUT_BYTES = 256 * MiB;
 const port = (fallback: number) => integer(fallback, 0, 65535);
 // RAGFlow's manager also accepts "on"/"off" and any case (executor_manager/util.py is_enabled).
 const flag = z
@@ -136,7 +184,11 @@ const moduleList = z
   .default('')
   .transform((value) => value.split(',').filter(Boolean));
 
-const environmentSchema = z
+/**
+ * The variables whose bounds and defaults do not depend on the host or on files; environmentSchema
+ * adds the rest (memory, tmpfs, CPU, images).
+ */
+const staticSchema = z
   .object({
     SANDBOX_HOST: z.string().min(1).default('127.0.0.1'),
     SANDBOX_GRPC_PORT: port(50051),
@@ -149,47 +201,40 @@ const environmentSchema = z
     SANDBOX_DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
     SANDBOX_RUNTIME: z.string().min(1).default('runsc'),
     SANDBOX_ALLOW_NON_GVISOR_RUNTIME: flag,
-    SANDBOX_PYTHON_IMAGE: z.string().min(1).default('code-sandbox-python:4'),
-    SANDBOX_NODEJS_IMAGE: z.string().min(1).default('code-sandbox-nodejs:2'),
     SANDBOX_WORK_ROOT: z.string().startsWith('/', 'must be an absolute path').default(defaultWorkRoot()),
-    SANDBOX_SCRATCH_BYTES: integer(64 * MiB, MiB),
     // Defaults derived from the host: see concurrencyFor.
     SANDBOX_CONCURRENCY: z.coerce.number().int().min(1).max(1024).optional(),
     SANDBOX_MAX_QUEUED: z.coerce.number().int().min(0).max(100_000).optional(),
-    SANDBOX_SHUTDOWN_GRACE_MS: integer(10_000, 0),
-    SANDBOX_HEALTH_CHECK_INTERVAL_MS: integer(5_000, 100),
-    SANDBOX_DEFAULT_TIMEOUT_MS: integer(10_000, 100),
-    SANDBOX_MAX_TIMEOUT_MS: integer(60_000, 100),
-    SANDBOX_DEFAULT_MEMORY_BYTES: integer(256 * MiB, 32 * MiB),
-    SANDBOX_MAX_MEMORY_BYTES: integer(1024 * MiB, 32 * MiB),
-    SANDBOX_DEFAULT_CPU_MILLICORES: integer(1000, 10),
-    SANDBOX_MAX_CPU_MILLICORES: integer(1000, 10),
+    SANDBOX_SHUTDOWN_GRACE_MS: duration(10_000, 0),
+    SANDBOX_HEALTH_CHECK_INTERVAL_MS: duration(5_000, 100),
+    SANDBOX_DEFAULT_TIMEOUT_MS: duration(10_000, LIMIT_FLOORS.timeoutMs),
+    SANDBOX_MAX_TIMEOUT_MS: duration(60_000, LIMIT_FLOORS.timeoutMs),
     SANDBOX_DEFAULT_PROCESSES: integer(64, 4, 4096),
     SANDBOX_MAX_PROCESSES: integer(256, 4, 4096),
-    SANDBOX_DEFAULT_OUTPUT_BYTES: integer(1 * MiB, 1),
-    SANDBOX_MAX_OUTPUT_BYTES: integer(8 * MiB, 1),
-    SANDBOX_MAX_CODE_BYTES: integer(1 * MiB, 1),
+    SANDBOX_DEFAULT_OUTPUT_BYTES: integer(1 * MiB, 1, MAX_OUTPUT_BYTES),
+    SANDBOX_MAX_OUTPUT_BYTES: integer(8 * MiB, 1, MAX_OUTPUT_BYTES),
+    SANDBOX_MAX_CODE_BYTES: integer(1 * MiB, 1, MAX_CODE_BYTES),
     SANDBOX_MAX_FILES: integer(64, 0, 10_000),
-    SANDBOX_MAX_INPUT_BYTES: integer(16 * MiB, 0),
+    SANDBOX_MAX_INPUT_BYTES: integer(16 * MiB, 0, MAX_INPUT_BYTES),
     SANDBOX_MAX_ARTIFACTS: integer(16, 0, 10_000),
     SANDBOX_MAX_ARTIFACT_BYTES: integer(10 * MiB, 0, 256 * MiB),
     // At most 3 MiB so that a result message (value + at most 100 skipped artifacts + detail) stays
     // under the 4 MiB a default gRPC client accepts.
     SANDBOX_MAX_RETURN_VALUE_BYTES: integer(1 * MiB, 1, 3 * MiB),
-    SANDBOX_HTTP_REQUEST_TIMEOUT_MS: integer(30_000, 100),
+    SANDBOX_HTTP_REQUEST_TIMEOUT_MS: duration(30_000, 100),
     // Both default to the sizing rule in pool-bounds.ts (from the host's cores and memory).
     SANDBOX_POOL_SIZE: z.coerce.number().int().min(0).max(256).optional(),
     SANDBOX_POOL_MAX: z.coerce.number().int().min(1).max(256).optional(),
-    SANDBOX_POOL_MAX_IDLE_MS: integer(600_000, 1000),
+    SANDBOX_POOL_MAX_IDLE_MS: duration(600_000, 1000),
     SANDBOX_POOL_FILL_CONCURRENCY: integer(2, 1, 16),
     SANDBOX_PRELOAD_PYTHON: moduleList,
     SANDBOX_PRELOAD_NODEJS: moduleList,
     SANDBOX_TEARDOWN_CONCURRENCY: integer(2, 1, 32),
     SANDBOX_AUTH_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     SANDBOX_ALLOW_UNAUTHENTICATED: flag,
-    SANDBOX_REAP_INTERVAL_MS: integer(60_000, 100),
-    SANDBOX_EXPIRY_MARGIN_MS: integer(120_000, 0),
-    SANDBOX_RESPONSE_WRITE_TIMEOUT_MS: integer(30_000, 100),
+    SANDBOX_REAP_INTERVAL_MS: duration(60_000, 100),
+    SANDBOX_EXPIRY_MARGIN_MS: duration(120_000, 0),
+    SANDBOX_RESPONSE_WRITE_TIMEOUT_MS: duration(30_000, 100),
     SANDBOX_TRUSTED_NETWORKS: z
       .string()
       .default('')
@@ -205,10 +250,9 @@ const environmentSchema = z
     SANDBOX_ENABLE_SECCOMP: flag,
     SANDBOX_SECCOMP_RUNTIME: z.string().min(1).default('runsc-seccomp'),
     SANDBOX_MAX_SESSIONS: integer(8, 0, 1024),
-    SANDBOX_SESSION_IDLE_TIMEOUT_MS: integer(600_000, 1000),
-    SANDBOX_SESSION_MAX_LIFETIME_MS: integer(3_600_000, 1000),
+    SANDBOX_SESSION_IDLE_TIMEOUT_MS: duration(600_000, 1000),
+    SANDBOX_SESSION_MAX_LIFETIME_MS: duration(3_600_000, 1000),
     SANDBOX_SESSION_POOL_SIZE: integer(1, 0, 64),
-    SANDBOX_SESSION_DEFAULT_MEMORY_BYTES: integer(512 * 1024 * 1024, 32 * 1024 * 1024),
     // Egress: the operator's allowlist (host[:port], *.domain), the explicit dev switch, per-execution caps.
     SANDBOX_EGRESS_ALLOW: z
       .string()
@@ -227,6 +271,31 @@ const environmentSchema = z
   // A misspelt SANDBOX_ variable would otherwise be silently ignored.
   .strict();
 
+/**
+ * The schema for this host: memory and tmpfs sizes at most its memory, CPU shares at most its CPUs,
+ * a session's memory at least the kernel floor; image defaults from scripts/sandbox-images.conf.
+ */
+function environmentSchema(
+  host: HostResources,
+  images: Readonly<Record<Language, string>> = readSandboxImages(),
+) {
+  return staticSchema.extend({
+    SANDBOX_PYTHON_IMAGE: z.string().min(1).default(images.python),
+    SANDBOX_NODEJS_IMAGE: z.string().min(1).default(images.nodejs),
+    SANDBOX_SCRATCH_BYTES: memory(64 * MiB, MiB, host),
+    SANDBOX_DEFAULT_MEMORY_BYTES: memory(256 * MiB, LIMIT_FLOORS.memoryBytes, host),
+    SANDBOX_MAX_MEMORY_BYTES: memory(1024 * MiB, LIMIT_FLOORS.memoryBytes, host),
+    SANDBOX_DEFAULT_CPU_MILLICORES: millicores(1000, host),
+    SANDBOX_MAX_CPU_MILLICORES: millicores(1000, host),
+    SANDBOX_SESSION_DEFAULT_MEMORY_BYTES: memory(512 * MiB, SESSION_MEMORY_FLOOR_BYTES, host),
+  });
+}
+
+/** Every SANDBOX_* variable of ours (RAGFlow's names, translated before, are not among them). */
+export function configurationVariables(): string[] {
+  return Object.keys(environmentSchema(detectHostResources()).shape);
+}
+
 /** Thrown by loadConfig; lists every bad variable, one per line. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -237,8 +306,9 @@ export class ConfigError extends Error {
 
 /**
  * Reads the configuration from environment variables (SANDBOX_*, and RAGFlow's executor-manager
- * names, see ragflow-environment.ts). Pure apart from generating an instance id when none is given
- * and, when `host` is not passed, reading this machine's cores and memory. Reports every invalid
+ * names, see ragflow-environment.ts). Pure apart from generating an instance id when none is given,
+ * reading the sandbox images' names (scripts/sandbox-images.conf) and, when `host` is not passed,
+ * reading this machine's cores and memory. Reports every invalid
  * variable at once.
  */
 export function loadConfig(
@@ -246,7 +316,7 @@ export function loadConfig(
   host: HostResources = detectHostResources(),
 ): Config {
   const ragflow = translateRagflowEnvironment(withoutEmptyValues(env));
-  const parsed = environmentSchema.safeParse(ragflow.env);
+  const parsed = environmentSchema(host).safeParse(ragflow.env);
   if (!parsed.success || ragflow.problems.length > 0) {
     // A value that came from a RAGFlow variable is reported by the name the operator set.
     const named = (issue: z.core.$ZodIssue) => {
@@ -272,6 +342,14 @@ export function loadConfig(
     outputBytes: e.SANDBOX_MAX_OUTPUT_BYTES,
   };
   const problems = defaultsAboveCeilings(defaultLimits, limitCeilings);
+  // A session gets at most the memory ceiling: below the floor its kernel does not start.
+  if (e.SANDBOX_MAX_SESSIONS > 0 && limitCeilings.memoryBytes < SESSION_MEMORY_FLOOR_BYTES) {
+    const variable = 'SANDBOX_MAX_MEMORY_BYTES';
+    const name = ragflow.origins[variable] ? `${ragflow.origins[variable]} (as ${variable})` : variable;
+    problems.push(
+      `${name}: ${formatBytes(limitCeilings.memoryBytes)} is below the ${formatBytes(SESSION_MEMORY_FLOOR_BYTES)} a session's kernel needs, and sessions get at most this; raise it, or set SANDBOX_MAX_SESSIONS=0 to turn sessions off`,
+    );
+  }
   if (e.SANDBOX_RUNTIME !== 'runsc' && !e.SANDBOX_ALLOW_NON_GVISOR_RUNTIME) {
     problems.push(
       `SANDBOX_RUNTIME: "${e.SANDBOX_RUNTIME}" is not gVisor; set SANDBOX_ALLOW_NON_GVISOR_RUNTIME=true to run untrusted code without it`,
@@ -435,4 +513,11 @@ function defaultsAboveCeilings(defaults: Limits, ceilings: Limits): string[] {
       (key) =>
         `SANDBOX_DEFAULT_${LIMIT_VARIABLES[key]}: ${defaults[key]} is above SANDBOX_MAX_${LIMIT_VARIABLES[key]} (${ceilings[key]})`,
     );
+}
+
+/** "512 MiB", "23.5 GiB": sizes in messages, as an operator writes them. */
+function formatBytes(bytes: number): string {
+  const GiB = 1024 * MiB;
+  if (bytes >= GiB) return `${Number((bytes / GiB).toFixed(1))} GiB`;
+  return `${Number((bytes / MiB).toFixed(1))} MiB`;
 }

@@ -21,6 +21,14 @@ export const LIMIT_FLOORS: Readonly<Limits> = Object.freeze({
   outputBytes: 1,
 });
 
+/**
+ * The least memory a session's sandbox is configured with: its kernel must start and answer a cell.
+ * Measured under runsc (CreateSession with limits.memory_bytes, then two cells): the Python Jupyter
+ * kernel starts at 104 MiB and not at 96 MiB (importing numpy and pandas then needs 160 MiB); the
+ * Node.js one at 48 MiB and not at 40 MiB. The larger, with headroom for a slower start.
+ */
+export const SESSION_MEMORY_FLOOR_BYTES = 128 * 1024 * 1024;
+
 const LIMIT_NAMES: Record<keyof Limits, string> = {
   timeoutMs: 'limits.timeout_ms',
   memoryBytes: 'limits.memory_bytes',

@@ -185,13 +185,11 @@ describe('docker faults', () => {
   });
 
   it('a missing sandbox image is reported as UNAVAILABLE naming the image, not a hang, and counted', async () => {
-    const t = await startTestApp({ SANDBOX_NODEJS_IMAGE: 'code-sandbox-nodejs:does-not-exist' });
+    const t = await startTestApp({ SANDBOX_NODEJS_IMAGE: 'code-sandbox-nodejs:missing' });
     try {
       const run = await executeGrpc(t.grpc, { language: 'nodejs', code: 'console.log(1)' });
       expect(run.error?.code).toBe(status.UNAVAILABLE);
-      expect(run.error?.details).toContain(
-        'sandbox image "code-sandbox-nodejs:does-not-exist" is not present',
-      );
+      expect(run.error?.details).toContain('sandbox image "code-sandbox-nodejs:missing" is not present');
       expect((await fetch(`${t.httpUrl}/readyz`)).status).toBe(503);
       const metrics = await (await fetch(`${t.httpUrl}/metrics`)).text();
       expect(metrics).toContain('code_sandbox_docker_errors_total{operation="start"} 1');

@@ -1,11 +1,15 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { readSandboxImages } from '../../src/config/sandbox-images.js';
 import { expectRagflowProviderServed, runRagflowProviderClient } from '../support/ragflow-provider.js';
 import { freePort } from '../support/free-port.js';
 import { postJson } from '../support/test-app.js';
@@ -56,8 +60,12 @@ describe("inside RAGFlow's compose (override file)", () => {
       },
       maxBuffer: 64 * 1024 * 1024,
     });
+    // The override's own image defaults, as an operator gets them: nothing of ours overrides them.
+    const inherited = { ...process.env };
+    delete inherited.CODE_SANDBOX_PYTHON_IMAGE;
+    delete inherited.CODE_SANDBOX_NODEJS_IMAGE;
     env = {
-      ...process.env,
+      ...inherited,
       COMPOSE_PROJECT_NAME: PROJECT,
       CODE_SANDBOX_IMAGE: SERVICE_IMAGE,
       SANDBOX_EXECUTOR_MANAGER_PORT: String(port),
@@ -88,6 +96,14 @@ describe("inside RAGFlow's compose (override file)", () => {
     const { stdout: logs } = await compose(['logs', '--no-color', 'sandbox-executor-manager']);
     expect(health, logs).toBe('healthy');
     const inspected = await container.inspect();
+    // The images setup builds (this machine has no others), and the user the README states.
+    expect(inspected.Config.Env).toEqual(
+      expect.arrayContaining([
+        `SANDBOX_PYTHON_IMAGE=${readSandboxImages().python}`,
+        `SANDBOX_NODEJS_IMAGE=${readSandboxImages().nodejs}`,
+      ]),
+    );
+    expect(inspected.Config.User).toBe(OVERRIDE_USER);
     expect(inspected.HostConfig.Privileged).toBe(false);
     expect(inspected.HostConfig.CapDrop).toEqual(['ALL']);
     expect(logs).toContain('RAGFlow executor-manager variables: mapped SANDBOX_MAX_MEMORY');
@@ -108,4 +124,65 @@ describe("inside RAGFlow's compose (override file)", () => {
     });
     expect(refused.status).toBe(401);
   });
+
+  it("fails its healthcheck while a sandbox image is missing (RAGFlow's /healthz would not)", async () => {
+    // The operator's other way to name an image; a tag no build produces.
+    env = { ...env, CODE_SANDBOX_NODEJS_IMAGE: 'code-sandbox-nodejs:missing' };
+    await compose(['up', '-d']);
+    const container = await serviceContainer();
+    expect((await container.inspect()).Config.Env).toContain(
+      'SANDBOX_NODEJS_IMAGE=code-sandbox-nodejs:missing',
+    );
+    // Once it serves HTTP (/healthz answers), the healthcheck's own command fails: /readyz is 503.
+    const deadline = Date.now() + 60_000;
+    while ((await execIn(container, ['node', '-e', PROBE('/healthz')])).exitCode !== 0) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const healthcheck = (await container.inspect()).Config.Healthcheck?.Test ?? [];
+    expect(healthcheck[0]).toBe('CMD');
+    expect((await execIn(container, healthcheck.slice(1))).exitCode).toBe(1);
+    const readiness = await execIn(container, ['node', '-e', PRINT('/readyz')]);
+    expect(JSON.parse(readiness.output)).toMatchObject({
+      status: 'not ready',
+      checks: expect.arrayContaining([expect.objectContaining({ name: 'image:nodejs', ok: false })]),
+    });
+  }, 120_000);
+
+  async function serviceContainer(): Promise<Docker.Container> {
+    const [service] = await docker.listContainers({
+      filters: { label: [`com.docker.compose.project=${PROJECT}`] },
+    });
+    return docker.getContainer(service!.Id);
+  }
 });
+
+/** The override's `user` (the README states the same; test/unit/ragflow-override.test.ts). */
+const OVERRIDE_USER = (
+  parse(readFileSync('deploy/ragflow/docker-compose.override.yml', 'utf8')) as {
+    services: Record<string, { user: string }>;
+  }
+).services['sandbox-executor-manager']!.user;
+
+/** node -e code: exit 0 if GET path answers 2xx. */
+const PROBE = (path: string) =>
+  `fetch('http://127.0.0.1:9385${path}').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))`;
+/** node -e code: print GET path's body. */
+const PRINT = (path: string) =>
+  `fetch('http://127.0.0.1:9385${path}').then(r => r.text()).then(t => process.stdout.write(t))`;
+
+/** Runs a command in a container; its exit code and stdout. */
+async function execIn(
+  container: Docker.Container,
+  cmd: string[],
+): Promise<{ exitCode: number; output: string }> {
+  const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  const stdout = new PassThrough();
+  const chunks: Buffer[] = [];
+  stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+  docker.modem.demuxStream(stream, stdout, new PassThrough());
+  await new Promise((resolve) => stream.on('end', resolve));
+  const { ExitCode } = await exec.inspect();
+  return { exitCode: ExitCode ?? -1, output: Buffer.concat(chunks).toString() };
+}

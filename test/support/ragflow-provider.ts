@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { expect } from 'vitest';
+import { readSandboxImages } from '../../src/config/sandbox-images.js';
 
 const exec = promisify(execFile);
 
@@ -18,7 +19,8 @@ export async function runRagflowProviderClient(network: string): Promise<Ragflow
       network,
       '-v',
       `${process.cwd()}/test/integration/ragflow_provider_client.py:/client.py:ro`,
-      'code-sandbox-python:3',
+      // RAGFlow's side needs Python with requests: the Python sandbox image setup builds has it.
+      readSandboxImages().python,
       'python3',
       '/client.py',
       'http://sandbox-executor-manager:9385',

@@ -1,5 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config/config.js';
+import { ConfigError, configurationVariables, loadConfig, MAX_TIMER_MS } from '../../src/config/config.js';
+import { readSandboxImages } from '../../src/config/sandbox-images.js';
+import { SESSION_MEMORY_FLOOR_BYTES } from '../../src/domain/limits.js';
+
+const GiB = 1024 ** 3;
+const HOST = { cpus: 2, memoryBytes: 8 * GiB };
+const VARIABLES = configurationVariables();
+
+/** The problems loadConfig reports for `env` on HOST (none: []). */
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env, HOST);
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+}
 
 describe('loadConfig', () => {
   it('gives safe defaults: runsc, loopback, documented ports and limits', () => {
@@ -13,7 +30,7 @@ describe('loadConfig', () => {
       maxQueued: 24,
       seccomp: false,
       trustedNetworks: [],
-      images: { python: 'code-sandbox-python:4', nodejs: 'code-sandbox-nodejs:2' },
+      images: readSandboxImages(),
       authToken: undefined,
     });
     expect(config.defaultLimits).toEqual({
@@ -124,5 +141,134 @@ describe('loadConfig', () => {
       /SANDBOX_EGRESS_ALLOW: "bad host".*\n.*SANDBOX_EGRESS_ALLOW: "x:99999": port must be 1-65535/s,
     );
     expect(() => loadConfig({ SANDBOX_EGRESS_ALLOW: '*' })).toThrow(/SANDBOX_EGRESS_OPEN=true/);
+  });
+
+  // Every duration ends in a Node timer, which fires after 1 ms when given more than 2^31-1 ms.
+  const DURATIONS = [
+    'SANDBOX_SHUTDOWN_GRACE_MS',
+    'SANDBOX_HEALTH_CHECK_INTERVAL_MS',
+    'SANDBOX_DEFAULT_TIMEOUT_MS',
+    'SANDBOX_MAX_TIMEOUT_MS',
+    'SANDBOX_HTTP_REQUEST_TIMEOUT_MS',
+    'SANDBOX_POOL_MAX_IDLE_MS',
+    'SANDBOX_REAP_INTERVAL_MS',
+    'SANDBOX_EXPIRY_MARGIN_MS',
+    'SANDBOX_RESPONSE_WRITE_TIMEOUT_MS',
+    'SANDBOX_SESSION_IDLE_TIMEOUT_MS',
+    'SANDBOX_SESSION_MAX_LIFETIME_MS',
+  ];
+  it.each(DURATIONS)('refuses %s above the timer limit, naming it, and takes the limit itself', (key) => {
+    // The default timeout may not exceed the ceiling, so both move together where needed.
+    const companion: Record<string, string> =
+      key === 'SANDBOX_DEFAULT_TIMEOUT_MS' ? { SANDBOX_MAX_TIMEOUT_MS: String(MAX_TIMER_MS) } : {};
+    expect(problemsOf({ ...companion, [key]: String(MAX_TIMER_MS + 1) })).toEqual([
+      expect.stringMatching(new RegExp(`^${key}: at most 2147483647 ms`)),
+    ]);
+    expect(problemsOf({ ...companion, [key]: String(MAX_TIMER_MS) })).toEqual([]);
+  });
+
+  // The largest accepted value of each size; one byte more is refused, naming the key.
+  const SIZE_BOUNDS: Record<string, number> = {
+    SANDBOX_SCRATCH_BYTES: HOST.memoryBytes,
+    SANDBOX_DEFAULT_MEMORY_BYTES: HOST.memoryBytes,
+    SANDBOX_MAX_MEMORY_BYTES: HOST.memoryBytes,
+    SANDBOX_SESSION_DEFAULT_MEMORY_BYTES: HOST.memoryBytes,
+    SANDBOX_DEFAULT_OUTPUT_BYTES: 64 * 1024 ** 2,
+    SANDBOX_MAX_OUTPUT_BYTES: 64 * 1024 ** 2,
+    SANDBOX_MAX_CODE_BYTES: 64 * 1024 ** 2,
+    SANDBOX_MAX_INPUT_BYTES: 256 * 1024 ** 2,
+    SANDBOX_MAX_ARTIFACT_BYTES: 256 * 1024 ** 2,
+    SANDBOX_MAX_RETURN_VALUE_BYTES: 3 * 1024 ** 2,
+    SANDBOX_EGRESS_MAX_BYTES: Number.MAX_SAFE_INTEGER,
+  };
+  it.each(Object.entries(SIZE_BOUNDS))('bounds %s at %d', (key, bound) => {
+    // Defaults may not exceed ceilings: raise the ceiling alongside.
+    const ceiling = key.replace('_DEFAULT_', '_MAX_');
+    const companion = ceiling !== key && VARIABLES.includes(ceiling) ? { [ceiling]: String(bound) } : {};
+    expect(problemsOf({ ...companion, [key]: String(bound) })).toEqual([]);
+    if (bound === Number.MAX_SAFE_INTEGER) return; // a counter: any safe integer is a real cap
+    expect(problemsOf({ ...companion, [key]: String(bound + 1) })).toEqual([
+      expect.stringMatching(new RegExp(`^${key}: `)),
+    ]);
+  });
+
+  // Counts: the largest accepted value; one more is refused, naming the key. CPU: Docker refuses a
+  // container with more than the host's CPUs (HOST has 2).
+  const COUNT_BOUNDS: Record<string, number> = {
+    SANDBOX_GRPC_PORT: 65535,
+    SANDBOX_HTTP_PORT: 65535,
+    SANDBOX_CONCURRENCY: 1024,
+    SANDBOX_MAX_QUEUED: 100_000,
+    SANDBOX_DEFAULT_CPU_MILLICORES: 2000,
+    SANDBOX_MAX_CPU_MILLICORES: 2000,
+    SANDBOX_DEFAULT_PROCESSES: 4096,
+    SANDBOX_MAX_PROCESSES: 4096,
+    SANDBOX_MAX_FILES: 10_000,
+    SANDBOX_MAX_ARTIFACTS: 10_000,
+    SANDBOX_POOL_SIZE: 256,
+    SANDBOX_POOL_MAX: 256,
+    SANDBOX_POOL_FILL_CONCURRENCY: 16,
+    SANDBOX_TEARDOWN_CONCURRENCY: 32,
+    SANDBOX_MAX_SESSIONS: 1024,
+    SANDBOX_SESSION_POOL_SIZE: 64,
+    SANDBOX_EGRESS_MAX_CONNECTIONS: 100_000,
+    SANDBOX_EGRESS_MAX_OPEN_CONNECTIONS: 1024,
+  };
+  it.each(Object.entries(COUNT_BOUNDS))('bounds %s at %d', (key, bound) => {
+    const ceiling = key.replace('_DEFAULT_', '_MAX_');
+    const companion = ceiling !== key && VARIABLES.includes(ceiling) ? { [ceiling]: String(bound) } : {};
+    expect(problemsOf({ ...companion, [key]: String(bound) })).toEqual([]);
+    expect(problemsOf({ ...companion, [key]: String(bound + 1) })).toEqual([
+      expect.stringMatching(new RegExp(`^${key}: `)),
+    ]);
+  });
+
+  it('has a bound table above for every numeric variable', () => {
+    // A numeric variable is one that refuses a non-number; a new one must join a table, and so get a bound.
+    const numeric = VARIABLES.filter((key) =>
+      problemsOf({ [key]: 'not-a-number' }).some((problem) => problem.includes('expected number')),
+    );
+    const tabled = new Set([...DURATIONS, ...Object.keys(SIZE_BOUNDS), ...Object.keys(COUNT_BOUNDS)]);
+    expect(numeric.length).toBeGreaterThan(30);
+    expect(numeric.filter((key) => !tabled.has(key))).toEqual([]);
+  });
+
+  it("keeps a session's memory at or above what its kernel needs", () => {
+    const below = String(SESSION_MEMORY_FLOOR_BYTES - 1);
+    expect(problemsOf({ SANDBOX_SESSION_DEFAULT_MEMORY_BYTES: below })).toEqual([
+      expect.stringMatching(/^SANDBOX_SESSION_DEFAULT_MEMORY_BYTES: /),
+    ]);
+    // Sessions get at most the memory ceiling: a ceiling under the floor starves them too.
+    expect(problemsOf({ SANDBOX_MAX_MEMORY_BYTES: below, SANDBOX_DEFAULT_MEMORY_BYTES: below })).toEqual([
+      expect.stringMatching(
+        /^SANDBOX_MAX_MEMORY_BYTES: .* below the .* a session's kernel needs.*SANDBOX_MAX_SESSIONS=0/,
+      ),
+    ]);
+    // ... unless sessions are off: one-shot runs make do with less.
+    expect(
+      problemsOf({
+        SANDBOX_MAX_MEMORY_BYTES: below,
+        SANDBOX_DEFAULT_MEMORY_BYTES: below,
+        SANDBOX_MAX_SESSIONS: '0',
+      }),
+    ).toEqual([]);
+    expect(problemsOf({ SANDBOX_SESSION_DEFAULT_MEMORY_BYTES: String(SESSION_MEMORY_FLOOR_BYTES) })).toEqual(
+      [],
+    );
+  });
+
+  it('reports every out-of-bounds key at once', () => {
+    const problems = problemsOf({
+      SANDBOX_MAX_TIMEOUT_MS: String(2 ** 32),
+      SANDBOX_SESSION_IDLE_TIMEOUT_MS: String(2 ** 31),
+      SANDBOX_MAX_MEMORY_BYTES: String(97 * 1024 ** 4),
+      SANDBOX_MAX_CPU_MILLICORES: '64000',
+    });
+    expect(problems.map((problem) => problem.split(':')[0]).sort()).toEqual([
+      'SANDBOX_MAX_CPU_MILLICORES',
+      'SANDBOX_MAX_MEMORY_BYTES',
+      'SANDBOX_MAX_TIMEOUT_MS',
+      'SANDBOX_SESSION_IDLE_TIMEOUT_MS',
+    ]);
   });
 });

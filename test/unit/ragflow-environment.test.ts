@@ -53,10 +53,14 @@ describe("RAGFlow's executor-manager environment", () => {
 
   it('lets our own names win when both are set, and says so', () => {
     const config = loadConfig(
-      { ...RAGFLOW_ENV, SANDBOX_PYTHON_IMAGE: 'code-sandbox-python:3', SANDBOX_DEFAULT_TIMEOUT_MS: '5000' },
+      {
+        ...RAGFLOW_ENV,
+        SANDBOX_PYTHON_IMAGE: 'code-sandbox-python:missing',
+        SANDBOX_DEFAULT_TIMEOUT_MS: '5000',
+      },
       HOST,
     );
-    expect(config.images.python).toBe('code-sandbox-python:3');
+    expect(config.images.python).toBe('code-sandbox-python:missing');
     expect(config.images.nodejs).toBe('infiniflow/sandbox-base-nodejs:latest');
     expect(config.defaultLimits.timeoutMs).toBe(5000);
     expect(config.limitCeilings.timeoutMs).toBe(10_000);
@@ -97,6 +101,51 @@ describe("RAGFlow's executor-manager environment", () => {
     expect(text).toContain('SANDBOX_TIMEOUT: "soon" is not a duration');
     expect(text).toContain('SANDBOX_EXECUTOR_MANAGER_POOL_SIZE (as SANDBOX_POOL_SIZE)');
     expect(text).toMatch(/SANDBOX_POOLSIZE/);
+  });
+});
+
+describe("RAGFlow's values out of bounds", () => {
+  // Each is refused at start, by the name the operator set, instead of quietly breaking the service.
+  it.each([
+    // 36000 minutes overflow Node's timers: every run would "time out" after 1 ms.
+    [
+      'SANDBOX_TIMEOUT',
+      '36000m',
+      /^SANDBOX_TIMEOUT \(as SANDBOX_(DEFAULT|MAX)_TIMEOUT_MS\): at most 2147483647 ms/,
+    ],
+    // 97 TiB is no memory limit at all.
+    [
+      'SANDBOX_MAX_MEMORY',
+      '99999g',
+      /^SANDBOX_MAX_MEMORY \(as SANDBOX_(DEFAULT|MAX)_MEMORY_BYTES\): at most this host's memory \(8 GiB\)/,
+    ],
+    // 40 MiB is enough for a one-shot run, not for a session's kernel.
+    [
+      'SANDBOX_MAX_MEMORY',
+      '40m',
+      /^SANDBOX_MAX_MEMORY \(as SANDBOX_MAX_MEMORY_BYTES\): 40 MiB is below the .* a session's kernel needs/,
+    ],
+  ])('refuses %s=%s, naming it', (key, value, message) => {
+    let error: unknown;
+    try {
+      loadConfig({ ...RAGFLOW_ENV, [key]: value }, HOST);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems.length).toBeGreaterThan(0);
+    for (const problem of problems) expect(problem).toMatch(message);
+  });
+
+  it('takes the largest values that still work', () => {
+    const config = loadConfig({ ...RAGFLOW_ENV, SANDBOX_TIMEOUT: '35791m', SANDBOX_MAX_MEMORY: '8g' }, HOST);
+    expect(config.limitCeilings).toMatchObject({ timeoutMs: 35_791 * 60_000, memoryBytes: 8 * 1024 * MiB });
+    // Sessions off: a small memory ceiling is fine for one-shot runs.
+    expect(
+      loadConfig({ ...RAGFLOW_ENV, SANDBOX_MAX_MEMORY: '40m', SANDBOX_MAX_SESSIONS: '0' }, HOST).limitCeilings
+        .memoryBytes,
+    ).toBe(40 * MiB);
   });
 });
 
