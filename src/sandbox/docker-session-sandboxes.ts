@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { UnavailableError } from '../errors/service-error.js';
 import type {
@@ -50,7 +51,8 @@ export class DockerSessionSandboxes implements SessionSandboxProvider {
     if (pooled) return this.wrap(pooled, true);
     const { factory, teardown } = this.options;
     const handle = await factory.start({
-      sandboxId: request.sessionId,
+      // Never the session id: sandbox ids appear in logs and labels, a session id is a key.
+      sandboxId: randomUUID(),
       language: request.language,
       limits: request.limits,
       expiresAtMs: request.expiresAtMs,

@@ -18,7 +18,6 @@ export interface SessionSandboxProvider {
 }
 
 export interface SessionSandboxRequest {
-  sessionId: string;
   language: Language;
   limits: Limits;
   /** After this moment the sandbox may be removed by any reaper. */
