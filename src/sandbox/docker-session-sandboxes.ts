@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { UnavailableError } from '../errors/service-error.js';
 import type {
@@ -51,8 +50,7 @@ export class DockerSessionSandboxes implements SessionSandboxProvider {
     if (pooled) return this.wrap(pooled, true);
     const { factory, teardown } = this.options;
     const handle = await factory.start({
-      // Never the session id: sandbox ids appear in logs and labels, a session id is a key.
-      sandboxId: randomUUID(),
+      sandboxId: request.sandboxId,
       language: request.language,
       limits: request.limits,
       expiresAtMs: request.expiresAtMs,

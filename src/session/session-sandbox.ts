@@ -18,6 +18,8 @@ export interface SessionSandboxProvider {
 }
 
 export interface SessionSandboxRequest {
+  /** The sandbox's name in labels and logs: the session's log id, never the session id (a key). */
+  sandboxId: string;
   language: Language;
   limits: Limits;
   /** After this moment the sandbox may be removed by any reaper. */

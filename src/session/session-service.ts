@@ -113,6 +113,7 @@ export class SessionService {
       let session: OpenSession | undefined;
       try {
         const sandbox = await this.options.provider.acquire({
+          sandboxId: sessionLogId(sessionId),
           language: request.language,
           limits,
           expiresAtMs,
