@@ -142,13 +142,14 @@ export function unaryGrpc(
   client: Client,
   method: string,
   request: Record<string, unknown>,
+  metadata: Metadata = new Metadata(),
 ): Promise<{ response?: Record<string, unknown>; error?: ServiceError }> {
   const call = (client as unknown as Record<string, (...args: unknown[]) => void>)[method]!;
   return new Promise((resolve) => {
     call.call(
       client,
       request,
-      new Metadata(),
+      metadata,
       (error: ServiceError | null, response: Record<string, unknown>) =>
         resolve(error ? { error } : { response }),
     );
