@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config/config.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, loadConfig, sessionsPerCallerDefault } from '../../src/config/config.js';
+import { readEnvFile } from '../support/env-file.js';
 
 describe('loadConfig', () => {
   it('gives safe defaults: runsc, loopback, documented ports and limits', () => {
@@ -67,6 +69,25 @@ describe('loadConfig', () => {
     ]) {
       expect(text).toContain(key);
     }
+  });
+
+  it('gives each caller half the session slots unless SANDBOX_MAX_SESSIONS_PER_CALLER says otherwise', () => {
+    const host = { cpus: 2, memoryBytes: 8 * 1024 ** 3 };
+    expect(loadConfig({}, host)).toMatchObject({ maxSessions: 8, maxSessionsPerCaller: 4 });
+    expect(loadConfig({ SANDBOX_MAX_SESSIONS: '1' }, host).maxSessionsPerCaller).toBe(1);
+    expect(loadConfig({ SANDBOX_MAX_SESSIONS: '5' }, host).maxSessionsPerCaller).toBe(3);
+    expect(loadConfig({ SANDBOX_MAX_SESSIONS_PER_CALLER: '' }, host).maxSessionsPerCaller).toBe(4);
+    expect(loadConfig({ SANDBOX_MAX_SESSIONS_PER_CALLER: '8' }, host).maxSessionsPerCaller).toBe(8);
+    expect(() => loadConfig({ SANDBOX_MAX_SESSIONS_PER_CALLER: '9' }, host)).toThrow(
+      /SANDBOX_MAX_SESSIONS_PER_CALLER: 9 is more than SANDBOX_MAX_SESSIONS \(8\)/,
+    );
+    expect(() => loadConfig({ SANDBOX_MAX_SESSIONS_PER_CALLER: '0' }, host)).toThrow(ConfigError);
+    // The documented places state the rule, not a second number that could drift from it.
+    expect(readEnvFile('.env.example').SANDBOX_MAX_SESSIONS_PER_CALLER).toBe('');
+    const row = readFileSync('README.md', 'utf8')
+      .split('\n')
+      .find((line) => line.startsWith('| `SANDBOX_MAX_SESSIONS_PER_CALLER`'));
+    expect(row).toContain(`half of \`SANDBOX_MAX_SESSIONS\`, rounded up (\`${sessionsPerCallerDefault(8)}\`)`);
   });
 
   it('refuses a default above its ceiling', () => {
