@@ -87,7 +87,11 @@ export class SessionService {
     this.options.provider.start();
   }
 
-  async create(caller: CallerIdentity, input: CreateSessionInput, signal: AbortSignal): Promise<SessionCreated> {
+  async create(
+    caller: CallerIdentity,
+    input: CreateSessionInput,
+    signal: AbortSignal,
+  ): Promise<SessionCreated> {
     return this.refusalsCounted(async () => {
       const { policy, defaultLimits, limitCeilings, maxSessions, maxSessionsPerCaller, maxLifetimeMs } =
         this.options;
@@ -238,7 +242,12 @@ export class SessionService {
     });
   }
 
-  async download(caller: CallerIdentity, sessionId: string, path: string, signal: AbortSignal): Promise<Buffer> {
+  async download(
+    caller: CallerIdentity,
+    sessionId: string,
+    path: string,
+    signal: AbortSignal,
+  ): Promise<Buffer> {
     return this.refusalsCounted(async () => {
       const session = this.get(caller, sessionId);
       checkFilePath(path);

@@ -35,7 +35,10 @@ function openCall(session: ClientHttp2Session, method: string) {
 
 /** Resolves with `promise`'s value, or 'no answer' after `ms`. */
 function within<T>(promise: Promise<T>, ms: number): Promise<T | 'no answer'> {
-  return Promise.race([promise, new Promise<'no answer'>((resolve) => setTimeout(() => resolve('no answer'), ms))]);
+  return Promise.race([
+    promise,
+    new Promise<'no answer'>((resolve) => setTimeout(() => resolve('no answer'), ms)),
+  ]);
 }
 
 beforeAll(async () => {

@@ -128,7 +128,12 @@ describe('sessions belong to their creator', () => {
     // A's session saw none of it.
     const value = await executeGrpc(t.grpc, { session_id: a, code: 'x * 7' }, { metadata: tokenMetadata() });
     expect(value.result).toMatchObject({ exit_reason: 'ok', execution_count: 2 });
-    const read = await unaryGrpc(t.grpc, 'DownloadFile', { session_id: a, path: 'mine.txt' }, tokenMetadata());
+    const read = await unaryGrpc(
+      t.grpc,
+      'DownloadFile',
+      { session_id: a, path: 'mine.txt' },
+      tokenMetadata(),
+    );
     expect((read.response?.content as Buffer).toString()).toBe('A only');
     // A's token works over REST too: the same owner on both transports.
     const listed = await http('127.0.0.1', 'GET', `/v1/sessions/${a}/files`, undefined, {
@@ -155,7 +160,12 @@ describe('sessions belong to their creator', () => {
     // C (127.0.0.2) and A cannot touch B's session; B can, and closes it.
     for (const answer of await Promise.all(restOperations('127.0.0.2', bId))) expect(answer.status).toBe(404);
     for (const error of await grpcOperations(bId, tokenMetadata)) expect(error?.code).toBe(status.NOT_FOUND);
-    const run = await http('127.0.0.1', 'POST', `/v1/sessions/${bId}/execute`, JSON.stringify({ code: 'print(5)' }));
+    const run = await http(
+      '127.0.0.1',
+      'POST',
+      `/v1/sessions/${bId}/execute`,
+      JSON.stringify({ code: 'print(5)' }),
+    );
     expect(run.status).toBe(200);
     expect(run.body).toContain('5\\n');
     expect((await http('127.0.0.1', 'DELETE', `/v1/sessions/${bId}`)).status).toBe(204);
@@ -165,8 +175,8 @@ describe('sessions belong to their creator', () => {
     expect(ids.length).toBeGreaterThan(0);
     const text = log.raw.join('\n');
     for (const id of ids) expect(text).not.toContain(id.split('.')[1]);
-    expect(log.lines.some((line) => line.msg === 'session created' && /^[0-9a-f]{12}$/.test(String(line.session)))).toBe(
-      true,
-    );
+    expect(
+      log.lines.some((line) => line.msg === 'session created' && /^[0-9a-f]{12}$/.test(String(line.session))),
+    ).toBe(true);
   });
 });

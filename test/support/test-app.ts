@@ -146,12 +146,8 @@ export function unaryGrpc(
 ): Promise<{ response?: Record<string, unknown>; error?: ServiceError }> {
   const call = (client as unknown as Record<string, (...args: unknown[]) => void>)[method]!;
   return new Promise((resolve) => {
-    call.call(
-      client,
-      request,
-      metadata,
-      (error: ServiceError | null, response: Record<string, unknown>) =>
-        resolve(error ? { error } : { response }),
+    call.call(client, request, metadata, (error: ServiceError | null, response: Record<string, unknown>) =>
+      resolve(error ? { error } : { response }),
     );
   });
 }

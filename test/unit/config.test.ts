@@ -87,7 +87,9 @@ describe('loadConfig', () => {
     const row = readFileSync('README.md', 'utf8')
       .split('\n')
       .find((line) => line.startsWith('| `SANDBOX_MAX_SESSIONS_PER_CALLER`'));
-    expect(row).toContain(`half of \`SANDBOX_MAX_SESSIONS\`, rounded up (\`${sessionsPerCallerDefault(8)}\`)`);
+    expect(row).toContain(
+      `half of \`SANDBOX_MAX_SESSIONS\`, rounded up (\`${sessionsPerCallerDefault(8)}\`)`,
+    );
   });
 
   it('refuses a default above its ceiling', () => {

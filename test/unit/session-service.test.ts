@@ -45,7 +45,10 @@ function memorySandbox(index: number): SessionSandbox & { closed: boolean } {
       return content;
     },
     async list() {
-      return { files: [...files].map(([path, content]) => ({ path, size: content.length })), truncated: false };
+      return {
+        files: [...files].map(([path, content]) => ({ path, size: content.length })),
+        truncated: false,
+      };
     },
     onEnd() {},
     close() {
@@ -55,7 +58,13 @@ function memorySandbox(index: number): SessionSandbox & { closed: boolean } {
   return sandbox;
 }
 
-const limits = { timeoutMs: 1000, memoryBytes: 64 << 20, cpuMillicores: 1000, maxProcesses: 64, outputBytes: 1024 };
+const limits = {
+  timeoutMs: 1000,
+  memoryBytes: 64 << 20,
+  cpuMillicores: 1000,
+  maxProcesses: 64,
+  outputBytes: 1024,
+};
 const alice = 'token:default' as CallerIdentity;
 const bob = 'peer:127.0.0.2' as CallerIdentity;
 
@@ -79,7 +88,13 @@ function sessionService(maxSessions = 4, maxSessionsPerCaller = 2) {
     maxLifetimeMs: 60_000,
     defaultLimits: limits,
     limitCeilings: limits,
-    policy: { maxCodeBytes: 1024, maxFiles: 4, maxInputBytes: 1024, idleTimeoutMs: 60_000, egressCeiling: [] },
+    policy: {
+      maxCodeBytes: 1024,
+      maxFiles: 4,
+      maxInputBytes: 1024,
+      idleTimeoutMs: 60_000,
+      egressCeiling: [],
+    },
     maxDownloadBytes: 1024,
     metrics: { sessionOpened() {}, sessionClosed() {}, cellFinished() {}, sessionRefused() {} },
     logger: pino({ level: 'info' }, log),

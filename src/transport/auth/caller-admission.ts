@@ -76,7 +76,10 @@ export class CallerAdmission {
       throw new UnauthenticatedError();
     }
     this.recorder.admitted(transport, admission.path);
-    this.logger.info({ transport, peer, admission: admission.path, caller: admission.caller }, 'call admitted');
+    this.logger.info(
+      { transport, peer, admission: admission.path, caller: admission.caller },
+      'call admitted',
+    );
     return admission;
   }
 
@@ -86,7 +89,8 @@ export class CallerAdmission {
       const name = this.tokens.identify(token);
       return name === undefined ? undefined : { path: 'token', caller: `token:${name}` as CallerIdentity };
     }
-    if (peer !== undefined && this.isTrusted(peer)) return { path: 'trusted_network', caller: peerIdentity(peer) };
+    if (peer !== undefined && this.isTrusted(peer))
+      return { path: 'trusted_network', caller: peerIdentity(peer) };
     return undefined;
   }
 

@@ -53,13 +53,16 @@ export class GrpcAdmission {
         if (limit !== undefined && !raiseReceiveLimit(call, limit)) {
           this.options.logger.warn(
             { method: method.path },
-            'cannot raise this call\'s receive limit (grpc-js changed?): large requests will be refused',
+            "cannot raise this call's receive limit (grpc-js changed?): large requests will be refused",
           );
         }
         next(metadata);
       })
       .build();
-    return new ServerInterceptingCall(call, new ResponderBuilder().withStart((next) => next(listener)).build());
+    return new ServerInterceptingCall(
+      call,
+      new ResponderBuilder().withStart((next) => next(listener)).build(),
+    );
   };
 
   /** The identity the interceptor admitted this call as; a call it never saw is refused. */

@@ -99,7 +99,12 @@ function registerFileRoutes(app: FastifyInstance, sessions: SessionService): voi
 
   app.get<{ Params: FileParams }>('/v1/sessions/:id/files/*', async (request, reply) => {
     const path = request.params['*'];
-    const content = await sessions.download(requestCaller(request), request.params.id, path, abortOnDisconnect(reply));
+    const content = await sessions.download(
+      requestCaller(request),
+      request.params.id,
+      path,
+      abortOnDisconnect(reply),
+    );
     return reply.header('content-type', mimeTypeFor(path)).send(content);
   });
 
