@@ -30,7 +30,10 @@ function openCall(session: ClientHttp2Session, method: string) {
     stream.on('trailers', resolve);
   });
   stream.on('error', () => undefined);
-  return { stream, answered };
+  const closed = new Promise<number | undefined>((resolve) =>
+    stream.on('close', () => resolve(stream.rstCode)),
+  );
+  return { stream, answered, closed };
 }
 
 /** Resolves with `promise`'s value, or 'no answer' after `ms`. */
@@ -60,6 +63,10 @@ describe('gRPC admission before the message', () => {
         expect((answer as IncomingHttpHeaders)['grpc-status']).toBe(String(status.UNAUTHENTICATED));
       }
       for (const call of calls) expect(call.stream.writableLength).toBe(0);
+      // And asks the client to send nothing more (RST_STREAM NO_ERROR), though its request is still open.
+      expect(await Promise.all(calls.map((call) => within(call.closed, 3000)))).toEqual(
+        calls.map(() => constants.NGHTTP2_NO_ERROR),
+      );
     } finally {
       session.destroy();
     }

@@ -1,3 +1,4 @@
+import { constants } from 'node:http2';
 import type { ServerInterceptingCallInterface } from '@grpc/grpc-js';
 
 /**
@@ -8,6 +9,11 @@ import type { ServerInterceptingCallInterface } from '@grpc/grpc-js';
 interface BaseCallInternals {
   decoder: { maxReadMessageLength: number };
   maxReceiveMessageSize: number;
+}
+
+/** The HTTP/2 stream of grpc-js's innermost server call. */
+interface BaseCallStream {
+  stream: { close(code: number): void; destroyed: boolean };
 }
 
 function hasInternals(call: object): call is BaseCallInternals {
@@ -36,4 +42,16 @@ export function raiseReceiveLimit(call: ServerInterceptingCallInterface, bytes: 
   call.decoder.maxReadMessageLength = Math.max(call.decoder.maxReadMessageLength, bytes);
   call.maxReceiveMessageSize = Math.max(call.maxReceiveMessageSize, bytes);
   return true;
+}
+
+/**
+ * Asks the client to stop sending a call's message, once the call has been answered (RFC 9113 8.1:
+ * RST_STREAM with NO_ERROR after a complete response). grpc-js itself resumes a finished call's
+ * stream to read and discard whatever still arrives; a refused client sending a large message would
+ * otherwise keep the server reading it to the end. `call` as for raiseReceiveLimit; when grpc-js
+ * changes shape, nothing happens (the rest is read and discarded, as without this).
+ */
+export function stopReceiving(call: ServerInterceptingCallInterface): void {
+  const { stream } = call as Partial<BaseCallStream>;
+  if (typeof stream?.close === 'function' && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
 }

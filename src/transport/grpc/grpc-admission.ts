@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { UnauthenticatedError } from '../../errors/service-error.js';
 import { grpcPeerAddress, type CallerAdmission, type CallerIdentity } from '../auth/caller-admission.js';
 import { presentedToken } from '../auth/token-authenticator.js';
-import { raiseReceiveLimit } from './call-receive-limit.js';
+import { raiseReceiveLimit, stopReceiving } from './call-receive-limit.js';
 import { toGrpcError } from './grpc-status.js';
 
 /** Every method under this prefix needs admission; health and reflection stay open. */
@@ -46,6 +46,7 @@ export class GrpcAdmission {
         } catch (error) {
           // On the inner call: ours would hold the status back until the metadata is passed on.
           call.sendStatus(toGrpcError(error, this.options.logger));
+          stopReceiving(call);
           return;
         }
         this.callers.set(metadata, caller);
