@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { UnauthenticatedError } from '../../errors/service-error.js';
 import { grpcPeerAddress, type CallerAdmission, type CallerIdentity } from '../auth/caller-admission.js';
 import { presentedToken } from '../auth/token-authenticator.js';
-import { raiseReceiveLimit, stopReceiving } from './call-receive-limit.js';
+import { raiseReceiveLimit, stopReceiving } from './base-call-internals.js';
 import { toGrpcError } from './grpc-status.js';
 
 /** Every method under this prefix needs admission; health and reflection stay open. */
