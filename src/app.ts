@@ -24,6 +24,7 @@ import { UnixSocketLiveness } from './sandbox/unix-socket-liveness.js';
 import { SANDBOX_PROTOCOL } from './sandbox/sandbox-protocol.js';
 import { DockerSessionSandboxes } from './sandbox/docker-session-sandboxes.js';
 import { SessionService } from './session/session-service.js';
+import { MAX_WAITING_PER_SESSION } from './session/open-session.js';
 import { GrpcHealth } from './transport/grpc/grpc-health.js';
 import { GrpcServer } from './transport/grpc/grpc-server.js';
 import { TokenAuthenticator } from './transport/auth/token-authenticator.js';
@@ -392,8 +393,9 @@ function wireSessions(
   });
   const sessions = new SessionService({
     provider,
-    owner: config.instanceId,
+    instanceId: config.instanceId,
     maxSessions: config.maxSessions,
+    maxSessionsPerCaller: config.maxSessionsPerCaller,
     maxLifetimeMs: config.sessionMaxLifetimeMs,
     defaultLimits: config.sessionDefaultLimits,
     limitCeilings: config.limitCeilings,
@@ -442,6 +444,18 @@ async function resolveTrustedRanges(config: Config, logger: Logger): Promise<Tru
   return { trusted, excluded };
 }
 
+/**
+ * gRPC calls one connection may have open at once: every call the service could be working on or
+ * holding for one client (running and queued executions, each session's running and waiting calls)
+ * plus health and reflection. More would only be refused later, after their messages were read.
+ */
+function streamsPerConnection(config: Config): number {
+  const sessionCalls = config.maxSessions * (1 + MAX_WAITING_PER_SESSION);
+  return config.concurrency + config.maxQueued + sessionCalls + HEALTH_AND_REFLECTION_STREAMS;
+}
+/** A health watch, a health check and a reflection stream. */
+const HEALTH_AND_REFLECTION_STREAMS = 3;
+
 /** Authentication, gRPC (with health) and HTTP, in front of the execution and session services. */
 function wireTransports(
   config: Config,
@@ -462,6 +476,7 @@ function wireTransports(
   }
   const admission = new CallerAdmission(tokens, trustedRanges, metrics, logger);
   const requestBytes = config.maxCodeBytes + config.maxInputBytes + REQUEST_OVERHEAD_BYTES;
+  const uploadBytes = config.maxInputBytes + REQUEST_OVERHEAD_BYTES;
   const health = new GrpcHealth({
     readiness: () => service.readiness(),
     pollIntervalMs: config.healthCheckIntervalMs,
@@ -471,7 +486,9 @@ function wireTransports(
     {
       host: config.host,
       port: config.grpcPort,
-      maxReceiveMessageBytes: requestBytes,
+      maxExecuteMessageBytes: requestBytes,
+      maxUploadMessageBytes: uploadBytes,
+      maxConcurrentStreams: streamsPerConnection(config),
       responseWriteTimeoutMs: config.responseWriteTimeoutMs,
     },
     service,

@@ -81,6 +81,8 @@ export interface Config {
   notices: readonly string[];
   /** Sessions open at once in this process (0 = sessions off). */
   maxSessions: number;
+  /** Of those, what one caller (token, trusted address, or the anonymous caller) may hold at once. */
+  maxSessionsPerCaller: number;
   /** Default and ceiling of a session's idle timeout. */
   sessionIdleTimeoutMs: number;
   /** A session is closed this long after its creation, whatever happens. */
@@ -250,6 +252,8 @@ const staticSchema = z
     SANDBOX_ENABLE_SECCOMP: flag,
     SANDBOX_SECCOMP_RUNTIME: z.string().min(1).default('runsc-seccomp'),
     SANDBOX_MAX_SESSIONS: integer(8, 0, 1024),
+    // Default: half of SANDBOX_MAX_SESSIONS (see sessionsPerCallerDefault).
+    SANDBOX_MAX_SESSIONS_PER_CALLER: z.coerce.number().int().min(1).max(1024).optional(),
     SANDBOX_SESSION_IDLE_TIMEOUT_MS: duration(600_000, 1000),
     SANDBOX_SESSION_MAX_LIFETIME_MS: duration(3_600_000, 1000),
     SANDBOX_SESSION_POOL_SIZE: integer(1, 0, 64),
@@ -371,6 +375,14 @@ export function loadConfig(
   ) {
     problems.push('SANDBOX_TRUSTED_NETWORKS: only exclusions ("!…"); name at least one network to trust');
   }
+  if (
+    e.SANDBOX_MAX_SESSIONS_PER_CALLER !== undefined &&
+    e.SANDBOX_MAX_SESSIONS_PER_CALLER > e.SANDBOX_MAX_SESSIONS
+  ) {
+    problems.push(
+      `SANDBOX_MAX_SESSIONS_PER_CALLER: ${e.SANDBOX_MAX_SESSIONS_PER_CALLER} is more than SANDBOX_MAX_SESSIONS (${e.SANDBOX_MAX_SESSIONS})`,
+    );
+  }
   const pool = poolBounds(e.SANDBOX_POOL_SIZE, e.SANDBOX_POOL_MAX, host, problems);
   const egressAllow = parseOperatorAllowList(e.SANDBOX_EGRESS_ALLOW);
   problems.push(...egressAllow.problems.map((problem) => `SANDBOX_EGRESS_ALLOW: ${problem}`));
@@ -427,6 +439,8 @@ export function loadConfig(
         : e.SANDBOX_RUNTIME,
     notices: Object.freeze(ragflow.notice ? [ragflow.notice] : []),
     maxSessions: e.SANDBOX_MAX_SESSIONS,
+    maxSessionsPerCaller:
+      e.SANDBOX_MAX_SESSIONS_PER_CALLER ?? sessionsPerCallerDefault(e.SANDBOX_MAX_SESSIONS),
     sessionIdleTimeoutMs: e.SANDBOX_SESSION_IDLE_TIMEOUT_MS,
     sessionMaxLifetimeMs: e.SANDBOX_SESSION_MAX_LIFETIME_MS,
     sessionPoolSize: e.SANDBOX_SESSION_POOL_SIZE,
@@ -459,6 +473,14 @@ export function concurrencyFor(host: HostResources, sandboxMemoryBytes: number):
 }
 
 const RUNS_PER_CORE = 3;
+
+/**
+ * SANDBOX_MAX_SESSIONS_PER_CALLER when unset: half of the slots (rounded up), so one caller, or one
+ * leaked client loop, can never hold every session for their hour-long lifetime.
+ */
+export function sessionsPerCallerDefault(maxSessions: number): number {
+  return Math.ceil(maxSessions / 2);
+}
 /**
  * Queue depth per slot: deeper than this, a request would wait several runs' time for a slot and is
  * better refused at once with a retry hint (429) than answered after its client has given up.

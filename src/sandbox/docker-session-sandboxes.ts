@@ -50,7 +50,7 @@ export class DockerSessionSandboxes implements SessionSandboxProvider {
     if (pooled) return this.wrap(pooled, true);
     const { factory, teardown } = this.options;
     const handle = await factory.start({
-      sandboxId: request.sessionId,
+      sandboxId: request.sandboxId,
       language: request.language,
       limits: request.limits,
       expiresAtMs: request.expiresAtMs,

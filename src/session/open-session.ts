@@ -3,6 +3,7 @@ import type { Limits } from '../domain/limits.js';
 import type { NetworkPolicy } from '../domain/network-policy.js';
 import { NotFoundError } from '../errors/service-error.js';
 import { ExecutionScheduler } from '../execution/execution-scheduler.js';
+import type { CallerIdentity } from '../domain/caller-identity.js';
 import type { SessionSandbox } from './session-sandbox.js';
 
 /** Why a session ended; also the `reason` label of code_sandbox_sessions_closed_total. */
@@ -13,6 +14,8 @@ export const MAX_WAITING_PER_SESSION = 4;
 
 export interface OpenSessionOptions {
   id: string;
+  /** The caller that created it: the only one that may use it. */
+  owner: CallerIdentity;
   language: Language;
   limits: Limits;
   /** What every cell may reach, for the session's whole life (NO_EGRESS: nothing). */
@@ -48,6 +51,9 @@ export class OpenSession {
 
   get id(): string {
     return this.options.id;
+  }
+  get owner(): CallerIdentity {
+    return this.options.owner;
   }
   get language(): Language {
     return this.options.language;

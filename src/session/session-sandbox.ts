@@ -18,7 +18,8 @@ export interface SessionSandboxProvider {
 }
 
 export interface SessionSandboxRequest {
-  sessionId: string;
+  /** The sandbox's name in labels and logs: the session's log id, never the session id (a key). */
+  sandboxId: string;
   language: Language;
   limits: Limits;
   /** After this moment the sandbox may be removed by any reaper. */

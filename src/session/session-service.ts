@@ -12,9 +12,11 @@ import {
   UnavailableError,
 } from '../errors/service-error.js';
 import type { ExecuteOptions } from '../execution/execution-service.js';
+import type { CallerIdentity } from '../domain/caller-identity.js';
 import { startedEvent } from '../execution/started-event.js';
 import { describeEnd, OpenSession, type SessionCloseReason } from './open-session.js';
 import { newSessionId } from './session-id.js';
+import { sessionLogId } from './session-log-id.js';
 import type { SessionMetrics } from './session-metrics.js';
 import {
   checkFilePath,
@@ -30,9 +32,11 @@ import type { SessionFile, SessionSandboxProvider } from './session-sandbox.js';
 export interface SessionServiceOptions {
   provider: SessionSandboxProvider;
   /** This process's name; every session id starts with it (see newSessionId). */
-  owner: string;
+  instanceId: string;
   /** Sessions open at once, those being created included. */
   maxSessions: number;
+  /** Sessions one caller may hold at once (SANDBOX_MAX_SESSIONS_PER_CALLER), those being created included. */
+  maxSessionsPerCaller: number;
   maxLifetimeMs: number;
   defaultLimits: Readonly<Limits>;
   limitCeilings: Readonly<Limits>;
@@ -61,9 +65,15 @@ const SESSIONS_FULL_RETRY_MS = 10_000;
  * The session use case: a registry of live sessions of this process, each with a dedicated sandbox,
  * their lifetime (close, idle timeout, maximum lifetime, sandbox death) and one call at a time per
  * session. Transports call only this; it knows nothing of gRPC, HTTP or Docker.
+ *
+ * A session belongs to the caller that created it: every call names its caller, and a session of
+ * another caller is answered exactly like one that does not exist (NOT_FOUND, same message). Each
+ * caller holds at most `maxSessionsPerCaller` of the `maxSessions` slots.
  */
 export class SessionService {
   private readonly sessions = new Map<string, OpenSession>();
+  /** Slots each caller holds: its open sessions and those being created. */
+  private readonly held = new Map<CallerIdentity, number>();
   private creating = 0;
   private closed = false;
 
@@ -77,31 +87,44 @@ export class SessionService {
     this.options.provider.start();
   }
 
-  async create(input: CreateSessionInput, signal: AbortSignal): Promise<SessionCreated> {
+  async create(
+    caller: CallerIdentity,
+    input: CreateSessionInput,
+    signal: AbortSignal,
+  ): Promise<SessionCreated> {
     return this.refusalsCounted(async () => {
-      const { policy, defaultLimits, limitCeilings, maxSessions, maxLifetimeMs } = this.options;
+      const { policy, defaultLimits, limitCeilings, maxSessions, maxSessionsPerCaller, maxLifetimeMs } =
+        this.options;
       const request = validateCreateSession(input, policy);
       const limits = resolveLimits(request.limits, defaultLimits, limitCeilings);
       if (this.closed) throw new UnavailableError('the service is shutting down');
+      if (this.heldBy(caller) >= maxSessionsPerCaller) {
+        throw new ResourceExhaustedError(
+          `this caller already holds ${maxSessionsPerCaller} sessions, its limit (SANDBOX_MAX_SESSIONS_PER_CALLER); close one or retry later`,
+          SESSIONS_FULL_RETRY_MS,
+        );
+      }
       if (this.sessions.size + this.creating >= maxSessions) {
         throw new ResourceExhaustedError(
           `all ${maxSessions} sessions are in use; close one or retry later`,
           SESSIONS_FULL_RETRY_MS,
         );
       }
-      const sessionId = newSessionId(this.options.owner);
+      const sessionId = newSessionId(this.options.instanceId);
       const expiresAtMs = Date.now() + maxLifetimeMs;
       this.creating += 1;
+      this.hold(caller, 1);
       let session: OpenSession | undefined;
       try {
         const sandbox = await this.options.provider.acquire({
-          sessionId,
+          sandboxId: sessionLogId(sessionId),
           language: request.language,
           limits,
           expiresAtMs,
         });
         session = new OpenSession({
           id: sessionId,
+          owner: caller,
           language: request.language,
           limits,
           network: request.network,
@@ -113,7 +136,9 @@ export class SessionService {
         this.sessions.set(sessionId, session);
         for (const file of request.files) await this.uploadInto(session, file, signal);
       } catch (error) {
+        // A session that exists gives its slot back when it ends; one that never did, here.
         if (session) this.end(session, 'closed');
+        else this.hold(caller, -1);
         throw error;
       } finally {
         this.creating -= 1;
@@ -126,7 +151,8 @@ export class SessionService {
       this.options.metrics.sessionOpened(request.language, session.sandbox.warm);
       this.options.logger.info(
         {
-          sessionId,
+          session: sessionLogId(sessionId),
+          caller,
           sandboxId: session.sandbox.sandboxId,
           language: request.language,
           limits,
@@ -147,14 +173,19 @@ export class SessionService {
   }
 
   /** Runs `input` as the session's next cell. Events and result as ExecutionService.execute. */
-  async execute(sessionId: string, input: CellInput, options: ExecuteOptions): Promise<ExecutionResult> {
+  async execute(
+    caller: CallerIdentity,
+    sessionId: string,
+    input: CellInput,
+    options: ExecuteOptions,
+  ): Promise<ExecutionResult> {
     return this.refusalsCounted(async () => {
       const receivedAt = performance.now();
-      const session = this.get(sessionId);
+      const session = this.get(caller, sessionId);
       const cell = validateCell(input, session.language, this.options.policy);
       const limits = resolveLimits(cell.limits, session.limits, this.options.limitCeilings);
       const executionId = randomUUID();
-      const logger = this.options.logger.child({ executionId, sessionId });
+      const logger = this.options.logger.child({ executionId, session: sessionLogId(sessionId) });
       return session.run(async (queueWaitMs) => {
         const { sandbox } = session;
         options.onEvent(startedEvent(executionId, queueWaitMs, limits, sandbox));
@@ -192,30 +223,45 @@ export class SessionService {
     });
   }
 
-  async close(sessionId: string): Promise<void> {
+  async close(caller: CallerIdentity, sessionId: string): Promise<void> {
     await this.refusalsCounted(async () => {
-      this.end(this.get(sessionId), 'closed');
+      this.end(this.get(caller, sessionId), 'closed');
     });
   }
 
-  async upload(sessionId: string, path: string, content: Buffer, signal: AbortSignal): Promise<number> {
+  async upload(
+    caller: CallerIdentity,
+    sessionId: string,
+    path: string,
+    content: Buffer,
+    signal: AbortSignal,
+  ): Promise<number> {
     return this.refusalsCounted(async () => {
-      const session = this.get(sessionId);
+      const session = this.get(caller, sessionId);
       return this.uploadInto(session, { path: checkFilePath(path), content }, signal);
     });
   }
 
-  async download(sessionId: string, path: string, signal: AbortSignal): Promise<Buffer> {
+  async download(
+    caller: CallerIdentity,
+    sessionId: string,
+    path: string,
+    signal: AbortSignal,
+  ): Promise<Buffer> {
     return this.refusalsCounted(async () => {
-      const session = this.get(sessionId);
+      const session = this.get(caller, sessionId);
       checkFilePath(path);
       return session.run(() => session.sandbox.download(path, this.options.maxDownloadBytes), signal);
     });
   }
 
-  async list(sessionId: string, signal: AbortSignal): Promise<{ files: SessionFile[]; truncated: boolean }> {
+  async list(
+    caller: CallerIdentity,
+    sessionId: string,
+    signal: AbortSignal,
+  ): Promise<{ files: SessionFile[]; truncated: boolean }> {
     return this.refusalsCounted(async () => {
-      const session = this.get(sessionId);
+      const session = this.get(caller, sessionId);
       return session.run(() => session.sandbox.list(MAX_LISTED_FILES), signal);
     });
   }
@@ -238,20 +284,35 @@ export class SessionService {
     return session.run(() => session.sandbox.upload(file.path, file.content), signal);
   }
 
-  private get(sessionId: string): OpenSession {
+  /**
+   * The caller's session by id. Another caller's session is not found, in the same words and by the
+   * same steps (one map lookup, one comparison) as an id nobody holds.
+   */
+  private get(caller: CallerIdentity, sessionId: string): OpenSession {
     const session = this.sessions.get(checkSessionId(sessionId));
-    if (!session)
+    if (session === undefined || session.owner !== caller)
       throw new NotFoundError(`no session "${sessionId}" (closed, expired, or owned by another replica)`);
     return session;
+  }
+
+  private heldBy(caller: CallerIdentity): number {
+    return this.held.get(caller) ?? 0;
+  }
+
+  private hold(caller: CallerIdentity, change: 1 | -1): void {
+    const count = this.heldBy(caller) + change;
+    if (count > 0) this.held.set(caller, count);
+    else this.held.delete(caller);
   }
 
   private end(session: OpenSession, reason: SessionCloseReason): void {
     if (!session.end(reason)) return;
     this.sessions.delete(session.id);
+    this.hold(session.owner, -1);
     this.options.metrics.sessionClosed(session.language, reason);
     const level = reason === 'oom' || reason === 'crashed' ? 'warn' : 'info';
     this.options.logger[level](
-      { sessionId: session.id, reason, detail: describeEnd(reason) },
+      { session: sessionLogId(session.id), caller: session.owner, reason, detail: describeEnd(reason) },
       'session ended',
     );
   }

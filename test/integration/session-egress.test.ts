@@ -59,6 +59,7 @@ beforeAll(async () => {
       SANDBOX_EGRESS_ALLOW: `allowed.test:${port}`,
       SANDBOX_SESSION_POOL_SIZE: '1',
       SANDBOX_MAX_SESSIONS: '3',
+      SANDBOX_MAX_SESSIONS_PER_CALLER: '3',
     },
     pino({ level: 'info' }, log),
     { resolveHost: async (host) => (host.endsWith('.test') ? ['127.0.0.1'] : []) },

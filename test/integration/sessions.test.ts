@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sessionLogId } from '../../src/session/session-log-id.js';
 import { expectIsolated } from '../support/expect-isolated.js';
 import {
   containersOf,
@@ -22,6 +23,9 @@ import {
 const MAX_SESSIONS = 2;
 const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
 let t: TestApp;
+
+/** A session's container: a cold session sandbox is named by the session's log id, never its id. */
+const containersOfSession = (sessionId: string) => containersOf(t.docker, sessionLogId(sessionId));
 
 async function createSession(request: Record<string, unknown> = {}): Promise<string> {
   const { response, error } = await unary(t.grpc, 'CreateSession', { language: 'python', ...request });
@@ -49,7 +53,11 @@ async function sessionsClosed(language: string, reason: string): Promise<number>
 }
 
 beforeAll(async () => {
-  t = await startTestApp({ SANDBOX_MAX_SESSIONS: String(MAX_SESSIONS) });
+  // One caller (this test) holds both slots: the service-wide cap is what is under test here.
+  t = await startTestApp({
+    SANDBOX_MAX_SESSIONS: String(MAX_SESSIONS),
+    SANDBOX_MAX_SESSIONS_PER_CALLER: String(MAX_SESSIONS),
+  });
 });
 afterAll(async () => {
   await t?.stop();
@@ -60,7 +68,7 @@ describe('sessions over gRPC', () => {
   it('keeps state across cells, shows values, plots, survives a timeout, and takes and gives files', async () => {
     const sessionId = await createSession({ limits: { memory_bytes: 512 * 1024 * 1024 } });
     expect(sessionId.startsWith(`${t.config.instanceId}.`)).toBe(true);
-    const [container] = await containersOf(t.docker, sessionId);
+    const [container] = await containersOfSession(sessionId);
     expectIsolated(await t.docker.getContainer(container!.Id).inspect(), {
       ...t.config.defaultLimits,
       memoryBytes: 512 * 1024 * 1024,
@@ -124,7 +132,7 @@ describe('sessions over gRPC', () => {
     expect(escape.error?.code).toBe(status.INVALID_ARGUMENT);
 
     expect((await unary(t.grpc, 'CloseSession', { session_id: sessionId })).error).toBeUndefined();
-    expect(await eventuallyEmpty(() => containersOf(t.docker, sessionId))).toEqual([]);
+    expect(await eventuallyEmpty(() => containersOfSession(sessionId))).toEqual([]);
     expect((await cell(sessionId, 'x')).error?.code).toBe(status.NOT_FOUND);
   });
 });
@@ -206,19 +214,19 @@ describe('sessions over REST', () => {
 
     expect((await http(`/v1/sessions/${a}`, { method: 'DELETE' })).status).toBe(204);
     expect((await http(`/v1/sessions/${a}`, { method: 'DELETE' })).status).toBe(404);
-    expect(await eventuallyEmpty(() => containersOf(t.docker, a))).toEqual([]);
+    expect(await eventuallyEmpty(() => containersOfSession(a))).toEqual([]);
 
     // b has been idle since its last call: it goes after 4 s, container and all.
-    expect(await eventuallyEmpty(() => containersOf(t.docker, b), 20_000)).toEqual([]);
+    expect(await eventuallyEmpty(() => containersOfSession(b), 20_000)).toEqual([]);
     const expired = await postJson(`${t.httpUrl}/v1/sessions/${b}/execute`, { code: '1' });
     expect(expired.status).toBe(404);
   });
 
   it('ends a session whose sandbox dies, and leaves no container', async () => {
     const sessionId = await createSession();
-    const [container] = await containersOf(t.docker, sessionId);
+    const [container] = await containersOfSession(sessionId);
     await t.docker.getContainer(container!.Id).kill();
-    expect(await eventuallyEmpty(() => containersOf(t.docker, sessionId))).toEqual([]);
+    expect(await eventuallyEmpty(() => containersOfSession(sessionId))).toEqual([]);
     expect((await cell(sessionId, '1')).error?.code).toBe(status.NOT_FOUND);
   });
 });
@@ -234,14 +242,14 @@ describe('sessions out of memory', () => {
     async (language, code) => {
       const before = await sessionsClosed(language, 'oom');
       const sessionId = await createSession({ language, limits: { memory_bytes: 256 * 1024 * 1024 } });
-      const [container] = await containersOf(t.docker, sessionId);
+      const [container] = await containersOfSession(sessionId);
       expect(container).toBeDefined();
       const run = await cell(sessionId, code);
       expect(run.error).toBeUndefined();
       expect(run.result).toMatchObject({ exit_reason: 'oom', session_id: sessionId });
       expect(run.result?.detail).toContain(`memory limit of ${256 * 1024 * 1024} bytes exceeded`);
       expect((await cell(sessionId, '1')).error?.code).toBe(status.NOT_FOUND);
-      expect(await eventuallyEmpty(() => containersOf(t.docker, sessionId))).toEqual([]);
+      expect(await eventuallyEmpty(() => containersOfSession(sessionId))).toEqual([]);
       expect(await sessionsClosed(language, 'oom')).toBe(before + 1);
     },
   );

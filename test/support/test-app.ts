@@ -142,15 +142,12 @@ export function unaryGrpc(
   client: Client,
   method: string,
   request: Record<string, unknown>,
+  metadata: Metadata = new Metadata(),
 ): Promise<{ response?: Record<string, unknown>; error?: ServiceError }> {
   const call = (client as unknown as Record<string, (...args: unknown[]) => void>)[method]!;
   return new Promise((resolve) => {
-    call.call(
-      client,
-      request,
-      new Metadata(),
-      (error: ServiceError | null, response: Record<string, unknown>) =>
-        resolve(error ? { error } : { response }),
+    call.call(client, request, metadata, (error: ServiceError | null, response: Record<string, unknown>) =>
+      resolve(error ? { error } : { response }),
     );
   });
 }

@@ -26,15 +26,23 @@ function admission(token: string | undefined, ranges: TrustedRanges) {
     { admitted: (transport, path) => counted.push(`${transport}:${path}`) },
     pino({ level: 'silent' }),
   );
-  const admit = (peer: string | undefined, presented?: string): AdmissionPath | 'refused' => {
+  const identify = (peer: string | undefined, presented?: string): string => {
     try {
-      return gate.admit('http', peer, presented);
+      return gate.admit('http', peer, presented).caller;
     } catch (error) {
       expect(error).toBeInstanceOf(UnauthenticatedError);
       return 'refused';
     }
   };
-  return { admit, counted };
+  const admit = (peer: string | undefined, presented?: string): AdmissionPath | 'refused' => {
+    try {
+      return gate.admit('http', peer, presented).path;
+    } catch (error) {
+      expect(error).toBeInstanceOf(UnauthenticatedError);
+      return 'refused';
+    }
+  };
+  return { admit, identify, counted };
 }
 
 describe('CallerAdmission', () => {
@@ -63,6 +71,20 @@ describe('CallerAdmission', () => {
   it('is open only with neither a token nor trusted ranges', () => {
     expect(admission(undefined, NONE).admit('203.0.113.9')).toBe('open');
     expect(admission(TOKEN, NONE).admit('127.0.0.1')).toBe('refused');
+  });
+
+  it('names each caller: the token by name (never the secret), a trusted peer by address, else anonymous', () => {
+    const { identify } = admission(TOKEN, RAGFLOW);
+    expect(identify('203.0.113.9', TOKEN)).toBe('token:default');
+    expect(identify('172.20.0.5', TOKEN)).toBe('token:default');
+    expect(identify('172.20.0.5')).toBe('peer:172.20.0.5');
+    // The same client over HTTP (IPv4-mapped on a dual-stack socket) and gRPC: one identity.
+    expect(identify('::ffff:172.20.0.5')).toBe('peer:172.20.0.5');
+    expect(identify('172.20.0.6')).toBe('peer:172.20.0.6');
+    expect(admission(undefined, NONE).identify('203.0.113.9')).toBe('anonymous');
+    expect(admission(undefined, NONE).identify('198.51.100.1', 'whatever')).toBe('anonymous');
+    const names = [identify('1.2.3.4', TOKEN), identify('172.20.0.5')].join(' ');
+    expect(names).not.toContain(TOKEN);
   });
 
   it('reads the address out of grpc-js peer strings', () => {

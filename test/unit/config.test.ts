@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configurationVariables, loadConfig, MAX_TIMER_MS } from '../../src/config/config.js';
+import { readFileSync } from 'node:fs';
+import {
+  ConfigError,
+  configurationVariables,
+  loadConfig,
+  MAX_TIMER_MS,
+  sessionsPerCallerDefault,
+} from '../../src/config/config.js';
 import { readSandboxImages } from '../../src/config/sandbox-images.js';
 import { SESSION_MEMORY_FLOOR_BYTES } from '../../src/domain/limits.js';
+import { readEnvFile } from '../support/env-file.js';
 
 const GiB = 1024 ** 3;
 const HOST = { cpus: 2, memoryBytes: 8 * GiB };
@@ -84,6 +92,27 @@ describe('loadConfig', () => {
     ]) {
       expect(text).toContain(key);
     }
+  });
+
+  it('gives each caller half the session slots unless SANDBOX_MAX_SESSIONS_PER_CALLER says otherwise', () => {
+    const host = { cpus: 2, memoryBytes: 8 * 1024 ** 3 };
+    expect(loadConfig({}, host)).toMatchObject({ maxSessions: 8, maxSessionsPerCaller: 4 });
+    expect(loadConfig({ SANDBOX_MAX_SESSIONS: '1' }, host).maxSessionsPerCaller).toBe(1);
+    expect(loadConfig({ SANDBOX_MAX_SESSIONS: '5' }, host).maxSessionsPerCaller).toBe(3);
+    expect(loadConfig({ SANDBOX_MAX_SESSIONS_PER_CALLER: '' }, host).maxSessionsPerCaller).toBe(4);
+    expect(loadConfig({ SANDBOX_MAX_SESSIONS_PER_CALLER: '8' }, host).maxSessionsPerCaller).toBe(8);
+    expect(() => loadConfig({ SANDBOX_MAX_SESSIONS_PER_CALLER: '9' }, host)).toThrow(
+      /SANDBOX_MAX_SESSIONS_PER_CALLER: 9 is more than SANDBOX_MAX_SESSIONS \(8\)/,
+    );
+    expect(() => loadConfig({ SANDBOX_MAX_SESSIONS_PER_CALLER: '0' }, host)).toThrow(ConfigError);
+    // The documented places state the rule, not a second number that could drift from it.
+    expect(readEnvFile('.env.example').SANDBOX_MAX_SESSIONS_PER_CALLER).toBe('');
+    const row = readFileSync('README.md', 'utf8')
+      .split('\n')
+      .find((line) => line.startsWith('| `SANDBOX_MAX_SESSIONS_PER_CALLER`'));
+    expect(row).toContain(
+      `half of \`SANDBOX_MAX_SESSIONS\`, rounded up (\`${sessionsPerCallerDefault(8)}\`)`,
+    );
   });
 
   it('refuses a default above its ceiling', () => {
@@ -210,12 +239,16 @@ describe('loadConfig', () => {
     SANDBOX_POOL_FILL_CONCURRENCY: 16,
     SANDBOX_TEARDOWN_CONCURRENCY: 32,
     SANDBOX_MAX_SESSIONS: 1024,
+    SANDBOX_MAX_SESSIONS_PER_CALLER: 1024,
     SANDBOX_SESSION_POOL_SIZE: 64,
     SANDBOX_EGRESS_MAX_CONNECTIONS: 100_000,
     SANDBOX_EGRESS_MAX_OPEN_CONNECTIONS: 1024,
   };
   it.each(Object.entries(COUNT_BOUNDS))('bounds %s at %d', (key, bound) => {
-    const ceiling = key.replace('_DEFAULT_', '_MAX_');
+    // A per-caller share may not exceed the total it is a share of: raise that alongside.
+    const ceiling = key.endsWith('_PER_CALLER')
+      ? key.slice(0, -'_PER_CALLER'.length)
+      : key.replace('_DEFAULT_', '_MAX_');
     const companion = ceiling !== key && VARIABLES.includes(ceiling) ? { [ceiling]: String(bound) } : {};
     expect(problemsOf({ ...companion, [key]: String(bound) })).toEqual([]);
     expect(problemsOf({ ...companion, [key]: String(bound + 1) })).toEqual([

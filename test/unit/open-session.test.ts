@@ -1,3 +1,4 @@
+import type { CallerIdentity } from '../../src/domain/caller-identity.js';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { NO_EGRESS } from '../../src/domain/network-policy.js';
 import { OpenSession, type SessionCloseReason } from '../../src/session/open-session.js';
@@ -23,6 +24,7 @@ function openSession(sandbox = fakeSandbox(), lifetimeMs = 60_000) {
   const expired: SessionCloseReason[] = [];
   const session: OpenSession = new OpenSession({
     id: 'owner.0123456789abcdef0123456789abcdef',
+    owner: 'anonymous' as CallerIdentity,
     language: 'python',
     limits,
     network: NO_EGRESS,

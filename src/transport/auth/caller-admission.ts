@@ -1,11 +1,28 @@
 import { BlockList, isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { UnauthenticatedError } from '../../errors/service-error.js';
+import type { CallerIdentity } from '../../domain/caller-identity.js';
 import type { TokenAuthenticator } from './token-authenticator.js';
 
 /** How a call was let in: a valid token, its source address, or an open service. */
 export type AdmissionPath = 'token' | 'trusted_network' | 'open';
 export type TransportName = 'http' | 'grpc';
+
+export type { CallerIdentity };
+
+/** The one caller of a service that admits everyone. */
+export const ANONYMOUS_CALLER = 'anonymous' as CallerIdentity;
+
+/** A trusted-network caller: its address (an IPv4-mapped IPv6 address as its IPv4 form). */
+export function peerIdentity(address: string): CallerIdentity {
+  return `peer:${address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '')}` as CallerIdentity;
+}
+
+/** An admitted call: the path that let it in and who it is. */
+export interface Admission {
+  path: AdmissionPath;
+  caller: CallerIdentity;
+}
 
 /** An address range; `family` as node:net names it. */
 export interface AddressRange {
@@ -48,26 +65,32 @@ export class CallerAdmission {
     this.open = !tokens.required && ranges.trusted.length === 0;
   }
 
-  /** The path that admitted the call; throws UnauthenticatedError when none does. */
-  admit(transport: TransportName, peer: string | undefined, token: string | undefined): AdmissionPath {
-    const path = this.decide(peer, token);
-    if (path === undefined) {
+  /** The path that admitted the call and its identity; throws UnauthenticatedError when none does. */
+  admit(transport: TransportName, peer: string | undefined, token: string | undefined): Admission {
+    const admission = this.decide(peer, token);
+    if (admission === undefined) {
       this.logger.warn(
         { transport, peer, tokenPresented: token !== undefined },
         'call refused: no valid token',
       );
       throw new UnauthenticatedError();
     }
-    this.recorder.admitted(transport, path);
-    this.logger.info({ transport, peer, admission: path }, 'call admitted');
-    return path;
+    this.recorder.admitted(transport, admission.path);
+    this.logger.info(
+      { transport, peer, admission: admission.path, caller: admission.caller },
+      'call admitted',
+    );
+    return admission;
   }
 
-  private decide(peer: string | undefined, token: string | undefined): AdmissionPath | undefined {
-    if (this.open) return 'open';
-    if (token !== undefined && this.tokens.required)
-      return this.tokens.isAuthorized(token) ? 'token' : undefined;
-    if (peer !== undefined && this.isTrusted(peer)) return 'trusted_network';
+  private decide(peer: string | undefined, token: string | undefined): Admission | undefined {
+    if (this.open) return { path: 'open', caller: ANONYMOUS_CALLER };
+    if (token !== undefined && this.tokens.required) {
+      const name = this.tokens.identify(token);
+      return name === undefined ? undefined : { path: 'token', caller: `token:${name}` as CallerIdentity };
+    }
+    if (peer !== undefined && this.isTrusted(peer))
+      return { path: 'trusted_network', caller: peerIdentity(peer) };
     return undefined;
   }
 

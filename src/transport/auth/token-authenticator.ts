@@ -1,5 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
+/** The name of the one configured token: what a caller admitted by it is known as (never the secret). */
+export const TOKEN_NAME = 'default';
+
 /**
  * Checks a presented shared-secret token. Both sides are hashed first so the comparison is constant
  * time whatever the lengths. With no token configured it accepts every token; CallerAdmission asks
@@ -20,6 +23,14 @@ export class TokenAuthenticator {
     if (!this.expected) return true;
     if (presented === undefined) return false;
     return timingSafeEqual(digest(presented), this.expected);
+  }
+
+  /**
+   * The name of the configured token `presented` matches, or undefined. A name rather than a hash of
+   * the secret: a short token's hash in a log could be brute-forced offline.
+   */
+  identify(presented: string): string | undefined {
+    return this.expected && this.isAuthorized(presented) ? TOKEN_NAME : undefined;
   }
 }
 

@@ -3,10 +3,10 @@ import type { Logger } from 'pino';
 import type { ExecuteOptions, ExecutionService } from '../../execution/execution-service.js';
 import { CancelledError } from '../../errors/service-error.js';
 import type { SessionService } from '../../session/session-service.js';
-import { grpcPeerAddress, type CallerAdmission } from '../auth/caller-admission.js';
+import { grpcPeerAddress } from '../auth/caller-admission.js';
 import { BackpressuredWriter } from '../backpressured-writer.js';
 import { detachedEvent } from '../detached-event.js';
-import { admitCall } from './admit-call.js';
+import type { GrpcAdmission } from './grpc-admission.js';
 import { toGrpcError } from './grpc-status.js';
 import {
   cellFromProto,
@@ -26,7 +26,7 @@ type ProtoMessage = Record<string, unknown>;
 export function executeCodeHandler(
   service: ExecutionService,
   sessions: SessionService,
-  admission: CallerAdmission,
+  admission: GrpcAdmission,
   logger: Logger,
   writeTimeoutMs: number,
 ) {
@@ -41,8 +41,8 @@ export function executeCodeHandler(
     });
     // Inside a promise chain so a request rejected while decoding (bad arguments_json) maps like any other.
     Promise.resolve()
-      .then(() => admitCall(call, admission))
       .then(() => {
+        const caller = admission.callerOf(call.metadata);
         const options: ExecuteOptions = {
           signal: controller.signal,
           // The peer's address without its port: one client, however many connections it opens.
@@ -53,7 +53,7 @@ export function executeCodeHandler(
           },
         };
         return call.request.session_id
-          ? sessions.execute(call.request.session_id, cellFromProto(call.request), options)
+          ? sessions.execute(caller, call.request.session_id, cellFromProto(call.request), options)
           : service.execute(requestFromProto(call.request), options);
       })
       .then(async () => {

@@ -2,6 +2,7 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { ExecutionService } from '../../execution/execution-service.js';
 import type { CallerAdmission } from '../auth/caller-admission.js';
+import { GrpcAdmission, SANDBOX_SERVICE_PATH_PREFIX } from './grpc-admission.js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
@@ -14,11 +15,21 @@ import { loadSandboxPackageDefinition, loadSandboxService } from './sandbox-prot
 export interface GrpcServerOptions {
   host: string;
   port: number;
-  /** Largest request accepted, in bytes (code + stdin + files + framing). */
-  maxReceiveMessageBytes: number;
+  /** Largest ExecuteCode request accepted, in bytes (code + stdin + files + framing). */
+  maxExecuteMessageBytes: number;
+  /** Largest CreateSession (its files) or UploadFile request accepted, in bytes. */
+  maxUploadMessageBytes: number;
+  /** Calls one client connection may have open at once (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). */
+  maxConcurrentStreams: number;
   /** A call blocked this long on a client that does not read is ended and its execution cancelled. */
   responseWriteTimeoutMs: number;
 }
+
+/**
+ * The receive limit of every other call: health, reflection, the session calls that carry only an id
+ * and a path, and any call before it is admitted (a call refused on its metadata never gets further).
+ */
+export const CONTROL_MESSAGE_BYTES = 64 * 1024;
 
 /**
  * The gRPC endpoint: sandbox.v1.SandboxService, grpc.health.v1.Health and server reflection (v1 and
@@ -35,11 +46,25 @@ export class GrpcServer {
     health: GrpcHealth,
     logger: Logger,
   ) {
-    this.server = new Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes });
+    const method = (name: string) => `${SANDBOX_SERVICE_PATH_PREFIX}${name}`;
+    const gate = new GrpcAdmission(admission, {
+      receiveLimits: {
+        [method('ExecuteCode')]: options.maxExecuteMessageBytes,
+        [method('CreateSession')]: options.maxUploadMessageBytes,
+        [method('UploadFile')]: options.maxUploadMessageBytes,
+      },
+      logger,
+    });
+    this.server = new Server({
+      'grpc.max_receive_message_length': CONTROL_MESSAGE_BYTES,
+      'grpc.max_concurrent_streams': options.maxConcurrentStreams,
+      // First, so nothing runs for a call before it is admitted.
+      interceptors: [gate.interceptor],
+    });
     const definition = loadSandboxPackageDefinition();
     this.server.addService(loadSandboxService(definition).service, {
-      ExecuteCode: executeCodeHandler(service, sessions, admission, logger, options.responseWriteTimeoutMs),
-      ...sessionHandlers(sessions, admission, logger),
+      ExecuteCode: executeCodeHandler(service, sessions, gate, logger, options.responseWriteTimeoutMs),
+      ...sessionHandlers(sessions, gate, logger),
     });
     // Health and reflection stay open without a token, like GET /healthz: they reveal only the
     // readiness bit and the public .proto, and probes / grpcurl must reach them.

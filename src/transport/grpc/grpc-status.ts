@@ -16,7 +16,10 @@ const STATUS_BY_CODE: Record<ServiceErrorCode, status> = {
 export const RETRY_AFTER_METADATA_KEY = 'retry-after-ms';
 
 /** The one place where anything thrown becomes a gRPC status. Internal details go to the log only. */
-export function toGrpcError(error: unknown, logger: Logger): Partial<GrpcServiceError> {
+export function toGrpcError(
+  error: unknown,
+  logger: Logger,
+): Required<Pick<GrpcServiceError, 'code' | 'details' | 'metadata'>> {
   const serviceError = toServiceError(error);
   if (serviceError.code === 'INTERNAL') logger.error({ err: error }, 'internal error');
   const metadata = new Metadata();

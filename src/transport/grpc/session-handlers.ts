@@ -2,10 +2,10 @@ import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } fro
 import type { Logger } from 'pino';
 import { mimeTypeFor } from '../../domain/artifact.js';
 import type { SessionService } from '../../session/session-service.js';
-import type { CallerAdmission } from '../auth/caller-admission.js';
+import type { CallerIdentity } from '../auth/caller-admission.js';
 import { requestedLimitsFromWire, type WireLimits } from '../wire-limits.js';
 import { sessionToWire } from '../wire-session.js';
-import { admitCall } from './admit-call.js';
+import type { GrpcAdmission } from './grpc-admission.js';
 import { toGrpcError } from './grpc-status.js';
 
 interface CreateSessionRequest {
@@ -22,13 +22,13 @@ interface SessionRequest {
 }
 
 /**
- * One unary call: token check, the use case (cancelled with the call), its answer; anything thrown
- * goes through the one error mapping.
+ * One unary call: its caller (admitted on its metadata), the use case (cancelled with the call), its
+ * answer; anything thrown goes through the one error mapping.
  */
 function unary<Request>(
-  admission: CallerAdmission,
+  admission: GrpcAdmission,
   logger: Logger,
-  handle: (request: Request, signal: AbortSignal) => Promise<Record<string, unknown>>,
+  handle: (request: Request, caller: CallerIdentity, signal: AbortSignal) => Promise<Record<string, unknown>>,
 ) {
   return (
     call: ServerUnaryCall<Request, Record<string, unknown>>,
@@ -37,8 +37,7 @@ function unary<Request>(
     const controller = new AbortController();
     call.on('cancelled', () => controller.abort());
     Promise.resolve()
-      .then(() => admitCall(call, admission))
-      .then(() => handle(call.request, controller.signal))
+      .then(() => handle(call.request, admission.callerOf(call.metadata), controller.signal))
       .then(
         (response) => callback(null, response),
         (error: unknown) => callback(toGrpcError(error, logger)),
@@ -49,12 +48,13 @@ function unary<Request>(
 /** CreateSession, CloseSession, UploadFile, DownloadFile, ListFiles. */
 export function sessionHandlers(
   sessions: SessionService,
-  admission: CallerAdmission,
+  admission: GrpcAdmission,
   logger: Logger,
 ): UntypedServiceImplementation {
   return {
-    CreateSession: unary<CreateSessionRequest>(admission, logger, async (request, signal) => {
+    CreateSession: unary<CreateSessionRequest>(admission, logger, async (request, caller, signal) => {
       const created = await sessions.create(
+        caller,
         {
           language: request.language,
           limits: requestedLimitsFromWire(request.limits, (value) => value === 0),
@@ -66,20 +66,20 @@ export function sessionHandlers(
       );
       return sessionToWire(created);
     }),
-    CloseSession: unary<SessionRequest>(admission, logger, async (request) => {
-      await sessions.close(request.session_id);
+    CloseSession: unary<SessionRequest>(admission, logger, async (request, caller) => {
+      await sessions.close(caller, request.session_id);
       return {};
     }),
-    UploadFile: unary<SessionRequest>(admission, logger, async (request, signal) => {
-      const size = await sessions.upload(request.session_id, request.path, request.content, signal);
+    UploadFile: unary<SessionRequest>(admission, logger, async (request, caller, signal) => {
+      const size = await sessions.upload(caller, request.session_id, request.path, request.content, signal);
       return { path: request.path, size };
     }),
-    DownloadFile: unary<SessionRequest>(admission, logger, async (request, signal) => {
-      const content = await sessions.download(request.session_id, request.path, signal);
+    DownloadFile: unary<SessionRequest>(admission, logger, async (request, caller, signal) => {
+      const content = await sessions.download(caller, request.session_id, request.path, signal);
       return { path: request.path, mime_type: mimeTypeFor(request.path), size: content.length, content };
     }),
-    ListFiles: unary<SessionRequest>(admission, logger, async (request, signal) => {
-      const listing = await sessions.list(request.session_id, signal);
+    ListFiles: unary<SessionRequest>(admission, logger, async (request, caller, signal) => {
+      const listing = await sessions.list(caller, request.session_id, signal);
       return { files: listing.files, truncated: listing.truncated };
     }),
   };

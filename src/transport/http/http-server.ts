@@ -9,6 +9,7 @@ import { registerSessionRoutes } from './session-routes.js';
 import { registerRunRoute } from './ragflow/run-route.js';
 import { registerHealthRoutes } from './health-routes.js';
 import { sendHttpError } from './http-errors.js';
+import { decorateRequestCaller } from './request-caller.js';
 
 export interface HttpServerOptions {
   host: string;
@@ -75,12 +76,13 @@ export class HttpServer {
     // Everything but the health probes must be admitted (token or trusted source), checked before
     // the body is even parsed. The socket's peer, never a forwarded-for header a caller could forge.
     this.app.register(async (executionRoutes) => {
+      decorateRequestCaller(executionRoutes);
       executionRoutes.addHook('onRequest', async (request) => {
         const token = presentedToken(
           request.headers.authorization,
           header(request.headers['x-sandbox-token']),
         );
-        admission.admit('http', request.socket.remoteAddress, token);
+        request.caller = admission.admit('http', request.socket.remoteAddress, token).caller;
       });
       registerExecuteRoute(executionRoutes, service, logger, options.responseWriteTimeoutMs);
       registerRunRoute(executionRoutes, service, options.responseWriteTimeoutMs);

@@ -14,6 +14,7 @@ import {
 } from './execute-request-body.js';
 import { respondWithExecution } from './execute-route.js';
 import { parseBody } from './parse-body.js';
+import { requestCaller } from './request-caller.js';
 
 const createSessionBodySchema = z
   .object({
@@ -43,6 +44,7 @@ export function registerSessionRoutes(
   app.post('/v1/sessions', async (request, reply) => {
     const body = parseBody(createSessionBodySchema, request.body);
     const created = await sessions.create(
+      requestCaller(request),
       {
         language: body.language,
         limits: parseLimits(body.limits),
@@ -60,14 +62,14 @@ export function registerSessionRoutes(
     return respondWithExecution(
       request,
       reply,
-      (options) => sessions.execute(request.params.id, input, options),
+      (options) => sessions.execute(requestCaller(request), request.params.id, input, options),
       logger,
       writeTimeoutMs,
     );
   });
 
   app.delete<{ Params: SessionParams }>('/v1/sessions/:id', async (request, reply) => {
-    await sessions.close(request.params.id);
+    await sessions.close(requestCaller(request), request.params.id);
     return reply.status(204).send();
   });
 
@@ -84,19 +86,30 @@ function registerFileRoutes(app: FastifyInstance, sessions: SessionService): voi
     async (request, reply) => {
       const content = request.body ?? Buffer.alloc(0);
       const path = request.params['*'];
-      const size = await sessions.upload(request.params.id, path, content, abortOnDisconnect(reply));
+      const size = await sessions.upload(
+        requestCaller(request),
+        request.params.id,
+        path,
+        content,
+        abortOnDisconnect(reply),
+      );
       return reply.send({ path, size });
     },
   );
 
   app.get<{ Params: FileParams }>('/v1/sessions/:id/files/*', async (request, reply) => {
     const path = request.params['*'];
-    const content = await sessions.download(request.params.id, path, abortOnDisconnect(reply));
+    const content = await sessions.download(
+      requestCaller(request),
+      request.params.id,
+      path,
+      abortOnDisconnect(reply),
+    );
     return reply.header('content-type', mimeTypeFor(path)).send(content);
   });
 
   app.get<{ Params: SessionParams }>('/v1/sessions/:id/files', async (request, reply) => {
-    const listing = await sessions.list(request.params.id, abortOnDisconnect(reply));
+    const listing = await sessions.list(requestCaller(request), request.params.id, abortOnDisconnect(reply));
     return reply.send({ files: listing.files, truncated: listing.truncated });
   });
 }
