@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import type { Logger } from 'pino';
@@ -30,7 +31,12 @@ import { TokenAuthenticator } from './transport/auth/token-authenticator.js';
 import { CallerAdmission, type AddressRange, type TrustedRanges } from './transport/auth/caller-admission.js';
 import { dockerNetworkRanges } from './sandbox/docker-network-ranges.js';
 import { HttpServer } from './transport/http/http-server.js';
+import { loadSandboxImagePackages } from './config/sandbox-image-packages.js';
+import { sandboxToolbox } from './transport/mcp/sandbox-toolbox.js';
+import type { SandboxFacts } from './transport/mcp/sandbox-description.js';
 
+/** What the sandbox images hold (read for the MCP tool descriptions), relative to the package root. */
+const SANDBOX_IMAGES_CONF_PATH = 'scripts/sandbox-images.conf';
 /** A warm sandbox's launcher must have booted (preloads included) within this. */
 const WARM_READY_TIMEOUT_MS = 60_000;
 /** See SandboxTeardownOptions.removalDelayMs. */
@@ -491,6 +497,10 @@ function wireTransports(
         contentType: metrics.registry.contentType,
         body: await metrics.registry.metrics(),
       }),
+      mcp: {
+        toolbox: sandboxToolbox(service, sessions, sandboxFacts(config), logger),
+        info: { name: 'code-sandbox', version: packageVersion() },
+      },
     },
     service,
     sessions,
@@ -498,4 +508,29 @@ function wireTransports(
     logger,
   );
   return { health, grpc, http };
+}
+
+/** The running configuration as the MCP tool descriptions state it. */
+function sandboxFacts(config: Config): SandboxFacts {
+  return {
+    images: config.images,
+    imagePackages: loadSandboxImagePackages(join(packageRoot(), SANDBOX_IMAGES_CONF_PATH)),
+    defaultLimits: config.defaultLimits,
+    limitCeilings: config.limitCeilings,
+    sessionDefaultLimits: config.sessionDefaultLimits,
+    maxCodeBytes: config.maxCodeBytes,
+    maxFiles: config.maxFiles,
+    maxInputBytes: config.maxInputBytes,
+    maxArtifacts: config.maxArtifacts,
+    maxArtifactBytes: config.maxArtifactBytes,
+    egressCeiling: config.egress.ceiling,
+    maxSessions: config.maxSessions,
+    sessionIdleTimeoutMs: config.sessionIdleTimeoutMs,
+    sessionMaxLifetimeMs: config.sessionMaxLifetimeMs,
+  };
+}
+
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+  return manifest.version;
 }

@@ -1,7 +1,16 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
 import type { Logger } from 'pino';
 import type { ExecutionService } from '../../execution/execution-service.js';
 import type { CallerAdmission } from '../auth/caller-admission.js';
+import type { McpCaller } from '../mcp/mcp-caller.js';
+import { registerMcpRoute } from '../mcp/mcp-route.js';
+import type { McpToolbox } from '../mcp/mcp-toolbox.js';
+import type { Implementation } from '@modelcontextprotocol/sdk/types.js';
 import { presentedToken } from '../auth/token-authenticator.js';
 import type { SessionService } from '../../session/session-service.js';
 import { registerExecuteRoute } from './execute-route.js';
@@ -21,6 +30,8 @@ export interface HttpServerOptions {
   responseWriteTimeoutMs: number;
   /** The Prometheus exposition served at GET /metrics. */
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** The MCP tools served at /mcp, and the name and version the MCP server gives. */
+  mcp: { toolbox: McpToolbox; info: Implementation };
 }
 
 /**
@@ -74,13 +85,25 @@ export class HttpServer {
     });
     // Everything but the health probes must be admitted (token or trusted source), checked before
     // the body is even parsed. The socket's peer, never a forwarded-for header a caller could forge.
+    // MCP calls are admitted here like the others; the MCP server is built for the caller let in.
+    const callers = new WeakMap<FastifyRequest, McpCaller>();
     this.app.register(async (executionRoutes) => {
       executionRoutes.addHook('onRequest', async (request) => {
         const token = presentedToken(
           request.headers.authorization,
           header(request.headers['x-sandbox-token']),
         );
-        admission.admit('http', request.socket.remoteAddress, token);
+        const peer = request.socket.remoteAddress;
+        callers.set(request, { admission: admission.admit('http', peer, token), peer });
+      });
+      registerMcpRoute(executionRoutes, {
+        ...options.mcp,
+        callerOf: (request) => {
+          const caller = callers.get(request);
+          if (!caller) throw new Error('an MCP request reached its route without being admitted');
+          return caller;
+        },
+        logger,
       });
       registerExecuteRoute(executionRoutes, service, logger, options.responseWriteTimeoutMs);
       registerRunRoute(executionRoutes, service, options.responseWriteTimeoutMs);
