@@ -1,10 +1,6 @@
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
-import {
-  ResourceExhaustedError,
-  toServiceError,
-  type ServiceErrorCode,
-} from '../../errors/service-error.js';
+import { ResourceExhaustedError, toServiceError, type ServiceErrorCode } from '../../errors/service-error.js';
 
 /**
  * JSON-RPC error codes for requests the service cannot take. Invalid arguments and internal errors

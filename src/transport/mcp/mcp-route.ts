@@ -41,7 +41,9 @@ export function registerMcpRoute(app: FastifyInstance, options: McpRouteOptions)
     } catch (error) {
       logger.error({ err: error }, 'MCP request failed');
       if (!reply.raw.headersSent) reply.raw.writeHead(500, { 'content-type': 'application/json' });
-      reply.raw.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'internal error' }, id: null }));
+      reply.raw.end(
+        JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'internal error' }, id: null }),
+      );
     }
   });
 

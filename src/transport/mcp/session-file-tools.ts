@@ -8,7 +8,9 @@ import { sessionIdSchema, type SessionDoor } from './session-tools.js';
 
 const pathSchema = z
   .string()
-  .describe('A path relative to the session\'s working directory, e.g. "data/sales.csv" (no "..", no leading "/").');
+  .describe(
+    'A path relative to the session\'s working directory, e.g. "data/sales.csv" (no "..", no leading "/").',
+  );
 
 /** upload_file, download_file, list_files: the files of a session's working directory. */
 export function sessionFileTools(door: SessionDoor, facts: SandboxFacts): McpTool[] {
@@ -36,7 +38,10 @@ export function sessionFileTools(door: SessionDoor, facts: SandboxFacts): McpToo
           ? Buffer.from(args.content_b64, 'base64')
           : Buffer.from(args.content ?? '', 'utf8');
       const size = await door(call).upload(args.session_id, args.path, content, call.signal);
-      return { content: [text(`wrote ${size} bytes to ${args.path}`)], structuredContent: { path: args.path, size } };
+      return {
+        content: [text(`wrote ${size} bytes to ${args.path}`)],
+        structuredContent: { path: args.path, size },
+      };
     },
   });
 

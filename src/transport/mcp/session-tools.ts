@@ -47,13 +47,20 @@ export function sessionTools(door: SessionDoor, facts: SandboxFacts): McpTool[] 
         files: z
           .array(fileSchema)
           .optional()
-          .describe('Files to put in the working directory first: {"path", "content"} or {"path", "content_b64"}.'),
+          .describe(
+            'Files to put in the working directory first: {"path", "content"} or {"path", "content_b64"}.',
+          ),
         idle_timeout_ms: z
           .number()
           .int()
           .optional()
-          .describe(`Close the session after this long without a call; at most ${facts.sessionIdleTimeoutMs}.`),
-        ...networkArgument(facts, "Hosts the session may reach for its whole life, within the server's allowlist."),
+          .describe(
+            `Close the session after this long without a call; at most ${facts.sessionIdleTimeoutMs}.`,
+          ),
+        ...networkArgument(
+          facts,
+          "Hosts the session may reach for its whole life, within the server's allowlist.",
+        ),
       })
       .strict(),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },

@@ -15,7 +15,8 @@ export async function executeForTool(execute: Execute, call: ToolCall): Promise<
         ...options,
         onEvent: (event) => {
           options.onEvent(event);
-          if (event.type === 'stdout' || event.type === 'stderr') call.progress?.output(event.type, event.data);
+          if (event.type === 'stdout' || event.type === 'stderr')
+            call.progress?.output(event.type, event.data);
         },
       }),
     call.signal,
