@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -7,6 +8,7 @@ import { httpMcpClient, stdioBridgeClient, texts } from '../support/mcp-clients.
 import { containersOfInstance, eventuallyEmpty, startTestApp, type TestApp } from '../support/test-app.js';
 
 const TOKEN = 'mcp-test-token-0123456789';
+const WRITE_TIMEOUT_MS = 2000;
 const PNG_MAGIC = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 /** Prints a line, then sleeps far past any test: only a cancellation ends it early. */
 const PRINT_THEN_SLEEP = 'import time\nprint("started", flush=True)\ntime.sleep(50)';
@@ -61,7 +63,11 @@ function startLongRun(
 }
 
 beforeAll(async () => {
-  t = await startTestApp({ SANDBOX_AUTH_TOKEN: TOKEN, SANDBOX_MAX_SESSIONS: '1' });
+  t = await startTestApp({
+    SANDBOX_AUTH_TOKEN: TOKEN,
+    SANDBOX_MAX_SESSIONS: '1',
+    SANDBOX_RESPONSE_WRITE_TIMEOUT_MS: String(WRITE_TIMEOUT_MS),
+  });
   client = await httpMcpClient(t.httpUrl, TOKEN);
 });
 afterAll(async () => {
@@ -252,6 +258,81 @@ describe('MCP over Streamable HTTP at /mcp', () => {
     await run.call;
     // Counted as cancelled within seconds of the disconnect, not after its 50 s of sleep.
     expect(await eventuallyCounted('cancelled', cancelledBefore + 1)).toBeLessThan(10_000);
+    expect(await eventuallyEmpty(() => containersOfInstance(t.docker, t.config.instanceId))).toEqual([]);
+  });
+
+  it('is stateless: no MCP session id is handed out, GET and DELETE are refused', async () => {
+    const headers = {
+      authorization: `Bearer ${TOKEN}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    };
+    const initialize = await fetch(`${t.httpUrl}/mcp`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-06-18',
+          capabilities: {},
+          clientInfo: { name: 'raw', version: '0' },
+        },
+      }),
+    });
+    expect(initialize.status).toBe(200);
+    expect(initialize.headers.get('mcp-session-id')).toBeNull();
+    await initialize.text();
+    for (const method of ['GET', 'DELETE']) {
+      const response = await fetch(`${t.httpUrl}/mcp`, {
+        method,
+        headers: { authorization: `Bearer ${TOKEN}`, accept: 'text/event-stream' },
+      });
+      expect(response.status).toBe(405);
+      expect(response.headers.get('allow')).toBe('POST');
+    }
+    // Admission comes first, whatever the method.
+    expect((await fetch(`${t.httpUrl}/mcp`, { method: 'GET' })).status).toBe(401);
+  });
+
+  it('cuts a client that stops reading its response, and cancels its execution', async () => {
+    await eventuallyEmpty(() => containersOfInstance(t.docker, t.config.instanceId));
+    // Far more than the socket buffers take: 1 MiB of NULs per stream, 6 bytes of JSON each, twice
+    // (as progress notifications and in the result).
+    const flood = `import sys, time\nfor stream in (sys.stdout, sys.stderr):\n    stream.buffer.write(b"\\0" * ${t.config.defaultLimits.outputBytes}); stream.flush()\ntime.sleep(50)`;
+    const payload = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 7,
+      method: 'tools/call',
+      params: {
+        name: 'run_code',
+        arguments: { language: 'python', code: flood, timeout_ms: 55_000 },
+        _meta: { progressToken: 'flood' },
+      },
+    });
+    const socket = connect(Number(new URL(t.httpUrl).port), '127.0.0.1', () => {
+      socket.write(
+        `POST /mcp HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+          'Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n' +
+          `Content-Length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`,
+      );
+    });
+    socket.pause();
+    socket.on('error', () => undefined);
+    const cancelledBefore = await executions('cancelled');
+    // The output is all written within seconds; from then on the response waits for the client.
+    await new Promise((resolve) => setTimeout(resolve, WRITE_TIMEOUT_MS + 6000));
+    expect(await executions('cancelled')).toBe(cancelledBefore + 1);
+    // What the server sent before it cut the connection: progress, but never the call's result.
+    const received: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => received.push(chunk));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.resume();
+    await closed;
+    const text = Buffer.concat(received).toString('utf8');
+    expect(text).toContain('notifications/progress');
+    expect(text).not.toContain('"result":');
     expect(await eventuallyEmpty(() => containersOfInstance(t.docker, t.config.instanceId))).toEqual([]);
   });
 });

@@ -103,6 +103,7 @@ export class HttpServer {
           if (!caller) throw new Error('an MCP request reached its route without being admitted');
           return caller;
         },
+        writeTimeoutMs: options.responseWriteTimeoutMs,
         logger,
       });
       registerExecuteRoute(executionRoutes, service, logger, options.responseWriteTimeoutMs);

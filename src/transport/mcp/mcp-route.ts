@@ -2,6 +2,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { Implementation } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { cutStalledResponse } from './cut-stalled-response.js';
 import type { McpCaller } from './mcp-caller.js';
 import { createMcpServer } from './mcp-server.js';
 import type { McpToolbox } from './mcp-toolbox.js';
@@ -11,6 +12,8 @@ export interface McpRouteOptions {
   info: Implementation;
   /** The caller the HTTP admission let in for this request (it runs before any route). */
   callerOf(request: FastifyRequest): McpCaller;
+  /** A response blocked this long on a client that does not read is cut (and its call cancelled). */
+  writeTimeoutMs: number;
   logger: Logger;
 }
 
@@ -36,6 +39,7 @@ export function registerMcpRoute(app: FastifyInstance, options: McpRouteOptions)
     });
     await server.connect(transport);
     reply.hijack();
+    cutStalledResponse(reply.raw, options.writeTimeoutMs);
     try {
       await transport.handleRequest(request.raw, reply.raw, request.body);
     } catch (error) {
