@@ -33,7 +33,7 @@ import { dockerNetworkRanges } from './sandbox/docker-network-ranges.js';
 import { HttpServer } from './transport/http/http-server.js';
 import { loadSandboxImagePackages } from './config/sandbox-image-packages.js';
 import { sandboxToolbox } from './transport/mcp/sandbox-toolbox.js';
-import type { SandboxFacts } from './transport/mcp/sandbox-description.js';
+import { sandboxFacts } from './transport/mcp/sandbox-description.js';
 
 /** What the sandbox images hold (read for the MCP tool descriptions), relative to the package root. */
 const SANDBOX_IMAGES_CONF_PATH = 'scripts/sandbox-images.conf';
@@ -498,7 +498,12 @@ function wireTransports(
         body: await metrics.registry.metrics(),
       }),
       mcp: {
-        toolbox: sandboxToolbox(service, sessions, sandboxFacts(config), logger),
+        toolbox: sandboxToolbox(
+          service,
+          sessions,
+          sandboxFacts(config, loadSandboxImagePackages(join(packageRoot(), SANDBOX_IMAGES_CONF_PATH))),
+          logger,
+        ),
         info: { name: 'code-sandbox', version: packageVersion() },
       },
     },
@@ -508,26 +513,6 @@ function wireTransports(
     logger,
   );
   return { health, grpc, http };
-}
-
-/** The running configuration as the MCP tool descriptions state it. */
-function sandboxFacts(config: Config): SandboxFacts {
-  return {
-    images: config.images,
-    imagePackages: loadSandboxImagePackages(join(packageRoot(), SANDBOX_IMAGES_CONF_PATH)),
-    defaultLimits: config.defaultLimits,
-    limitCeilings: config.limitCeilings,
-    sessionDefaultLimits: config.sessionDefaultLimits,
-    maxCodeBytes: config.maxCodeBytes,
-    maxFiles: config.maxFiles,
-    maxInputBytes: config.maxInputBytes,
-    maxArtifacts: config.maxArtifacts,
-    maxArtifactBytes: config.maxArtifactBytes,
-    egressCeiling: config.egress.ceiling,
-    maxSessions: config.maxSessions,
-    sessionIdleTimeoutMs: config.sessionIdleTimeoutMs,
-    sessionMaxLifetimeMs: config.sessionMaxLifetimeMs,
-  };
 }
 
 function packageVersion(): string {

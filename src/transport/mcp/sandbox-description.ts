@@ -1,3 +1,4 @@
+import type { Config } from '../../config/config.js';
 import { importableLibraries, type SandboxImagePackages } from '../../config/sandbox-image-packages.js';
 import { LANGUAGES, type Language } from '../../domain/languages.js';
 import type { Limits } from '../../domain/limits.js';
@@ -24,6 +25,26 @@ export interface SandboxFacts {
   sessionMaxLifetimeMs: number;
 }
 
+/** The running configuration as the tool descriptions state it. */
+export function sandboxFacts(config: Config, imagePackages: SandboxImagePackages): SandboxFacts {
+  return {
+    images: config.images,
+    imagePackages,
+    defaultLimits: config.defaultLimits,
+    limitCeilings: config.limitCeilings,
+    sessionDefaultLimits: config.sessionDefaultLimits,
+    maxCodeBytes: config.maxCodeBytes,
+    maxFiles: config.maxFiles,
+    maxInputBytes: config.maxInputBytes,
+    maxArtifacts: config.maxArtifacts,
+    maxArtifactBytes: config.maxArtifactBytes,
+    egressCeiling: config.egress.ceiling,
+    maxSessions: config.maxSessions,
+    sessionIdleTimeoutMs: config.sessionIdleTimeoutMs,
+    sessionMaxLifetimeMs: config.sessionMaxLifetimeMs,
+  };
+}
+
 const LANGUAGE_NAMES: Record<Language, string> = { python: 'Python 3', nodejs: 'Node.js' };
 const STANDARD_LIBRARY: Record<Language, string> = {
   python: 'the standard library',
@@ -37,7 +58,7 @@ export function describeImages(facts: SandboxFacts): string {
     const packages = facts.imagePackages.get(image);
     const libraries = packages ? importableLibraries(packages) : [];
     const contents = packages
-      ? [...libraries, STANDARD_LIBRARY[language]].join(', ')
+      ? [libraries.join(', '), STANDARD_LIBRARY[language]].filter(Boolean).join(' and ')
       : `${STANDARD_LIBRARY[language]} and whatever the operator's image adds`;
     return `- ${language}: ${LANGUAGE_NAMES[language]} (image ${image}) with ${contents}.`;
   }).join('\n');

@@ -43,12 +43,16 @@ const SERVICE_CODE_BY_HTTP_STATUS: Record<number, ServiceErrorCode> = {
  * `notifications/cancelled` from the agent can end exactly that request by dropping its connection,
  * which the (stateless) service answers by cancelling the execution. A POST the service refuses (a
  * wrong token, the service down) becomes a JSON-RPC error for that request naming the reason.
- * Resolves when the agent closes stdin.
+ * Resolves when the agent has closed stdin and every request it sent is answered.
  */
 export async function runStdioBridge(options: StdioBridgeOptions): Promise<void> {
   const { endpoint, token, log } = options;
   const local = new StdioServerTransport(options.stdin as never, options.stdout as never);
-  const inFlight = new Map<RequestId, StreamableHTTPClientTransport>();
+  /** Requests sent on and not yet answered: settling one drops its connection. */
+  const inFlight = new Map<RequestId, () => void>();
+  const unanswered = new Set<Promise<void>>();
+  // Transports closed on purpose: the aborted reads that follow are no news.
+  const finished = new WeakSet<StreamableHTTPClientTransport>();
   let protocolVersion: string | undefined;
 
   const upstream = () => {
@@ -56,19 +60,39 @@ export async function runStdioBridge(options: StdioBridgeOptions): Promise<void>
       requestInit: { headers: token ? { authorization: `Bearer ${token}` } : {} },
     });
     if (protocolVersion) transport.setProtocolVersion(protocolVersion);
-    transport.onerror = (error) => log(`upstream: ${error.message}`);
+    transport.onerror = (error) => {
+      if (!finished.has(transport)) log(`upstream: ${error.message}`);
+    };
     return transport;
+  };
+  const finish = (transport: StreamableHTTPClientTransport) => {
+    finished.add(transport);
+    return transport.close();
   };
   const reply = (message: JSONRPCMessage) =>
     local.send(message).catch((error: unknown) => log(`stdout: ${(error as Error).message}`));
 
   const forwardRequest = async (message: JSONRPCMessage & { id: RequestId; method: string }) => {
     const transport = upstream();
-    inFlight.set(message.id, transport);
+    let answered: () => void = () => undefined;
+    const outstanding = new Promise<void>((resolve) => (answered = resolve));
+    unanswered.add(outstanding);
     const settle = () => {
-      if (inFlight.get(message.id) === transport) inFlight.delete(message.id);
-      void transport.close();
+      if (inFlight.get(message.id) === settle) inFlight.delete(message.id);
+      unanswered.delete(outstanding);
+      answered();
+      void finish(transport);
     };
+    inFlight.set(message.id, settle);
+    // A refused POST, or a stream that broke before the answer: the agent gets an error for it. Not
+    // after the request was settled (answered, or cancelled by the agent).
+    const fail = (error: unknown) => {
+      if (finished.has(transport)) return;
+      settle();
+      log(`${message.method}: ${(error as Error).message}`);
+      void reply({ jsonrpc: '2.0', id: message.id, error: refusal(error, endpoint) });
+    };
+    transport.onerror = fail;
     transport.onmessage = (received) => {
       const answers =
         (isJSONRPCResultResponse(received) || isJSONRPCErrorResponse(received)) && received.id === message.id;
@@ -82,21 +106,15 @@ export async function runStdioBridge(options: StdioBridgeOptions): Promise<void>
       await transport.start();
       await transport.send(message);
     } catch (error) {
-      settle();
-      // A request dropped on purpose (cancelled) is answered by nobody, as the protocol says.
-      if ((error as Error).name === 'AbortError') return;
-      log(`${message.method}: ${(error as Error).message}`);
-      void reply({ jsonrpc: '2.0', id: message.id, error: refusal(error, endpoint) });
+      fail(error);
     }
   };
 
   const forwardNotification = async (message: JSONRPCMessage & { method: string }) => {
     const params = (message as { params?: { requestId?: RequestId } }).params;
     if (message.method === 'notifications/cancelled' && params?.requestId !== undefined) {
-      // Dropping the request's connection is what cancels it on the service.
-      const transport = inFlight.get(params.requestId);
-      inFlight.delete(params.requestId);
-      await transport?.close();
+      // Dropping the request's connection is what cancels it on the service; nothing answers it.
+      inFlight.get(params.requestId)?.();
       return;
     }
     const transport = upstream();
@@ -106,7 +124,7 @@ export async function runStdioBridge(options: StdioBridgeOptions): Promise<void>
     } catch (error) {
       log(`${message.method}: ${(error as Error).message}`);
     } finally {
-      await transport.close();
+      await finish(transport);
     }
   };
 
@@ -123,7 +141,9 @@ export async function runStdioBridge(options: StdioBridgeOptions): Promise<void>
   });
   await local.start();
   await ended;
-  for (const transport of inFlight.values()) await transport.close();
+  // The agent is done sending; what it asked for is still answered (a signal ends the process sooner,
+  // dropping the connections, which cancels on the service whatever still runs).
+  await Promise.all(unanswered);
   await local.close();
 }
 
@@ -138,10 +158,12 @@ function refusal(error: unknown, endpoint: URL): { code: number; message: string
       message: `code-sandbox at ${endpoint.origin} answered HTTP ${error.code}: ${detail}${hint}`,
     };
   }
-  const cause = (error as { cause?: { code?: string } }).cause?.code;
+  // fetch says only "fetch failed"; its cause says why (ECONNREFUSED, ENOTFOUND, …).
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  const reason = cause?.code ?? cause?.message ?? (error as Error).message;
   return {
     code: JSON_RPC_CODE_BY_SERVICE_CODE.UNAVAILABLE,
-    message: `cannot reach code-sandbox at ${endpoint.origin}: ${cause ?? (error as Error).message} (check --url or CODE_SANDBOX_URL)`,
+    message: `cannot reach code-sandbox at ${endpoint.origin}: ${reason} (check --url or CODE_SANDBOX_URL)`,
   };
 }
 
