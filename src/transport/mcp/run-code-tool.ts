@@ -19,12 +19,7 @@ export function runCodeInputSchema(facts: SandboxFacts) {
   return z
     .object({
       language: z.enum(LANGUAGES).describe('The language of `code`.'),
-      code: z
-        .string()
-        .describe(
-          'The whole program, run as a script (Python: `python3 main.py`; Node.js: `node main.js`). ' +
-            'Print what you want to see.',
-        ),
+      code: z.string().describe('The whole program, run as a script. ' + 'Print what you want to see.'),
       files: z
         .array(fileSchema)
         .optional()
