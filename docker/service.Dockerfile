@@ -27,8 +27,6 @@ COPY --from=build /app/dist ./dist
 COPY proto ./proto
 COPY sandbox-runtime ./sandbox-runtime
 COPY seccomp ./seccomp
-# What the sandbox images hold, for the MCP tool descriptions.
-COPY scripts/sandbox-images.conf ./scripts/sandbox-images.conf
 USER 10001:10001
 EXPOSE 9385 50051
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
