@@ -44,7 +44,9 @@ export function registerMcpRoute(app: FastifyInstance, options: McpRouteOptions)
       await transport.handleRequest(request.raw, reply.raw, request.body);
     } catch (error) {
       logger.error({ err: error }, 'MCP request failed');
-      if (!reply.raw.headersSent) reply.raw.writeHead(500, { 'content-type': 'application/json' });
+      // Once a stream has begun nothing can be said in it any more: the client sees it end.
+      if (reply.raw.headersSent) return void reply.raw.destroy();
+      reply.raw.writeHead(500, { 'content-type': 'application/json' });
       reply.raw.end(
         JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'internal error' }, id: null }),
       );

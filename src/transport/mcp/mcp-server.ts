@@ -1,12 +1,11 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema,
-  ErrorCode,
   ListToolsRequestSchema,
-  McpError,
   type Implementation,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Logger } from 'pino';
+import { InvalidArgumentError } from '../../errors/service-error.js';
 import type { McpCaller } from './mcp-caller.js';
 import { toMcpError } from './mcp-errors.js';
 import type { McpToolbox } from './mcp-toolbox.js';
@@ -33,16 +32,16 @@ export function createMcpServer(
   const server = new Server(info, { capabilities: { tools: {} }, instructions: INSTRUCTIONS });
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [...toolbox.listing] }));
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const tool = toolbox.get(request.params.name);
-    if (!tool) {
-      throw new McpError(ErrorCode.InvalidParams, `unknown tool "${request.params.name.slice(0, 100)}"`);
-    }
     const progressToken = request.params._meta?.progressToken;
     const progress =
       progressToken === undefined
         ? undefined
         : new OutputProgress(progressToken, (notification) => extra.sendNotification(notification));
     try {
+      const tool = toolbox.get(request.params.name);
+      if (!tool) {
+        throw new InvalidArgumentError(`unknown tool "${request.params.name.slice(0, 100)}"`, 'name');
+      }
       return await tool.call(request.params.arguments, { signal: extra.signal, caller, progress });
     } catch (error) {
       throw toMcpError(error, logger);
