@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import type { Logger } from 'pino';
@@ -31,7 +32,12 @@ import { TokenAuthenticator } from './transport/auth/token-authenticator.js';
 import { CallerAdmission, type AddressRange, type TrustedRanges } from './transport/auth/caller-admission.js';
 import { dockerNetworkRanges } from './sandbox/docker-network-ranges.js';
 import { HttpServer } from './transport/http/http-server.js';
+import { loadSandboxImagePackages } from './config/sandbox-image-packages.js';
+import { SANDBOX_IMAGES_FILE } from './config/sandbox-images.js';
+import { sandboxToolbox } from './transport/mcp/sandbox-toolbox.js';
+import { sandboxFacts } from './transport/mcp/sandbox-description.js';
 
+/** What the sandbox images hold (read for the MCP tool descriptions), relative to the package root. */
 /** A warm sandbox's launcher must have booted (preloads included) within this. */
 const WARM_READY_TIMEOUT_MS = 60_000;
 /** See SandboxTeardownOptions.removalDelayMs. */
@@ -508,6 +514,15 @@ function wireTransports(
         contentType: metrics.registry.contentType,
         body: await metrics.registry.metrics(),
       }),
+      mcp: {
+        toolbox: sandboxToolbox(
+          service,
+          sessions,
+          sandboxFacts(config, loadSandboxImagePackages(join(packageRoot(), SANDBOX_IMAGES_FILE))),
+          logger,
+        ),
+        info: { name: 'code-sandbox', version: packageVersion() },
+      },
     },
     service,
     sessions,
@@ -515,4 +530,11 @@ function wireTransports(
     logger,
   );
   return { health, grpc, http };
+}
+
+function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  return manifest.version;
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LANGUAGES, type Language } from '../domain/languages.js';
 import { packageRoot } from '../package-root.js';
+import { parseSandboxImagePackages } from './sandbox-image-packages.js';
 
 /**
  * scripts/sandbox-images.conf, relative to the package root: the one definition of each sandbox
@@ -22,11 +23,7 @@ export function sandboxImageRepository(language: Language): string {
  * of running with images setup never built.
  */
 export function readSandboxImages(root: string = packageRoot()): Readonly<Record<Language, string>> {
-  const text = readFileSync(join(root, SANDBOX_IMAGES_FILE), 'utf8');
-  const names = text
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/)[0] ?? '')
-    .filter((name) => name !== '' && !name.startsWith('#'));
+  const names = [...parseSandboxImagePackages(readFileSync(join(root, SANDBOX_IMAGES_FILE), 'utf8')).keys()];
   const images = {} as Record<Language, string>;
   for (const language of LANGUAGES) {
     const prefix = `${sandboxImageRepository(language)}:`;

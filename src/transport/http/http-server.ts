@@ -1,7 +1,15 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyRequest,
+} from 'fastify';
 import type { Logger } from 'pino';
 import type { ExecutionService } from '../../execution/execution-service.js';
 import type { CallerAdmission } from '../auth/caller-admission.js';
+import { registerMcpRoute } from '../mcp/mcp-route.js';
+import type { McpToolbox } from '../mcp/mcp-toolbox.js';
+import type { Implementation } from '@modelcontextprotocol/sdk/types.js';
 import { presentedToken } from '../auth/token-authenticator.js';
 import type { SessionService } from '../../session/session-service.js';
 import { registerExecuteRoute } from './execute-route.js';
@@ -9,7 +17,7 @@ import { registerSessionRoutes } from './session-routes.js';
 import { registerRunRoute } from './ragflow/run-route.js';
 import { registerHealthRoutes } from './health-routes.js';
 import { sendHttpError } from './http-errors.js';
-import { decorateRequestCaller } from './request-caller.js';
+import { decorateRequestCaller, requestCaller } from './request-caller.js';
 
 export interface HttpServerOptions {
   host: string;
@@ -22,6 +30,8 @@ export interface HttpServerOptions {
   responseWriteTimeoutMs: number;
   /** The Prometheus exposition served at GET /metrics. */
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** The MCP tools served at /mcp, and the name and version the MCP server gives. */
+  mcp: { toolbox: McpToolbox; info: Implementation };
 }
 
 /**
@@ -75,6 +85,7 @@ export class HttpServer {
     });
     // Everything but the health probes must be admitted (token or trusted source), checked before
     // the body is even parsed. The socket's peer, never a forwarded-for header a caller could forge.
+    // MCP calls are admitted here like the others; the MCP server is built for the caller let in.
     this.app.register(async (executionRoutes) => {
       decorateRequestCaller(executionRoutes);
       executionRoutes.addHook('onRequest', async (request) => {
@@ -83,6 +94,12 @@ export class HttpServer {
           header(request.headers['x-sandbox-token']),
         );
         request.caller = admission.admit('http', request.socket.remoteAddress, token).caller;
+      });
+      registerMcpRoute(executionRoutes, {
+        ...options.mcp,
+        callerOf: (request) => ({ identity: requestCaller(request), peer: request.socket.remoteAddress }),
+        writeTimeoutMs: options.responseWriteTimeoutMs,
+        logger,
       });
       registerExecuteRoute(executionRoutes, service, logger, options.responseWriteTimeoutMs);
       registerRunRoute(executionRoutes, service, options.responseWriteTimeoutMs);
