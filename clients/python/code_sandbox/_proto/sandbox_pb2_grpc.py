@@ -64,7 +64,9 @@ class SandboxServiceServicer(object):
         code as the session's next cell: variables, imports and files of earlier cells are still there.
         A session ends when it is closed, idle for its idle timeout, at the server's maximum lifetime,
         when it runs out of memory, or with its server; after that its id is NOT_FOUND. More sessions
-        than SANDBOX_MAX_SESSIONS at once: RESOURCE_EXHAUSTED.
+        than SANDBOX_MAX_SESSIONS at once, or than SANDBOX_MAX_SESSIONS_PER_CALLER for one caller:
+        RESOURCE_EXHAUSTED. A session belongs to the caller that created it (its token, or its trusted
+        address): for any other caller its id is NOT_FOUND, as if it did not exist.
 
         Cells of one session run one at a time: a cell sent while another runs waits for it (up to 4 wait
         per session; more is RESOURCE_EXHAUSTED). File calls wait the same way. Behind several replicas,
