@@ -224,20 +224,27 @@ class Kernel:
         return 0
 
 
+STRAY_REAP_TIMEOUT_S = 5
+
+
 def kill_strays(_old_pid):
     """Kills every process but this one (children the cell forked survive their kernel otherwise)."""
     if os.getpid() != 1:
         return  # outside a sandbox kill(-1) would reach every process of the user
-    try:
-        os.kill(-1, signal.SIGKILL)
-    except OSError:
-        pass
-    while True:
+    # Until every child is reaped: SIGKILL takes effect asynchronously, and a killed process not yet
+    # dead when the loop looked stayed a zombie holding its slot of the pids limit, so a cell that left
+    # max_processes sleepers behind made the restarted kernel unable to fork (measured: EAGAIN). Bounded:
+    # the host ends a session whose restart does not come back anyway.
+    deadline = time.monotonic() + STRAY_REAP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            os.kill(-1, signal.SIGKILL)  # again: a stray may have forked meanwhile
         try:
-            if os.waitpid(-1, os.WNOHANG) == (0, 0):
-                break
+            while os.waitpid(-1, os.WNOHANG) != (0, 0):
+                pass
         except ChildProcessError:
-            break
+            return  # none left
+        time.sleep(0.01)
 
 
 def is_idle(message):

@@ -53,4 +53,31 @@ describe('session red team', () => {
     const after = await executeGrpc(t.grpc, { session_id: sessionId, code: '1' });
     expect(after.error?.code).toBe(status.NOT_FOUND);
   });
+
+  // A restart promises that what the cell left running goes with its kernel. The launcher killed the
+  // strays but reaped only those already dead when it looked; the rest stayed zombies holding the pids
+  // limit, so after a cell that left max_processes sleepers behind, the restarted kernel could not fork
+  // (measured before the fix: BlockingIOError EAGAIN in the next cell, 57 entries in /proc).
+  it('a restarted Python kernel gets the pids its predecessor’s strays held', async () => {
+    const sessionId = await createSession('python');
+    const strays = await executeGrpc(t.grpc, {
+      session_id: sessionId,
+      code: [
+        'import os, subprocess',
+        'try:',
+        '    while True: subprocess.Popen(["sleep", "3600"], start_new_session=True)',
+        'except OSError: pass',
+        'os._exit(1)',
+      ].join('\n'),
+      limits: { timeout_ms: 20_000 },
+    });
+    expect(strays.result).toMatchObject({ exit_reason: 'error', interpreter_restarted: true });
+    const after = await executeGrpc(t.grpc, {
+      session_id: sessionId,
+      code: 'import subprocess; print(subprocess.run(["true"]).returncode)',
+      limits: { timeout_ms: 20_000 },
+    });
+    expect(after.result?.exit_reason, after.stderr.toString()).toBe('ok');
+    expect(after.stdout.toString()).toBe('0\n');
+  });
 });
