@@ -389,8 +389,9 @@ class Session:
     def list(self, command):
         files = []
 
-        def walk(directory, prefix):
-            """Regular files first, then subdirectories, each sorted by name; links are never followed."""
+        def walk(directory, prefix, depth):
+            """Regular files first, then subdirectories, each sorted by name; links are never followed.
+            Returns whether the listing stopped short."""
             with os.scandir(directory) as scan:
                 entries = sorted(scan, key=lambda entry: entry.name)
             subdirectories = []
@@ -403,13 +404,15 @@ class Session:
                     files.append({"path": prefix + entry.name, "size": entry.stat(follow_symlinks=False).st_size})
                     if len(files) >= command["max_entries"]:
                         return True
+            if subdirectories and depth >= MAX_LIST_DEPTH:
+                return True
             for name in subdirectories:
                 try:
                     child = open_directory_at(directory, name)
                 except (LinkRefused, OSError):
                     continue  # swapped for a link or removed since it was listed
                 try:
-                    if walk(child, f"{prefix}{name}/"):
+                    if walk(child, f"{prefix}{name}/", depth + 1):
                         return True
                 finally:
                     os.close(child)
@@ -417,7 +420,7 @@ class Session:
 
         root = os.open(WORK_DIR, DIRECTORY_FLAGS | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            truncated = walk(root, "")
+            truncated = walk(root, "", 1)
         finally:
             os.close(root)
         reply(command["nonce"], {"ok": True, "files": files, "truncated": truncated})
@@ -441,6 +444,10 @@ class Session:
             except (IsADirectoryError, NotADirectoryError, PermissionError, OSError) as error:
                 reply(command["nonce"], {"ok": False, "error": "failed", "message": error.strerror or str(error)})
 
+
+# Directory levels a listing descends at most. Each holds a descriptor and a Python frame: a tree the
+# code made 1100 deep killed the launcher (status 134) and with it the session, on ListFiles.
+MAX_LIST_DEPTH = 256
 
 # Not O_DIRECTORY: this gVisor follows a link despite O_NOFOLLOW when O_DIRECTORY is set (measured);
 # open_directory_at() checks the type instead. O_NONBLOCK: a FIFO in the path must not hang the session.

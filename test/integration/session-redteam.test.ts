@@ -80,4 +80,31 @@ describe('session red team', () => {
     expect(after.result?.exit_reason, after.stderr.toString()).toBe('ok');
     expect(after.stdout.toString()).toBe('0\n');
   });
+
+  // The Python launcher walked the tree recursively, holding a descriptor per level: a tree the code
+  // made 1100 directories deep killed it (exit status 134) on ListFiles, and the session with it.
+  it('lists a session whose code made a very deep tree, and the session lives on', async () => {
+    const sessionId = await createSession('python');
+    const deep = await executeGrpc(t.grpc, {
+      session_id: sessionId,
+      code: [
+        'import os',
+        'open("/work/top.txt", "w").write("x")',
+        'os.chdir("/work")',
+        'for _ in range(1100):',
+        '    os.mkdir("d"); os.chdir("d")',
+        'open("leaf", "w").write("x")',
+        'os.chdir("/work")',
+      ].join('\n'),
+      limits: { timeout_ms: 20_000 },
+    });
+    expect(deep.result?.exit_reason, deep.stderr.toString()).toBe('ok');
+    const listed = await unary(t.grpc, 'ListFiles', { session_id: sessionId });
+    expect(listed.error).toBeUndefined();
+    const files = listed.response?.files as { path: string }[];
+    expect(files.map((file) => file.path)).toEqual(['top.txt']);
+    expect(listed.response?.truncated).toBe(true);
+    const after = await executeGrpc(t.grpc, { session_id: sessionId, code: 'print(1)' });
+    expect(after.result?.exit_reason).toBe('ok');
+  });
 });
