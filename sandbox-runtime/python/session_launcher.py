@@ -224,20 +224,27 @@ class Kernel:
         return 0
 
 
+STRAY_REAP_TIMEOUT_S = 5
+
+
 def kill_strays(_old_pid):
     """Kills every process but this one (children the cell forked survive their kernel otherwise)."""
     if os.getpid() != 1:
         return  # outside a sandbox kill(-1) would reach every process of the user
-    try:
-        os.kill(-1, signal.SIGKILL)
-    except OSError:
-        pass
-    while True:
+    # Until every child is reaped: SIGKILL takes effect asynchronously, and a killed process not yet
+    # dead when the loop looked stayed a zombie holding its slot of the pids limit, so a cell that left
+    # max_processes sleepers behind made the restarted kernel unable to fork (measured: EAGAIN). Bounded:
+    # the host ends a session whose restart does not come back anyway.
+    deadline = time.monotonic() + STRAY_REAP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            os.kill(-1, signal.SIGKILL)  # again: a stray may have forked meanwhile
         try:
-            if os.waitpid(-1, os.WNOHANG) == (0, 0):
-                break
+            while os.waitpid(-1, os.WNOHANG) != (0, 0):
+                pass
         except ChildProcessError:
-            break
+            return  # none left
+        time.sleep(0.01)
 
 
 def is_idle(message):
@@ -382,8 +389,9 @@ class Session:
     def list(self, command):
         files = []
 
-        def walk(directory, prefix):
-            """Regular files first, then subdirectories, each sorted by name; links are never followed."""
+        def walk(directory, prefix, depth):
+            """Regular files first, then subdirectories, each sorted by name; links are never followed.
+            Returns whether the listing stopped short."""
             with os.scandir(directory) as scan:
                 entries = sorted(scan, key=lambda entry: entry.name)
             subdirectories = []
@@ -396,13 +404,15 @@ class Session:
                     files.append({"path": prefix + entry.name, "size": entry.stat(follow_symlinks=False).st_size})
                     if len(files) >= command["max_entries"]:
                         return True
+            if subdirectories and depth >= MAX_LIST_DEPTH:
+                return True
             for name in subdirectories:
                 try:
                     child = open_directory_at(directory, name)
                 except (LinkRefused, OSError):
                     continue  # swapped for a link or removed since it was listed
                 try:
-                    if walk(child, f"{prefix}{name}/"):
+                    if walk(child, f"{prefix}{name}/", depth + 1):
                         return True
                 finally:
                     os.close(child)
@@ -410,7 +420,7 @@ class Session:
 
         root = os.open(WORK_DIR, DIRECTORY_FLAGS | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            truncated = walk(root, "")
+            truncated = walk(root, "", 1)
         finally:
             os.close(root)
         reply(command["nonce"], {"ok": True, "files": files, "truncated": truncated})
@@ -434,6 +444,10 @@ class Session:
             except (IsADirectoryError, NotADirectoryError, PermissionError, OSError) as error:
                 reply(command["nonce"], {"ok": False, "error": "failed", "message": error.strerror or str(error)})
 
+
+# Directory levels a listing descends at most. Each holds a descriptor and a Python frame: a tree the
+# code made 1100 deep killed the launcher (status 134) and with it the session, on ListFiles.
+MAX_LIST_DEPTH = 256
 
 # Not O_DIRECTORY: this gVisor follows a link despite O_NOFOLLOW when O_DIRECTORY is set (measured);
 # open_directory_at() checks the type instead. O_NONBLOCK: a FIFO in the path must not hang the session.

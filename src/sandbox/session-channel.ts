@@ -1,6 +1,13 @@
 import type { Duplex } from 'node:stream';
 import { DOCKER_STDERR, DOCKER_STDOUT, FrameDecoder, type Frame } from './frame-decoder.js';
+import { SANDBOX_PROTOCOL } from './sandbox-protocol.js';
 
+/**
+ * Launcher stderr one session may send in its whole life. The code can write there too (the Python
+ * kernel inherits it for its crash reports), so without a cap it could make the host read and log
+ * any amount; the one-shot path caps it the same (sandbox-session.ts).
+ */
+const MAX_DIAGNOSTIC_BYTES = SANDBOX_PROTOCOL.caps.diagnostic_bytes;
 const MAX_DOCKER_FRAME_BYTES = 16 * 1024 * 1024;
 const STREAM_END_EVENTS = ['end', 'close', 'error'] as const;
 
@@ -29,6 +36,7 @@ export class SessionChannel {
   private readonly launcherFrames: FrameDecoder;
   private receiver: FrameReceiver | undefined;
   private broken = false;
+  private diagnosticBytes = 0;
 
   constructor(private readonly options: SessionChannelOptions) {
     this.launcherFrames = new FrameDecoder(options.maxFrameBytes);
@@ -64,6 +72,13 @@ export class SessionChannel {
     try {
       for (const dockerFrame of this.dockerFrames.push(chunk)) {
         if (dockerFrame.type === DOCKER_STDERR) {
+          this.diagnosticBytes += dockerFrame.payload.length;
+          if (this.diagnosticBytes > MAX_DIAGNOSTIC_BYTES) {
+            throw new Error(
+              `the sandbox wrote more than ${MAX_DIAGNOSTIC_BYTES} bytes to the launcher's diagnostic stream ` +
+                '(its stderr, which the session code can reach)',
+            );
+          }
           this.options.onDiagnostic(dockerFrame.payload.toString('utf8'));
           continue;
         }
