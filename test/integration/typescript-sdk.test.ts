@@ -68,7 +68,15 @@ describe('CodeSandbox.run', () => {
     });
     const resolvedAt = performance.now() - started;
 
-    expect(seen.map(({ stream, text }) => [stream, text])).toEqual([
+    // A line may arrive in more than one chunk (print writes its text and its end separately, and the
+    // sandbox's stdout is unbuffered): join the chunks of each stream's run before comparing.
+    const runs: [string, string][] = [];
+    for (const { stream, text } of seen) {
+      const last = runs.at(-1);
+      if (last?.[0] === stream) last[1] += text;
+      else runs.push([stream, text]);
+    }
+    expect(runs).toEqual([
       ['stdout', 'one\n'],
       ['stderr', 'two\n'],
       ['stdout', 'three ünïcödé\n'],
