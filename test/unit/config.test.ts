@@ -339,6 +339,7 @@ const UNIT_BYTES: Record<string, number> = { KiB: 1024, MiB: 1024 ** 2, GiB: GiB
  * or undefined where the page describes a default the service derives (from the host, at random, unset).
  */
 function settableDefaults(documented: string): string[] | undefined {
+  // loadConfig reads an empty value as unset: for `empty` this only checks that the row parses.
   if (documented === 'empty') return [''];
   if (/^\d+$/.test(documented)) return [documented];
   const size = /^(\d+) (KiB|MiB|GiB)$/.exec(documented);
@@ -362,7 +363,7 @@ describe(CONFIGURATION_PAGE, () => {
     for (const [name, documented] of documentedDefaults()) {
       expect(documented, `${name} has no default on the page`).not.toBe('');
       const candidates = settableDefaults(documented);
-      if (candidates === undefined || name === 'SANDBOX_INSTANCE_ID') continue;
+      if (candidates === undefined) continue;
       checked += 1;
       const matches = candidates.some((value) => {
         try {
