@@ -7,7 +7,7 @@ import { parseSandboxImagePackages } from './sandbox-image-packages.js';
 /**
  * scripts/sandbox-images.conf, relative to the package root: the one definition of each sandbox
  * image's name and tag. Setup builds what it lists; the service's defaults are read from it; files
- * that cannot read it (compose files, the Kubernetes ConfigMap, README) are checked against it by
+ * that cannot read it (compose files, the Kubernetes ConfigMap, docs/) are checked against it by
  * test/unit/sandbox-images.test.ts.
  */
 export const SANDBOX_IMAGES_FILE = 'scripts/sandbox-images.conf';

@@ -17,7 +17,7 @@ export const SANDBOX_USER = `${kernelUser.uid}:${kernelUser.gid}`;
  * A session container's launcher starts as uid 0 with CAP_SETUID and CAP_SETGID only, acts as
  * SANDBOX_USER from its first line, and starts its kernel as SANDBOX_USER without capabilities. Under
  * gVisor a process can reopen any same-uid process's descriptors through /proc/PID/fd (PR_SET_DUMPABLE
- * does not stop it; measured, see the README's security model): a kernel running as the launcher's uid
+ * does not stop it; measured, see docs/security.md): a kernel running as the launcher's uid
  * could read the host's commands on the launcher's stdin and answer them on its stdout. A root-owned
  * launcher's descriptors are refused to it (EACCES). One-shot programs cannot use that path (their
  * run's nonce is consumed before they start and never reachable), so one-shot containers start as

@@ -2,7 +2,7 @@ import { SANDBOX_PROTOCOL } from './sandbox-protocol.js';
 
 /**
  * Why main()'s return value, as JSON text from a sandbox, cannot be passed on unchanged, or undefined
- * when it can. The rule (documented in the README and the proto): the value must be valid JSON of at
+ * when it can. The rule (documented in docs/api.md and the proto): the value must be valid JSON of at
  * most `maxBytes` bytes and `maxDepth` levels of nesting, and every integer in it must be exactly
  * representable as an IEEE double (|n| ≤ 2^53 − 1), because JSON clients (JavaScript's among them,
  * and this service's own /run and /v1/execute encoders) would round it silently. Non-finite numbers

@@ -43,7 +43,7 @@ describe('docker-compose stack beside RAGFlow', () => {
     [httpPort, grpcPort] = [await freePort(), await freePort()];
     const { stdout: nodeImage } = await exec('bash', ['scripts/build-service-base-image.sh', '--print-name']);
     const { stdout: dockerGid } = await exec('stat', ['-c', '%g', '/var/run/docker.sock']);
-    // As the README tells an operator: .env.example with DOCKER_GID filled in, plus a token for the
+    // As docs/operating.md tells an operator: .env.example with DOCKER_GID filled in, plus a token for the
     // callers on the host; the rest only keeps this test's stack apart from others on the machine.
     env = {
       ...process.env,

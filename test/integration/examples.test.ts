@@ -6,13 +6,16 @@ import { startTestApp, type TestApp } from '../support/test-app.js';
 
 const run = promisify(execFile);
 
-/** The README's shell command that mentions `marker` (joined across "\\" continuations), aimed at the test server. */
-function readmeCommand(marker: string): string {
-  const readme = readFileSync('README.md', 'utf8').replace(/\\\n\s*/g, '');
-  const line = readme
+/**
+ * The shell command on a documentation page that mentions `marker` (joined across "\\" continuations),
+ * aimed at the test server.
+ */
+function documentedCommand(page: string, marker: string): string {
+  const text = readFileSync(page, 'utf8').replace(/\\\n\s*/g, '');
+  const line = text
     .split('\n')
     .find((candidate) => candidate.startsWith('curl') && candidate.includes(marker));
-  if (!line) throw new Error(`README has no curl command with ${marker}`);
+  if (!line) throw new Error(`${page} has no curl command with ${marker}`);
   return line.replace('localhost:9385', `127.0.0.1:${t.app.httpPort}`);
 }
 let t: TestApp;
@@ -21,7 +24,7 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.stop());
 
-// The README's examples, run as pasted (only the address differs: the test server is on port 0).
+// The README's and docs/ragflow.md's examples, run as pasted (only the address differs: the test server is on port 0).
 describe('README examples', () => {
   it('examples/grpc-client.mjs streams output and reports the result', async () => {
     const child = run(
@@ -41,9 +44,9 @@ describe('README examples', () => {
   });
 
   it('the curl examples return the JSON results', async () => {
-    const execute = await run('bash', ['-c', readmeCommand('localhost:9385/v1/execute -H')]);
+    const execute = await run('bash', ['-c', documentedCommand('README.md', 'localhost:9385/v1/execute -H')]);
     expect(JSON.parse(execute.stdout)).toMatchObject({ exit_reason: 'ok', stdout: '42\n' });
-    const ragflow = await run('bash', ['-c', readmeCommand('localhost:9385/run')]);
+    const ragflow = await run('bash', ['-c', documentedCommand('docs/ragflow.md', 'localhost:9385/run')]);
     expect(JSON.parse(ragflow.stdout)).toMatchObject({
       status: 'success',
       result: { value: { hello: 'RAG' } },

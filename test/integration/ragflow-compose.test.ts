@@ -96,7 +96,7 @@ describe("inside RAGFlow's compose (override file)", () => {
     const { stdout: logs } = await compose(['logs', '--no-color', 'sandbox-executor-manager']);
     expect(health, logs).toBe('healthy');
     const inspected = await container.inspect();
-    // The images setup builds (this machine has no others), and the user the README states.
+    // The images setup builds (this machine has no others), and the user docs/operating.md states.
     expect(inspected.Config.Env).toEqual(
       expect.arrayContaining([
         `SANDBOX_PYTHON_IMAGE=${readSandboxImages().python}`,
@@ -157,7 +157,7 @@ describe("inside RAGFlow's compose (override file)", () => {
   }
 });
 
-/** The override's `user` (the README states the same; test/unit/ragflow-override.test.ts). */
+/** The override's `user` (docs/operating.md states the same; test/unit/ragflow-override.test.ts). */
 const OVERRIDE_USER = (
   parse(readFileSync('deploy/ragflow/docker-compose.override.yml', 'utf8')) as {
     services: Record<string, { user: string }>;

@@ -270,7 +270,7 @@ describe('sessions on a server without egress', () => {
   });
 });
 
-describe('the Python session example (README)', () => {
+describe('the Python session example (docs/sessions.md)', () => {
   it('runs a three-cell analysis with a plot and a download', async () => {
     const run = promisify(execFile);
     const stubsDir = mkdtempSync(join(tmpdir(), 'code-sandbox-stubs-'));

@@ -14,7 +14,7 @@ const OUTPUT_BYTES = 8 * MiB;
 const WRITE_TIMEOUT_MS = 5000;
 const CLIENTS = 4;
 /**
- * The README's per-request worst case for a client that does not read: both output streams at their
+ * The per-request worst case docs/api.md states for a client that does not read: both output streams at their
  * cap, twice (kept once, plus transient copies on the way in), plus about 1 MiB of write buffers.
  */
 const PER_REQUEST_BOUND_BYTES = 2 * 2 * OUTPUT_BYTES + MiB;

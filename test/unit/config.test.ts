@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isDeepStrictEqual } from 'node:util';
 import {
   ConfigError,
   configurationVariables,
@@ -10,10 +12,13 @@ import {
 import { readSandboxImages } from '../../src/config/sandbox-images.js';
 import { SESSION_MEMORY_FLOOR_BYTES } from '../../src/domain/limits.js';
 import { readEnvFile } from '../support/env-file.js';
+import { tableRows } from '../support/markdown.js';
 
 const GiB = 1024 ** 3;
 const HOST = { cpus: 2, memoryBytes: 8 * GiB };
 const VARIABLES = configurationVariables();
+/** The page that documents every variable (its table is checked below). */
+const CONFIGURATION_PAGE = 'docs/configuration.md';
 
 /** The problems loadConfig reports for `env` on HOST (none: []). */
 function problemsOf(env: Record<string, string>): string[] {
@@ -107,7 +112,7 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ SANDBOX_MAX_SESSIONS_PER_CALLER: '0' }, host)).toThrow(ConfigError);
     // The documented places state the rule, not a second number that could drift from it.
     expect(readEnvFile('.env.example').SANDBOX_MAX_SESSIONS_PER_CALLER).toBe('');
-    const row = readFileSync('README.md', 'utf8')
+    const row = readFileSync(CONFIGURATION_PAGE, 'utf8')
       .split('\n')
       .find((line) => line.startsWith('| `SANDBOX_MAX_SESSIONS_PER_CALLER`'));
     expect(row).toContain(
@@ -303,5 +308,73 @@ describe('loadConfig', () => {
       'SANDBOX_MAX_TIMEOUT_MS',
       'SANDBOX_SESSION_IDLE_TIMEOUT_MS',
     ]);
+  });
+});
+
+/**
+ * What the configuration page says each variable defaults to: a row may document two variables
+ * (`A` / `B`) with two defaults (`x / y`), or one default for both.
+ */
+function documentedDefaults(): Map<string, string> {
+  const documented = new Map<string, string>();
+  for (const [variables = '', defaults = ''] of tableRows(
+    readFileSync(CONFIGURATION_PAGE, 'utf8'),
+    'variable',
+  )) {
+    const names = [...variables.matchAll(/`([A-Z0-9_]+)`/g)].map((match) => match[1]!);
+    const values = defaults.includes(' / ') ? defaults.split(' / ') : names.map(() => defaults);
+    expect(values, `${variables}: one default per variable`).toHaveLength(names.length);
+    names.forEach((name, index) => {
+      expect(documented.has(name), `${name} is documented twice`).toBe(false);
+      documented.set(name, values[index]!.trim());
+    });
+  }
+  return documented;
+}
+
+const UNIT_BYTES: Record<string, number> = { KiB: 1024, MiB: 1024 ** 2, GiB: GiB };
+
+/**
+ * The values an operator could set to get what the page calls the default (one of them must be it),
+ * or undefined where the page describes a default the service derives (from the host, at random, unset).
+ */
+function settableDefaults(documented: string): string[] | undefined {
+  // loadConfig reads an empty value as unset: for `empty` this only checks that the row parses.
+  if (documented === 'empty') return [''];
+  if (/^\d+$/.test(documented)) return [documented];
+  const size = /^(\d+) (KiB|MiB|GiB)$/.exec(documented);
+  if (size) return [String(Number(size[1]) * UNIT_BYTES[size[2]!]!)];
+  if (documented.startsWith('`'))
+    return [...documented.matchAll(/`([^`]*)`/g)].map((match) => match[1]!.replace('$TMPDIR', tmpdir()));
+  return undefined;
+}
+
+describe(CONFIGURATION_PAGE, () => {
+  it('lists every variable the service reads, and no other', () => {
+    expect([...documentedDefaults().keys()].sort()).toEqual([...VARIABLES].sort());
+  });
+
+  it("states each variable's default as the service has it", () => {
+    // A fixed instance id: otherwise every loadConfig makes up its own.
+    const base = { SANDBOX_INSTANCE_ID: 'configuration-page' };
+    const defaults = loadConfig(base, HOST);
+    const wrong: string[] = [];
+    let checked = 0;
+    for (const [name, documented] of documentedDefaults()) {
+      expect(documented, `${name} has no default on the page`).not.toBe('');
+      const candidates = settableDefaults(documented);
+      if (candidates === undefined) continue;
+      checked += 1;
+      const matches = candidates.some((value) => {
+        try {
+          return isDeepStrictEqual(loadConfig({ ...base, [name]: value }, HOST), defaults);
+        } catch {
+          return false;
+        }
+      });
+      if (!matches) wrong.push(`${name}: the page says ${documented}`);
+    }
+    expect(wrong).toEqual([]);
+    expect(checked).toBeGreaterThan(40);
   });
 });

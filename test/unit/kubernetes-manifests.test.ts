@@ -10,7 +10,7 @@ import { isSessionId, newSessionId } from '../../src/session/session-id.js';
  * ports, probes, paths, configuration names) agree. No cluster here, so this is what can be checked.
  */
 const DIR = 'deploy/kubernetes';
-/** The session router's maps for this StatefulSet (nginx, see README "Sessions behind several replicas"). */
+/** The session router's maps for this StatefulSet (nginx, see docs/operating.md "Sessions behind several replicas"). */
 const ROUTER_DIR = 'deploy/nginx/kubernetes-example';
 
 interface K8sObject {

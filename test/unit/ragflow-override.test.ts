@@ -7,9 +7,9 @@ const OVERRIDE = parse(readFileSync('deploy/ragflow/docker-compose.override.yml'
 };
 const SERVICE = OVERRIDE.services['sandbox-executor-manager']!;
 
-/** The README's section on the override file, up to the next section. */
-function readmeOverrideSection(): string {
-  const readme = readFileSync('README.md', 'utf8');
+/** The operating page's section on the override file, up to the next section. */
+function documentedOverrideSection(): string {
+  const readme = readFileSync('docs/operating.md', 'utf8');
   const start = readme.indexOf("### Inside RAGFlow's compose (override file)");
   expect(start).toBeGreaterThan(0);
   return readme.slice(start, readme.indexOf('\n## ', start));
@@ -23,8 +23,8 @@ describe("deploy/ragflow/docker-compose.override.yml (RAGFlow's compose)", () =>
     expect(test.join(' ')).not.toContain('/healthz');
   });
 
-  it('runs as the user the README states', () => {
-    const stated = [...readmeOverrideSection().matchAll(/`user: '([^']+)'`/g)].map((match) => match[1]);
+  it('runs as the user docs/operating.md states', () => {
+    const stated = [...documentedOverrideSection().matchAll(/`user: '([^']+)'`/g)].map((match) => match[1]);
     expect(stated).toEqual([SERVICE.user]);
   });
 });

@@ -60,7 +60,8 @@ describe(`sandbox image names (defined once, in ${SANDBOX_IMAGES_FILE})`, () => 
     'docker-compose.yml',
     'deploy/ragflow/docker-compose.override.yml',
     'deploy/kubernetes/configmap.yaml',
-    'README.md',
+    'docs/configuration.md',
+    'docs/operating.md',
   ])('%s names both images (so the check above covers it)', (file) => {
     const named = new Set(
       mentions()
