@@ -14,9 +14,9 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import Docker from 'dockerode';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
-import { dockerNetworkRanges } from './sandbox/docker-network-ranges.js';
+import { dockerNetworkRanges } from './sandbox/docker/docker-network-ranges.js';
 import type { ReadinessCheck } from './execution/sandbox-runner.js';
-import { checkSandboxHost } from './sandbox/host-checks.js';
+import { checkSandboxHost } from './sandbox/docker/host-checks.js';
 
 function parseIds(value: string, flag: string): { uid: number; gid: number } {
   const match = /^(\d+):(\d+)$/.exec(value);
