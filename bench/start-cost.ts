@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import Docker, { type ContainerCreateOptions } from 'dockerode';
 import { loadConfig } from '../src/config/config.js';
-import { packageRoot } from '../src/package-root.js';
+import { packageRoot } from '../src/config/package-root.js';
 import { buildContainerSpec } from '../src/sandbox/docker/container-spec.js';
 import { launcherCommand } from '../src/sandbox/docker/language-runtimes.js';
 import { installLauncherFiles } from '../src/sandbox/docker/launcher-files.js';

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { isLoopback, type Config } from './config/config.js';
 import { ExecutionScheduler } from './execution/execution-scheduler.js';
 import { ExecutionService } from './execution/execution-service.js';
-import { packageRoot } from './package-root.js';
+import { packageRoot } from './config/package-root.js';
 import { LANGUAGES, type Language } from './domain/languages.js';
 import { resolveLimits, type Limits } from './domain/limits.js';
 import { EgressGateway } from './egress/egress-gateway.js';

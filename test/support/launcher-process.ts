@@ -15,7 +15,7 @@ import { DOCKER_STDERR, DOCKER_STDOUT } from '../../src/sandbox/protocol/frame-d
 import { writeJobDirectory } from '../../src/sandbox/protocol/job-directory.js';
 import { LANGUAGE_RUNTIMES } from '../../src/sandbox/docker/language-runtimes.js';
 import { SandboxSession, type SessionOutcome } from '../../src/sandbox/protocol/sandbox-session.js';
-import { packageRoot } from '../../src/package-root.js';
+import { packageRoot } from '../../src/config/package-root.js';
 
 /** One job for a launcher run as a plain process. */
 export interface LauncherJob {
