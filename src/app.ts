@@ -31,7 +31,7 @@ import { GrpcServer } from './transport/grpc/grpc-server.js';
 import { TokenAuthenticator } from './transport/auth/token-authenticator.js';
 import { CallerAdmission, type AddressRange, type TrustedRanges } from './transport/auth/caller-admission.js';
 import { dockerNetworkRanges } from './sandbox/docker/docker-network-ranges.js';
-import { HttpServer } from './transport/http/http-server.js';
+import { HttpServer } from './transport/http-server/http-server.js';
 import { loadSandboxImagePackages } from './config/sandbox-image-packages.js';
 import { SANDBOX_IMAGES_FILE } from './config/sandbox-images.js';
 import { sandboxToolbox } from './transport/mcp/sandbox-toolbox.js';
