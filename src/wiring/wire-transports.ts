@@ -37,14 +37,7 @@ export function wireTransports(
   logger: Logger,
 ): TransportLayer {
   const tokens = new TokenAuthenticator(config.authToken);
-  if (!tokens.required && trustedRanges.trusted.length === 0) {
-    // Config only lets this happen off loopback when SANDBOX_ALLOW_UNAUTHENTICATED says so.
-    const level = isLoopback(config.host) ? 'info' : 'warn';
-    logger[level](
-      { host: config.host },
-      'neither SANDBOX_AUTH_TOKEN nor SANDBOX_TRUSTED_NETWORKS is set: the execution endpoints are open',
-    );
-  }
+  if (!tokens.required && trustedRanges.trusted.length === 0) noteOpenEndpoints(config, logger);
   const admission = new CallerAdmission(tokens, trustedRanges, metrics, logger);
   const requestBytes = config.maxCodeBytes + config.maxInputBytes + REQUEST_OVERHEAD_BYTES;
   const uploadBytes = config.maxInputBytes + REQUEST_OVERHEAD_BYTES;
@@ -79,15 +72,7 @@ export function wireTransports(
         contentType: metrics.registry.contentType,
         body: await metrics.registry.metrics(),
       }),
-      mcp: {
-        toolbox: sandboxToolbox(
-          service,
-          sessions,
-          sandboxFacts(config, loadSandboxImagePackages(join(packageRoot(), SANDBOX_IMAGES_FILE))),
-          logger,
-        ),
-        info: { name: 'code-sandbox', version: packageVersion() },
-      },
+      mcp: wireMcp(config, service, sessions, logger),
     },
     service,
     sessions,
@@ -95,4 +80,23 @@ export function wireTransports(
     logger,
   );
   return { health, grpc, http };
+}
+
+/** No token and no trusted network: every caller is admitted, which the operator should see. */
+function noteOpenEndpoints(config: Config, logger: Logger): void {
+  // Config only lets this happen off loopback when SANDBOX_ALLOW_UNAUTHENTICATED says so.
+  const level = isLoopback(config.host) ? 'info' : 'warn';
+  logger[level](
+    { host: config.host },
+    'neither SANDBOX_AUTH_TOKEN nor SANDBOX_TRUSTED_NETWORKS is set: the execution endpoints are open',
+  );
+}
+
+/** The MCP server's tools, described with what the sandbox images hold, and its identity. */
+function wireMcp(config: Config, service: ExecutionService, sessions: SessionService, logger: Logger) {
+  const packages = loadSandboxImagePackages(join(packageRoot(), SANDBOX_IMAGES_FILE));
+  return {
+    toolbox: sandboxToolbox(service, sessions, sandboxFacts(config, packages), logger),
+    info: { name: 'code-sandbox', version: packageVersion() },
+  };
 }
