@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Client } from '@grpc/grpc-js';
 import type Docker from 'dockerode';
-import { LANGUAGE_RUNTIMES } from '../src/sandbox/language-runtimes.js';
+import { LANGUAGE_RUNTIMES } from '../src/sandbox/docker/language-runtimes.js';
 
 // What the benchmark does to the service and to Docker: one call, the baselines, and waiting for quiet.
 const run = promisify(execFile);

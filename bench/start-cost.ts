@@ -14,11 +14,11 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import Docker, { type ContainerCreateOptions } from 'dockerode';
 import { loadConfig } from '../src/config/config.js';
-import { packageRoot } from '../src/package-root.js';
-import { buildContainerSpec } from '../src/sandbox/container-spec.js';
-import { launcherCommand } from '../src/sandbox/language-runtimes.js';
-import { installLauncherFiles } from '../src/sandbox/launcher-files.js';
-import { SandboxHandle } from '../src/sandbox/sandbox-handle.js';
+import { packageRoot } from '../src/config/package-root.js';
+import { buildContainerSpec } from '../src/sandbox/docker/container-spec.js';
+import { launcherCommand } from '../src/sandbox/docker/language-runtimes.js';
+import { installLauncherFiles } from '../src/sandbox/docker/launcher-files.js';
+import { SandboxHandle } from '../src/sandbox/lifecycle/sandbox-handle.js';
 import { ProcessCpuSampler, totalBusySeconds, type CpuByGroup } from './process-cpu.js';
 import { percentile } from './stats.js';
 

@@ -12,11 +12,11 @@
 import { chown, mkdir, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import Docker from 'dockerode';
+import { dockerClient, type DockerClient } from './sandbox/docker/docker-client.js';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
-import { dockerNetworkRanges } from './sandbox/docker-network-ranges.js';
+import { dockerNetworkRanges } from './sandbox/docker/docker-network-ranges.js';
 import type { ReadinessCheck } from './execution/sandbox-runner.js';
-import { checkSandboxHost } from './sandbox/host-checks.js';
+import { checkSandboxHost } from './sandbox/docker/host-checks.js';
 
 function parseIds(value: string, flag: string): { uid: number; gid: number } {
   const match = /^(\d+):(\d+)$/.exec(value);
@@ -52,7 +52,7 @@ async function checkSocketGroup(socket: string, serviceGid: number): Promise<Rea
  * work root must be mounted into this container at the very same path. Checked through docker's view
  * of this container; outside a container (or under another hostname) there is nothing to check.
  */
-async function checkWorkRootMount(docker: Docker, workRoot: string): Promise<ReadinessCheck> {
+async function checkWorkRootMount(docker: DockerClient, workRoot: string): Promise<ReadinessCheck> {
   const self = await docker
     .getContainer(hostname())
     .inspect()
@@ -72,7 +72,7 @@ async function checkWorkRootMount(docker: Docker, workRoot: string): Promise<Rea
 }
 
 /** A docker network named in SANDBOX_TRUSTED_NETWORKS must exist, or the service will not start. */
-async function checkTrustedNetwork(docker: Docker, name: string): Promise<ReadinessCheck> {
+async function checkTrustedNetwork(docker: DockerClient, name: string): Promise<ReadinessCheck> {
   return dockerNetworkRanges(docker, name).then(
     ({ subnets, gateways }) => ({
       name: `trusted network ${name}`,
@@ -88,7 +88,7 @@ async function checkTrustedNetwork(docker: Docker, name: string): Promise<Readin
 }
 
 async function preflight(config: Config, flags: { prepareWorkRoot?: string; dockerGroup?: string }) {
-  const docker = new Docker({ socketPath: config.dockerSocket });
+  const docker = dockerClient(config.dockerSocket);
   const checks: ReadinessCheck[] = [];
   if (flags.prepareWorkRoot) {
     checks.push(

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LANGUAGES, type Language } from '../domain/languages.js';
-import { packageRoot } from '../package-root.js';
+import { packageRoot } from './package-root.js';
 import { parseSandboxImagePackages } from './sandbox-image-packages.js';
 
 /**

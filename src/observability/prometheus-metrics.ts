@@ -5,7 +5,7 @@ import type { EgressDecision, EgressMetrics } from '../egress/egress-metrics.js'
 import type { ServiceErrorCode } from '../errors/service-error.js';
 import type { ExecutionMetrics } from '../execution/execution-metrics.js';
 import type { SandboxInfo } from '../execution/sandbox-runner.js';
-import type { DockerOperation } from '../sandbox/docker-errors.js';
+import type { DockerOperation } from '../sandbox/docker/docker-errors.js';
 import type { SessionCloseReason } from '../session/open-session.js';
 import type { SessionMetrics } from '../session/session-metrics.js';
 import type { AdmissionPath, AdmissionRecorder, TransportName } from '../transport/auth/caller-admission.js';

@@ -10,15 +10,15 @@ import type {
   SandboxRunCallbacks,
   SandboxRunner,
 } from '../execution/sandbox-runner.js';
-import { checkSandboxHost } from './host-checks.js';
-import { writeJobDirectory } from './job-directory.js';
-import { LANGUAGE_RUNTIMES } from './language-runtimes.js';
-import type { SandboxActivity } from './sandbox-activity.js';
-import type { SandboxFactory } from './sandbox-factory.js';
-import type { SandboxHandle } from './sandbox-handle.js';
-import { SandboxSession } from './sandbox-session.js';
-import type { SandboxTeardown } from './sandbox-teardown.js';
-import type { WarmPool } from './warm-pool.js';
+import { checkSandboxHost } from './docker/host-checks.js';
+import { writeJobDirectory } from './protocol/job-directory.js';
+import { LANGUAGE_RUNTIMES } from './docker/language-runtimes.js';
+import type { SandboxActivity } from './lifecycle/sandbox-activity.js';
+import type { SandboxFactory } from './lifecycle/sandbox-factory.js';
+import type { SandboxHandle } from './lifecycle/sandbox-handle.js';
+import { SandboxSession } from './protocol/sandbox-session.js';
+import type { SandboxTeardown } from './lifecycle/sandbox-teardown.js';
+import type { WarmPool } from './pool/warm-pool.js';
 
 export interface DockerSandboxRunnerOptions {
   docker: Docker;

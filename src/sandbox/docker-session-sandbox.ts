@@ -12,13 +12,13 @@ import type {
   SessionFile,
   SessionSandbox,
 } from '../session/session-sandbox.js';
-import type { Frame } from './frame-decoder.js';
-import { OutputLimiter } from './output-limiter.js';
-import type { SandboxHandle } from './sandbox-handle.js';
-import type { SandboxTeardown } from './sandbox-teardown.js';
-import { SessionChannel } from './session-channel.js';
-import { SANDBOX_PROTOCOL } from './sandbox-protocol.js';
-import { parseCellResult, parseDisplay, parseReply, type ReplyHeader } from './session-frames.js';
+import type { Frame } from './protocol/frame-decoder.js';
+import { OutputLimiter } from './protocol/output-limiter.js';
+import type { SandboxHandle } from './lifecycle/sandbox-handle.js';
+import type { SandboxTeardown } from './lifecycle/sandbox-teardown.js';
+import { SessionChannel } from './protocol/session-channel.js';
+import { SANDBOX_PROTOCOL } from './protocol/sandbox-protocol.js';
+import { parseCellResult, parseDisplay, parseReply, type ReplyHeader } from './protocol/session-frames.js';
 
 const { frames: FRAMES, session: PROTOCOL } = SANDBOX_PROTOCOL;
 /**

@@ -7,10 +7,10 @@ import type {
 } from '../session/session-sandbox.js';
 import { DockerSessionSandbox } from './docker-session-sandbox.js';
 import type { Language } from '../domain/languages.js';
-import type { SandboxFactory } from './sandbox-factory.js';
-import type { SandboxHandle } from './sandbox-handle.js';
-import type { WarmPool } from './warm-pool.js';
-import type { SandboxTeardown } from './sandbox-teardown.js';
+import type { SandboxFactory } from './lifecycle/sandbox-factory.js';
+import type { SandboxHandle } from './lifecycle/sandbox-handle.js';
+import type { WarmPool } from './pool/warm-pool.js';
+import type { SandboxTeardown } from './lifecycle/sandbox-teardown.js';
 
 export interface DockerSessionSandboxesOptions {
   factory: SandboxFactory;

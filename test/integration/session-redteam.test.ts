@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { SANDBOX_PROTOCOL } from '../../src/sandbox/sandbox-protocol.js';
+import { SANDBOX_PROTOCOL } from '../../src/sandbox/protocol/sandbox-protocol.js';
 import { executeGrpc, startTestApp, unaryGrpc as unary, type TestApp } from '../support/test-app.js';
 
 // Issue 19 red team, after the session and admission hardening: what a session's code or a hostile

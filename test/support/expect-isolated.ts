@@ -6,8 +6,8 @@ import {
   SANDBOX_USER,
   SESSION_LAUNCHER_CAPABILITIES,
   SESSION_LAUNCHER_USER,
-} from '../../src/sandbox/container-spec.js';
-import { LANGUAGE_RUNTIMES } from '../../src/sandbox/language-runtimes.js';
+} from '../../src/sandbox/docker/container-spec.js';
+import { LANGUAGE_RUNTIMES } from '../../src/sandbox/docker/language-runtimes.js';
 
 /**
  * Asserts, on a live container's `inspect()`, every isolation setting a sandbox must have. A session

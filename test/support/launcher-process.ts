@@ -10,12 +10,12 @@ import type { Entrypoint, InputFile } from '../../src/domain/execution-request.j
 import type { Language } from '../../src/domain/languages.js';
 import type { Limits } from '../../src/domain/limits.js';
 import { testLimits } from './test-limits.js';
-import { SANDBOX_RUNTIME_DIR } from '../../src/sandbox/container-spec.js';
-import { DOCKER_STDERR, DOCKER_STDOUT } from '../../src/sandbox/frame-decoder.js';
-import { writeJobDirectory } from '../../src/sandbox/job-directory.js';
-import { LANGUAGE_RUNTIMES } from '../../src/sandbox/language-runtimes.js';
-import { SandboxSession, type SessionOutcome } from '../../src/sandbox/sandbox-session.js';
-import { packageRoot } from '../../src/package-root.js';
+import { SANDBOX_RUNTIME_DIR } from '../../src/sandbox/docker/container-spec.js';
+import { DOCKER_STDERR, DOCKER_STDOUT } from '../../src/sandbox/protocol/frame-decoder.js';
+import { writeJobDirectory } from '../../src/sandbox/protocol/job-directory.js';
+import { LANGUAGE_RUNTIMES } from '../../src/sandbox/docker/language-runtimes.js';
+import { SandboxSession, type SessionOutcome } from '../../src/sandbox/protocol/sandbox-session.js';
+import { packageRoot } from '../../src/config/package-root.js';
 
 /** One job for a launcher run as a plain process. */
 export interface LauncherJob {

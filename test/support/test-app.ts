@@ -7,7 +7,7 @@ import Docker from 'dockerode';
 import { pino, type Logger } from 'pino';
 import { startApp, type AppOverrides, type RunningApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
-import { LABEL_INSTANCE, LABEL_SANDBOX } from '../../src/sandbox/sandbox-labels.js';
+import { LABEL_INSTANCE, LABEL_SANDBOX } from '../../src/sandbox/docker/sandbox-labels.js';
 import { loadSandboxService } from '../../src/transport/grpc/sandbox-proto.js';
 
 export interface TestApp {

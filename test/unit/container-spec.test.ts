@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { readSandboxImages } from '../../src/config/sandbox-images.js';
-import { packageRoot } from '../../src/package-root.js';
-import { buildContainerSpec, hostPidsLimit } from '../../src/sandbox/container-spec.js';
-import { loadSeccompProfile } from '../../src/sandbox/seccomp-profile.js';
+import { packageRoot } from '../../src/config/package-root.js';
+import { buildContainerSpec, hostPidsLimit } from '../../src/sandbox/docker/container-spec.js';
+import { loadSeccompProfile } from '../../src/sandbox/docker/seccomp-profile.js';
 
 const input = {
   sandboxId: 'exec-1',

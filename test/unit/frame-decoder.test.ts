@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FrameDecoder } from '../../src/sandbox/frame-decoder.js';
+import { FrameDecoder } from '../../src/sandbox/protocol/frame-decoder.js';
 
 const frame = (type: number, payload: string) => {
   const header = Buffer.alloc(8);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
 import { loadSandboxImagePackages } from '../../src/config/sandbox-image-packages.js';
 import { SANDBOX_IMAGES_FILE } from '../../src/config/sandbox-images.js';
-import { packageRoot } from '../../src/package-root.js';
+import { packageRoot } from '../../src/config/package-root.js';
 import type { ExecutionService } from '../../src/execution/execution-service.js';
 import type { SessionService } from '../../src/session/session-service.js';
 import { sandboxFacts } from '../../src/transport/mcp/sandbox-description.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OutputLimiter } from '../../src/sandbox/output-limiter.js';
+import { OutputLimiter } from '../../src/sandbox/protocol/output-limiter.js';
 
 describe('OutputLimiter', () => {
   it('passes output through under the limit', () => {

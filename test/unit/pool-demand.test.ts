@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PoolDemand } from '../../src/sandbox/pool-demand.js';
+import { PoolDemand } from '../../src/sandbox/pool/pool-demand.js';
 
 const options = { min: 4, max: 8, burstWindowMs: 2_000, lookbackMs: 120_000, headroom: 1.5 };
 

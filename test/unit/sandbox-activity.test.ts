@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SandboxActivity } from '../../src/sandbox/sandbox-activity.js';
+import { SandboxActivity } from '../../src/sandbox/lifecycle/sandbox-activity.js';
 
 describe('SandboxActivity', () => {
   it('is busy while an execution or a pool start is in progress', () => {

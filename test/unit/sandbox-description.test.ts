@@ -7,7 +7,7 @@ import {
   loadSandboxImagePackages,
   parseSandboxImagePackages,
 } from '../../src/config/sandbox-image-packages.js';
-import { packageRoot } from '../../src/package-root.js';
+import { packageRoot } from '../../src/config/package-root.js';
 import { runCodeInputSchema } from '../../src/transport/mcp/run-code-tool.js';
 import {
   describeImages,

@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSandboxImages, SANDBOX_IMAGES_FILE } from '../../src/config/sandbox-images.js';
 import { LANGUAGES } from '../../src/domain/languages.js';
-import { packageRoot } from '../../src/package-root.js';
+import { packageRoot } from '../../src/config/package-root.js';
 
 const ROOT = packageRoot();
 const IMAGES = readSandboxImages();

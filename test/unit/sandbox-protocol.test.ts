@@ -2,14 +2,14 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { formatZodIssue } from '../../src/errors/zod-issue.js';
-import { artifactNameProblem, printableName } from '../../src/sandbox/artifact-name.js';
-import { returnValueProblem } from '../../src/sandbox/return-value-check.js';
+import { artifactNameProblem, printableName } from '../../src/sandbox/protocol/artifact-name.js';
+import { returnValueProblem } from '../../src/sandbox/protocol/return-value-check.js';
 import {
   PROTOCOL_FILE,
   SANDBOX_PROTOCOL,
   sandboxProtocol,
   type SandboxProtocolFile,
-} from '../../src/sandbox/sandbox-protocol.js';
+} from '../../src/sandbox/protocol/sandbox-protocol.js';
 
 const file = () => JSON.parse(readFileSync(PROTOCOL_FILE, 'utf8')) as SandboxProtocolFile;
 

@@ -6,14 +6,14 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { InstanceLiveness, InstanceState } from '../../src/sandbox/instance-liveness.js';
-import { SandboxReaper } from '../../src/sandbox/sandbox-reaper.js';
-import { sandboxLabels } from '../../src/sandbox/sandbox-labels.js';
-import { UnixSocketLiveness } from '../../src/sandbox/unix-socket-liveness.js';
+import type { InstanceLiveness, InstanceState } from '../../src/sandbox/lifecycle/instance-liveness.js';
+import { SandboxReaper } from '../../src/sandbox/lifecycle/sandbox-reaper.js';
+import { sandboxLabels } from '../../src/sandbox/docker/sandbox-labels.js';
+import { UnixSocketLiveness } from '../../src/sandbox/lifecycle/unix-socket-liveness.js';
 
 const HOUR = 3_600_000;
 const ANNOUNCE_AND_WAIT = `
-import { UnixSocketLiveness } from './src/sandbox/unix-socket-liveness.ts';
+import { UnixSocketLiveness } from './src/sandbox/lifecycle/unix-socket-liveness.ts';
 await new UnixSocketLiveness({ directory: process.argv[1], instanceId: 'crashed' }).announce();
 process.stdout.write('ready');
 setInterval(() => undefined, 1000);

@@ -5,8 +5,8 @@ import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
-import { SandboxHandle } from '../../src/sandbox/sandbox-handle.js';
-import { SandboxTeardown } from '../../src/sandbox/sandbox-teardown.js';
+import { SandboxHandle } from '../../src/sandbox/lifecycle/sandbox-handle.js';
+import { SandboxTeardown } from '../../src/sandbox/lifecycle/sandbox-teardown.js';
 
 /** A container that records what was done to it, in order. */
 function fakeContainer(log: string[], removeError?: Error) {

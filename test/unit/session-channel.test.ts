@@ -1,8 +1,8 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { DOCKER_STDERR } from '../../src/sandbox/frame-decoder.js';
-import { SANDBOX_PROTOCOL } from '../../src/sandbox/sandbox-protocol.js';
-import { SessionChannel } from '../../src/sandbox/session-channel.js';
+import { DOCKER_STDERR } from '../../src/sandbox/protocol/frame-decoder.js';
+import { SANDBOX_PROTOCOL } from '../../src/sandbox/protocol/sandbox-protocol.js';
+import { SessionChannel } from '../../src/sandbox/protocol/session-channel.js';
 
 /** One frame of Docker's multiplexed attach stream. */
 function dockerFrame(type: number, payload: Buffer): Buffer {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isTextMimeType } from '../../src/domain/display.js';
 import { NO_EGRESS, parseOperatorAllowList } from '../../src/domain/network-policy.js';
-import { parseCellResult, parseDisplay, parseReply } from '../../src/sandbox/session-frames.js';
+import { parseCellResult, parseDisplay, parseReply } from '../../src/sandbox/protocol/session-frames.js';
 import { isSessionId, newSessionId } from '../../src/session/session-id.js';
 import {
   checkFilePath,

@@ -1,11 +1,11 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { testLimits } from '../support/test-limits.js';
-import type { SandboxStartRequest } from '../../src/sandbox/sandbox-factory.js';
-import type { DisposeOptions } from '../../src/sandbox/sandbox-teardown.js';
-import { DEFAULT_POOL_DEMAND, PoolDemand } from '../../src/sandbox/pool-demand.js';
-import { SandboxActivity } from '../../src/sandbox/sandbox-activity.js';
-import { WarmPool, type PoolableSandbox } from '../../src/sandbox/warm-pool.js';
+import type { SandboxStartRequest } from '../../src/sandbox/lifecycle/sandbox-factory.js';
+import type { DisposeOptions } from '../../src/sandbox/lifecycle/sandbox-teardown.js';
+import { DEFAULT_POOL_DEMAND, PoolDemand } from '../../src/sandbox/pool/pool-demand.js';
+import { SandboxActivity } from '../../src/sandbox/lifecycle/sandbox-activity.js';
+import { WarmPool, type PoolableSandbox } from '../../src/sandbox/pool/warm-pool.js';
 
 const LIMITS = testLimits({ timeoutMs: 1000 });
 

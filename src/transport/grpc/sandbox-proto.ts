@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
-import { packageRoot } from '../../package-root.js';
+import { packageRoot } from '../../config/package-root.js';
 
 export const SANDBOX_PROTO_PATH = join(packageRoot(), 'proto', 'sandbox', 'v1', 'sandbox.proto');
 export const SANDBOX_SERVICE_NAME = 'sandbox.v1.SandboxService';

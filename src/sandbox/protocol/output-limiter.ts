@@ -1,4 +1,4 @@
-import type { OutputStream } from '../domain/execution-result.js';
+import type { OutputStream } from '../../domain/execution-result.js';
 
 /**
  * Caps each output stream at `limitBytes`: the first chunk that crosses the cap is cut so exactly

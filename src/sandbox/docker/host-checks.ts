@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
-import type { Language } from '../domain/languages.js';
-import type { ReadinessCheck } from '../execution/sandbox-runner.js';
+import type { Language } from '../../domain/languages.js';
+import type { ReadinessCheck } from '../../execution/sandbox-runner.js';
 import { dockerMessage } from './docker-errors.js';
 
 export interface SandboxHostOptions {

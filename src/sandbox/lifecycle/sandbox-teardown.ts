@@ -1,8 +1,8 @@
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
-import type { DockerErrorListener } from './docker-errors.js';
-import { removeJobDirectory } from './job-directory.js';
-import { removeContainer } from './remove-container.js';
+import type { DockerErrorListener } from '../docker/docker-errors.js';
+import { removeJobDirectory } from '../protocol/job-directory.js';
+import { removeContainer } from '../docker/remove-container.js';
 import type { SandboxHandle } from './sandbox-handle.js';
 
 export interface SandboxTeardownOptions {

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Language } from '../domain/languages.js';
-import type { Limits } from '../domain/limits.js';
+import type { Language } from '../../domain/languages.js';
+import type { Limits } from '../../domain/limits.js';
 import type { PoolDemand } from './pool-demand.js';
-import type { SandboxActivity } from './sandbox-activity.js';
-import type { SandboxStartRequest } from './sandbox-factory.js';
-import type { SandboxHandle } from './sandbox-handle.js';
-import type { SandboxDisposer } from './sandbox-teardown.js';
+import type { SandboxActivity } from '../lifecycle/sandbox-activity.js';
+import type { SandboxStartRequest } from '../lifecycle/sandbox-factory.js';
+import type { SandboxHandle } from '../lifecycle/sandbox-handle.js';
+import type { SandboxDisposer } from '../lifecycle/sandbox-teardown.js';
 
 /** What the pool needs of a sandbox (SandboxHandle; unit tests give it fakes). */
 export interface PoolableSandbox {

@@ -1,11 +1,11 @@
 import type { Duplex } from 'node:stream';
 import type { z } from 'zod';
-import { mimeTypeFor, type SkippedArtifact } from '../domain/artifact.js';
-import type { ExitReason } from '../domain/exit-reason.js';
-import type { OutputStream, ReturnValue } from '../domain/execution-result.js';
-import type { Limits } from '../domain/limits.js';
-import type { SandboxOutcome, SandboxRunCallbacks } from '../execution/sandbox-runner.js';
-import { formatZodIssue } from '../errors/zod-issue.js';
+import { mimeTypeFor, type SkippedArtifact } from '../../domain/artifact.js';
+import type { ExitReason } from '../../domain/exit-reason.js';
+import type { OutputStream, ReturnValue } from '../../domain/execution-result.js';
+import type { Limits } from '../../domain/limits.js';
+import type { SandboxOutcome, SandboxRunCallbacks } from '../../execution/sandbox-runner.js';
+import { formatZodIssue } from '../../errors/zod-issue.js';
 import { artifactNameProblem, printableName } from './artifact-name.js';
 import { DOCKER_STDERR, DOCKER_STDOUT, FrameDecoder, type Frame } from './frame-decoder.js';
 import { OutputLimiter } from './output-limiter.js';

@@ -3,13 +3,13 @@ import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
-import type { Language } from '../domain/languages.js';
-import type { Limits } from '../domain/limits.js';
-import type { EgressChannel, EgressChannels } from '../egress/egress-channel.js';
-import { buildContainerSpec } from './container-spec.js';
-import { sandboxStartError, type DockerErrorListener } from './docker-errors.js';
-import { launcherCommand } from './language-runtimes.js';
-import { removeContainer } from './remove-container.js';
+import type { Language } from '../../domain/languages.js';
+import type { Limits } from '../../domain/limits.js';
+import type { EgressChannel, EgressChannels } from '../../egress/egress-channel.js';
+import { buildContainerSpec } from '../docker/container-spec.js';
+import { sandboxStartError, type DockerErrorListener } from '../docker/docker-errors.js';
+import { launcherCommand } from '../docker/language-runtimes.js';
+import { removeContainer } from '../docker/remove-container.js';
 import { SandboxHandle } from './sandbox-handle.js';
 
 export interface SandboxFactoryOptions {

@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { parseCidr } from '../config/trusted-networks.js';
+import { parseCidr } from '../../config/trusted-networks.js';
 
 interface Range {
   address: string;

@@ -1,4 +1,4 @@
-import { UnavailableError } from '../errors/service-error.js';
+import { UnavailableError } from '../../errors/service-error.js';
 
 /** Docker operations whose failures are counted (code_sandbox_docker_errors_total{operation}). */
 export type DockerOperation = 'start' | 'remove' | 'reap';

@@ -1,6 +1,6 @@
 import type { ContainerCreateOptions } from 'dockerode';
-import type { Limits } from '../domain/limits.js';
-import { SANDBOX_PROTOCOL } from './sandbox-protocol.js';
+import type { Limits } from '../../domain/limits.js';
+import { SANDBOX_PROTOCOL } from '../protocol/sandbox-protocol.js';
 import { sandboxLabels } from './sandbox-labels.js';
 
 /** Paths inside every sandbox; the launchers rely on them. */

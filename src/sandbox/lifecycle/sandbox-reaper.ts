@@ -2,10 +2,15 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
-import { dockerMessage, type DockerErrorListener } from './docker-errors.js';
+import { dockerMessage, type DockerErrorListener } from '../docker/docker-errors.js';
 import type { InstanceLiveness, InstanceState } from './instance-liveness.js';
-import { removeContainer } from './remove-container.js';
-import { LABEL_EXPIRES_AT, LABEL_INSTANCE, LABEL_SERVICE, SERVICE_LABEL_VALUE } from './sandbox-labels.js';
+import { removeContainer } from '../docker/remove-container.js';
+import {
+  LABEL_EXPIRES_AT,
+  LABEL_INSTANCE,
+  LABEL_SERVICE,
+  SERVICE_LABEL_VALUE,
+} from '../docker/sandbox-labels.js';
 
 export interface SandboxReaperOptions {
   /** Only listContainers and getContainer(id).remove are used. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { packageRoot } from '../package-root.js';
+import { packageRoot } from '../../config/package-root.js';
 
 /**
  * The host side of sandbox-runtime/protocol.json, the one definition of the host ↔ sandbox contract

@@ -1,9 +1,9 @@
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
-import type { EgressChannel } from '../egress/egress-channel.js';
-import { DOCKER_STDOUT, FrameDecoder } from './frame-decoder.js';
-import { SANDBOX_PROTOCOL } from './sandbox-protocol.js';
-import type { ContainerExit } from './sandbox-session.js';
+import type { EgressChannel } from '../../egress/egress-channel.js';
+import { DOCKER_STDOUT, FrameDecoder } from '../protocol/frame-decoder.js';
+import { SANDBOX_PROTOCOL } from '../protocol/sandbox-protocol.js';
+import type { ContainerExit } from '../protocol/sandbox-session.js';
 
 const EXIT_BY_SIGKILL = 128 + 9;
 const OOM_FLAG_GRACE_MS = 1000;

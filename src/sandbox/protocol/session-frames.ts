@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DISPLAY_KINDS, isTextMimeType, type Display } from '../domain/display.js';
+import { DISPLAY_KINDS, isTextMimeType, type Display } from '../../domain/display.js';
 import { checkFields, SANDBOX_PROTOCOL } from './sandbox-protocol.js';
 
 /**

@@ -7,12 +7,12 @@ import type { McpToolbox } from '../mcp/mcp-toolbox.js';
 import type { Implementation } from '@modelcontextprotocol/sdk/types.js';
 import { presentedToken } from '../auth/token-authenticator.js';
 import type { SessionService } from '../../session/session-service.js';
-import { registerExecuteRoute } from './execute-route.js';
-import { registerSessionRoutes } from './session-routes.js';
-import { registerRunRoute } from './ragflow/run-route.js';
-import { registerHealthRoutes } from './health-routes.js';
-import { sendHttpError } from './http-errors.js';
-import { decorateRequestCaller, requestCaller } from './request-caller.js';
+import { registerExecuteRoute } from '../http/execute-route.js';
+import { registerSessionRoutes } from '../http/session-routes.js';
+import { registerRunRoute } from '../http/ragflow/run-route.js';
+import { registerHealthRoutes } from '../http/health-routes.js';
+import { sendHttpError } from '../http/http-errors.js';
+import { decorateRequestCaller, requestCaller } from '../http/request-caller.js';
 
 export interface HttpServerOptions {
   host: string;
@@ -52,7 +52,10 @@ function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** The REST endpoint. `start` resolves with the bound port (useful with port 0). */
+/**
+ * The REST endpoint. `start` resolves with the bound port (useful with port 0). It lives above http/,
+ * http/ragflow/ and mcp/ because it registers all of their routes, and they share http/ helpers.
+ */
 export class HttpServer {
   private readonly app: FastifyInstance;
 

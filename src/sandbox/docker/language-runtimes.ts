@@ -1,4 +1,4 @@
-import type { Language } from '../domain/languages.js';
+import type { Language } from '../../domain/languages.js';
 import { SANDBOX_RUNTIME_DIR } from './container-spec.js';
 
 /** How each language is started inside its sandbox image. */

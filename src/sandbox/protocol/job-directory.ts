@@ -1,6 +1,6 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Entrypoint, InputFile } from '../domain/execution-request.js';
+import type { Entrypoint, InputFile } from '../../domain/execution-request.js';
 import { SANDBOX_PROTOCOL, type JobManifest } from './sandbox-protocol.js';
 
 /** What the launcher reads from the (read-only) job directory. */

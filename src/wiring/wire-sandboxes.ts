@@ -1,0 +1,151 @@
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import { packageRoot } from '../config/package-root.js';
+import type { Language } from '../domain/languages.js';
+import { resolveLimits } from '../domain/limits.js';
+import type { EgressGateway } from '../egress/egress-gateway.js';
+import type { PrometheusMetrics } from '../observability/prometheus-metrics.js';
+import { DockerSandboxRunner } from '../sandbox/docker-sandbox-runner.js';
+import type { DockerClient } from '../sandbox/docker/docker-client.js';
+import type { DockerOperation } from '../sandbox/docker/docker-errors.js';
+import { installLauncherFiles } from '../sandbox/docker/launcher-files.js';
+import { loadSeccompProfile } from '../sandbox/docker/seccomp-profile.js';
+import { SandboxActivity } from '../sandbox/lifecycle/sandbox-activity.js';
+import { SandboxFactory } from '../sandbox/lifecycle/sandbox-factory.js';
+import { SandboxReaper } from '../sandbox/lifecycle/sandbox-reaper.js';
+import { SandboxTeardown } from '../sandbox/lifecycle/sandbox-teardown.js';
+import { UnixSocketLiveness } from '../sandbox/lifecycle/unix-socket-liveness.js';
+import type { WarmPool } from '../sandbox/pool/warm-pool.js';
+import { wirePools } from './wire-pools.js';
+
+/** See SandboxTeardownOptions.removalDelayMs. */
+const TEARDOWN_DELAY_MS = 1000;
+/** The seccomp profile SANDBOX_ENABLE_SECCOMP applies, relative to the package root. */
+const SECCOMP_PROFILE_PATH = 'seccomp/sandbox-profile.json';
+
+/** What the sandbox layer hands to the layers above it. */
+export interface SandboxLayer {
+  runner: DockerSandboxRunner;
+  factory: SandboxFactory;
+  reaper: SandboxReaper;
+  liveness: UnixSocketLiveness;
+  teardown: SandboxTeardown;
+  activity: SandboxActivity;
+  pools: Partial<Record<Language, WarmPool>>;
+}
+
+/** Docker, the reaper (which runs once before anything starts), the factory, teardown, pools, runner. */
+export async function wireSandboxes(
+  config: Config,
+  docker: DockerClient,
+  metrics: PrometheusMetrics,
+  egress: EgressGateway | undefined,
+  logger: Logger,
+): Promise<SandboxLayer> {
+  const onDockerError = (operation: DockerOperation) => metrics.dockerError(operation);
+  // The launcher files and seccomp profile first: a broken install fails before we announce anything.
+  const factory = await wireFactory(config, docker, egress, onDockerError, logger);
+  const { liveness, reaper } = await wireReaper(config, docker, onDockerError, logger);
+  // Executions and refills come first; removals wait for a quiet moment (bounded).
+  const activity = new SandboxActivity();
+  const teardown = new SandboxTeardown({
+    concurrency: config.teardownConcurrency,
+    removalDelayMs: TEARDOWN_DELAY_MS,
+    deferWhile: () => activity.busy,
+    onDockerError,
+    logger,
+  });
+  // Sized by their own recent claims between the configured floor and ceiling.
+  const pools = wirePools(
+    config,
+    {
+      min: config.poolMin,
+      max: config.poolMax,
+      fillConcurrency: config.poolFillConcurrency,
+      expiryMarginMs: config.limitCeilings.timeoutMs + config.expiryMarginMs,
+      session: false,
+      limits: resolveLimits({}, config.defaultLimits, config.limitCeilings),
+    },
+    { factory, teardown, activity },
+    metrics,
+    logger,
+  );
+  const runner = new DockerSandboxRunner({
+    docker,
+    dockerSocket: config.dockerSocket,
+    runtime: config.sandboxRuntime,
+    images: config.images,
+    factory,
+    teardown,
+    activity,
+    pools,
+    artifactLimits: { maxCount: config.maxArtifacts, maxBytes: config.maxArtifactBytes },
+    maxReturnValueBytes: config.maxReturnValueBytes,
+    expiryMarginMs: config.expiryMarginMs,
+    logger,
+  });
+  return { runner, factory, reaper, liveness, teardown, activity, pools };
+}
+
+/** This instance's liveness announcement and the reaper, which has run once when this resolves. */
+async function wireReaper(
+  config: Config,
+  docker: DockerClient,
+  onDockerError: (operation: DockerOperation) => void,
+  logger: Logger,
+): Promise<{ liveness: UnixSocketLiveness; reaper: SandboxReaper }> {
+  const jobsRoot = join(config.workRoot, 'jobs');
+  // Announced before anything of ours exists, so no reaper ever sees our sandboxes without it.
+  const liveness = new UnixSocketLiveness({
+    directory: join(config.workRoot, 'instances'),
+    instanceId: config.instanceId,
+  });
+  await liveness.announce();
+  const reaper = new SandboxReaper({
+    docker,
+    instanceId: config.instanceId,
+    jobsRoot,
+    liveness,
+    // A session's job directory (its upload inbox) lives as long as the session may.
+    jobDirMaxAgeMs:
+      Math.max(config.limitCeilings.timeoutMs, config.sessionMaxLifetimeMs) + config.expiryMarginMs,
+    onDockerError,
+    logger,
+  });
+  await reaper.reap(true).catch((error: unknown) => {
+    logger.warn({ err: error }, 'start-up reap failed');
+    onDockerError('reap');
+  });
+  reaper.startPeriodic(config.reapIntervalMs);
+  return { liveness, reaper };
+}
+
+/** The factory every sandbox comes from: launcher files installed, seccomp profile loaded. */
+async function wireFactory(
+  config: Config,
+  docker: DockerClient,
+  egress: EgressGateway | undefined,
+  onDockerError: (operation: DockerOperation) => void,
+  logger: Logger,
+): Promise<SandboxFactory> {
+  const runtimeHostDir = await installLauncherFiles(join(packageRoot(), 'sandbox-runtime'), config.workRoot);
+  const seccompProfile = config.seccomp
+    ? await loadSeccompProfile(join(packageRoot(), SECCOMP_PROFILE_PATH))
+    : undefined;
+  return new SandboxFactory({
+    docker,
+    dockerSocket: config.dockerSocket,
+    instanceId: config.instanceId,
+    runtime: config.sandboxRuntime,
+    images: config.images,
+    jobsRoot: join(config.workRoot, 'jobs', config.instanceId),
+    runtimeHostDir,
+    scratchBytes: config.scratchBytes,
+    seccompProfile,
+    preload: config.preload,
+    egress,
+    onDockerError,
+    logger,
+  });
+}
