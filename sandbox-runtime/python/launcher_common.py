@@ -7,7 +7,10 @@ Frame: 1 byte type, 3 zero bytes, 4 bytes big-endian payload length, payload (Do
 header, so the host parses both layers with one decoder).
 
 Both launchers run with -I, which keeps their own directory off sys.path: they load this module by
-path, and it loads egress_relay.py the same way.
+path and register it in sys.modules as "launcher_common", so that the modules of this directory they
+load with load_sibling() (which `import launcher_common`) share it: one frame writer, one write lock.
+It loads egress_relay.py by path too. Only launchers load these modules: the program process
+(runner.py) and the session kernel import none of them.
 """
 
 import ctypes
@@ -47,6 +50,18 @@ BASE_ENVIRONMENT = {
 
 # The session launcher writes frames from more than one thread; a frame must never be split.
 _write_lock = threading.Lock()
+
+
+def load_sibling(name):
+    """The module `name` of this directory, loaded by path once per process and registered in
+    sys.modules under that name (-I keeps this directory off sys.path)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, os.path.join(RUNTIME_DIR, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_frame(frame_type, payload):
