@@ -73,6 +73,11 @@ def write_frame(frame_type, payload):
             data = data[written:]
 
 
+def write_reply(nonce, body, content=b""):
+    """A session's reply frame: a JSON reply_header line echoing the operation's nonce, then content."""
+    write_frame(FRAMES["reply"], json.dumps({"nonce": nonce, **body}).encode() + b"\n" + content)
+
+
 def diagnostic(message, source="launcher"):
     sys.stderr.write(f"{source}: {message}\n")
     sys.stderr.flush()
