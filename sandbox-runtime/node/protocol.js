@@ -51,6 +51,14 @@ function writeFrame(type, payload) {
   writeAll(1, Buffer.concat([header, payload]));
 }
 
+/** A session's reply frame: a JSON reply_header line echoing the operation's nonce, then `content`. */
+function writeReply(nonce, body, content = Buffer.alloc(0)) {
+  writeFrame(
+    PROTOCOL.frames.reply,
+    Buffer.concat([Buffer.from(`${JSON.stringify({ nonce, ...body })}\n`), content]),
+  );
+}
+
 /** One JSON line on the report pipe; false when the launcher is gone. */
 function writeRecord(record) {
   try {
@@ -76,6 +84,7 @@ module.exports = {
   BASE_ENVIRONMENT,
   message,
   writeFrame,
+  writeReply,
   writeRecord,
   startEgressRelay,
 };

@@ -7,7 +7,10 @@ Frame: 1 byte type, 3 zero bytes, 4 bytes big-endian payload length, payload (Do
 header, so the host parses both layers with one decoder).
 
 Both launchers run with -I, which keeps their own directory off sys.path: they load this module by
-path, and it loads egress_relay.py the same way.
+path and register it in sys.modules as "launcher_common", so that the modules of this directory they
+load with load_sibling() (which `import launcher_common`) share it: one frame writer, one write lock.
+It loads egress_relay.py by path too. Only launchers load these modules: the program process
+(runner.py) and the session kernel import none of them.
 """
 
 import ctypes
@@ -49,6 +52,18 @@ BASE_ENVIRONMENT = {
 _write_lock = threading.Lock()
 
 
+def load_sibling(name):
+    """The module `name` of this directory, loaded by path once per process and registered in
+    sys.modules under that name (-I keeps this directory off sys.path)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, os.path.join(RUNTIME_DIR, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def write_frame(frame_type, payload):
     header = bytes([frame_type, 0, 0, 0]) + len(payload).to_bytes(4, "big")
     data = memoryview(header + payload)
@@ -56,6 +71,11 @@ def write_frame(frame_type, payload):
         while data:
             written = os.write(1, data)
             data = data[written:]
+
+
+def write_reply(nonce, body, content=b""):
+    """A session's reply frame: a JSON reply_header line echoing the operation's nonce, then content."""
+    write_frame(FRAMES["reply"], json.dumps({"nonce": nonce, **body}).encode() + b"\n" + content)
 
 
 def diagnostic(message, source="launcher"):
