@@ -149,7 +149,7 @@ describe('docker-compose stack beside RAGFlow', () => {
     expect(metrics).toMatch(
       /code_sandbox_auth_admissions_total\{transport="http",path="trusted_network"\} 9/,
     );
-  });
+  }, 120_000);
 
   it('still refuses a call without the token on the published port', async () => {
     const refused = await postJson(`http://127.0.0.1:${httpPort}/run`, {

@@ -115,7 +115,7 @@ describe("inside RAGFlow's compose (override file)", () => {
 
   it("serves RAGFlow's provider from RAGFlow's network without a token", async () => {
     expectRagflowProviderServed(await runRagflowProviderClient(`${PROJECT}_ragflow`));
-  });
+  }, 120_000);
 
   it('refuses a call without a token on the port RAGFlow publishes', async () => {
     const refused = await postJson(`http://127.0.0.1:${port}/run`, {
