@@ -8,6 +8,7 @@ import {
   type GrpcRun,
   type TestApp,
 } from '../support/test-app.js';
+import { SessionTracker } from '../support/session-tracker.js';
 
 // Issue 19: code in a session kernel must not reach its launcher (PID 1): not its stdin (the host's
 // commands and their nonces), not its stdout (where a forged result with a stolen nonce would be
@@ -22,18 +23,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.stop();
 });
-// Closed even when a test fails, so the next one gets a session slot.
-const opened: string[] = [];
-afterEach(async () => {
-  for (const sessionId of opened.splice(0)) await unary(t.grpc, 'CloseSession', { session_id: sessionId });
-});
+const sessions = new SessionTracker(() => t);
+afterEach(() => sessions.closeAll());
 
-async function createSession(language: string): Promise<string> {
-  const { response, error } = await unary(t.grpc, 'CreateSession', { language });
-  expect(error).toBeUndefined();
-  opened.push(response!.session_id as string);
-  return response!.session_id as string;
-}
+const createSession = (language: string) => sessions.create(language);
 
 function cell(sessionId: string, code: string): Promise<GrpcRun> {
   return executeGrpc(t.grpc, { session_id: sessionId, code, limits: { timeout_ms: 20_000 } });

@@ -2,6 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_PROTOCOL } from '../../src/sandbox/protocol/sandbox-protocol.js';
 import { executeGrpc, startTestApp, unaryGrpc as unary, type TestApp } from '../support/test-app.js';
+import { SessionTracker } from '../support/session-tracker.js';
 
 // Issue 19 red team, after the session and admission hardening: what a session's code or a hostile
 // caller could still do. Each test reproduces one finding against the code before its fix.
@@ -13,17 +14,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.stop();
 });
-const opened: string[] = [];
-afterEach(async () => {
-  for (const sessionId of opened.splice(0)) await unary(t.grpc, 'CloseSession', { session_id: sessionId });
-});
+const sessions = new SessionTracker(() => t);
+afterEach(() => sessions.closeAll());
 
-async function createSession(language: string): Promise<string> {
-  const { response, error } = await unary(t.grpc, 'CreateSession', { language });
-  expect(error).toBeUndefined();
-  opened.push(response!.session_id as string);
-  return response!.session_id as string;
-}
+const createSession = (language: string) => sessions.create(language);
 
 describe('session red team', () => {
   // The Python kernel inherits the launcher's stderr (a host fd, `host:[2]` in its /proc/self/fd), so
