@@ -13,7 +13,8 @@ const { caps: CAPS } = PROTOCOL;
 
 /** Starts runner.js, which requires `preload` and waits for the start line on its control pipe. */
 function startRunner(preload, proxyEnvironment, jobDir, workDir) {
-  return spawn(process.execPath, [path.join(__dirname, 'runner.js'), preload], {
+  // With the launcher's own node options (LANGUAGE_RUNTIMES in src/sandbox/docker/language-runtimes.ts).
+  return spawn(process.execPath, [...process.execArgv, path.join(__dirname, 'runner.js'), preload], {
     cwd: workDir,
     env: {
       ...BASE_ENVIRONMENT,

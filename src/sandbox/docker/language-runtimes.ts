@@ -21,7 +21,10 @@ export const LANGUAGE_RUNTIMES: Readonly<Record<Language, LanguageRuntime>> = Ob
     sessionLauncher: ['python3', '-I', `${SANDBOX_RUNTIME_DIR}/python/session_launcher.py`, 'ipc'],
   },
   nodejs: {
-    launcher: ['node', `${SANDBOX_RUNTIME_DIR}/node/launcher.js`],
+    // One V8 worker thread, not four, here and in the program process (which gets the launcher's node
+    // options): a sandbox has one CPU by default, and each thread costs milliseconds to create under
+    // gVisor's ptrace platform.
+    launcher: ['node', '--v8-pool-size=1', `${SANDBOX_RUNTIME_DIR}/node/launcher.js`],
     entryFile: 'main.js',
     sessionLauncher: ['node', `${SANDBOX_RUNTIME_DIR}/node/session-launcher.js`],
   },
