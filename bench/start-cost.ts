@@ -11,7 +11,7 @@
 //     one variant per option group removed (tmpfs, binds, labels, resource limits, attach/stdin, log
 //     driver), down to a minimal create call, to see what each option costs.
 // Hold the Docker lock: flock -o /tmp/docker-heavy.lock node --import tsx bench/start-cost.ts [--runs 8]
-//   [--only lifecycle|bare] (the bare variants are the old start-only table)
+//   [--only lifecycle|bare] (the bare variants are the old start-only table) [--language python|nodejs]
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,6 +35,7 @@ const argument = (name: string) => {
 };
 const RUNS = Number(argument('--runs') ?? 8);
 const ONLY = argument('--only');
+const LANGUAGE = argument('--language');
 const GROUPS = [
   'dockerd',
   'containerd',
@@ -350,7 +351,9 @@ function printResults(results: VariantResult[]): void {
 }
 
 async function main(): Promise<void> {
-  const variants = [...(ONLY === 'bare' ? [] : LIFECYCLES), ...(ONLY === 'lifecycle' ? [] : BARE)];
+  const variants = [...(ONLY === 'bare' ? [] : LIFECYCLES), ...(ONLY === 'lifecycle' ? [] : BARE)].filter(
+    (variant) => LANGUAGE === undefined || (variant.language ?? 'python') === LANGUAGE,
+  );
   console.log(
     `sandbox lifecycle cost: ${config.images.python} / ${config.images.nodejs}, ${config.runtime}, ${RUNS} sequential lifecycles per variant\n`,
   );
