@@ -316,6 +316,36 @@ const groupTotal = (result: VariantResult, phases: readonly Phase[] = PHASES) =>
     0,
   );
 
+/** A start's CPU (create + start + boot) in the container machinery's groups: "other" is left out. */
+const startCpu = (result: VariantResult) =>
+  (['create', 'start', 'boot'] as const).reduce(
+    (sum, phase) =>
+      sum +
+      GROUPS.filter((group) => group !== 'other').reduce(
+        (inner, group) => inner + (result.cpuSeconds[phase][group] ?? 0),
+        0,
+      ),
+    0,
+  );
+
+/** The issue's Node.js start target, against Python's start measured in the same run. */
+function printStartTarget(results: VariantResult[]): void {
+  const mean = (language: string) => {
+    const starts = results.filter((result) => result.name.startsWith(`${language}: `)).map(startCpu);
+    return starts.length === 0 ? undefined : starts.reduce((sum, value) => sum + value, 0) / starts.length;
+  };
+  const node = mean('node');
+  const python = mean('python');
+  if (node === undefined) return;
+  console.log(
+    `\ntarget: Node.js start (create + start + boot, all groups but "other", mean of its lifecycles) <= 0.45 CPU-s: ` +
+      `measured ${node.toFixed(3)} ${node <= 0.45 ? 'pass' : 'FAIL'}` +
+      (python === undefined
+        ? ''
+        : `; Python start in the same run ${python.toFixed(3)} (Node.js / Python ${(node / python).toFixed(2)}x)`),
+  );
+}
+
 function printResults(results: VariantResult[]): void {
   const ms = (value: number) => String(value).padStart(7);
   const s = (value: number) => value.toFixed(3).padStart(8);
@@ -371,6 +401,7 @@ async function main(): Promise<void> {
   for (const variant of variants) results.push(await measureVariant(variant, runtimeHostDir, jobsRoot));
   rmSync(jobsRoot, { recursive: true, force: true });
   printResults(results);
+  printStartTarget(results);
   mkdirSync('bench-results', { recursive: true });
   writeFileSync(
     'bench-results/start-cost.json',
