@@ -28,6 +28,11 @@ export interface Workload {
   configurations: ConfigurationName[];
   /** Diagnostic entries that only the full run includes. */
   fullRunOnly?: boolean;
+  /**
+   * Runs first, right after the service started (the others wait for a settled service): what the
+   * first callers after a start or a deploy get while the pools are still filling.
+   */
+  justStarted?: boolean;
   run(context: WorkloadContext): Promise<Measurement>;
 }
 
@@ -36,6 +41,19 @@ const THINK_TIME_MS = 500;
 const BURST_PAUSE_MS = 1500;
 
 export const WORKLOADS: Workload[] = [
+  {
+    key: 'just-started',
+    name: 'hello-world, service just started (c=1, back to back)',
+    configurations: ['default'],
+    justStarted: true,
+    run: (context) => justStarted(context, HELLO_PYTHON, 8),
+  },
+  {
+    key: 'c1-back-to-back',
+    name: 'hello-world, one client (c=1, back to back)',
+    configurations: ['default', 'tuned'],
+    run: (context) => bursts(context, HELLO_PYTHON, 1, context.quick ? 16 : 40, 0),
+  },
   {
     key: 'c1',
     name: 'hello-world, one client (c=1, 0.5 s apart)',
@@ -111,6 +129,28 @@ async function bursts(
     result.wallMs += wallMs;
   }
   return result;
+}
+
+/**
+ * The first `runs` calls of one client, back to back, as soon as plain /readyz says ready (the pools
+ * are still filling then: /readyz?warm=1 would still say 503). Also logs when /readyz?warm=1 turned 200.
+ */
+async function justStarted(context: WorkloadContext, code: string, runs: number): Promise<Measurement> {
+  const url = `http://127.0.0.1:${context.service.httpPort}/readyz`;
+  const began = performance.now();
+  while ((await fetch(url)).status !== 200) await sleep(50);
+  const readyMs = performance.now() - began;
+  const warmAtStart = ((await (await fetch(url)).json()) as { warm?: boolean }).warm;
+  const result: Measurement = { samples: [], warm: 0, wallMs: 0 };
+  const watchWarm = (async () => {
+    while ((await fetch(`${url}?warm=1`)).status !== 200) await sleep(50);
+    return performance.now() - began;
+  })();
+  const { samples, wallMs } = await measure(runs, 1, () => call(context, code, result));
+  console.log(
+    `  (just started: /readyz 200 after ${readyMs.toFixed(0)} ms with "warm": ${warmAtStart}; /readyz?warm=1 200 after ${(await watchWarm).toFixed(0)} ms)`,
+  );
+  return { ...result, samples, wallMs };
 }
 
 /** `runs` calls, `concurrency` always in flight: throughput with refills and removals included. */

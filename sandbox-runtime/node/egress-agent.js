@@ -3,11 +3,9 @@
 // egress proxy named by HTTP_PROXY / HTTPS_PROXY, as pip, requests, urllib and curl do by themselves:
 // Node before 24 ignores those variables. Every connection goes through a CONNECT tunnel (TLS stays
 // end to end); when the proxy refuses, the error says why. Enforces nothing: the proxy outside does.
-// Installed by runner.js before the program (and its preloads) load; a no-op without the variables.
-const http = require('http');
-const https = require('https');
-const net = require('net');
-const tls = require('tls');
+// Installed by runner.js before the program (and its preloads) load; a no-op without the variables,
+// which then loads nothing: http, https and tls cost ~30-50 ms of a sandbox's boot to compile (Debian's
+// Node.js has no code cache), and most programs never use them.
 
 const MAX_RESPONSE_HEAD_BYTES = 16 * 1024;
 
@@ -28,6 +26,7 @@ function bypassed(host, noProxy) {
 
 /** Opens a tunnel to host:port through the proxy; calls back with the raw socket or the refusal. */
 function tunnel(proxy, host, port, callback) {
+  const net = require('net');
   const socket = net.connect(Number(proxy.port) || 80, proxy.hostname);
   const authority = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
   let head = Buffer.alloc(0);
@@ -67,6 +66,10 @@ function install(env) {
   const httpsProxy = env.HTTPS_PROXY || env.https_proxy || httpProxy;
   if (!httpProxy && !httpsProxy) return;
   const noProxy = env.NO_PROXY || env.no_proxy || '';
+  const http = require('http');
+  const https = require('https');
+  const net = require('net');
+  const tls = require('tls');
 
   class ProxyHttpAgent extends http.Agent {
     createConnection(options, callback) {

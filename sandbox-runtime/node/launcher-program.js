@@ -10,10 +10,14 @@ const { spawn } = require('child_process');
 const { PROTOCOL, BASE_ENVIRONMENT, message } = require('./protocol.js');
 
 const { caps: CAPS } = PROTOCOL;
+// One V8 worker thread instead of four: a sandbox has one CPU by default, and each thread costs
+// milliseconds to create under gVisor's ptrace platform. With the JIT, unlike the launcher: the
+// program's code must run at full speed.
+const PROGRAM_NODE_OPTIONS = ['--v8-pool-size=1'];
 
 /** Starts runner.js, which requires `preload` and waits for the start line on its control pipe. */
 function startRunner(preload, proxyEnvironment, jobDir, workDir) {
-  return spawn(process.execPath, [path.join(__dirname, 'runner.js'), preload], {
+  return spawn(process.execPath, [...PROGRAM_NODE_OPTIONS, path.join(__dirname, 'runner.js'), preload], {
     cwd: workDir,
     env: {
       ...BASE_ENVIRONMENT,

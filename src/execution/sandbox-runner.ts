@@ -52,6 +52,12 @@ export interface ReadinessCheck {
   name: string;
   ok: boolean;
   detail: string;
+  /**
+   * Only on checks about pre-started sandboxes (a warm pool): whether it has been full at least once
+   * since the service started. Until then calls may start cold; `ok` stays true, as a service without
+   * warm sandboxes still serves.
+   */
+  warm?: boolean;
 }
 
 /**

@@ -123,12 +123,13 @@ export class DockerSandboxRunner implements SandboxRunner {
       images,
       egress: this.options.factory.egressEnabled,
     });
-    // Informational: an empty pool means cold starts, not an unready service.
+    // An empty pool means cold starts, not an unready service: ok, with `warm` saying which it is.
     for (const [language, pool] of Object.entries(this.options.pools)) {
       checks.push({
         name: `pool:${language}`,
         ok: true,
         detail: `${pool.idleCount}/${pool.targetSize} ready`,
+        warm: pool.filledOnce,
       });
     }
     return checks;

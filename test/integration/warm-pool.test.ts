@@ -32,13 +32,32 @@ async function waitForPool(expected: number, timeoutMs = 60_000): Promise<void> 
   }
 }
 
+interface ReadyzAnswer {
+  status: number;
+  body: { status: string; warm: boolean; checks: { name: string; ok: boolean; warm?: boolean }[] };
+}
+
+async function readyz(query = ''): Promise<ReadyzAnswer> {
+  const response = await fetch(`${t.httpUrl}/readyz${query}`);
+  return { status: response.status, body: (await response.json()) as ReadyzAnswer['body'] };
+}
+
+/** /readyz and /readyz?warm=1 right after the start, and the first 200 of /readyz?warm=1. */
+let justStarted: { plain: ReadyzAnswer; warm: ReadyzAnswer };
+let onceWarm: ReadyzAnswer;
+
 beforeAll(async () => {
   t = await startTestApp({
     SANDBOX_POOL_SIZE: String(POOL_SIZE),
     SANDBOX_PRELOAD_PYTHON: 'json,csv',
     SANDBOX_CONCURRENCY: '2',
   });
-  await waitForPool(POOL_SIZE * 2); // python and nodejs
+  justStarted = { plain: await readyz(), warm: await readyz('?warm=1') };
+  const deadline = Date.now() + 60_000;
+  for (onceWarm = await readyz('?warm=1'); onceWarm.status !== 200; onceWarm = await readyz('?warm=1')) {
+    if (Date.now() > deadline) throw new Error('/readyz?warm=1 did not turn 200 in 60 s');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 });
 afterAll(async () => {
   await t?.stop();
@@ -47,6 +66,22 @@ afterAll(async () => {
 });
 
 describe('warm pool', () => {
+  it('/readyz is ready but says "warm": false while the pools fill; /readyz?warm=1 is 503 until they are full', async () => {
+    expect(justStarted.plain.status).toBe(200);
+    expect(justStarted.plain.body.warm).toBe(false);
+    expect(justStarted.warm.status).toBe(503);
+    expect(justStarted.warm.body.checks.find((check) => check.name === 'pool:python')).toMatchObject({
+      ok: true,
+      warm: false,
+    });
+    expect(onceWarm.body).toMatchObject({ status: 'ready', warm: true });
+    // Warm means every pool holds its target: the sandboxes are running and their launchers reported READY.
+    const idle = await t.docker.listContainers({
+      filters: { label: [`code-sandbox.instance=${t.config.instanceId}`], status: ['running'] },
+    });
+    expect(idle.length).toBeGreaterThanOrEqual(POOL_SIZE * 2);
+  });
+
   it('runs on a pre-started sandbox that still has every isolation setting', async () => {
     const { run, inspected, sandboxId } = await inspectWhileRunning(
       t,

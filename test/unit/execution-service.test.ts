@@ -232,7 +232,22 @@ describe('ExecutionService', () => {
   it('is ready when every readiness check is', async () => {
     expect(await service(new FakeRunner()).readiness()).toEqual({
       ready: true,
+      warm: true,
       checks: [{ name: 'docker', ok: true, detail: '' }],
     });
+  });
+
+  it('reports pools that have not been full yet as not warm; ready without them only when not asked', async () => {
+    const runner = new FakeRunner();
+    const checks: ReadinessCheck[] = [
+      { name: 'docker', ok: true, detail: '' },
+      { name: 'pool:python', ok: true, detail: '0/4 ready', warm: false },
+    ];
+    runner.readiness = async () => checks;
+    const s = service(runner);
+    expect(await s.readiness()).toEqual({ ready: true, warm: false, checks });
+    expect(await s.readiness({ requireWarm: true })).toEqual({ ready: false, warm: false, checks });
+    checks[1] = { name: 'pool:python', ok: true, detail: '4/4 ready', warm: true };
+    expect(await s.readiness({ requireWarm: true })).toMatchObject({ ready: true, warm: true });
   });
 });

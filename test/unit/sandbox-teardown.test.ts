@@ -13,6 +13,8 @@ function fakeContainer(log: string[], removeError?: Error) {
   return {
     id: 'c1',
     kill: async () => void log.push('kill'),
+    // A container takes a moment to stop (and the stream's close event comes on the next tick).
+    wait: () => new Promise((resolve) => setTimeout(() => resolve(log.push('exited')), 5)),
     remove: async () => {
       log.push('remove');
       if (removeError) throw removeError;
@@ -39,7 +41,7 @@ describe('SandboxTeardown', () => {
     const t = teardown(200);
     t.dispose(h, { urgent: true });
     await sleep(20);
-    expect(log.sort()).toEqual(['kill', 'stream closed']);
+    expect(log.sort()).toEqual(['exited', 'kill', 'stream closed']);
     expect(t.inProgress).toBe(1);
     await vi.waitFor(() => expect(t.inProgress).toBe(0));
     expect(log).toContain('remove');
@@ -62,7 +64,8 @@ describe('SandboxTeardown', () => {
     await sleep(100);
     expect(log).toEqual([]);
     await vi.waitFor(() => expect(t.inProgress).toBe(0));
-    expect(log.sort()).toEqual(['remove', 'stream closed']); // never killed: it is idle
+    // Never killed: it is idle. Its stdin closed, it exits by itself, and only then is it removed.
+    expect(log).toEqual(['stream closed', 'exited', 'remove']);
   });
 
   it('drain starts delayed removals now and waits for all of them', async () => {

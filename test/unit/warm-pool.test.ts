@@ -117,6 +117,24 @@ describe('WarmPool', () => {
     await closeAfterStarts(p);
   });
 
+  it('reads as warm once it has been full, and stays so when claims empty it', async () => {
+    const p = pool(2);
+    p.start();
+    await settle();
+    expect(p.filledOnce).toBe(false);
+    factory.started[0]?.becomeReady();
+    await settle();
+    expect(p.filledOnce).toBe(false); // 1/2: a second call right after the start would be cold
+    factory.started[1]?.becomeReady();
+    await settle();
+    expect(p.filledOnce).toBe(true);
+    await p.claim(LIMITS);
+    await p.claim(LIMITS);
+    expect(p.idleCount).toBe(0);
+    expect(p.filledOnce).toBe(true);
+    await closeAfterStarts(p);
+  });
+
   it('serves only the limits it was made for', async () => {
     const p = pool(1);
     p.start();

@@ -45,6 +45,11 @@ export interface SandboxDisposer<Handle = SandboxHandle> {
 
 /** How long a caller waits for a killed sandbox to stop before it goes on regardless. */
 const KILL_WAIT_LIMIT_MS = 10_000;
+/**
+ * How long a removal waits for an idle launcher to exit by itself once its stdin is closed, before the
+ * forced removal kills it (a launcher that does not exit costs this much of a removal slot, no more).
+ */
+const IDLE_EXIT_WAIT_MS = 3_000;
 
 /** Resolves when `promise` settles or `ms` pass, whichever is first. */
 function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
@@ -63,7 +68,7 @@ function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
  * ended is idle (its launcher stopped every process and waits), so everything — closing the attach
  * connection, the kill, the removal of container and job directory — waits a little and then goes
  * through a bounded queue, after any execution in progress and any pool refill (bounded: see
- * `deferWhile`). Never skipped: `drain` waits for every disposal (shutdown calls it,
+ * `deferWhile`); there its stdin is closed, it exits by itself, and only then is it removed. Never skipped: `drain` waits for every disposal (shutdown calls it,
  * without the delay).
  */
 export class SandboxTeardown implements SandboxDisposer {
@@ -104,6 +109,14 @@ export class SandboxTeardown implements SandboxDisposer {
           // Checked right before each removal begins, not when it was queued.
           await this.whenQuiet();
           handle.closeStream();
+          // An idle launcher exits by itself once its stdin closes (both languages, one-shot and
+          // session): a container that stopped on its own costs less to remove than one that
+          // `remove --force` has to kill through runsc (docs/performance.md, "Where a lifecycle goes").
+          if (!urgent)
+            await withinMs(
+              handle.container.wait().catch(() => undefined),
+              IDLE_EXIT_WAIT_MS,
+            );
           await removeContainer(handle.container, logger, this.options.onDockerError);
           await removeJobDirectory(handle.jobHostDir);
         }),

@@ -107,6 +107,7 @@ export class WarmPool<Handle extends PoolableSandbox = SandboxHandle> {
   private readonly starts = new Set<Promise<void>>();
   private backoffMs = 0;
   private target: number;
+  private wasFull = false;
   private startEstimateMs = INITIAL_START_ESTIMATE_MS;
   private readonly recycleTimer: NodeJS.Timeout;
   private readonly adaptTimer: NodeJS.Timeout;
@@ -153,6 +154,15 @@ export class WarmPool<Handle extends PoolableSandbox = SandboxHandle> {
 
   get idleCount(): number {
     return this.idle.length;
+  }
+
+  /**
+   * Whether the pool has held its target of idle sandboxes at least once since it was made: until
+   * then (right after a start), claims find it short and start cold. Stays true once set, so a pool
+   * emptied by a burst does not read as a service that has just started.
+   */
+  get filledOnce(): boolean {
+    return this.wasFull || this.idle.length >= this.target;
   }
 
   /** Idle sandboxes the pool aims for now. */
@@ -301,6 +311,7 @@ export class WarmPool<Handle extends PoolableSandbox = SandboxHandle> {
     const ready = handle;
     ready.onDeath(() => this.discard(ready, 'exited while idle'));
     this.idle.push(ready);
+    if (this.idle.length >= this.target) this.wasFull = true;
     logger.debug(
       { language, sandboxId: ready.sandboxId, startMs: Math.round(startMs) },
       'warm sandbox ready',

@@ -58,6 +58,7 @@ export class GrpcHealth {
       .readiness()
       .catch((error: unknown): Readiness => ({
         ready: false,
+        warm: false,
         checks: [{ name: 'readiness', ok: false, detail: (error as Error).message }],
       }))
       .finally(() => (this.polling = false));
