@@ -21,8 +21,10 @@ export type PackageRequestInput = Partial<Record<Language, string[]>>;
 /** Limits on what one request may install (from the configuration). */
 export interface PackagePolicy {
   allow: PackageAllowList;
-  /** Most requirements per request; 0 = installing is off on this server. */
+  /** Most requirements per request. */
   maxCount: number;
+  /** Languages whose index the operator named (SANDBOX_PYPI_INDEX_URL, SANDBOX_NPM_REGISTRY_URL). */
+  languages: readonly Language[];
 }
 
 const MAX_REQUIREMENT_BYTES = 200;
@@ -71,7 +73,7 @@ export function parseRequirement(language: Language, text: string): PackageSpec 
 export function validatePackages(
   input: PackageRequestInput | undefined,
   language: Language,
-  policy: PackagePolicy,
+  policy: PackagePolicy | undefined,
 ): PackageSpec[] {
   if (input === undefined) return [];
   for (const [other, list] of Object.entries(input)) {
@@ -81,9 +83,10 @@ export function validatePackages(
   }
   const list = input[language] ?? [];
   if (list.length === 0) return [];
-  if (policy.maxCount === 0 || policy.allow.isEmpty()) {
+  if (policy === undefined || !policy.languages.includes(language) || policy.allow.isEmpty()) {
+    const missing = language === 'python' ? 'SANDBOX_PYPI_INDEX_URL' : 'SANDBOX_NPM_REGISTRY_URL';
     throw new InvalidArgumentError(
-      'installing packages is off on this server (SANDBOX_PACKAGES_ALLOW is empty)',
+      `installing ${language} packages is off on this server (it needs ${missing} and SANDBOX_PACKAGES_ALLOW)`,
       `packages.${language}`,
     );
   }

@@ -51,10 +51,17 @@ export interface PackageInstallJob {
   /** Most time the install may take (part of the request's timeout). */
   budgetMs: number;
   /**
-   * Host directory that receives the installed packages; the program's sandbox sees it read-only
-   * (its job directory's python_dir or node_modules). Created here when missing.
+   * Host directory that receives the installed packages (a session's: what earlier installs put there
+   * stays). Absent: a new one next to the install's own, which the caller moves into the program's job
+   * directory and removes. Created here when missing.
    */
-  outHostDir: string;
+  outHostDir?: string;
+}
+
+/** What an install did, and where its packages are on the host. */
+export interface PackageInstallResult {
+  report: InstallReport;
+  directory: string;
 }
 
 /**
@@ -76,7 +83,7 @@ export class DockerPackageInstaller {
    * timeout, too large, cancelled through `signal`); rejects only when no install sandbox could be
    * started (UNAVAILABLE).
    */
-  async install(job: PackageInstallJob, signal: AbortSignal): Promise<InstallReport> {
+  async install(job: PackageInstallJob, signal: AbortSignal): Promise<PackageInstallResult> {
     const mirror = this.options.mirrors[job.language];
     const requirements = job.specs.map((spec) => spec.requirement);
     const logger = this.options.logger.child({ executionId: job.executionId, component: 'packages' });
@@ -84,10 +91,11 @@ export class DockerPackageInstaller {
     const { packages } = SANDBOX_PROTOCOL;
     const installId = randomUUID();
     const installHostDir = join(this.options.jobsRoot, installId);
+    const outHostDir = job.outHostDir ?? `${installHostDir}.out`;
     const started = performance.now();
     await mkdir(installHostDir, { recursive: true, mode: 0o755 });
     await writeFile(join(installHostDir, packages.manifest), JSON.stringify({ requirements }), { mode: 0o644 });
-    await prepareOutDirectory(job.outHostDir);
+    await prepareOutDirectory(outHostDir);
     const session = await mirror.serve(
       join(installHostDir, packages.socket),
       `http://127.0.0.1:${packages.port}`,
@@ -107,7 +115,7 @@ export class DockerPackageInstaller {
         scratchBytes: this.options.scratchBytes,
         maxInstalledBytes: this.options.maxInstalledBytes,
         installHostDir,
-        outHostDir: job.outHostDir,
+        outHostDir,
         runtimeHostDir: this.options.runtimeHostDir,
         expiresAtMs: Date.now() + job.budgetMs + this.options.expiryMarginMs,
         seccompProfile: this.options.seccompProfile,
@@ -157,7 +165,7 @@ export class DockerPackageInstaller {
         ? [`package install: the installed packages exceed ${this.options.maxInstalledBytes} bytes (SANDBOX_PACKAGES_MAX_BYTES)`]
         : []),
     ];
-    return {
+    const report: InstallReport = {
       packages: requirements,
       outcome,
       durationMs,
@@ -165,6 +173,7 @@ export class DockerPackageInstaller {
       cacheMisses: session.cacheMisses,
       output: notes.length > 0 ? `${text}${text.endsWith('\n') || text === '' ? '' : '\n'}${notes.join('\n')}\n` : text,
     };
+    return { report, directory: outHostDir };
   }
 
   /** Waits for the installer to exit; kills it at its budget or when `signal` aborts. */
