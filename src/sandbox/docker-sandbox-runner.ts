@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { InstallReport } from '../domain/install-report.js';
@@ -16,7 +15,7 @@ import type {
 } from '../execution/sandbox-runner.js';
 import type { DockerPackageInstaller } from './docker-package-installer.js';
 import { checkSandboxHost } from './docker/host-checks.js';
-import { SANDBOX_PROTOCOL } from './protocol/sandbox-protocol.js';
+import { packagesDirectory } from './packages-directory.js';
 import { writeJobDirectory } from './protocol/job-directory.js';
 import { LANGUAGE_RUNTIMES } from './docker/language-runtimes.js';
 import type { SandboxActivity } from './lifecycle/sandbox-activity.js';
@@ -134,11 +133,7 @@ export class DockerSandboxRunner implements SandboxRunner {
     let programEnded = false;
     try {
       handle.egress?.bind(job.executionId, job.network);
-      if (packagesDir !== undefined) {
-        const { packages } = SANDBOX_PROTOCOL;
-        const name = job.language === 'python' ? packages.python_dir : packages.nodejs_dir;
-        await rename(packagesDir, join(handle.jobHostDir, name));
-      }
+      if (packagesDir !== undefined) await rename(packagesDir, packagesDirectory(handle.jobHostDir, job.language));
       await this.writeJob(job, handle);
       const session = new SandboxSession({
         stream: handle.takeStream(),
