@@ -80,13 +80,21 @@ export const WORKLOADS: Workload[] = [
     key: 'package-first',
     name: 'install a small wheel, first time (c=1)',
     configurations: ['packages'],
-    run: (context) => installs(context, BENCH_PACKAGES.map((name) => [name])),
+    run: (context) =>
+      installs(
+        context,
+        BENCH_PACKAGES.map((name) => [name]),
+      ),
   },
   {
     key: 'package-cached',
     name: 'install a small wheel, cached (c=1)',
     configurations: ['packages'],
-    run: (context) => installs(context, Array.from({ length: context.quick ? 4 : 12 }, () => [BENCH_PACKAGES[0]!])),
+    run: (context) =>
+      installs(
+        context,
+        Array.from({ length: context.quick ? 4 : 12 }, () => [BENCH_PACKAGES[0]!]),
+      ),
   },
   {
     key: 'package-none',

@@ -16,7 +16,10 @@ const PACKAGES = PROTOCOL.packages;
 
 async function main() {
   const socketPath = path.join(PACKAGES.install_dir, PACKAGES.socket);
-  const proxy = await relay.start(socketPath, { proxy_port: PACKAGES.port, no_proxy: PROTOCOL.egress.no_proxy });
+  const proxy = await relay.start(socketPath, {
+    proxy_port: PACKAGES.port,
+    no_proxy: PROTOCOL.egress.no_proxy,
+  });
   if (Object.keys(proxy).length === 0) {
     process.stderr.write("package install: the package mirror's socket is missing\n");
     return 1;
@@ -34,11 +37,18 @@ async function main() {
   };
   const args = [
     'install',
-    '--prefix', PACKAGES.stage_dir,
-    '--registry', registry,
-    '--cache', '/tmp/.npm',
-    '--no-audit', '--no-fund', '--no-package-lock', '--no-save',
-    '--loglevel', 'warn',
+    '--prefix',
+    PACKAGES.stage_dir,
+    '--registry',
+    registry,
+    '--cache',
+    '/tmp/.npm',
+    '--no-audit',
+    '--no-fund',
+    '--no-package-lock',
+    '--no-save',
+    '--loglevel',
+    'warn',
     ...manifest.requirements,
   ];
   const status = await new Promise((resolve) => {
@@ -51,7 +61,10 @@ async function main() {
   });
   if (status !== 0) return status;
   try {
-    fs.cpSync(path.join(PACKAGES.stage_dir, 'node_modules'), PACKAGES.out_dir, { recursive: true, verbatimSymlinks: true });
+    fs.cpSync(path.join(PACKAGES.stage_dir, 'node_modules'), PACKAGES.out_dir, {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
   } catch (error) {
     process.stderr.write(`package install: copying the installed packages failed: ${error.message}\n`);
     return 1;

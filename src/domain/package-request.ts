@@ -78,7 +78,10 @@ export function validatePackages(
   if (input === undefined) return [];
   for (const [other, list] of Object.entries(input)) {
     if (other !== language && list !== undefined && list.length > 0) {
-      throw new InvalidArgumentError(`this is a ${language} request; it cannot install ${other} packages`, `packages.${other}`);
+      throw new InvalidArgumentError(
+        `this is a ${language} request; it cannot install ${other} packages`,
+        `packages.${other}`,
+      );
     }
   }
   const list = input[language] ?? [];
@@ -91,7 +94,10 @@ export function validatePackages(
     );
   }
   if (list.length > policy.maxCount) {
-    throw new InvalidArgumentError(`has ${list.length} entries; the limit is ${policy.maxCount}`, `packages.${language}`);
+    throw new InvalidArgumentError(
+      `has ${list.length} entries; the limit is ${policy.maxCount}`,
+      `packages.${language}`,
+    );
   }
   const seen = new Set<string>();
   return list.map((text, index) => {
@@ -99,7 +105,10 @@ export function validatePackages(
     const parsed = parseRequirement(language, text);
     if (typeof parsed === 'string') throw new InvalidArgumentError(parsed, field);
     if (!policy.allow.allows(language, parsed.name)) {
-      throw new InvalidArgumentError(`"${parsed.name}" is not in the server's package allowlist (SANDBOX_PACKAGES_ALLOW)`, field);
+      throw new InvalidArgumentError(
+        `"${parsed.name}" is not in the server's package allowlist (SANDBOX_PACKAGES_ALLOW)`,
+        field,
+      );
     }
     if (seen.has(parsed.name)) throw new InvalidArgumentError(`"${parsed.name}" is listed twice`, field);
     seen.add(parsed.name);

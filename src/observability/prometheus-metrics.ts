@@ -154,7 +154,7 @@ export class PrometheusMetrics
     });
     this.packageInstalls = new Counter({
       name: 'code_sandbox_package_installs_total',
-      help: 'Package installs (a request\'s `packages`), by language and outcome: ok, failed, timeout, too_large.',
+      help: "Package installs (a request's `packages`), by language and outcome: ok, failed, timeout, too_large.",
       labelNames: ['language', 'outcome'],
       registers,
     });
@@ -173,7 +173,7 @@ export class PrometheusMetrics
     });
     this.packageFetched = new Counter({
       name: 'code_sandbox_package_fetched_bytes_total',
-      help: 'Bytes the package mirror downloaded from the operators\' indexes (pages and archives).',
+      help: "Bytes the package mirror downloaded from the operators' indexes (pages and archives).",
       registers,
     });
     this.packageRefusals = new Counter({

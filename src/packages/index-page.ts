@@ -57,11 +57,14 @@ export function rewriteSimplePage(
     if (absolute.protocol !== 'https:' && absolute.protocol !== 'http:') continue;
     const fragment = /^#(md5|sha1|sha224|sha256|sha384|sha512)=([0-9a-fA-F]+)$/.exec(absolute.hash);
     absolute.hash = '';
-    const filename = unescapeHtml(anchor[2]!).trim() || decodeURIComponent(absolute.pathname.split('/').pop() ?? '');
+    const filename =
+      unescapeHtml(anchor[2]!).trim() || decodeURIComponent(absolute.pathname.split('/').pop() ?? '');
     if (!/^[A-Za-z0-9._+!-]+$/.test(filename)) continue;
     const url = absolute.toString();
     const token = archiveToken(index, url);
-    const hash = fragment ? { algorithm: fragment[1]!, value: fragment[2]!.toLowerCase(), encoding: 'hex' as const } : undefined;
+    const hash = fragment
+      ? { algorithm: fragment[1]!, value: fragment[2]!.toLowerCase(), encoding: 'hex' as const }
+      : undefined;
     archives.set(token, { url, filename, ...(hash ? { hash } : {}) });
     const kept = ['data-requires-python', 'data-yanked']
       .filter((name) => attributes.has(name))
@@ -105,7 +108,10 @@ export function rewritePackument(
     }
     const filename = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? 'package.tgz');
     const token = archiveToken(index, url);
-    const integrity = typeof dist.integrity === 'string' ? /^(sha512|sha384|sha256)-([A-Za-z0-9+/=]+)/.exec(dist.integrity) : null;
+    const integrity =
+      typeof dist.integrity === 'string'
+        ? /^(sha512|sha384|sha256)-([A-Za-z0-9+/=]+)/.exec(dist.integrity)
+        : null;
     const hash = integrity
       ? { algorithm: integrity[1]!, value: integrity[2]!, encoding: 'base64' as const }
       : typeof dist.shasum === 'string' && /^[0-9a-f]{40}$/.test(dist.shasum)

@@ -42,7 +42,11 @@ export class PackageCacheIndex {
   }
 
   snapshot(): CacheIndexSnapshot {
-    return { version: 1, clock: this.clock, entries: [...this.entries.values()].map((entry) => ({ ...entry })) };
+    return {
+      version: 1,
+      clock: this.clock,
+      entries: [...this.entries.values()].map((entry) => ({ ...entry })),
+    };
   }
 
   /** The entry for `url` listed by `index`, marked as used; undefined on a miss. */

@@ -28,7 +28,9 @@ export class PackageCache {
     const cache = new PackageCache(directory, maxBytes, logger);
     await mkdir(join(directory, 'blobs'), { recursive: true, mode: 0o700 });
     try {
-      const snapshot = JSON.parse(await readFile(join(directory, 'index.json'), 'utf8')) as CacheIndexSnapshot;
+      const snapshot = JSON.parse(
+        await readFile(join(directory, 'index.json'), 'utf8'),
+      ) as CacheIndexSnapshot;
       if (snapshot.version === 1 && Array.isArray(snapshot.entries)) {
         cache.index = PackageCacheIndex.fromSnapshot(snapshot, maxBytes);
       }
@@ -54,7 +56,10 @@ export class PackageCache {
     try {
       const content = await readFile(this.blobPath(entry.sha256));
       if (sha256Of(content) === entry.sha256) return content;
-      this.logger.warn({ url, sha256: entry.sha256 }, 'cached package archive does not match its hash; refetching');
+      this.logger.warn(
+        { url, sha256: entry.sha256 },
+        'cached package archive does not match its hash; refetching',
+      );
     } catch {
       // Missing blob: a miss.
     }

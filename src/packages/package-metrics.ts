@@ -1,7 +1,6 @@
 import type { InstallOutcome } from '../domain/install-report.js';
 import type { Language } from '../domain/languages.js';
 
-
 /** What the package mirror and installs report for monitoring. Implementations must not throw. */
 export interface PackageMetrics {
   packageInstall(language: Language, outcome: InstallOutcome, seconds: number): void;

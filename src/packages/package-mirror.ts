@@ -4,12 +4,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Language } from '../domain/languages.js';
 import { normalizePackageName, type PackageAllowList } from '../domain/package-allow-list.js';
-import {
-  matchesHash,
-  rewritePackument,
-  rewriteSimplePage,
-  type ListedArchive,
-} from './index-page.js';
+import { matchesHash, rewritePackument, rewriteSimplePage, type ListedArchive } from './index-page.js';
 import type { PackageCache } from './package-cache.js';
 import type { PackageMetrics } from './package-metrics.js';
 
@@ -128,9 +123,9 @@ export class PackageMirror {
     const target = request.url ?? '/';
     if (!target.startsWith('/') || (request.method !== 'GET' && request.method !== 'HEAD')) {
       this.refuseElsewhere(`${request.method ?? '?'} ${target}`, session, logger);
-      response.writeHead(403, { 'content-type': 'text/plain' }).end(
-        'refused by the package mirror: an install reaches only the package index\n',
-      );
+      response
+        .writeHead(403, { 'content-type': 'text/plain' })
+        .end('refused by the package mirror: an install reaches only the package index\n');
       return;
     }
     const path = target.split('?')[0]!;
@@ -141,7 +136,10 @@ export class PackageMirror {
         response.writeHead(404, { 'content-type': 'text/plain' }).end('unknown archive\n');
         return;
       }
-      response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': content.length });
+      response.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'content-length': content.length,
+      });
       response.end(request.method === 'HEAD' ? undefined : content);
       return;
     }
@@ -152,22 +150,32 @@ export class PackageMirror {
     }
     const normalised = normalizePackageName(this.options.language, name);
     if (!this.options.allow.allows(this.options.language, normalised)) {
-      session.notes.push(`package mirror: refused "${normalised}": not in the server's package allowlist (SANDBOX_PACKAGES_ALLOW)`);
-      this.options.metrics.packageRefused('not_allowed');
-      logger.info({ packages: { project: normalised, decision: 'denied', reason: 'not_allowed' } }, 'package');
-      response.writeHead(403, { 'content-type': 'text/plain' }).end(
-        `"${normalised}" is not in the server's package allowlist\n`,
+      session.notes.push(
+        `package mirror: refused "${normalised}": not in the server's package allowlist (SANDBOX_PACKAGES_ALLOW)`,
       );
+      this.options.metrics.packageRefused('not_allowed');
+      logger.info(
+        { packages: { project: normalised, decision: 'denied', reason: 'not_allowed' } },
+        'package',
+      );
+      response
+        .writeHead(403, { 'content-type': 'text/plain' })
+        .end(`"${normalised}" is not in the server's package allowlist\n`);
       return;
     }
     try {
       const page = await this.page(normalised, localBase, logger);
-      response.writeHead(200, { 'content-type': page.contentType, 'content-length': Buffer.byteLength(page.body) });
+      response.writeHead(200, {
+        'content-type': page.contentType,
+        'content-length': Buffer.byteLength(page.body),
+      });
       response.end(request.method === 'HEAD' ? undefined : page.body);
     } catch (error) {
       if (!(error instanceof UpstreamError)) throw error;
       session.notes.push(`package mirror: ${error.message}`);
-      response.writeHead(error.message.includes('404') ? 404 : 502, { 'content-type': 'text/plain' }).end(`${error.message}\n`);
+      response
+        .writeHead(error.message.includes('404') ? 404 : 502, { 'content-type': 'text/plain' })
+        .end(`${error.message}\n`);
     }
   }
 
@@ -179,9 +187,14 @@ export class PackageMirror {
   }
 
   private refuseElsewhere(target: string, session: { notes: string[] }, logger: Logger): void {
-    session.notes.push(`package mirror: refused ${target.slice(0, 200)}: an install reaches only the package index`);
+    session.notes.push(
+      `package mirror: refused ${target.slice(0, 200)}: an install reaches only the package index`,
+    );
     this.options.metrics.packageRefused('not_index');
-    logger.warn({ packages: { target: target.slice(0, 200), decision: 'denied', reason: 'not_index' } }, 'package');
+    logger.warn(
+      { packages: { target: target.slice(0, 200), decision: 'denied', reason: 'not_index' } },
+      'package',
+    );
   }
 
   private async page(name: string, localBase: string, logger: Logger): Promise<CachedPage> {
@@ -244,8 +257,13 @@ export class PackageMirror {
   private async download(listed: ListedArchive, logger: Logger): Promise<Buffer> {
     const content = await this.fetchUpstream(listed.url, logger, '*/*');
     if (listed.hash && !matchesHash(content, listed.hash)) {
-      logger.warn({ packages: { archive: listed.url, decision: 'denied', reason: 'hash_mismatch' } }, 'package');
-      throw new UpstreamError(`${listed.filename} does not match the ${listed.hash.algorithm} the index gives for it`);
+      logger.warn(
+        { packages: { archive: listed.url, decision: 'denied', reason: 'hash_mismatch' } },
+        'package',
+      );
+      throw new UpstreamError(
+        `${listed.filename} does not match the ${listed.hash.algorithm} the index gives for it`,
+      );
     }
     await this.options.cache.put(this.options.index, listed.url, content);
     return content;

@@ -94,7 +94,9 @@ export class DockerPackageInstaller {
     const outHostDir = job.outHostDir ?? `${installHostDir}.out`;
     const started = performance.now();
     await mkdir(installHostDir, { recursive: true, mode: 0o755 });
-    await writeFile(join(installHostDir, packages.manifest), JSON.stringify({ requirements }), { mode: 0o644 });
+    await writeFile(join(installHostDir, packages.manifest), JSON.stringify({ requirements }), {
+      mode: 0o644,
+    });
     await prepareOutDirectory(outHostDir);
     const session = await mirror.serve(
       join(installHostDir, packages.socket),
@@ -103,7 +105,7 @@ export class DockerPackageInstaller {
     );
     const output = new OutputTail(MAX_OUTPUT_BYTES);
     let container: Docker.Container | undefined;
-    let outcome: InstallOutcome = 'failed';
+    let outcome: InstallOutcome;
     try {
       const spec = buildInstallerSpec({
         installId,
@@ -162,7 +164,9 @@ export class DockerPackageInstaller {
       ...session.notes,
       ...(outcome === 'timeout' ? [`package install: stopped after its budget of ${job.budgetMs} ms`] : []),
       ...(outcome === 'too_large'
-        ? [`package install: the installed packages exceed ${this.options.maxInstalledBytes} bytes (SANDBOX_PACKAGES_MAX_BYTES)`]
+        ? [
+            `package install: the installed packages exceed ${this.options.maxInstalledBytes} bytes (SANDBOX_PACKAGES_MAX_BYTES)`,
+          ]
         : []),
     ];
     const report: InstallReport = {
@@ -171,13 +175,20 @@ export class DockerPackageInstaller {
       durationMs,
       cacheHits: session.cacheHits,
       cacheMisses: session.cacheMisses,
-      output: notes.length > 0 ? `${text}${text.endsWith('\n') || text === '' ? '' : '\n'}${notes.join('\n')}\n` : text,
+      output:
+        notes.length > 0
+          ? `${text}${text.endsWith('\n') || text === '' ? '' : '\n'}${notes.join('\n')}\n`
+          : text,
     };
     return { report, directory: outHostDir };
   }
 
   /** Waits for the installer to exit; kills it at its budget or when `signal` aborts. */
-  private async waitForEnd(container: Docker.Container, budgetMs: number, signal: AbortSignal): Promise<InstallOutcome> {
+  private async waitForEnd(
+    container: Docker.Container,
+    budgetMs: number,
+    signal: AbortSignal,
+  ): Promise<InstallOutcome> {
     let timedOut = false;
     const kill = () => {
       container.kill({ signal: 'SIGKILL' }).catch(() => undefined);

@@ -91,12 +91,21 @@ export class DockerSandboxRunner implements SandboxRunner {
     if (!installer?.supports(job.language)) throw new Error(`no package installer for ${job.language}`);
     const budgetMs = Math.min(this.options.installTimeoutMs, job.limits.timeoutMs);
     const { report, directory } = await installer.install(
-      { executionId: job.executionId, language: job.language, specs: job.packages, limits: job.limits, budgetMs },
+      {
+        executionId: job.executionId,
+        language: job.language,
+        specs: job.packages,
+        limits: job.limits,
+        budgetMs,
+      },
       signal,
     );
     try {
       if (report.outcome !== 'ok') return installFailed(report, budgetMs, signal.aborted);
-      const limits: Limits = { ...job.limits, timeoutMs: Math.max(1, job.limits.timeoutMs - report.durationMs) };
+      const limits: Limits = {
+        ...job.limits,
+        timeoutMs: Math.max(1, job.limits.timeoutMs - report.durationMs),
+      };
       const outcome = await this.runInSandbox({ ...job, limits }, signal, callbacks, logger, directory);
       return { ...outcome, install: report };
     } finally {
@@ -133,7 +142,8 @@ export class DockerSandboxRunner implements SandboxRunner {
     let programEnded = false;
     try {
       handle.egress?.bind(job.executionId, job.network);
-      if (packagesDir !== undefined) await rename(packagesDir, packagesDirectory(handle.jobHostDir, job.language));
+      if (packagesDir !== undefined)
+        await rename(packagesDir, packagesDirectory(handle.jobHostDir, job.language));
       await this.writeJob(job, handle);
       const session = new SandboxSession({
         stream: handle.takeStream(),

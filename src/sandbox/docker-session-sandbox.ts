@@ -223,7 +223,8 @@ export class DockerSessionSandbox implements SessionSandbox {
 
   async installPackages(install: SessionInstall, signal: AbortSignal): Promise<InstallReport> {
     const { installer, handle, language } = this.options;
-    if (!installer?.supports(language)) throw new InvalidArgumentError(`installing ${language} packages is off on this server`, 'packages');
+    if (!installer?.supports(language))
+      throw new InvalidArgumentError(`installing ${language} packages is off on this server`, 'packages');
     const { report } = await installer.install(
       { ...install, language, outHostDir: packagesDirectory(handle.jobHostDir, language) },
       signal,

@@ -140,7 +140,8 @@ export class SessionService {
         });
         this.sessions.set(sessionId, session);
         for (const file of request.files) await this.uploadInto(session, file, signal);
-        if (request.packages.length > 0) await this.installAtCreate(session, request.packages, limits, signal);
+        if (request.packages.length > 0)
+          await this.installAtCreate(session, request.packages, limits, signal);
       } catch (error) {
         // A session that exists gives its slot back when it ends; one that never did, here.
         if (session) this.end(session, 'closed');
@@ -200,7 +201,10 @@ export class SessionService {
         let cellLimits = limits;
         if (install) {
           const budgetMs = Math.min(this.options.installTimeoutMs, limits.timeoutMs);
-          report = await sandbox.installPackages({ executionId, specs: install.specs, limits, budgetMs }, options.signal);
+          report = await sandbox.installPackages(
+            { executionId, specs: install.specs, limits, budgetMs },
+            options.signal,
+          );
           cellLimits = { ...limits, timeoutMs: Math.max(1, limits.timeoutMs - report.durationMs) };
         }
         const runsCode = !install || (report?.outcome === 'ok' && install.code.trim() !== '');
@@ -251,7 +255,11 @@ export class SessionService {
     if (install.requirements.length === 0) {
       throw new InvalidArgumentError('names no package to install', 'code');
     }
-    const specs = validatePackages({ [language]: install.requirements }, language, this.options.policy.packages);
+    const specs = validatePackages(
+      { [language]: install.requirements },
+      language,
+      this.options.policy.packages,
+    );
     return { specs, code: install.code };
   }
 
@@ -386,7 +394,9 @@ function installOnlyOutcome(report: InstallReport): CellOutcome {
     exitCode: 0,
     signal: 0,
     exitReason: ok ? 'ok' : 'install_error',
-    detail: ok ? '' : `installing ${report.packages.join(', ')} ended as ${report.outcome}; the installer's output is in install.output`,
+    detail: ok
+      ? ''
+      : `installing ${report.packages.join(', ')} ended as ${report.outcome}; the installer's output is in install.output`,
     durationMs: 0,
     stdoutTruncated: false,
     stderrTruncated: false,

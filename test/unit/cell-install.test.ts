@@ -3,7 +3,9 @@ import { splitCellInstall } from '../../src/session/cell-install.js';
 
 describe('splitCellInstall (the install lines a session cell starts with)', () => {
   it('takes %pip install lines before any code and keeps the line numbers of the rest', () => {
-    expect(splitCellInstall('python', '%pip install tabulate pymysql==1.1.1\n%pip install six\nimport tabulate')).toEqual({
+    expect(
+      splitCellInstall('python', '%pip install tabulate pymysql==1.1.1\n%pip install six\nimport tabulate'),
+    ).toEqual({
       requirements: ['tabulate', 'pymysql==1.1.1', 'six'],
       code: '\n\nimport tabulate',
     });
@@ -28,6 +30,9 @@ describe('splitCellInstall (the install lines a session cell starts with)', () =
   });
 
   it('reports a bare magic as one that names nothing', () => {
-    expect(splitCellInstall('python', '%pip install\nprint(1)')).toEqual({ requirements: [], code: '\nprint(1)' });
+    expect(splitCellInstall('python', '%pip install\nprint(1)')).toEqual({
+      requirements: [],
+      code: '\nprint(1)',
+    });
   });
 });

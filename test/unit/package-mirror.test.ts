@@ -136,7 +136,9 @@ describe('PackageMirror (host side of installs)', () => {
     const { session, get } = await mirrorOn(join(root, 'cache-hash'), metrics);
     const link = archiveLink((await get('/simple/demo/')).body.toString(), 'evil-1.0.whl')!;
     expect((await get(link)).status).toBe(404);
-    expect(session.notes.join('\n')).toContain('evil-1.0.whl does not match the sha256 the index gives for it');
+    expect(session.notes.join('\n')).toContain(
+      'evil-1.0.whl does not match the sha256 the index gives for it',
+    );
     tampered = true;
     try {
       const demo = archiveLink((await get('/simple/demo/')).body.toString(), 'demo-1.0-py3-none-any.whl')!;

@@ -95,16 +95,20 @@ describe('validatePackages', () => {
   });
 
   it('refuses too many, duplicates, the other language, and installs the server does not offer', () => {
-    expect(() => validatePackages({ python: ['pymysql', 'django-a', 'django-b', 'django-c'] }, 'python', policy())).toThrow(
-      'packages.python: has 4 entries; the limit is 3',
+    expect(() =>
+      validatePackages({ python: ['pymysql', 'django-a', 'django-b', 'django-c'] }, 'python', policy()),
+    ).toThrow('packages.python: has 4 entries; the limit is 3');
+    expect(() => validatePackages({ python: ['pymysql', 'PyMySQL==1'] }, 'python', policy())).toThrow(
+      'listed twice',
     );
-    expect(() => validatePackages({ python: ['pymysql', 'PyMySQL==1'] }, 'python', policy())).toThrow('listed twice');
     expect(() => validatePackages({ nodejs: ['lodash'] }, 'python', policy())).toThrow(
       'packages.nodejs: this is a python request; it cannot install nodejs packages',
     );
-    expect(() => validatePackages({ nodejs: ['lodash'] }, 'nodejs', policy({ languages: ['python'] }))).toThrow(
-      'needs SANDBOX_NPM_REGISTRY_URL',
+    expect(() =>
+      validatePackages({ nodejs: ['lodash'] }, 'nodejs', policy({ languages: ['python'] })),
+    ).toThrow('needs SANDBOX_NPM_REGISTRY_URL');
+    expect(() => validatePackages({ python: ['pymysql'] }, 'python', undefined)).toThrow(
+      'installing python packages is off',
     );
-    expect(() => validatePackages({ python: ['pymysql'] }, 'python', undefined)).toThrow('installing python packages is off');
   });
 });
