@@ -188,7 +188,6 @@ const staticSchema = z
           .filter(Boolean),
       ),
     SANDBOX_PACKAGES_MAX_COUNT: integer(16, 1, 256),
-    SANDBOX_PACKAGES_MAX_BYTES: integer(128 * MiB, MiB, 4096 * MiB),
     SANDBOX_PACKAGES_INSTALL_TIMEOUT_MS: duration(60_000, 1000),
     SANDBOX_PACKAGES_CACHE_DIR: z.string().startsWith('/', 'must be an absolute path').optional(),
     SANDBOX_PACKAGES_CACHE_MAX_BYTES: integer(512 * MiB, 0),
@@ -214,6 +213,8 @@ export function environmentSchema(
     SANDBOX_DEFAULT_CPU_MILLICORES: millicores(1000, host),
     SANDBOX_MAX_CPU_MILLICORES: millicores(1000, host),
     SANDBOX_SESSION_DEFAULT_MEMORY_BYTES: memory(512 * MiB, SESSION_MEMORY_FLOOR_BYTES, host),
+    // The install sandbox's stage tmpfs holds the installed packages: memory, like the other tmpfs.
+    SANDBOX_PACKAGES_MAX_BYTES: memory(128 * MiB, MiB, host),
   });
 }
 

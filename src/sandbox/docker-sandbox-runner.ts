@@ -15,7 +15,7 @@ import type {
 } from '../execution/sandbox-runner.js';
 import type { DockerPackageInstaller } from './docker-package-installer.js';
 import { checkSandboxHost } from './docker/host-checks.js';
-import { packagesDirectory } from './packages-directory.js';
+import { packagesDirectory } from './protocol/packages-directory.js';
 import { writeJobDirectory } from './protocol/job-directory.js';
 import { LANGUAGE_RUNTIMES } from './docker/language-runtimes.js';
 import type { SandboxActivity } from './lifecycle/sandbox-activity.js';

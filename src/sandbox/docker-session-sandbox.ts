@@ -16,7 +16,7 @@ import type {
   SessionSandbox,
 } from '../session/session-sandbox.js';
 import type { DockerPackageInstaller } from './docker-package-installer.js';
-import { packagesDirectory } from './packages-directory.js';
+import { packagesDirectory } from './protocol/packages-directory.js';
 import type { Frame } from './protocol/frame-decoder.js';
 import { OutputLimiter } from './protocol/output-limiter.js';
 import type { SandboxHandle } from './lifecycle/sandbox-handle.js';

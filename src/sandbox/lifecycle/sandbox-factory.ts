@@ -10,7 +10,7 @@ import { buildContainerSpec } from '../docker/container-spec.js';
 import { sandboxStartError, type DockerErrorListener } from '../docker/docker-errors.js';
 import { launcherCommand } from '../docker/language-runtimes.js';
 import { removeContainer } from '../docker/remove-container.js';
-import { packagesDirectory } from '../packages-directory.js';
+import { packagesDirectory } from '../protocol/packages-directory.js';
 import { SandboxHandle } from './sandbox-handle.js';
 
 export interface SandboxFactoryOptions {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import type { Language } from '../domain/languages.js';
-import { SANDBOX_PROTOCOL } from './protocol/sandbox-protocol.js';
+import type { Language } from '../../domain/languages.js';
+import { SANDBOX_PROTOCOL } from './sandbox-protocol.js';
 
 /**
  * Where a sandbox's installed packages live on the host: a directory of its job directory, which the
