@@ -120,7 +120,10 @@ export class PackageMirror {
     session: { notes: string[]; cacheHits: number; cacheMisses: number },
     logger: Logger,
   ): Promise<void> {
-    const target = request.url ?? '/';
+    // An installer that sends even local requests through its proxy variables names the mirror's own
+    // local address in absolute form: that is still the mirror.
+    const raw = request.url ?? '/';
+    const target = raw.startsWith(`${localBase}/`) ? raw.slice(localBase.length) : raw;
     if (!target.startsWith('/') || (request.method !== 'GET' && request.method !== 'HEAD')) {
       this.refuseElsewhere(`${request.method ?? '?'} ${target}`, session, logger);
       response

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { chown, chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { chown, chmod, lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Duplex } from 'node:stream';
 import type Docker from 'dockerode';
@@ -145,6 +145,10 @@ export class DockerPackageInstaller {
     }
     const text = output.text();
     if (outcome === 'failed' && /No space left on device|ENOSPC/.test(text)) outcome = 'too_large';
+    // The stage tmpfs bounds what one install writes; this bounds what the directory holds in all
+    // (a session's installs add up), whatever the runtime makes of a tmpfs size.
+    if (outcome === 'ok' && (await directoryBytes(outHostDir)) > this.options.maxInstalledBytes)
+      outcome = 'too_large';
     const durationMs = Math.round(performance.now() - started);
     this.options.metrics.packageInstall(job.language, outcome, durationMs / 1000);
     logger.info(
@@ -222,6 +226,15 @@ async function prepareOutDirectory(directory: string): Promise<void> {
   } catch {
     await chmod(directory, 0o777);
   }
+}
+
+/** Bytes of the regular files under `directory` (symbolic links not followed). */
+async function directoryBytes(directory: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(directory, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += (await lstat(join(entry.parentPath, entry.name))).size;
+  }
+  return total;
 }
 
 /** Keeps the last `max` bytes written. */
