@@ -35,7 +35,8 @@ beforeAll(async () => {
     'sbxbig',
     buildPythonDistribution(distDir, 'sbxbig', {
       'sbxbig/__init__.py': '',
-      'sbxbig/blob.txt': '0'.repeat(8 * MiB),
+      // A module, not data: setup.py's `packages` takes .py files only.
+      'sbxbig/blob.py': `# ${'0'.repeat(8 * MiB)}\n`,
     }),
   );
   // An allowed package whose dependency is not on the allowlist.

@@ -113,6 +113,27 @@ function sha256(content: Buffer): string {
 }
 
 /**
+ * An sdist packed by hand (tar), so that its setup.py, which the test wants to run at install time
+ * (reach another host, sleep), does not run here: name-1.0/{PKG-INFO, setup.py, files}.
+ */
+function buildSdist(outDir: string, name: string, files: Record<string, string>, setupPy: string): string {
+  const source = mkdtempSync(join(tmpdir(), `sdist-${name}-`));
+  const root = join(source, `${name}-1.0`);
+  try {
+    const all = { ...files, 'setup.py': setupPy, 'PKG-INFO': `Metadata-Version: 2.1\nName: ${name}\nVersion: 1.0\n` };
+    for (const [path, text] of Object.entries(all)) {
+      mkdirSync(join(root, path, '..'), { recursive: true });
+      writeFileSync(join(root, path), text);
+    }
+    const archive = join(outDir, `${name}-1.0.tar.gz`);
+    execFileSync('tar', ['-C', source, '-czf', archive, `${name}-1.0`]);
+    return archive;
+  } finally {
+    rmSync(source, { recursive: true, force: true });
+  }
+}
+
+/**
  * Builds a Python distribution from `files` (relative path → text) with the host's setuptools and
  * wheel (Debian's python3-setuptools, python3-wheel): a wheel, or an sdist when `sdist` is set (its
  * setup.py then runs at install time, in the install sandbox). Returns the archive's path.
@@ -123,6 +144,7 @@ export function buildPythonDistribution(
   files: Record<string, string>,
   { sdist = false, setupPy }: { sdist?: boolean; setupPy?: string } = {},
 ): string {
+  if (sdist) return buildSdist(outDir, name, files, setupPy!);
   const source = mkdtempSync(join(tmpdir(), `pkg-${name}-`));
   try {
     for (const [path, text] of Object.entries(files)) {
@@ -136,7 +158,7 @@ export function buildPythonDistribution(
     );
     const before = new Set(readdirSync(outDir));
     // Debian's python3 (with its setuptools and wheel), whatever python3 the PATH finds first.
-    execFileSync('/usr/bin/python3', ['setup.py', '-q', sdist ? 'sdist' : 'bdist_wheel', '-d', outDir], {
+    execFileSync('/usr/bin/python3', ['setup.py', '-q', 'bdist_wheel', '-d', outDir], {
       cwd: source,
       stdio: 'ignore',
     });
