@@ -4,7 +4,7 @@
 // (create/start/wait/remove through the Docker API). Reports p50/p95/p99/max, throughput, pool hit
 // rate and service RSS, checks the targets (targets.ts), prints it all and writes
 // bench-results/latest.json.
-// Hold the Docker lock while it runs:   flock /tmp/docker-heavy.lock npm run bench -- [--quick]
+// Hold the Docker lock while it runs:   flock /tmp/docker-heavy.lock npm run bench -- [--quick] [--only NAME]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, totalmem } from 'node:os';
 import Docker from 'dockerode';
@@ -24,6 +24,9 @@ import { evaluateTargets, type Figures, type Row, type TargetResult } from './ta
 import { WORKLOADS, type ConfigurationName } from './workloads.js';
 
 const QUICK = process.argv.includes('--quick');
+/** `--only NAME`: that service configuration alone, without the baselines (e.g. `--only packages`). */
+const onlyIndex = process.argv.indexOf('--only');
+const ONLY = onlyIndex >= 0 ? (process.argv[onlyIndex + 1] as ConfigurationName) : undefined;
 const BASELINE_RUNS = QUICK ? { dockerRun: 5, churn: 12 } : { dockerRun: 12, churn: 30 };
 
 /** Environment of each service configuration; `default` sets nothing, so it is what operators get. */
@@ -166,21 +169,23 @@ async function main(): Promise<void> {
     `code-sandbox benchmark${QUICK ? ' (quick)' : ''}: ${images.python}, runsc, ${host.cores} cores, ${host.memoryMiB} MiB; load average ${loadBefore.map((v) => v.toFixed(2)).join(' ')}\n`,
   );
   // Baselines first, on a quiet machine (no pool filling in the background).
-  const baselines = [
-    await baseline('docker-run', 'docker run --runtime=runsc (c=1)', BASELINE_RUNS.dockerRun, 1, () =>
-      dockerRun(images.python, HELLO_PYTHON),
-    ),
-    await baseline('churn', 'raw runsc churn: create/start/wait/rm (c=4)', BASELINE_RUNS.churn, 4, () =>
-      rawChurn(docker, images.python, HELLO_PYTHON),
-    ),
-  ];
+  const baselines = ONLY
+    ? []
+    : [
+        await baseline('docker-run', 'docker run --runtime=runsc (c=1)', BASELINE_RUNS.dockerRun, 1, () =>
+          dockerRun(images.python, HELLO_PYTHON),
+        ),
+        await baseline('churn', 'raw runsc churn: create/start/wait/rm (c=4)', BASELINE_RUNS.churn, 4, () =>
+          rawChurn(docker, images.python, HELLO_PYTHON),
+        ),
+      ];
   for (const row of baselines) console.log(`  ${formatRow(row)}`);
 
   const packageIndex = await startBenchPackageIndex();
   Object.assign(CONFIGURATIONS.packages, packageIndex.env);
   const runs: Partial<Record<ConfigurationName, ConfigurationRun>> = {};
   for (const name of Object.keys(CONFIGURATIONS) as ConfigurationName[])
-    runs[name] = await runConfiguration(name);
+    if (!ONLY || name === ONLY) runs[name] = await runConfiguration(name);
 
   packageIndex.stop();
   const rows = [...Object.values(runs).flatMap((run) => run.rows), ...baselines];
