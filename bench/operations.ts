@@ -33,12 +33,17 @@ interface ExecuteMessage {
 }
 
 /** One ExecuteCode call to its end; rejects unless the program exited ok. */
-export function executeCode(client: Client, code: string): Promise<ExecutionSample> {
+export function executeCode(
+  client: Client,
+  code: string,
+  extra: Record<string, unknown> = {},
+): Promise<ExecutionSample> {
   return new Promise((resolve, reject) => {
     const begin = performance.now();
     const call = (client as unknown as { ExecuteCode(request: unknown): NodeJS.EventEmitter }).ExecuteCode({
       language: 'python',
       code,
+      ...extra,
     });
     let warm = false;
     let startedMs = 0;

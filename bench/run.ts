@@ -4,7 +4,7 @@
 // (create/start/wait/remove through the Docker API). Reports p50/p95/p99/max, throughput, pool hit
 // rate and service RSS, checks the targets (targets.ts), prints it all and writes
 // bench-results/latest.json.
-// Hold the Docker lock while it runs:   flock /tmp/docker-heavy.lock npm run bench -- [--quick]
+// Hold the Docker lock while it runs:   flock /tmp/docker-heavy.lock npm run bench -- [--quick] [--only NAME]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, totalmem } from 'node:os';
 import Docker from 'dockerode';
@@ -17,12 +17,16 @@ import {
   rawChurn,
   waitForQuietService,
 } from './operations.js';
+import { startBenchPackageIndex } from './package-index.js';
 import { startServiceProcess } from './service-process.js';
 import { measure, summarize } from './stats.js';
 import { evaluateTargets, type Figures, type Row, type TargetResult } from './targets.js';
 import { WORKLOADS, type ConfigurationName } from './workloads.js';
 
 const QUICK = process.argv.includes('--quick');
+/** `--only NAME`: that service configuration alone, without the baselines (e.g. `--only packages`). */
+const onlyIndex = process.argv.indexOf('--only');
+const ONLY = onlyIndex >= 0 ? (process.argv[onlyIndex + 1] as ConfigurationName) : undefined;
 const BASELINE_RUNS = QUICK ? { dockerRun: 5, churn: 12 } : { dockerRun: 12, churn: 30 };
 
 /** Environment of each service configuration; `default` sets nothing, so it is what operators get. */
@@ -30,6 +34,8 @@ const CONFIGURATIONS: Record<ConfigurationName, Record<string, string>> = {
   default: {},
   tuned: { SANDBOX_POOL_SIZE: '8', SANDBOX_POOL_MAX: '12', SANDBOX_CONCURRENCY: '4' },
   preload: { SANDBOX_POOL_SIZE: '4', SANDBOX_POOL_MAX: '4', SANDBOX_PRELOAD_PYTHON: 'pandas' },
+  // Filled in by main once the loopback package index runs (bench/package-index.ts).
+  packages: {},
 };
 
 const docker = new Docker({ socketPath: '/var/run/docker.sock' });
@@ -164,20 +170,25 @@ async function main(): Promise<void> {
     `code-sandbox benchmark${QUICK ? ' (quick)' : ''}: ${images.python}, runsc, ${host.cores} cores, ${host.memoryMiB} MiB; load average ${loadBefore.map((v) => v.toFixed(2)).join(' ')}\n`,
   );
   // Baselines first, on a quiet machine (no pool filling in the background).
-  const baselines = [
-    await baseline('docker-run', 'docker run --runtime=runsc (c=1)', BASELINE_RUNS.dockerRun, 1, () =>
-      dockerRun(images.python, HELLO_PYTHON),
-    ),
-    await baseline('churn', 'raw runsc churn: create/start/wait/rm (c=4)', BASELINE_RUNS.churn, 4, () =>
-      rawChurn(docker, images.python, HELLO_PYTHON),
-    ),
-  ];
+  const baselines = ONLY
+    ? []
+    : [
+        await baseline('docker-run', 'docker run --runtime=runsc (c=1)', BASELINE_RUNS.dockerRun, 1, () =>
+          dockerRun(images.python, HELLO_PYTHON),
+        ),
+        await baseline('churn', 'raw runsc churn: create/start/wait/rm (c=4)', BASELINE_RUNS.churn, 4, () =>
+          rawChurn(docker, images.python, HELLO_PYTHON),
+        ),
+      ];
   for (const row of baselines) console.log(`  ${formatRow(row)}`);
 
+  const packageIndex = await startBenchPackageIndex();
+  Object.assign(CONFIGURATIONS.packages, packageIndex.env);
   const runs: Partial<Record<ConfigurationName, ConfigurationRun>> = {};
   for (const name of Object.keys(CONFIGURATIONS) as ConfigurationName[])
-    runs[name] = await runConfiguration(name);
+    if (!ONLY || name === ONLY) runs[name] = await runConfiguration(name);
 
+  packageIndex.stop();
   const rows = [...Object.values(runs).flatMap((run) => run.rows), ...baselines];
   const figures: Figures = {
     rows,
@@ -214,6 +225,14 @@ async function main(): Promise<void> {
       find('preload', 'pandas-preloaded')?.latency.p50,
     ),
   };
+  const packages = {
+    firstInstallP50Ms: find('packages', 'package-first')?.latency.p50,
+    cachedInstallP50Ms: find('packages', 'package-cached')?.latency.p50,
+    helloWorldP50Ms: find('packages', 'package-none')?.latency.p50,
+  };
+  console.log(
+    `packages (p50): first install ${packages.firstInstallP50Ms?.toFixed(0)} ms, cached install ${packages.cachedInstallP50Ms?.toFixed(0)} ms, hello-world ${packages.helloWorldP50Ms?.toFixed(0)} ms`,
+  );
   const memory = { serviceRssPeakMb: figures.serviceRssMb, idlePooledSandboxMb: runs.tuned?.idleSandboxMb };
   const loadAfter = loadavg();
   console.log(
@@ -237,6 +256,7 @@ async function main(): Promise<void> {
         rows,
         targets,
         ratios,
+        packages,
         memory,
       },
       null,

@@ -3,10 +3,11 @@
 import type Docker from 'dockerode';
 import type { ServiceProcess } from './service-process.js';
 import { executeCode, HELLO_PYTHON, PANDAS_PYTHON, waitForQuietService } from './operations.js';
+import { BENCH_PACKAGES } from './package-index.js';
 import { measure } from './stats.js';
 
 /** Service configurations the benchmark starts (see CONFIGURATIONS in run.ts). */
-export type ConfigurationName = 'default' | 'tuned' | 'preload';
+export type ConfigurationName = 'default' | 'tuned' | 'preload' | 'packages';
 
 export interface WorkloadContext {
   service: ServiceProcess;
@@ -93,12 +94,57 @@ export const WORKLOADS: Workload[] = [
     run: (context) => bursts(context, PANDAS_PYTHON, 1, context.quick ? 2 : 4, THINK_TIME_MS),
   },
   {
+    // Each call installs a package no earlier call installed: the index serves page and wheel.
+    key: 'package-first',
+    name: 'install a small wheel, first time (c=1)',
+    configurations: ['packages'],
+    run: (context) =>
+      installs(
+        context,
+        BENCH_PACKAGES.map((name) => [name]),
+      ),
+  },
+  {
+    key: 'package-cached',
+    name: 'install a small wheel, cached (c=1)',
+    configurations: ['packages'],
+    run: (context) =>
+      installs(
+        context,
+        Array.from({ length: context.quick ? 4 : 12 }, () => [BENCH_PACKAGES[0]!]),
+      ),
+  },
+  {
+    key: 'package-none',
+    name: 'hello-world beside them, no packages (c=1)',
+    configurations: ['packages'],
+    run: (context) => bursts(context, HELLO_PYTHON, 1, context.quick ? 4 : 12, THINK_TIME_MS),
+  },
+  {
     key: 'pandas-preloaded',
     name: 'import pandas, preloaded (c=1)',
     configurations: ['preload'],
     run: (context) => bursts(context, PANDAS_PYTHON, 1, context.quick ? 4 : 12, THINK_TIME_MS),
   },
 ];
+
+/** One call per entry, each installing that entry's packages and importing them (c=1, think time between). */
+async function installs(context: WorkloadContext, calls: string[][]): Promise<Measurement> {
+  const { docker, service } = context;
+  await waitForQuietService(docker, service.httpPort, service.instanceId);
+  const result: Measurement = { samples: [], warm: 0, wallMs: 0 };
+  for (const [index, packages] of calls.entries()) {
+    if (index > 0) await sleep(THINK_TIME_MS);
+    const code = packages.map((name) => `import ${name}`).join('\n');
+    const { samples, wallMs } = await measure(1, 1, async () => {
+      const { warm } = await executeCode(service.client, code, { packages: { python: packages } });
+      if (warm) result.warm += 1;
+    });
+    result.samples.push(...samples);
+    result.wallMs += wallMs;
+  }
+  return result;
+}
 
 async function call(context: WorkloadContext, code: string, result: Measurement): Promise<void> {
   const { warm } = await executeCode(context.service.client, code);

@@ -22,11 +22,13 @@ DOCKER=/usr/bin/docker   # the client from docker.io, matching the engine it ins
 # launcher with it. nginx (1.22): the session-routing proxy config (deploy/nginx/) and its test.
 # python3-venv, python3-pip, python3-setuptools, python3-pytest: the Python client (clients/python) is
 # pip-installed into a venv with Debian's setuptools and tested with Debian's pytest, all offline.
+# python3-wheel (with python3-setuptools): test/integration/packages.test.ts builds the wheels its
+# loopback package index serves.
 # linux-libc-dev: the kernel's syscall numbers (asm/unistd_64.h), by which the seccomp test calls
 # every syscall the profile lists.
 APT_PACKAGES=(docker.io runsc debootstrap python3-requests
   protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf docker-compose pyflakes3 nginx
-  python3-venv python3-pip python3-setuptools python3-pytest linux-libc-dev)
+  python3-venv python3-pip python3-setuptools python3-wheel python3-pytest linux-libc-dev)
 
 # --- Debian packages ---------------------------------------------------------------------------
 missing=()

@@ -7,6 +7,7 @@ import { resolveTrustedRanges } from './sandbox/docker/trusted-ranges.js';
 import { wireEgress } from './wiring/wire-egress.js';
 import { wireExecution } from './wiring/wire-execution.js';
 import { wireMetrics } from './wiring/wire-metrics.js';
+import { wirePackageMirrors } from './wiring/wire-packages.js';
 import { wireSandboxes } from './wiring/wire-sandboxes.js';
 import { wireSessions } from './wiring/wire-sessions.js';
 import { wireTransports } from './wiring/wire-transports.js';
@@ -39,7 +40,8 @@ export async function startApp(
   // Before anything starts: a trusted docker network that does not exist is a configuration error.
   const trustedRanges = await resolveTrustedRanges(docker, config.trustedNetworks, logger);
   const egress = wireEgress(config, metrics, overrides.resolveHost ?? systemResolver, logger);
-  const sandboxes = await wireSandboxes(config, docker, metrics, egress, logger);
+  const mirrors = await wirePackageMirrors(config, metrics, logger);
+  const sandboxes = await wireSandboxes(config, docker, metrics, egress, mirrors, logger);
   const { service, scheduler } = wireExecution(config, sandboxes.runner, metrics, logger);
   const { sessions, sessionPools } = wireSessions(config, sandboxes, metrics, logger);
   wireMetrics(metrics, scheduler, sandboxes, sessionPools, sessions);

@@ -51,7 +51,13 @@ class Kernel {
       [path.join(__dirname, 'session-kernel.js')],
       {
         cwd: WORK_DIR,
-        env: { ...BASE_ENVIRONMENT, ...this.proxyEnvironment },
+        env: {
+          ...BASE_ENVIRONMENT,
+          ...this.proxyEnvironment,
+          // What `packages` and `%npm install` put into the session (docs/packages.md): require()
+          // finds it through NODE_PATH (the host made the directory before the sandbox started).
+          NODE_PATH: path.join(PROTOCOL.paths.job_dir, PROTOCOL.packages.nodejs_dir),
+        },
         stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
       },
     );

@@ -148,6 +148,11 @@ def run_job():
     report["mode"] = mode
     sys.argv = [entry_path]
     sys.path[0] = JOB_DIR  # as for `python3 main.py`; the runner's own directory is not importable
+    # What the request installed (docs/packages.md), ahead of the image's own packages. Added only now,
+    # after the install: a directory on sys.path before it existed would stay unsearched (importlib caches).
+    packages_dir = os.path.join(JOB_DIR, PROTOCOL["packages"]["python_dir"])
+    if os.path.isdir(packages_dir):
+        sys.path.insert(1, packages_dir)
     try:
         if mode == "script":
             run_as_module(entry_path, "__main__")

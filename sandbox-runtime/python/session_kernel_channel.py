@@ -58,6 +58,9 @@ def kernel_environment(proxy_environment):
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         # HTTP(S)_PROXY and NO_PROXY when the server allows egress (urllib, requests and pip use them).
         **proxy_environment,
+        # What `packages` and `%pip install` put into the session (docs/packages.md): the host made
+        # the directory before the sandbox started, so it is on sys.path from the kernel's boot.
+        "PYTHONPATH": os.path.join(common.JOB_DIR, common.PROTOCOL["packages"]["python_dir"]),
     }
 
 

@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import type { z } from 'zod';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
+import { PackageAllowList } from '../domain/package-allow-list.js';
 import { formatZodIssue, zodIssuePath } from '../errors/zod-issue.js';
 import { parseOperatorAllowList, parseAllowEntry, type AllowRule } from '../domain/network-policy.js';
 import { configurationProblems } from './configuration-problems.js';
@@ -98,6 +100,7 @@ export interface Config {
    */
   sessionDefaultLimits: Readonly<Limits>;
   egress: Readonly<EgressConfig>;
+  packages: Readonly<PackagesConfig>;
 }
 
 /** Controlled egress (src/egress/). */
@@ -110,6 +113,21 @@ export interface EgressConfig {
   maxConnections: number;
   maxOpenConnections: number;
   maxBytes: number;
+}
+
+/** Packages at run time (src/packages/, docs/packages.md). */
+export interface PackagesConfig {
+  /** The operator's index per language (PEP 503 simple index, npm registry); absent = no installs for it. */
+  indexes: Readonly<Partial<Record<Language, string>>>;
+  allow: PackageAllowList;
+  maxCount: number;
+  /** Most bytes one install's packages may take once installed. */
+  maxBytes: number;
+  /** Most time one install may take (it also counts against the request's own timeout). */
+  installTimeoutMs: number;
+  cacheDir: string;
+  cacheMaxBytes: number;
+  indexTtlMs: number;
 }
 
 export type { HostResources } from './host-resources.js';
@@ -157,8 +175,11 @@ export function loadConfig(
       'SANDBOX_EGRESS_ALLOW: "*" opens egress to everything; set SANDBOX_EGRESS_OPEN=true for that',
     );
   }
+  const packagesAllow = PackageAllowList.parse(e.SANDBOX_PACKAGES_ALLOW);
+  problems.push(...packagesAllow.problems.map((problem) => `SANDBOX_PACKAGES_ALLOW: ${problem}`));
   if (problems.length > 0) throw new ConfigError(problems);
   return assembleConfig(e, {
+    packagesAllow: packagesAllow.list,
     defaultLimits,
     limitCeilings,
     pool,
@@ -193,6 +214,7 @@ interface Derived {
   limitCeilings: Limits;
   pool: { min: number; max: number };
   egressRules: readonly AllowRule[];
+  packagesAllow: PackageAllowList;
   concurrency: number;
   notices: string[];
 }
@@ -260,6 +282,19 @@ function assembleConfig(e: Environment, derived: Derived): Config {
       maxConnections: e.SANDBOX_EGRESS_MAX_CONNECTIONS,
       maxOpenConnections: e.SANDBOX_EGRESS_MAX_OPEN_CONNECTIONS,
       maxBytes: e.SANDBOX_EGRESS_MAX_BYTES,
+    }),
+    packages: Object.freeze({
+      indexes: Object.freeze({
+        ...(e.SANDBOX_PYPI_INDEX_URL ? { python: e.SANDBOX_PYPI_INDEX_URL } : {}),
+        ...(e.SANDBOX_NPM_REGISTRY_URL ? { nodejs: e.SANDBOX_NPM_REGISTRY_URL } : {}),
+      }),
+      allow: derived.packagesAllow,
+      maxCount: e.SANDBOX_PACKAGES_MAX_COUNT,
+      maxBytes: e.SANDBOX_PACKAGES_MAX_BYTES,
+      installTimeoutMs: e.SANDBOX_PACKAGES_INSTALL_TIMEOUT_MS,
+      cacheDir: e.SANDBOX_PACKAGES_CACHE_DIR ?? join(e.SANDBOX_WORK_ROOT, 'package-cache'),
+      cacheMaxBytes: e.SANDBOX_PACKAGES_CACHE_MAX_BYTES,
+      indexTtlMs: e.SANDBOX_PACKAGES_INDEX_TTL_MS,
     }),
   });
 }

@@ -78,6 +78,12 @@ const flag = z
   .default('false')
   .transform((value) => ['true', '1', 'yes', 'on'].includes(value));
 
+/** An operator's package index: http(s) URL, kept with a trailing "/" (relative paths resolve under it). */
+const indexUrl = z
+  .url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })
+  .transform((value) => (value.endsWith('/') ? value : `${value}/`))
+  .optional();
+
 const moduleList = z
   .string()
   .regex(/^[A-Za-z0-9_.@/-]*(,[A-Za-z0-9_.@/-]+)*$/, 'a comma-separated list of module names')
@@ -169,6 +175,23 @@ const staticSchema = z
     SANDBOX_EGRESS_MAX_CONNECTIONS: integer(64, 1, 100_000),
     SANDBOX_EGRESS_MAX_OPEN_CONNECTIONS: integer(8, 1, 1024),
     SANDBOX_EGRESS_MAX_BYTES: integer(32 * MiB, 1),
+    // Packages at run time (docs/packages.md): the operator's indexes, allowlist and budgets.
+    SANDBOX_PYPI_INDEX_URL: indexUrl,
+    SANDBOX_NPM_REGISTRY_URL: indexUrl,
+    SANDBOX_PACKAGES_ALLOW: z
+      .string()
+      .default('')
+      .transform((value) =>
+        value
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter(Boolean),
+      ),
+    SANDBOX_PACKAGES_MAX_COUNT: integer(16, 1, 256),
+    SANDBOX_PACKAGES_INSTALL_TIMEOUT_MS: duration(60_000, 1000),
+    SANDBOX_PACKAGES_CACHE_DIR: z.string().startsWith('/', 'must be an absolute path').optional(),
+    SANDBOX_PACKAGES_CACHE_MAX_BYTES: integer(512 * MiB, 0),
+    SANDBOX_PACKAGES_INDEX_TTL_MS: duration(300_000, 0),
   })
   // A misspelt SANDBOX_ variable would otherwise be silently ignored.
   .strict();
@@ -190,6 +213,8 @@ export function environmentSchema(
     SANDBOX_DEFAULT_CPU_MILLICORES: millicores(1000, host),
     SANDBOX_MAX_CPU_MILLICORES: millicores(1000, host),
     SANDBOX_SESSION_DEFAULT_MEMORY_BYTES: memory(512 * MiB, SESSION_MEMORY_FLOOR_BYTES, host),
+    // The install sandbox's stage tmpfs holds the installed packages: memory, like the other tmpfs.
+    SANDBOX_PACKAGES_MAX_BYTES: memory(128 * MiB, MiB, host),
   });
 }
 

@@ -35,8 +35,12 @@ export function loadSandboxImagePackages(path: string): SandboxImagePackages {
  * jupyter-client, providers listed only for debootstrap) are not something code imports.
  */
 export function importableLibraries(packages: readonly string[]): string[] {
-  const plumbing = new Set(['ipykernel', 'jupyter-client', 'matplotlib-inline', 'cffi-backend']);
-  return packages
+  const plumbing = new Set(['ipykernel', 'jupyter-client', 'matplotlib-inline', 'cffi-backend', 'pip']);
+  // npm and what follows it in the list (the providers of its dependency tree, named only because
+  // debootstrap does not resolve virtual packages; sandbox-images.conf keeps them after npm) are the
+  // installer's, not libraries the image offers.
+  const npm = packages.indexOf('npm');
+  return (npm === -1 ? packages : packages.slice(0, npm))
     .map((name) => /^(?:python3|node)-(.+)$/.exec(name)?.[1])
     .filter((name): name is string => name !== undefined && !plumbing.has(name));
 }

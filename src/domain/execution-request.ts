@@ -2,6 +2,12 @@ import { InvalidArgumentError } from '../errors/service-error.js';
 import { isLanguage, LANGUAGES, type Language } from './languages.js';
 import type { RequestedLimits } from './limits.js';
 import { narrowNetworkPolicy, type AllowRule, type NetworkPolicy } from './network-policy.js';
+import {
+  validatePackages,
+  type PackagePolicy,
+  type PackageRequestInput,
+  type PackageSpec,
+} from './package-request.js';
 
 export interface InputFile {
   /** Relative '/'-separated path inside the sandbox working directory. */
@@ -31,6 +37,8 @@ export interface ExecutionRequestInput {
   arguments?: unknown;
   /** Hosts the program may reach through the egress proxy; absent = no egress. */
   network?: { allow?: string[] };
+  /** Packages to install before the program runs, by language (docs/packages.md). */
+  packages?: PackageRequestInput;
 }
 
 /** A request that passed validation. */
@@ -45,6 +53,8 @@ export interface ExecutionRequest {
   argumentsJson: string;
   /** The request's egress, narrowed to the server's allowlist. */
   network: NetworkPolicy;
+  /** What to install first (only the request's language); empty = nothing. */
+  packages: PackageSpec[];
 }
 
 /** Size rules for requests, from the service configuration. */
@@ -57,6 +67,8 @@ export interface RequestPolicy {
   reservedPaths: readonly string[];
   /** The most egress any request may ask for (SANDBOX_EGRESS_ALLOW); empty = none. */
   egressCeiling: readonly AllowRule[];
+  /** What requests may install (SANDBOX_PACKAGES_*); absent = installing is off. */
+  packages?: PackagePolicy;
 }
 
 const MAX_PATH_BYTES = 255;
@@ -144,6 +156,7 @@ export function validateExecutionRequest(
     entrypoint: entrypoint as Entrypoint,
     argumentsJson,
     network: narrowNetworkPolicy(input.network?.allow, policy.egressCeiling),
+    packages: validatePackages(input.packages, input.language, policy.packages),
   };
 }
 

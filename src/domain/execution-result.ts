@@ -2,6 +2,7 @@ import type { Artifact, SkippedArtifact } from './artifact.js';
 import type { Display } from './display.js';
 import type { EgressReport } from './egress-report.js';
 import type { ExitReason } from './exit-reason.js';
+import type { InstallReport } from './install-report.js';
 import type { Limits } from './limits.js';
 
 /** The final outcome of one execution, whatever the program did. */
@@ -35,6 +36,8 @@ export interface ExecutionResult {
   skippedArtifactsTotal: number;
   /** Egress through the proxy, refused attempts included; null when egress is off on this server. */
   egress: EgressReport | null;
+  /** What installing the request's `packages` did; absent when it asked for none. */
+  install?: InstallReport;
   /** Set when the code ran as a cell of a session. */
   cell?: CellInfo;
 }

@@ -7,6 +7,8 @@ export const EXIT_REASONS = [
   'output_limit',
   'cancelled',
   'sandbox_error',
+  // The request's `packages` could not be installed; the program did not run (docs/packages.md).
+  'install_error',
 ] as const;
 
 export type ExitReason = (typeof EXIT_REASONS)[number];

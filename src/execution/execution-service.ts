@@ -103,6 +103,7 @@ export class ExecutionService {
             skippedArtifacts: outcome.skippedArtifacts,
             skippedArtifactsTotal: outcome.skippedArtifactsTotal,
             egress: outcome.egress,
+            ...(outcome.install ? { install: outcome.install } : {}),
           };
           logger.info(
             {

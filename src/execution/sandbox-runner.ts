@@ -1,5 +1,7 @@
 import type { Artifact, SkippedArtifact } from '../domain/artifact.js';
 import type { Entrypoint, InputFile } from '../domain/execution-request.js';
+import type { InstallReport } from '../domain/install-report.js';
+import type { PackageSpec } from '../domain/package-request.js';
 import type { OutputStream, ProgramEnd, ReturnValue } from '../domain/execution-result.js';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
@@ -17,6 +19,8 @@ export interface SandboxJob {
   argumentsJson: string;
   /** What the program may reach through the egress proxy. */
   network: NetworkPolicy;
+  /** Packages to install before the program starts (in an install sandbox of their own); may be empty. */
+  packages: readonly PackageSpec[];
 }
 
 /** How the program ended, as observed by the sandbox. */
@@ -27,6 +31,8 @@ export interface SandboxOutcome extends ProgramEnd {
   /** How many artifacts were left out in all (skippedArtifacts names at most the first 100). */
   skippedArtifactsTotal: number;
   sandbox: SandboxInfo;
+  /** What installing the job's packages did; absent when it had none. */
+  install?: InstallReport;
 }
 
 /** Which sandbox ran the job. */

@@ -1,7 +1,9 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ExecutionResult } from '../domain/execution-result.js';
 import type { Language } from '../domain/languages.js';
+import type { InstallOutcome } from '../domain/install-report.js';
 import type { EgressDecision, EgressMetrics } from '../egress/egress-metrics.js';
+import type { PackageMetrics } from '../packages/package-metrics.js';
 import type { ServiceErrorCode } from '../errors/service-error.js';
 import type { ExecutionMetrics } from '../execution/execution-metrics.js';
 import type { SandboxInfo } from '../execution/sandbox-runner.js';
@@ -28,7 +30,9 @@ const SECONDS_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 6
  * Prometheus metrics (prom-client). Labels are bounded: language, exit reason, warm/cold, refusal
  * code — never ids.
  */
-export class PrometheusMetrics implements ExecutionMetrics, SessionMetrics, AdmissionRecorder, EgressMetrics {
+export class PrometheusMetrics
+  implements ExecutionMetrics, SessionMetrics, AdmissionRecorder, EgressMetrics, PackageMetrics
+{
   readonly registry = new Registry();
   private readonly executions: Counter<'language' | 'exit_reason'>;
   private readonly refusals: Counter<'reason'>;
@@ -45,6 +49,11 @@ export class PrometheusMetrics implements ExecutionMetrics, SessionMetrics, Admi
   private readonly sessionsClosed: Counter<'language' | 'reason'>;
   private readonly cells: Counter<'language' | 'exit_reason'>;
   private readonly cellDuration: Histogram<'language'>;
+  private readonly packageInstalls: Counter<'language' | 'outcome'>;
+  private readonly packageInstallDuration: Histogram<'language'>;
+  private readonly packageCacheRequests: Counter<'result'>;
+  private readonly packageFetched: Counter;
+  private readonly packageRefusals: Counter<'reason'>;
 
   constructor() {
     const registers = [this.registry];
@@ -141,6 +150,36 @@ export class PrometheusMetrics implements ExecutionMetrics, SessionMetrics, Admi
       help: 'From a cell request arrival to its result (waiting behind earlier cells included).',
       labelNames: ['language'],
       buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.packageInstalls = new Counter({
+      name: 'code_sandbox_package_installs_total',
+      help: "Package installs (a request's `packages`), by language and outcome: ok, failed, timeout, too_large.",
+      labelNames: ['language', 'outcome'],
+      registers,
+    });
+    this.packageInstallDuration = new Histogram({
+      name: 'code_sandbox_package_install_seconds',
+      help: 'Time a package install took, install sandbox start and removal included.',
+      labelNames: ['language'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.packageCacheRequests = new Counter({
+      name: 'code_sandbox_package_cache_requests_total',
+      help: 'Archives installers asked the package mirror for: hit = served from the host cache, miss = fetched from the index.',
+      labelNames: ['result'],
+      registers,
+    });
+    this.packageFetched = new Counter({
+      name: 'code_sandbox_package_fetched_bytes_total',
+      help: "Bytes the package mirror downloaded from the operators' indexes (pages and archives).",
+      registers,
+    });
+    this.packageRefusals = new Counter({
+      name: 'code_sandbox_package_refusals_total',
+      help: 'Requests the package mirror refused: not_allowed = a project not on SANDBOX_PACKAGES_ALLOW, not_index = an install step reaching anything but the index.',
+      labelNames: ['reason'],
       registers,
     });
   }
@@ -259,5 +298,22 @@ export class PrometheusMetrics implements ExecutionMetrics, SessionMetrics, Admi
 
   egressRequest(decision: EgressDecision): void {
     this.egressRequests.inc({ decision });
+  }
+
+  packageInstall(language: Language, outcome: InstallOutcome, seconds: number): void {
+    this.packageInstalls.inc({ language, outcome });
+    this.packageInstallDuration.observe({ language }, seconds);
+  }
+
+  packageCache(result: 'hit' | 'miss'): void {
+    this.packageCacheRequests.inc({ result });
+  }
+
+  packageFetchedBytes(bytes: number): void {
+    this.packageFetched.inc(bytes);
+  }
+
+  packageRefused(reason: 'not_allowed' | 'not_index'): void {
+    this.packageRefusals.inc({ reason });
   }
 }

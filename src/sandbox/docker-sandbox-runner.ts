@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { rename, rm } from 'node:fs/promises';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
+import type { InstallReport } from '../domain/install-report.js';
 import type { Language } from '../domain/languages.js';
+import type { Limits } from '../domain/limits.js';
 import type {
   ReadinessCheck,
   SandboxInfo,
@@ -10,7 +13,9 @@ import type {
   SandboxRunCallbacks,
   SandboxRunner,
 } from '../execution/sandbox-runner.js';
+import type { DockerPackageInstaller } from './docker-package-installer.js';
 import { checkSandboxHost } from './docker/host-checks.js';
+import { packagesDirectory } from './protocol/packages-directory.js';
 import { writeJobDirectory } from './protocol/job-directory.js';
 import { LANGUAGE_RUNTIMES } from './docker/language-runtimes.js';
 import type { SandboxActivity } from './lifecycle/sandbox-activity.js';
@@ -35,6 +40,10 @@ export interface DockerSandboxRunnerOptions {
   maxReturnValueBytes: number;
   /** How long past its timeout a cold container may live before any reaper may remove it. */
   expiryMarginMs: number;
+  /** Installs a job's packages; undefined when the operator named no package index. */
+  installer?: DockerPackageInstaller;
+  /** Most time one install may take (SANDBOX_PACKAGES_INSTALL_TIMEOUT_MS), within the job's timeout. */
+  installTimeoutMs: number;
   logger: Logger;
 }
 
@@ -59,9 +68,48 @@ export class DockerSandboxRunner implements SandboxRunner {
     const logger = this.options.logger.child({ executionId: job.executionId });
     const executionEnded = this.options.activity.executionBegan();
     try {
-      return await this.runInSandbox(job, signal, callbacks, logger);
+      if (job.packages.length === 0) return await this.runInSandbox(job, signal, callbacks, logger);
+      return await this.installThenRun(job, signal, callbacks, logger);
     } finally {
       executionEnded();
+    }
+  }
+
+  /**
+   * Installs the job's packages first, in an install sandbox of their own, into a host directory that
+   * then moves into the program's (read-only) job directory. The install's time is taken from the
+   * program's timeout; a failed install ends the job as `install_error`, with the installer's output,
+   * and no program sandbox is claimed at all.
+   */
+  private async installThenRun(
+    job: SandboxJob,
+    signal: AbortSignal,
+    callbacks: SandboxRunCallbacks,
+    logger: Logger,
+  ): Promise<SandboxOutcome> {
+    const { installer } = this.options;
+    if (!installer?.supports(job.language)) throw new Error(`no package installer for ${job.language}`);
+    const budgetMs = Math.min(this.options.installTimeoutMs, job.limits.timeoutMs);
+    const { report, directory } = await installer.install(
+      {
+        executionId: job.executionId,
+        language: job.language,
+        specs: job.packages,
+        limits: job.limits,
+        budgetMs,
+      },
+      signal,
+    );
+    try {
+      if (report.outcome !== 'ok') return installFailed(report, budgetMs, signal.aborted);
+      const limits: Limits = {
+        ...job.limits,
+        timeoutMs: Math.max(1, job.limits.timeoutMs - report.durationMs),
+      };
+      const outcome = await this.runInSandbox({ ...job, limits }, signal, callbacks, logger, directory);
+      return { ...outcome, install: report };
+    } finally {
+      await rm(directory, { recursive: true, force: true });
     }
   }
 
@@ -70,6 +118,8 @@ export class DockerSandboxRunner implements SandboxRunner {
     signal: AbortSignal,
     callbacks: SandboxRunCallbacks,
     logger: Logger,
+    /** Installed packages to move into the job directory (where the program looks for them). */
+    packagesDir?: string,
   ): Promise<SandboxOutcome> {
     const acquireStarted = performance.now();
     const pooled = await this.options.pools[job.language]?.claim(job.limits);
@@ -92,6 +142,8 @@ export class DockerSandboxRunner implements SandboxRunner {
     let programEnded = false;
     try {
       handle.egress?.bind(job.executionId, job.network);
+      if (packagesDir !== undefined)
+        await rename(packagesDir, packagesDirectory(handle.jobHostDir, job.language));
       await this.writeJob(job, handle);
       const session = new SandboxSession({
         stream: handle.takeStream(),
@@ -148,4 +200,30 @@ export class DockerSandboxRunner implements SandboxRunner {
       maxReturnValueBytes: this.options.maxReturnValueBytes,
     });
   }
+}
+
+/** The outcome of a job whose packages did not install: the program never ran. */
+function installFailed(report: InstallReport, budgetMs: number, cancelled: boolean): SandboxOutcome {
+  const why =
+    report.outcome === 'timeout'
+      ? `took longer than its budget of ${budgetMs} ms`
+      : report.outcome === 'too_large'
+        ? 'installed more than the size budget (SANDBOX_PACKAGES_MAX_BYTES)'
+        : 'failed';
+  return {
+    exitCode: 0,
+    signal: 0,
+    exitReason: cancelled ? 'cancelled' : 'install_error',
+    detail: `installing ${report.packages.join(', ')} ${why}; the installer's output is in install.output`,
+    durationMs: 0,
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    peakMemoryKb: 0,
+    egress: null,
+    returnValue: null,
+    skippedArtifacts: [],
+    skippedArtifactsTotal: 0,
+    sandbox: { sandboxId: '', warm: false, acquireMs: 0 },
+    install: report,
+  };
 }

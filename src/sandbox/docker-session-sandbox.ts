@@ -3,6 +3,8 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ExitReason } from '../domain/exit-reason.js';
+import type { InstallReport } from '../domain/install-report.js';
+import type { Language } from '../domain/languages.js';
 import { InvalidArgumentError, NotFoundError } from '../errors/service-error.js';
 import type {
   Cell,
@@ -10,8 +12,11 @@ import type {
   CellOutcome,
   SandboxEnd,
   SessionFile,
+  SessionInstall,
   SessionSandbox,
 } from '../session/session-sandbox.js';
+import type { DockerPackageInstaller } from './docker-package-installer.js';
+import { packagesDirectory } from './protocol/packages-directory.js';
 import type { Frame } from './protocol/frame-decoder.js';
 import { OutputLimiter } from './protocol/output-limiter.js';
 import type { SandboxHandle } from './lifecycle/sandbox-handle.js';
@@ -33,7 +38,10 @@ const SIGKILL = 9;
 
 export interface DockerSessionSandboxOptions {
   handle: SandboxHandle;
+  language: Language;
   warm: boolean;
+  /** Package installs into this session; undefined when the operator named no index. */
+  installer?: DockerPackageInstaller;
   teardown: SandboxTeardown;
   /** Largest frame from the launcher: a download or a display with its header. */
   maxFrameBytes: number;
@@ -211,6 +219,17 @@ export class DockerSessionSandbox implements SessionSandbox {
       this.channel.send({ op: 'execute', nonce, code: cell.code });
       if (signal.aborted) onAbort();
     });
+  }
+
+  async installPackages(install: SessionInstall, signal: AbortSignal): Promise<InstallReport> {
+    const { installer, handle, language } = this.options;
+    if (!installer?.supports(language))
+      throw new InvalidArgumentError(`installing ${language} packages is off on this server`, 'packages');
+    const { report } = await installer.install(
+      { ...install, language, outHostDir: packagesDirectory(handle.jobHostDir, language) },
+      signal,
+    );
+    return report;
   }
 
   async upload(path: string, content: Buffer): Promise<number> {

@@ -11,6 +11,7 @@ import type { SandboxFactory } from './lifecycle/sandbox-factory.js';
 import type { SandboxHandle } from './lifecycle/sandbox-handle.js';
 import type { WarmPool } from './pool/warm-pool.js';
 import type { SandboxTeardown } from './lifecycle/sandbox-teardown.js';
+import type { DockerPackageInstaller } from './docker-package-installer.js';
 
 export interface DockerSessionSandboxesOptions {
   factory: SandboxFactory;
@@ -23,6 +24,8 @@ export interface DockerSessionSandboxesOptions {
   maxFileBytes: number;
   /** Bytes of displays one cell may produce. */
   maxDisplayBytes: number;
+  /** Package installs into sessions; undefined when the operator named no index. */
+  installer?: DockerPackageInstaller;
   logger: Logger;
 }
 
@@ -47,7 +50,7 @@ export class DockerSessionSandboxes implements SessionSandboxProvider {
 
   async acquire(request: SessionSandboxRequest): Promise<SessionSandbox> {
     const pooled = await this.options.pools[request.language]?.claim(request.limits);
-    if (pooled) return this.wrap(pooled, true);
+    if (pooled) return this.wrap(pooled, request.language, true);
     const { factory, teardown } = this.options;
     const handle = await factory.start({
       sandboxId: request.sandboxId,
@@ -65,14 +68,16 @@ export class DockerSessionSandboxes implements SessionSandboxProvider {
         cause: error,
       });
     }
-    return this.wrap(handle, false);
+    return this.wrap(handle, request.language, false);
   }
 
-  private wrap(handle: SandboxHandle, warm: boolean): SessionSandbox {
+  private wrap(handle: SandboxHandle, language: Language, warm: boolean): SessionSandbox {
     const { teardown, logger } = this.options;
     return new DockerSessionSandbox({
       handle,
+      language,
       warm,
+      ...(this.options.installer ? { installer: this.options.installer } : {}),
       teardown,
       // Displays arrive base64-encoded (4/3) inside JSON.
       maxFrameBytes:

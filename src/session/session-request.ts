@@ -7,6 +7,12 @@ import {
 import { isLanguage, LANGUAGES, type Language } from '../domain/languages.js';
 import type { RequestedLimits } from '../domain/limits.js';
 import { narrowNetworkPolicy, type AllowRule, type NetworkPolicy } from '../domain/network-policy.js';
+import {
+  validatePackages,
+  type PackagePolicy,
+  type PackageRequestInput,
+  type PackageSpec,
+} from '../domain/package-request.js';
 import { InvalidArgumentError, NotFoundError } from '../errors/service-error.js';
 import { isSessionId } from './session-id.js';
 
@@ -19,6 +25,8 @@ export interface CreateSessionInput {
   files?: InputFile[];
   /** Hosts the session's code may reach through the egress proxy, for its whole life; absent = none. */
   network?: { allow?: string[] };
+  /** Packages installed before the session is handed out (docs/packages.md). */
+  packages?: PackageRequestInput;
 }
 
 /** A CreateSession that passed validation. */
@@ -29,6 +37,7 @@ export interface CreateSessionRequest {
   files: InputFile[];
   /** The session's egress, narrowed to the server's allowlist exactly like a one-shot request's. */
   network: NetworkPolicy;
+  packages: PackageSpec[];
 }
 
 /**
@@ -46,6 +55,8 @@ export interface SessionPolicy {
   idleTimeoutMs: number;
   /** The most egress any session may ask for (SANDBOX_EGRESS_ALLOW); empty = none. */
   egressCeiling: readonly AllowRule[];
+  /** What sessions may install (SANDBOX_PACKAGES_*); absent = installing is off. */
+  packages?: PackagePolicy;
 }
 
 /** Below this an idle timeout would close a session between two quick calls of one client. */
@@ -78,6 +89,7 @@ export function validateCreateSession(
     idleTimeoutMs: requestedIdle === 0 ? policy.idleTimeoutMs : Math.min(requestedIdle, policy.idleTimeoutMs),
     files,
     network: narrowNetworkPolicy(input.network?.allow, policy.egressCeiling),
+    packages: validatePackages(input.packages, language, policy.packages),
   };
 }
 
@@ -105,6 +117,12 @@ export function validateCell(
   }
   if (input.arguments !== undefined && Object.keys(input.arguments as object).length > 0) {
     throw new InvalidArgumentError('is not available in a session', 'arguments');
+  }
+  if (input.packages && Object.values(input.packages).some((list) => list && list.length > 0)) {
+    throw new InvalidArgumentError(
+      'is not available on a cell: start the cell with `%pip install NAME…` (Python) or `%npm install NAME…` (Node.js), or give `packages` to CreateSession',
+      'packages',
+    );
   }
   if (input.network?.allow && input.network.allow.length > 0) {
     throw new InvalidArgumentError(

@@ -1,5 +1,7 @@
 import type { Display } from '../domain/display.js';
 import type { OutputStream, ProgramEnd } from '../domain/execution-result.js';
+import type { InstallReport } from '../domain/install-report.js';
+import type { PackageSpec } from '../domain/package-request.js';
 import type { Language } from '../domain/languages.js';
 import type { Limits } from '../domain/limits.js';
 import type { NetworkPolicy } from '../domain/network-policy.js';
@@ -51,6 +53,15 @@ export interface SessionFile {
   size: number;
 }
 
+/** One install into a session. */
+export interface SessionInstall {
+  executionId: string;
+  specs: readonly PackageSpec[];
+  /** The install sandbox's memory, CPU and processes: the session's. */
+  limits: Limits;
+  budgetMs: number;
+}
+
 /** Why a session's sandbox ended by itself. */
 export type SandboxEnd = 'oom' | 'crashed';
 
@@ -73,6 +84,12 @@ export interface SessionSandbox {
   /** Reads a regular file; NotFoundError when absent, InvalidArgumentError when over `maxBytes`. */
   download(path: string, maxBytes: number): Promise<Buffer>;
   list(maxEntries: number): Promise<{ files: SessionFile[]; truncated: boolean }>;
+  /**
+   * Installs packages where the session's interpreter finds them (its job directory's package
+   * directory, on its import path from boot), through the same install sandbox and mirror as one-shot
+   * requests. Resolves with a report whatever the installer did.
+   */
+  installPackages(install: SessionInstall, signal: AbortSignal): Promise<InstallReport>;
   /** Called once if the sandbox ends by itself (out of memory, crashed, killed from outside). */
   onEnd(listener: (reason: SandboxEnd) => void): void;
   /** Removes the sandbox (in the background; never skipped). */

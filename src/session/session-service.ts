@@ -14,6 +14,9 @@ import {
 import type { ExecuteOptions } from '../execution/execution-service.js';
 import type { CallerIdentity } from '../domain/caller-identity.js';
 import { startedEvent } from '../execution/started-event.js';
+import type { InstallReport } from '../domain/install-report.js';
+import { validatePackages, type PackageSpec } from '../domain/package-request.js';
+import { splitCellInstall } from './cell-install.js';
 import { describeEnd, OpenSession, type SessionCloseReason } from './open-session.js';
 import { newSessionId } from './session-id.js';
 import { sessionLogId } from './session-log-id.js';
@@ -27,7 +30,7 @@ import {
   type CreateSessionInput,
   type SessionPolicy,
 } from './session-request.js';
-import type { SessionFile, SessionSandboxProvider } from './session-sandbox.js';
+import type { CellOutcome, SessionFile, SessionSandboxProvider } from './session-sandbox.js';
 
 export interface SessionServiceOptions {
   provider: SessionSandboxProvider;
@@ -43,6 +46,8 @@ export interface SessionServiceOptions {
   policy: SessionPolicy;
   /** Largest file DownloadFile returns. */
   maxDownloadBytes: number;
+  /** Most time one install may take (SANDBOX_PACKAGES_INSTALL_TIMEOUT_MS). */
+  installTimeoutMs: number;
   metrics: SessionMetrics;
   logger: Logger;
 }
@@ -135,6 +140,8 @@ export class SessionService {
         });
         this.sessions.set(sessionId, session);
         for (const file of request.files) await this.uploadInto(session, file, signal);
+        if (request.packages.length > 0)
+          await this.installAtCreate(session, request.packages, limits, signal);
       } catch (error) {
         // A session that exists gives its slot back when it ends; one that never did, here.
         if (session) this.end(session, 'closed');
@@ -183,20 +190,38 @@ export class SessionService {
       const receivedAt = performance.now();
       const session = this.get(caller, sessionId);
       const cell = validateCell(input, session.language, this.options.policy);
+      const install = this.cellInstall(session.language, cell.code);
       const limits = resolveLimits(cell.limits, session.limits, this.options.limitCeilings);
       const executionId = randomUUID();
       const logger = this.options.logger.child({ executionId, session: sessionLogId(sessionId) });
       return session.run(async (queueWaitMs) => {
         const { sandbox } = session;
         options.onEvent(startedEvent(executionId, queueWaitMs, limits, sandbox));
-        const cellToRun = { executionId, code: cell.code, limits, network: session.network };
-        const outcome = await sandbox.runCell(cellToRun, options.signal, {
-          onOutput: (stream, data) => options.onEvent({ type: stream, data }),
-          onDisplay: (display) => options.onEvent({ type: 'display', display }),
-        });
+        let report: InstallReport | undefined;
+        let cellLimits = limits;
+        if (install) {
+          const budgetMs = Math.min(this.options.installTimeoutMs, limits.timeoutMs);
+          report = await sandbox.installPackages(
+            { executionId, specs: install.specs, limits, budgetMs },
+            options.signal,
+          );
+          cellLimits = { ...limits, timeoutMs: Math.max(1, limits.timeoutMs - report.durationMs) };
+        }
+        const runsCode = !install || (report?.outcome === 'ok' && install.code.trim() !== '');
+        const outcome = runsCode
+          ? await sandbox.runCell(
+              { executionId, code: install?.code ?? cell.code, limits: cellLimits, network: session.network },
+              options.signal,
+              {
+                onOutput: (stream, data) => options.onEvent({ type: stream, data }),
+                onDisplay: (display) => options.onEvent({ type: 'display', display }),
+              },
+            )
+          : installOnlyOutcome(report!);
         const { executionCount, interpreterRestarted, ...ended } = outcome;
         const result: ExecutionResult = {
           ...ended,
+          ...(report ? { install: report } : {}),
           executionId,
           queueWaitMs,
           totalMs: Math.round(performance.now() - receivedAt),
@@ -221,6 +246,41 @@ export class SessionService {
         return result;
       }, options.signal);
     });
+  }
+
+  /** A cell's leading `%pip install` / `%npm install` lines, validated like a request's `packages`. */
+  private cellInstall(language: Language, code: string): { specs: PackageSpec[]; code: string } | undefined {
+    const install = splitCellInstall(language, code);
+    if (!install) return undefined;
+    if (install.requirements.length === 0) {
+      throw new InvalidArgumentError('names no package to install', 'code');
+    }
+    const specs = validatePackages(
+      { [language]: install.requirements },
+      language,
+      this.options.policy.packages,
+    );
+    return { specs, code: install.code };
+  }
+
+  /** CreateSession's `packages`, installed before the session is handed out; a failure refuses it. */
+  private async installAtCreate(
+    session: OpenSession,
+    specs: PackageSpec[],
+    limits: Limits,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const budgetMs = this.options.installTimeoutMs;
+    const report = await session.run(
+      () => session.sandbox.installPackages({ executionId: randomUUID(), specs, limits, budgetMs }, signal),
+      signal,
+    );
+    if (report.outcome !== 'ok') {
+      throw new InvalidArgumentError(
+        `did not install (${report.outcome}); the installer said:\n${report.output.slice(-4000)}`,
+        `packages.${session.language}`,
+      );
+    }
   }
 
   async close(caller: CallerIdentity, sessionId: string): Promise<void> {
@@ -325,4 +385,24 @@ export class SessionService {
       throw error;
     }
   }
+}
+
+/** A cell that only installed (or whose install failed): nothing ran in the interpreter. */
+function installOnlyOutcome(report: InstallReport): CellOutcome {
+  const ok = report.outcome === 'ok';
+  return {
+    exitCode: 0,
+    signal: 0,
+    exitReason: ok ? 'ok' : 'install_error',
+    detail: ok
+      ? ''
+      : `installing ${report.packages.join(', ')} ended as ${report.outcome}; the installer's output is in install.output`,
+    durationMs: 0,
+    stdoutTruncated: false,
+    stderrTruncated: false,
+    peakMemoryKb: 0,
+    egress: null,
+    executionCount: 0,
+    interpreterRestarted: false,
+  };
 }

@@ -5,6 +5,7 @@ import { ExecutionService } from '../execution/execution-service.js';
 import type { PrometheusMetrics } from '../observability/prometheus-metrics.js';
 import type { DockerSandboxRunner } from '../sandbox/docker-sandbox-runner.js';
 import { SANDBOX_PROTOCOL } from '../sandbox/protocol/sandbox-protocol.js';
+import { packagePolicy } from './wire-packages.js';
 
 /** The use case: validation, limits, the bounded queue. */
 export function wireExecution(
@@ -25,6 +26,7 @@ export function wireExecution(
       maxInputBytes: config.maxInputBytes,
       reservedPaths: SANDBOX_PROTOCOL.reservedInputPaths,
       egressCeiling: config.egress.ceiling,
+      packages: packagePolicy(config),
     },
     metrics,
     logger,

@@ -6,6 +6,8 @@ import type { Language } from '../domain/languages.js';
 import { resolveLimits } from '../domain/limits.js';
 import type { EgressGateway } from '../egress/egress-gateway.js';
 import type { PrometheusMetrics } from '../observability/prometheus-metrics.js';
+import type { PackageMirror } from '../packages/package-mirror.js';
+import { DockerPackageInstaller } from '../sandbox/docker-package-installer.js';
 import { DockerSandboxRunner } from '../sandbox/docker-sandbox-runner.js';
 import type { DockerClient } from '../sandbox/docker/docker-client.js';
 import type { DockerOperation } from '../sandbox/docker/docker-errors.js';
@@ -33,6 +35,8 @@ export interface SandboxLayer {
   teardown: SandboxTeardown;
   activity: SandboxActivity;
   pools: Partial<Record<Language, WarmPool>>;
+  /** Package installs (docs/packages.md); undefined when the operator named no index. */
+  installer: DockerPackageInstaller | undefined;
 }
 
 /** Docker, the reaper (which runs once before anything starts), the factory, teardown, pools, runner. */
@@ -41,11 +45,38 @@ export async function wireSandboxes(
   docker: DockerClient,
   metrics: PrometheusMetrics,
   egress: EgressGateway | undefined,
+  mirrors: Partial<Record<Language, PackageMirror>>,
   logger: Logger,
 ): Promise<SandboxLayer> {
   const onDockerError = (operation: DockerOperation) => metrics.dockerError(operation);
   // The launcher files and seccomp profile first: a broken install fails before we announce anything.
-  const factory = await wireFactory(config, docker, egress, onDockerError, logger);
+  const { factory, runtimeHostDir, seccompProfile } = await wireFactory(
+    config,
+    docker,
+    egress,
+    onDockerError,
+    logger,
+  );
+  const installer =
+    Object.keys(mirrors).length === 0
+      ? undefined
+      : new DockerPackageInstaller({
+          docker,
+          dockerSocket: config.dockerSocket,
+          instanceId: config.instanceId,
+          runtime: config.sandboxRuntime,
+          images: config.images,
+          jobsRoot: join(config.workRoot, 'jobs', config.instanceId),
+          runtimeHostDir,
+          scratchBytes: config.scratchBytes,
+          seccompProfile,
+          mirrors,
+          maxInstalledBytes: config.packages.maxBytes,
+          expiryMarginMs: config.expiryMarginMs,
+          metrics,
+          onDockerError,
+          logger,
+        });
   const { liveness, reaper } = await wireReaper(config, docker, onDockerError, logger);
   // Executions and refills come first; removals wait for a quiet moment (bounded).
   const activity = new SandboxActivity();
@@ -83,9 +114,11 @@ export async function wireSandboxes(
     artifactLimits: { maxCount: config.maxArtifacts, maxBytes: config.maxArtifactBytes },
     maxReturnValueBytes: config.maxReturnValueBytes,
     expiryMarginMs: config.expiryMarginMs,
+    installer,
+    installTimeoutMs: config.packages.installTimeoutMs,
     logger,
   });
-  return { runner, factory, reaper, liveness, teardown, activity, pools };
+  return { runner, factory, reaper, liveness, teardown, activity, pools, installer };
 }
 
 /** This instance's liveness announcement and the reaper, which has run once when this resolves. */
@@ -128,12 +161,12 @@ async function wireFactory(
   egress: EgressGateway | undefined,
   onDockerError: (operation: DockerOperation) => void,
   logger: Logger,
-): Promise<SandboxFactory> {
+): Promise<{ factory: SandboxFactory; runtimeHostDir: string; seccompProfile: string | undefined }> {
   const runtimeHostDir = await installLauncherFiles(join(packageRoot(), 'sandbox-runtime'), config.workRoot);
   const seccompProfile = config.seccomp
     ? await loadSeccompProfile(join(packageRoot(), SECCOMP_PROFILE_PATH))
     : undefined;
-  return new SandboxFactory({
+  const factory = new SandboxFactory({
     docker,
     dockerSocket: config.dockerSocket,
     instanceId: config.instanceId,
@@ -148,4 +181,5 @@ async function wireFactory(
     onDockerError,
     logger,
   });
+  return { factory, runtimeHostDir, seccompProfile };
 }

@@ -7,6 +7,7 @@ import type { WarmPool } from '../sandbox/pool/warm-pool.js';
 import { SessionService } from '../session/session-service.js';
 import { WARM_READY_TIMEOUT_MS, wirePools } from './wire-pools.js';
 import type { SandboxLayer } from './wire-sandboxes.js';
+import { packagePolicy } from './wire-packages.js';
 
 /** Sessions: their use case over dedicated session sandboxes, sharing the factory and the teardown. */
 export function wireSessions(
@@ -40,6 +41,7 @@ export function wireSessions(
     pools: sessionPools,
     maxFileBytes: config.maxArtifactBytes,
     maxDisplayBytes: config.maxArtifactBytes,
+    ...(sandboxes.installer ? { installer: sandboxes.installer } : {}),
     logger,
   });
   const sessions = new SessionService({
@@ -56,8 +58,10 @@ export function wireSessions(
       maxInputBytes: config.maxInputBytes,
       idleTimeoutMs: config.sessionIdleTimeoutMs,
       egressCeiling: config.egress.ceiling,
+      packages: packagePolicy(config),
     },
     maxDownloadBytes: config.maxArtifactBytes,
+    installTimeoutMs: config.packages.installTimeoutMs,
     metrics,
     logger,
   });

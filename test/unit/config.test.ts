@@ -190,6 +190,8 @@ describe('loadConfig', () => {
     'SANDBOX_RESPONSE_WRITE_TIMEOUT_MS',
     'SANDBOX_SESSION_IDLE_TIMEOUT_MS',
     'SANDBOX_SESSION_MAX_LIFETIME_MS',
+    'SANDBOX_PACKAGES_INSTALL_TIMEOUT_MS',
+    'SANDBOX_PACKAGES_INDEX_TTL_MS',
   ];
   it.each(DURATIONS)('refuses %s above the timer limit, naming it, and takes the limit itself', (key) => {
     // The default timeout may not exceed the ceiling, so both move together where needed.
@@ -214,6 +216,8 @@ describe('loadConfig', () => {
     SANDBOX_MAX_ARTIFACT_BYTES: 256 * 1024 ** 2,
     SANDBOX_MAX_RETURN_VALUE_BYTES: 3 * 1024 ** 2,
     SANDBOX_EGRESS_MAX_BYTES: Number.MAX_SAFE_INTEGER,
+    SANDBOX_PACKAGES_MAX_BYTES: HOST.memoryBytes,
+    SANDBOX_PACKAGES_CACHE_MAX_BYTES: Number.MAX_SAFE_INTEGER,
   };
   it.each(Object.entries(SIZE_BOUNDS))('bounds %s at %d', (key, bound) => {
     // Defaults may not exceed ceilings: raise the ceiling alongside.
@@ -248,6 +252,7 @@ describe('loadConfig', () => {
     SANDBOX_SESSION_POOL_SIZE: 64,
     SANDBOX_EGRESS_MAX_CONNECTIONS: 100_000,
     SANDBOX_EGRESS_MAX_OPEN_CONNECTIONS: 1024,
+    SANDBOX_PACKAGES_MAX_COUNT: 256,
   };
   it.each(Object.entries(COUNT_BOUNDS))('bounds %s at %d', (key, bound) => {
     // A per-caller share may not exceed the total it is a share of: raise that alongside.

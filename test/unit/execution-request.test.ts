@@ -36,6 +36,7 @@ describe('validateExecutionRequest', () => {
       entrypoint: 'script',
       argumentsJson: '{}',
       network: { rules: [] },
+      packages: [],
     });
   });
 

@@ -23,8 +23,8 @@ describe('what the tool descriptions say about the sandbox', () => {
     const facts = sandboxFacts(loadConfig({}, host), loadSandboxImagePackages(conf));
     expect(describeImages(facts)).toBe(
       [
-        '- python: Python 3 (image code-sandbox-python:4) with numpy, pandas, matplotlib, requests and the standard library.',
-        '- nodejs: Node.js (image code-sandbox-nodejs:2) with axios and the built-in modules.',
+        '- python: Python 3 (image code-sandbox-python:5) with numpy, pandas, matplotlib, requests and the standard library.',
+        '- nodejs: Node.js (image code-sandbox-nodejs:3) with axios and the built-in modules.',
       ].join('\n'),
     );
   });

@@ -50,6 +50,9 @@ function memorySandbox(index: number): SessionSandbox & { closed: boolean } {
         truncated: false,
       };
     },
+    installPackages() {
+      throw new Error('this fake installs nothing');
+    },
     onEnd() {},
     close() {
       sandbox.closed = true;
@@ -96,6 +99,7 @@ function sessionService(maxSessions = 4, maxSessionsPerCaller = 2) {
       egressCeiling: [],
     },
     maxDownloadBytes: 1024,
+    installTimeoutMs: 60_000,
     metrics: { sessionOpened() {}, sessionClosed() {}, cellFinished() {}, sessionRefused() {} },
     logger: pino({ level: 'info' }, log),
   });

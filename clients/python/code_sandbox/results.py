@@ -96,6 +96,20 @@ class EgressReport:
 
 
 @dataclass(frozen=True)
+class InstallReport:
+    """What installing the run's ``packages`` did. ``outcome``: "ok", "failed", "timeout" or
+    "too_large"; anything but "ok" makes the exit_reason "install_error"."""
+
+    packages: List[str]
+    outcome: str
+    duration_ms: int
+    cache_hits: int
+    cache_misses: int
+    #: pip's or npm's output and the package mirror's refusals (the last 64 KiB).
+    output: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class SkippedArtifact:
     name: str
     reason: str
@@ -104,7 +118,7 @@ class SkippedArtifact:
 @dataclass(frozen=True)
 class ExecutionResult:
     """The outcome of one run or one session cell. What the program did is ``exit_reason``: "ok",
-    "error", "timeout", "oom", "output_limit", "cancelled" or "sandbox_error"."""
+    "error", "timeout", "oom", "output_limit", "cancelled", "sandbox_error" or "install_error"."""
 
     execution_id: str
     exit_reason: str
@@ -132,6 +146,8 @@ class ExecutionResult:
     session_id: Optional[str]
     execution_count: Optional[int]
     interpreter_restarted: bool
+    #: Present when the run asked for ``packages``.
+    install: Optional[InstallReport] = None
 
     @property
     def ok(self) -> bool:
@@ -203,6 +219,16 @@ def result_from_proto(result, started, stdout: str, stderr: str, artifacts, disp
             bytes=result.egress.bytes,
             denied_attempts=[DeniedEgress(d.host, d.port, d.reason) for d in result.egress.denied_attempts],
         )
+    install = None
+    if result.HasField("install"):
+        install = InstallReport(
+            packages=list(result.install.packages),
+            outcome=result.install.outcome,
+            duration_ms=result.install.duration_ms,
+            cache_hits=result.install.cache_hits,
+            cache_misses=result.install.cache_misses,
+            output=result.install.output,
+        )
     return ExecutionResult(
         execution_id=result.execution_id,
         exit_reason=result.exit_reason,
@@ -229,4 +255,5 @@ def result_from_proto(result, started, stdout: str, stderr: str, artifacts, disp
         session_id=result.session_id or None,
         execution_count=result.execution_count if result.session_id else None,
         interpreter_restarted=result.interpreter_restarted,
+        install=install,
     )

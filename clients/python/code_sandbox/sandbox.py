@@ -18,6 +18,8 @@ Content = Union[bytes, str]
 Files = Union[Mapping[str, Content], Iterable[Tuple[str, Content]]]
 LimitsLike = Union[Limits, Mapping[str, int]]
 Network = Union[Sequence[str], Mapping[str, Sequence[str]]]
+#: Packages to install first, by language: ``{"python": ["pymysql==1.1.1"]}``.
+Packages = Mapping[str, Sequence[str]]
 
 #: One artifact is one message and the service allows up to 256 MiB (SANDBOX_MAX_ARTIFACT_BYTES).
 DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 264 * 1024 * 1024
@@ -75,6 +77,7 @@ class Sandbox:
         files: Optional[Files] = None,
         limits: Optional[LimitsLike] = None,
         network: Optional[Network] = None,
+        packages: Optional[Packages] = None,
         stdin: Optional[Content] = None,
         entrypoint: Optional[str] = None,
         arguments: Optional[Dict[str, Any]] = None,
@@ -87,7 +90,9 @@ class Sandbox:
         ``entrypoint``: "script" runs the code, "main" calls its ``main(**arguments)`` and returns its
         value as ``result.return_value``, "auto" is "main" when the code defines one. Default: "main"
         when ``arguments`` is given, else "script". ``network``: hosts the code may reach, e.g.
-        ``["api.example.com"]`` (each within the server's allowlist); none by default.
+        ``["api.example.com"]`` (each within the server's allowlist); none by default. ``packages``:
+        installed first from the operator's index, e.g. ``{"python": ["tabulate"]}``; the install's
+        time comes out of the timeout, and ``result.install`` says what it did.
         """
         request = sandbox_pb2.ExecuteCodeRequest(
             language=language,
@@ -100,6 +105,8 @@ class Sandbox:
         )
         if network is not None:
             request.network.CopyFrom(_network(network))
+        if packages is not None:
+            request.packages.CopyFrom(_packages(packages))
         return self._execute(request, None, on_stdout, on_stderr, None)
 
     def session(
@@ -110,6 +117,7 @@ class Sandbox:
         idle_timeout_ms: Optional[int] = None,
         files: Optional[Files] = None,
         network: Optional[Network] = None,
+        packages: Optional[Packages] = None,
     ) -> Session:
         """Starts a session: an interpreter kept alive between ``session.run`` calls (a Jupyter kernel
         for "python"). Use it as a context manager so it is closed::
@@ -126,6 +134,8 @@ class Sandbox:
         )
         if network is not None:
             request.network.CopyFrom(_network(network))
+        if packages is not None:
+            request.packages.CopyFrom(_packages(packages))
         created = self._unary("CreateSession", request, None)
         return Session(self, created.session_id, created)
 
@@ -195,3 +205,15 @@ def _network(network: Network):
     if isinstance(allow, str):
         raise TypeError('network: a list of hosts, e.g. ["api.example.com"]')
     return sandbox_pb2.NetworkPolicy(allow=list(allow))
+
+
+def _packages(packages: Packages):
+    unknown = set(packages) - {"python", "nodejs"}
+    if unknown:
+        raise TypeError(f"packages: unknown languages {', '.join(sorted(unknown))} (python, nodejs)")
+    for language, requirements in packages.items():
+        if isinstance(requirements, str):
+            raise TypeError(f'packages: a list of requirements per language, e.g. {{"{language}": ["tabulate"]}}')
+    return sandbox_pb2.Packages(
+        python=list(packages.get("python", [])), nodejs=list(packages.get("nodejs", []))
+    )

@@ -14,7 +14,14 @@ import { withRetry, type RetryOptions } from './retry.js';
 import { loadSandboxService } from './sandbox-proto.js';
 import { Session } from './session.js';
 import type { CreateSessionOptions, ExecutionResult, OutputOptions, RunOptions } from './types.js';
-import { bytesOf, filesToWire, limitsToWire, type WireEvent, type WireSession } from './wire.js';
+import {
+  bytesOf,
+  filesToWire,
+  limitsToWire,
+  packagesToWire,
+  type WireEvent,
+  type WireSession,
+} from './wire.js';
 
 /** Options of `new CodeSandbox(...)`. */
 export interface CodeSandboxOptions {
@@ -98,6 +105,7 @@ export class CodeSandbox {
         entrypoint,
         arguments_json: options.arguments ? JSON.stringify(options.arguments) : '',
         network: options.network ? { allow: options.network.allow } : null,
+        packages: packagesToWire(options.packages),
       },
       options,
     );
@@ -113,6 +121,7 @@ export class CodeSandbox {
         idle_timeout_ms: options.idleTimeoutMs ?? 0,
         files: filesToWire(options.files),
         network: options.network ? { allow: options.network.allow } : null,
+        packages: packagesToWire(options.packages),
       },
       undefined,
       options.signal,

@@ -7,6 +7,7 @@ import {
   artifactFromWire,
   displayFromWire,
   egressFromWire,
+  installFromWire,
   limitsFromWire,
   returnValueFromWire,
   type WireEvent,
@@ -100,6 +101,7 @@ function resultFrom(
 ): ExecutionResult {
   const returnValue = returnValueFromWire(result.return_value);
   const egress = egressFromWire(result.egress);
+  const install = installFromWire(result.install);
   const value = displays.find((display) => display.kind === 'execute_result');
   return {
     executionId: result.execution_id,
@@ -123,6 +125,7 @@ function resultFrom(
     peakMemoryKb: result.peak_memory_kb,
     limits: limitsFromWire(result.limits),
     ...(egress ? { egress } : {}),
+    ...(install ? { install } : {}),
     sandboxId: started?.sandbox_id ?? '',
     warmStart: started?.warm_start ?? false,
     ...(result.session_id ? { sessionId: result.session_id, executionCount: result.execution_count } : {}),

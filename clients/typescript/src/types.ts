@@ -29,9 +29,38 @@ export interface NetworkPolicy {
   allow: string[];
 }
 
+/**
+ * Packages to install before the code runs, from the operator's index and allowlist (the server's
+ * docs/packages.md): `{ python: ["pymysql==1.1.1"] }`, `{ nodejs: ["lodash@4.17.21"] }`.
+ */
+export interface Packages {
+  python?: string[];
+  nodejs?: string[];
+}
+
+/** What installing `packages` did. */
+export interface InstallReport {
+  packages: string[];
+  /** "ok", "failed", "timeout" or "too_large"; anything but "ok" makes the exitReason "install_error". */
+  outcome: string;
+  durationMs: number;
+  cacheHits: number;
+  cacheMisses: number;
+  /** pip's or npm's output and the package mirror's refusals (the last 64 KiB). */
+  output: string;
+}
+
 /** Why a program ended. New reasons may appear; treat unknown ones like "error". */
 export type ExitReason =
-  'ok' | 'error' | 'timeout' | 'oom' | 'output_limit' | 'cancelled' | 'sandbox_error' | (string & {});
+  | 'ok'
+  | 'error'
+  | 'timeout'
+  | 'oom'
+  | 'output_limit'
+  | 'cancelled'
+  | 'sandbox_error'
+  | 'install_error'
+  | (string & {});
 
 /** A file the program left under artifacts/ in its working directory. */
 export interface Artifact {
@@ -107,6 +136,8 @@ export interface ExecutionResult {
   /** The limits that were in force. */
   limits: Required<Limits>;
   egress?: EgressReport;
+  /** Present when the run asked for `packages`. */
+  install?: InstallReport;
   /** The sandbox container's label, and whether a pre-started sandbox ran it. */
   sandboxId: string;
   warmStart: boolean;
@@ -134,6 +165,8 @@ export interface RunOptions extends OutputOptions {
   files?: InputFiles;
   limits?: Limits;
   network?: NetworkPolicy;
+  /** Installed before the code runs; the install's time comes out of `limits.timeoutMs`. */
+  packages?: Packages;
   /** What the program reads on stdin. */
   stdin?: string | Uint8Array;
   /**
@@ -162,6 +195,8 @@ export interface CreateSessionOptions {
   files?: InputFiles;
   /** Hosts the session's code may reach, for its whole life. */
   network?: NetworkPolicy;
+  /** Installed before the session is handed out; cells install more with `%pip install` / `%npm install`. */
+  packages?: Packages;
   signal?: AbortSignal;
 }
 

@@ -1,4 +1,12 @@
-import type { Artifact, Display, EgressReport, InputFiles, Limits, ReturnValue } from './types.js';
+import type {
+  Artifact,
+  Display,
+  EgressReport,
+  InputFiles,
+  InstallReport,
+  Limits,
+  ReturnValue,
+} from './types.js';
 
 /*
  * sandbox.v1 messages as proto-loader hands them over (keepCase, defaults, longs as numbers), and the
@@ -38,6 +46,15 @@ export interface WireEgress {
   denied_attempts: { host: string; port: number; reason: string }[];
 }
 
+export interface WireInstall {
+  packages: string[];
+  outcome: string;
+  duration_ms: number;
+  cache_hits: number;
+  cache_misses: number;
+  output: string;
+}
+
 export interface WireResult {
   execution_id: string;
   exit_code: number;
@@ -55,6 +72,7 @@ export interface WireResult {
   signal: number;
   skipped_artifacts_total: number;
   egress: WireEgress | null;
+  install?: WireInstall | null;
   session_id: string;
   execution_count: number;
   interpreter_restarted: boolean;
@@ -145,4 +163,21 @@ export function egressFromWire(egress: WireEgress | null): EgressReport | undefi
     bytes: egress.bytes,
     deniedAttempts: egress.denied_attempts.map(({ host, port, reason }) => ({ host, port, reason })),
   };
+}
+
+export function installFromWire(install: WireInstall | null | undefined): InstallReport | undefined {
+  if (!install) return undefined;
+  return {
+    packages: [...install.packages],
+    outcome: install.outcome,
+    durationMs: Number(install.duration_ms),
+    cacheHits: install.cache_hits,
+    cacheMisses: install.cache_misses,
+    output: install.output,
+  };
+}
+
+/** `packages` as the proto's Packages message (null when none). */
+export function packagesToWire(packages: { python?: string[]; nodejs?: string[] } | undefined) {
+  return packages ? { python: packages.python ?? [], nodejs: packages.nodejs ?? [] } : null;
 }

@@ -10,6 +10,7 @@ import { buildContainerSpec } from '../docker/container-spec.js';
 import { sandboxStartError, type DockerErrorListener } from '../docker/docker-errors.js';
 import { launcherCommand } from '../docker/language-runtimes.js';
 import { removeContainer } from '../docker/remove-container.js';
+import { packagesDirectory } from '../protocol/packages-directory.js';
 import { SandboxHandle } from './sandbox-handle.js';
 
 export interface SandboxFactoryOptions {
@@ -66,6 +67,9 @@ export class SandboxFactory {
     const image = images[request.language];
     const jobHostDir = join(this.options.jobsRoot, request.sandboxId);
     await mkdir(jobHostDir, { recursive: true, mode: 0o755 });
+    // A session's interpreter has its package directory on its import path from boot (PYTHONPATH,
+    // NODE_PATH): it must exist then, for what a later `%pip install` puts there to be found.
+    if (request.session) await mkdir(packagesDirectory(jobHostDir, request.language), { mode: 0o755 });
     // Before the container starts: its launcher looks for the socket once, while it boots.
     let egress: EgressChannel | undefined;
     try {

@@ -24,6 +24,17 @@ const protocolFileSchema = z.object({
     egress_socket: z.string(),
   }),
   egress: z.object({ proxy_port: z.int().min(1).max(65535), no_proxy: z.string() }),
+  /** Package installs: the install sandbox's paths and port, where the program finds what was installed. */
+  packages: z.object({
+    install_dir: z.string(),
+    socket: z.string(),
+    manifest: z.string(),
+    port: z.int().min(1).max(65535),
+    stage_dir: z.string(),
+    out_dir: z.string(),
+    python_dir: z.string(),
+    nodejs_dir: z.string(),
+  }),
   reserved_input_paths: z.array(z.string()),
   artifact_name_forbidden_characters: z.string(),
   caps: z.object({
@@ -129,6 +140,7 @@ export function sandboxProtocol(file: SandboxProtocolFile) {
     frames,
     paths: file.paths,
     egress: file.egress,
+    packages: file.packages,
     caps,
     session: file.session,
     reservedInputPaths: file.reserved_input_paths,

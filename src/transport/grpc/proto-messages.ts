@@ -3,6 +3,7 @@ import type { CellInput } from '../../session/session-request.js';
 import { InvalidArgumentError } from '../../errors/service-error.js';
 import type { ExecutionEvent } from '../../domain/execution-result.js';
 import { egressToWire } from '../wire-egress.js';
+import { installToWire, packagesFromWire } from '../wire-install.js';
 import { limitsToWire, requestedLimitsFromWire, type WireLimits } from '../wire-limits.js';
 import { startedToWire } from '../wire-started.js';
 
@@ -16,6 +17,7 @@ export interface ProtoExecuteCodeRequest {
   arguments_json: string;
   network: { allow: string[] } | null;
   session_id: string;
+  packages: { python: string[]; nodejs: string[] } | null;
 }
 
 export function requestFromProto(message: ProtoExecuteCodeRequest): ExecutionRequestInput {
@@ -28,6 +30,7 @@ export function requestFromProto(message: ProtoExecuteCodeRequest): ExecutionReq
     entrypoint: message.entrypoint,
     arguments: parseArgumentsJson(message.arguments_json),
     ...(message.network ? { network: { allow: message.network.allow } } : {}),
+    ...packagesFromWire(message.packages),
   };
 }
 
@@ -82,6 +85,7 @@ export function eventToProto(event: ExecutionEvent): Record<string, unknown> | u
           skipped_artifacts: r.skippedArtifacts,
           skipped_artifacts_total: r.skippedArtifactsTotal,
           egress: egressToWire(r.egress),
+          install: installToWire(r.install),
           session_id: r.cell?.sessionId ?? '',
           execution_count: r.cell?.executionCount ?? 0,
           interpreter_restarted: r.cell?.interpreterRestarted ?? false,

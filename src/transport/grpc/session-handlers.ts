@@ -1,3 +1,4 @@
+import { packagesFromWire } from '../wire-install.js';
 import type { sendUnaryData, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { mimeTypeFor } from '../../domain/artifact.js';
@@ -14,6 +15,7 @@ interface CreateSessionRequest {
   idle_timeout_ms: number;
   files: { path: string; content: Buffer }[];
   network: { allow: string[] } | null;
+  packages: { python: string[]; nodejs: string[] } | null;
 }
 interface SessionRequest {
   session_id: string;
@@ -61,6 +63,7 @@ export function sessionHandlers(
           idleTimeoutMs: request.idle_timeout_ms,
           files: request.files.map((file) => ({ path: file.path, content: file.content })),
           ...(request.network ? { network: { allow: request.network.allow } } : {}),
+          ...packagesFromWire(request.packages),
         },
         signal,
       );

@@ -1,3 +1,4 @@
+import { packagesFromWire } from '../wire-install.js';
 import { z } from 'zod';
 import type { ExecutionRequestInput, InputFile } from '../../domain/execution-request.js';
 import type { RequestedLimits } from '../../domain/limits.js';
@@ -23,6 +24,11 @@ export const fileSchema = z
     message: 'exactly one of "content" (UTF-8 text) or "content_b64" must be given',
   });
 
+/** `packages` of an execution or a session: `{python: ["tabulate"], nodejs: ["lodash@4.17.21"]}`. */
+export const packagesSchema = z
+  .object({ python: z.array(z.string()).optional(), nodejs: z.array(z.string()).optional() })
+  .strict();
+
 /** `network` of an execution or a session: `{allow: ["host[:port]", …]}`. */
 export const networkSchema = z.object({ allow: z.array(z.string()).optional() }).strict();
 
@@ -41,6 +47,7 @@ export const executeRequestBodySchema = z
     entrypoint: z.string().optional(),
     arguments: z.unknown().optional(),
     network: networkSchema.optional(),
+    packages: packagesSchema.optional(),
   })
   .strict()
   .refine((body) => body.stdin === undefined || body.stdin_b64 === undefined, {
@@ -87,5 +94,6 @@ export function parseExecuteRequestBody(
     entrypoint: b.entrypoint,
     arguments: b.arguments,
     ...(b.network ? { network: { allow: b.network.allow ?? [] } } : {}),
+    ...packagesFromWire(b.packages),
   };
 }

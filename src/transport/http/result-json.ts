@@ -2,6 +2,7 @@ import type { Artifact } from '../../domain/artifact.js';
 import { isTextMimeType, type Display } from '../../domain/display.js';
 import type { ExecutionEvent, ExecutionResult, ReturnValue } from '../../domain/execution-result.js';
 import { egressToWire } from '../wire-egress.js';
+import { installToWire } from '../wire-install.js';
 import { limitsToWire } from '../wire-limits.js';
 import { startedToWire } from '../wire-started.js';
 import { JsonBytes } from './json-chunks.js';
@@ -26,6 +27,7 @@ export function resultToJson(result: ExecutionResult): Record<string, unknown> {
     skipped_artifacts: result.skippedArtifacts,
     skipped_artifacts_total: result.skippedArtifactsTotal,
     egress: egressToWire(result.egress),
+    ...(result.install && { install: installToWire(result.install) }),
     ...(result.cell && {
       session_id: result.cell.sessionId,
       execution_count: result.cell.executionCount,

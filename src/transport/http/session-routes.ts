@@ -1,3 +1,4 @@
+import { packagesFromWire } from '../wire-install.js';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -9,6 +10,7 @@ import {
   decodeFile,
   fileSchema,
   networkSchema,
+  packagesSchema,
   parseExecuteRequestBody,
   parseLimits,
 } from './execute-request-body.js';
@@ -23,6 +25,7 @@ const createSessionBodySchema = z
     idle_timeout_ms: z.number().optional(),
     files: z.array(fileSchema).optional(),
     network: networkSchema.optional(),
+    packages: packagesSchema.optional(),
   })
   .strict();
 
@@ -51,6 +54,7 @@ export function registerSessionRoutes(
         idleTimeoutMs: body.idle_timeout_ms,
         files: (body.files ?? []).map(decodeFile),
         ...(body.network ? { network: { allow: body.network.allow ?? [] } } : {}),
+        ...packagesFromWire(body.packages),
       },
       abortOnDisconnect(reply),
     );

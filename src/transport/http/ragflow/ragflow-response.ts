@@ -20,6 +20,8 @@ const STATUS_BY_EXIT_REASON: Record<ExitReason, RagflowStatus> = {
   oom: 'resource_limit_exceeded',
   output_limit: 'resource_limit_exceeded',
   sandbox_error: 'runtime_error',
+  // /run installs no packages (docs/packages.md): only for completeness.
+  install_error: 'program_runner_error',
   cancelled: 'program_runner_error',
 };
 
