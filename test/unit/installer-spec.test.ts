@@ -5,7 +5,7 @@ const spec = buildInstallerSpec({
   installId: 'install-1',
   instanceId: 'unit',
   language: 'python',
-  image: 'code-sandbox-python:test',
+  image: 'code-sandbox-python:missing',
   runtime: 'runsc',
   limits: {
     timeoutMs: 5000,
