@@ -13,9 +13,11 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import Docker, { type ContainerCreateOptions } from 'dockerode';
+import { pino } from 'pino';
 import { loadConfig } from '../src/config/config.js';
 import { packageRoot } from '../src/config/package-root.js';
 import { buildContainerSpec } from '../src/sandbox/docker/container-spec.js';
+import { DockerSandboxContainer } from '../src/sandbox/docker/docker-sandbox-container.js';
 import { launcherCommand } from '../src/sandbox/docker/language-runtimes.js';
 import { installLauncherFiles } from '../src/sandbox/docker/launcher-files.js';
 import { SandboxHandle } from '../src/sandbox/lifecycle/sandbox-handle.js';
@@ -173,7 +175,8 @@ async function measureVariant(
       await container.start();
       endPhase('start');
       if (variant.launcher && attached) {
-        await new SandboxHandle(sandboxId, container, attached, jobHostDir).waitUntilReady(60_000);
+        const sandbox = new DockerSandboxContainer(container, pino({ level: 'silent' }));
+        await new SandboxHandle(sandboxId, sandbox, attached, jobHostDir).waitUntilReady(60_000);
       } else {
         await container.wait();
       }

@@ -14,7 +14,8 @@ const configPath = process.argv[3] ?? '/etc/code-sandbox/containerd.toml';
 const runscPath = process.argv[4] ?? '/usr/bin/runsc';
 
 const quoted = (args) => args.map((arg) => `'${arg}'`).join(' ');
-const wrapper = (args) => `#!/bin/sh\n# Written by scripts/configure-containerd.mjs.\nexec ${runscPath} ${quoted(args)} "$@"\n`;
+const wrapper = (args) =>
+  `#!/bin/sh\n# Written by scripts/configure-containerd.mjs.\nexec ${runscPath} ${quoted(args)} "$@"\n`;
 
 const files = [
   { path: join(runtimeDir, 'runsc'), text: wrapper(RUNSC_ARGS), mode: 0o755 },

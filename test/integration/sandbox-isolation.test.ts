@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectIsolated } from '../support/expect-isolated.js';
 import {
-  containersOf,
+  sandboxContainersOf,
   eventuallyEmpty,
   executeGrpc,
   inspectWhileRunning,
@@ -137,6 +137,6 @@ describe('sandbox isolation on runsc', () => {
     // Either the launcher's real result (exit 5) or a detected tampering, never the forged success.
     expect(run.result?.exit_reason).not.toBe('ok');
     expect(['error', 'sandbox_error']).toContain(run.result?.exit_reason);
-    expect(await eventuallyEmpty(() => containersOf(t.docker, run.sandboxId as string))).toEqual([]);
+    expect(await eventuallyEmpty(() => sandboxContainersOf(t, run.sandboxId as string))).toEqual([]);
   });
 });

@@ -1,8 +1,6 @@
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
-import type { DockerErrorListener } from '../docker/docker-errors.js';
 import { removeJobDirectory } from '../protocol/job-directory.js';
-import { removeContainer } from '../docker/remove-container.js';
 import type { SandboxHandle } from './sandbox-handle.js';
 
 export interface SandboxTeardownOptions {
@@ -21,7 +19,6 @@ export interface SandboxTeardownOptions {
   deferWhile?: () => boolean;
   maxDeferralMs?: number;
   maxDeferred?: number;
-  onDockerError?: DockerErrorListener;
   logger: Logger;
 }
 
@@ -92,7 +89,7 @@ export class SandboxTeardown implements SandboxDisposer {
       ? withinMs(
           handle.container
             .kill()
-            .then(() => handle.container.wait())
+            .then(() => handle.container.stopped())
             .catch(() => undefined), // already gone: fine
           KILL_WAIT_LIMIT_MS,
         )
@@ -104,8 +101,11 @@ export class SandboxTeardown implements SandboxDisposer {
           // Checked right before each removal begins, not when it was queued.
           await this.whenQuiet();
           handle.closeStream();
-          await removeContainer(handle.container, logger, this.options.onDockerError);
-          await removeJobDirectory(handle.jobHostDir);
+          try {
+            await handle.container.remove();
+          } finally {
+            await removeJobDirectory(handle.jobHostDir);
+          }
         }),
       )
       .catch((error: unknown) => logger.warn({ err: error, sandboxId: handle.sandboxId }, 'teardown failed'))
