@@ -12,7 +12,7 @@ import type {
 import { writeJobDirectory } from './protocol/job-directory.js';
 import { LANGUAGE_RUNTIMES } from './docker/language-runtimes.js';
 import type { SandboxActivity } from './lifecycle/sandbox-activity.js';
-import type { SandboxEngine } from './lifecycle/sandbox-engine.js';
+import type { SandboxEngine } from './engine/sandbox-engine.js';
 import type { SandboxFactory } from './lifecycle/sandbox-factory.js';
 import type { SandboxHandle } from './lifecycle/sandbox-handle.js';
 import { SandboxSession } from './protocol/sandbox-session.js';

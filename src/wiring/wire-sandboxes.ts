@@ -13,7 +13,7 @@ import type { DockerClient } from '../sandbox/docker/docker-client.js';
 import type { DockerOperation } from '../sandbox/docker/docker-errors.js';
 import { installLauncherFiles } from '../sandbox/docker/launcher-files.js';
 import { loadSeccompProfile } from '../sandbox/docker/seccomp-profile.js';
-import type { SandboxEngine } from '../sandbox/lifecycle/sandbox-engine.js';
+import type { SandboxEngine } from '../sandbox/engine/sandbox-engine.js';
 import { SandboxActivity } from '../sandbox/lifecycle/sandbox-activity.js';
 import { SandboxFactory } from '../sandbox/lifecycle/sandbox-factory.js';
 import { SandboxReaper } from '../sandbox/lifecycle/sandbox-reaper.js';

@@ -12,14 +12,14 @@ const execute = (body: unknown, headers?: Record<string, string>) =>
   postJson(`${t.httpUrl}/v1/execute`, body, headers);
 
 describe('REST API', () => {
-  it('GET /healthz answers while the process lives; GET /readyz checks docker, runsc and the image', async () => {
+  it('GET /healthz answers while the process lives; GET /readyz checks the engine, runsc and the image', async () => {
     const health = await fetch(`${t.httpUrl}/healthz`);
     expect(health.status).toBe(200);
     const ready = await fetch(`${t.httpUrl}/readyz`);
     expect(ready.status).toBe(200);
     const body = (await ready.json()) as { checks: { name: string; ok: boolean }[] };
     expect(body.checks.map((check) => check.name).sort()).toEqual([
-      'docker',
+      t.config.backend, // docker or containerd
       'image:nodejs',
       'image:python',
       'runtime',

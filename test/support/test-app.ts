@@ -8,7 +8,7 @@ import { pino, type Logger } from 'pino';
 import { startApp, type AppOverrides, type RunningApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { LABEL_INSTANCE, LABEL_SANDBOX } from '../../src/sandbox/docker/sandbox-labels.js';
-import type { LabelledContainer } from '../../src/sandbox/lifecycle/sandbox-container.js';
+import type { LabelledContainer } from '../../src/sandbox/engine/sandbox-container.js';
 import { loadSandboxService } from '../../src/transport/grpc/sandbox-proto.js';
 import { testContainers, type ContainerdRecord, type TestContainers } from './test-containers.js';
 
@@ -64,10 +64,16 @@ export async function startTestApp(
   };
 }
 
-/** SANDBOX_BACKEND as the test process's environment names it (docker when unset). */
-export function testBackend(): { SANDBOX_BACKEND?: string } {
+/**
+ * SANDBOX_BACKEND as the test process's environment names it (docker when unset), with what that
+ * backend needs: containerd runs no sessions (SANDBOX_MAX_SESSIONS=0; see docs/operating.md).
+ */
+export function testBackend(): Record<string, string> {
   const backend = process.env.SANDBOX_BACKEND;
-  return backend ? { SANDBOX_BACKEND: backend } : {};
+  if (!backend) return {};
+  return backend === 'containerd'
+    ? { SANDBOX_BACKEND: backend, SANDBOX_MAX_SESSIONS: '0' }
+    : { SANDBOX_BACKEND: backend };
 }
 
 export interface TimedEvent {

@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import type { Config } from '../../src/config/config.js';
 import { ContainerdApi } from '../../src/sandbox/containerd/containerd-api.js';
 import { containerId, type OciSpec } from '../../src/sandbox/containerd/oci-spec.js';
-import type { LabelledContainer } from '../../src/sandbox/lifecycle/sandbox-container.js';
+import type { LabelledContainer } from '../../src/sandbox/engine/sandbox-container.js';
 
 /** A live sandbox container as containerd holds it: its record's labels, runtime and OCI spec. */
 export interface ContainerdRecord {

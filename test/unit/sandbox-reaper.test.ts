@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { InstanceLiveness, InstanceState } from '../../src/sandbox/lifecycle/instance-liveness.js';
-import type { SandboxInventory } from '../../src/sandbox/lifecycle/sandbox-container.js';
+import type { SandboxInventory } from '../../src/sandbox/engine/sandbox-container.js';
 import { SandboxReaper } from '../../src/sandbox/lifecycle/sandbox-reaper.js';
 import { sandboxLabels } from '../../src/sandbox/docker/sandbox-labels.js';
 import { UnixSocketLiveness } from '../../src/sandbox/lifecycle/unix-socket-liveness.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
-import type { SandboxContainer } from '../../src/sandbox/lifecycle/sandbox-container.js';
+import type { SandboxContainer } from '../../src/sandbox/engine/sandbox-container.js';
 import { SandboxHandle } from '../../src/sandbox/lifecycle/sandbox-handle.js';
 import { SandboxTeardown } from '../../src/sandbox/lifecycle/sandbox-teardown.js';
 

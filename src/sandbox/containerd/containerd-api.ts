@@ -18,6 +18,7 @@ const RUNC_OPTIONS_PROTO = 'github.com/containerd/containerd/runtime/v2/runc/opt
 export const GRPC_NOT_FOUND = 5;
 export const GRPC_ALREADY_EXISTS = 6;
 export const GRPC_FAILED_PRECONDITION = 9;
+export const GRPC_UNAVAILABLE = 14;
 
 type Unary = (
   request: unknown,

@@ -3,16 +3,12 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { UnavailableError } from '../../errors/service-error.js';
 import type { ReadinessCheck } from '../../execution/sandbox-runner.js';
-import type { ContainerSpecInput } from '../docker/container-spec.js';
+import type { ContainerSpecInput } from '../engine/sandbox-spec.js';
 import type { DockerErrorListener } from '../docker/docker-errors.js';
 import { LABEL_SERVICE, sandboxLabels, SERVICE_LABEL_VALUE } from '../docker/sandbox-labels.js';
-import type { LabelledContainer } from '../lifecycle/sandbox-container.js';
-import type {
-  EngineReadinessOptions,
-  LaunchedContainer,
-  SandboxEngine,
-} from '../lifecycle/sandbox-engine.js';
-import { ContainerdApi, GRPC_NOT_FOUND, grpcCode } from './containerd-api.js';
+import type { LabelledContainer } from '../engine/sandbox-container.js';
+import type { EngineReadinessOptions, LaunchedContainer, SandboxEngine } from '../engine/sandbox-engine.js';
+import { ContainerdApi, GRPC_NOT_FOUND, GRPC_UNAVAILABLE, grpcCode } from './containerd-api.js';
 import { ContainerdSandboxContainer } from './containerd-sandbox-container.js';
 import { containerdImageName, ImageRootfs } from './image-rootfs.js';
 import { buildOciSpec, containerId, ociSeccomp } from './oci-spec.js';
@@ -64,7 +60,12 @@ export class ContainerdEngine implements SandboxEngine {
     const { api } = this;
     const id = containerId(input.sandboxId);
     const chain = await this.rootfs.chainIdOf(input.image).catch((error: unknown) => {
-      throw this.startError(error, input);
+      throw grpcCode(error) === GRPC_NOT_FOUND
+        ? new UnavailableError(
+            `sandbox image "${input.image}" is not present in containerd namespace ${this.options.namespace}; import it with "npm run setup"`,
+            { cause: error },
+          )
+        : this.startError(error);
     });
     const runtimeOptions = this.runtimeOptions(input.runtime);
     const spec = buildOciSpec(
@@ -112,8 +113,9 @@ export class ContainerdEngine implements SandboxEngine {
     } catch (error) {
       await this.remove(id);
       await fifos.remove();
+      // The image may have been re-imported (a new chain id) or removed: look it up afresh next time.
       if (grpcCode(error) === GRPC_NOT_FOUND) this.rootfs.forget(input.image);
-      throw this.startError(error, input);
+      throw this.startError(error);
     }
   }
 
@@ -235,20 +237,14 @@ export class ContainerdEngine implements SandboxEngine {
     }
   }
 
-  private startError(error: unknown, input: ContainerSpecInput): UnavailableError {
-    const message = (error as Error).message ?? String(error);
-    if (/ENOENT|ECONNREFUSED|No connection established|UNAVAILABLE/.test(message)) {
+  private startError(error: unknown): UnavailableError {
+    if (grpcCode(error) === GRPC_UNAVAILABLE) {
       return new UnavailableError(
         `containerd is not reachable at ${this.options.socket}; is containerd running?`,
         { cause: error },
       );
     }
-    if (/image .* not found|NOT_FOUND.*image/i.test(message)) {
-      return new UnavailableError(
-        `sandbox image "${input.image}" is not in containerd namespace ${this.options.namespace}; import it with "npm run setup"`,
-        { cause: error },
-      );
-    }
+    const message = (error as { details?: string }).details ?? (error as Error).message ?? String(error);
     return new UnavailableError(`the sandbox could not be started: ${message}`, { cause: error });
   }
 }

@@ -1,4 +1,4 @@
-import type { SandboxContainer } from '../lifecycle/sandbox-container.js';
+import type { SandboxContainer } from '../engine/sandbox-container.js';
 import type { ContainerExit } from '../protocol/sandbox-session.js';
 import { grpcCode, GRPC_NOT_FOUND, type ContainerdApi } from './containerd-api.js';
 import type { OomWatch } from './oom-watch.js';

@@ -6,8 +6,8 @@ import {
   SANDBOX_WORK_DIR,
   SESSION_LAUNCHER_CAPABILITIES,
   SESSION_LAUNCHER_USER,
-  type ContainerSpecInput,
 } from '../docker/container-spec.js';
+import type { ContainerSpecInput } from '../engine/sandbox-spec.js';
 
 /** The parts of an OCI runtime spec (runtime-spec 1.0) this service sets. */
 export interface OciSpec {

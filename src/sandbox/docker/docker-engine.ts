@@ -1,13 +1,10 @@
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
-import type { LabelledContainer } from '../lifecycle/sandbox-container.js';
-import type {
-  EngineReadinessOptions,
-  LaunchedContainer,
-  SandboxEngine,
-} from '../lifecycle/sandbox-engine.js';
-import { buildContainerSpec, type ContainerSpecInput } from './container-spec.js';
+import type { LabelledContainer } from '../engine/sandbox-container.js';
+import type { EngineReadinessOptions, LaunchedContainer, SandboxEngine } from '../engine/sandbox-engine.js';
+import type { ContainerSpecInput } from '../engine/sandbox-spec.js';
+import { buildContainerSpec } from './container-spec.js';
 import { sandboxStartError, type DockerErrorListener } from './docker-errors.js';
 import { DockerSandboxContainer } from './docker-sandbox-container.js';
 import { checkSandboxHost } from './host-checks.js';

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
-import type { SandboxContainer } from '../lifecycle/sandbox-container.js';
+import type { SandboxContainer } from '../engine/sandbox-container.js';
 import type { ContainerExit } from '../protocol/sandbox-session.js';
 import type { DockerErrorListener } from './docker-errors.js';
 import { removeContainer } from './remove-container.js';

@@ -7,7 +7,7 @@ import type { EgressChannel, EgressChannels } from '../../egress/egress-channel.
 import { UnavailableError } from '../../errors/service-error.js';
 import type { DockerErrorListener } from '../docker/docker-errors.js';
 import { launcherCommand } from '../docker/language-runtimes.js';
-import type { SandboxEngine } from './sandbox-engine.js';
+import type { SandboxEngine } from '../engine/sandbox-engine.js';
 import { SandboxHandle } from './sandbox-handle.js';
 
 export interface SandboxFactoryOptions {

@@ -3,7 +3,7 @@ import type { EgressChannel } from '../../egress/egress-channel.js';
 import { DOCKER_STDOUT, FrameDecoder } from '../protocol/frame-decoder.js';
 import { SANDBOX_PROTOCOL } from '../protocol/sandbox-protocol.js';
 import type { ContainerExit } from '../protocol/sandbox-session.js';
-import type { SandboxContainer } from './sandbox-container.js';
+import type { SandboxContainer } from '../engine/sandbox-container.js';
 
 /**
  * One started, attached sandbox container with its own job directory (empty until a job is written

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { dockerMessage, type DockerErrorListener } from '../docker/docker-errors.js';
 import type { InstanceLiveness, InstanceState } from './instance-liveness.js';
-import type { LabelledContainer, SandboxInventory } from './sandbox-container.js';
+import type { LabelledContainer, SandboxInventory } from '../engine/sandbox-container.js';
 import { LABEL_EXPIRES_AT, LABEL_INSTANCE } from '../docker/sandbox-labels.js';
 
 export interface SandboxReaperOptions {

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { Language } from '../../domain/languages.js';
 import type { ReadinessCheck } from '../../execution/sandbox-runner.js';
-import type { ContainerSpecInput } from '../docker/container-spec.js';
+import type { ContainerSpecInput } from './sandbox-spec.js';
 import type { SandboxContainer, SandboxInventory } from './sandbox-container.js';
 
 /** A created and started container, with its stdio. */
