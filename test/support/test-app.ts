@@ -58,7 +58,6 @@ export async function startTestApp(
     async stop() {
       grpc.close();
       await app.stop();
-      containers.close();
       await rm(workRoot, { recursive: true, force: true });
     },
   };

@@ -20,6 +20,7 @@ export interface TestContainers {
   withLabel(label: string, value: string): Promise<LabelledContainer[]>;
   /** The engine's full view of one sandbox's container. */
   inspect(sandboxId: string): Promise<Docker.ContainerInspectInfo | ContainerdRecord>;
+  /** Ends the connection (suites that look at containers after their app stopped keep it open). */
   close(): void;
 }
 

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import {
+  Channel,
   credentials,
   loadPackageDefinition,
   Metadata,
@@ -47,8 +48,10 @@ function loadDefinition() {
  * `containerd-namespace` header): the services the containerd backend uses, as promises.
  */
 export class ContainerdApi {
+  private readonly channel: Channel;
   private readonly clients: Record<ServiceName, Client>;
   private readonly metadata = new Metadata();
+  private readonly probeMetadata: Metadata;
   /** Field number of runc's Options.binary_name, read from the vendored proto (see runcOptions). */
   readonly runcBinaryNameField: number;
 
@@ -71,27 +74,39 @@ export class ContainerdApi {
       events: 'Events',
       version: 'Version',
     };
-    const address = `unix://${socket}`;
+    // One channel for every service: one connection, and one connectivity state (a probe that
+    // waited for containerd to come back leaves every service's calls ready).
+    this.channel = new Channel(`unix://${socket}`, credentials.createInsecure(), {
+      // Large spec and content messages; containerd's own default limit is 16 MiB.
+      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+      // A local daemon: once containerd is back, reconnect within a second (gRPC's default backoff
+      // grows to 2 minutes, and sandboxes would stay unavailable that long).
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+    });
     this.clients = Object.fromEntries(
       SERVICES.map((service) => {
         const Constructor = api.containerd.services[service].v1[clientNames[service]]!;
-        // Large spec and content messages; containerd's own default limit is 16 MiB.
         return [
           service,
-          new Constructor(address, credentials.createInsecure(), {
-            'grpc.max_receive_message_length': 16 * 1024 * 1024,
-          }),
+          new Constructor('unused', credentials.createInsecure(), { channelOverride: this.channel }),
         ];
       }),
     ) as Record<ServiceName, Client>;
     this.metadata.set('containerd-namespace', namespace);
+    // grpc-js takes waitForReady from the metadata's options, not the call's.
+    this.probeMetadata = this.metadata.clone();
+    this.probeMetadata.setOptions({ waitForReady: true });
     const options = definition['containerd.runc.v1.Options'] as unknown as {
       type: { field: { name: string; number: number }[] };
     };
     this.runcBinaryNameField = options.type.field.find((field) => field.name === 'binary_name')!.number;
   }
 
-  /** One unary call, e.g. call('tasks', 'Create', {...}). */
+  /**
+   * One unary call, e.g. call('tasks', 'Create', {...}). With `deadlineMs`, it may wait that long for
+   * a connection (a probe); without, it fails at once while containerd is unreachable.
+   */
   call<T = Record<string, unknown>>(
     service: ServiceName,
     method: string,
@@ -99,10 +114,15 @@ export class ContainerdApi {
     deadlineMs?: number,
   ): Promise<T> {
     const client = this.clients[service] as unknown as Record<string, Unary>;
-    const options = deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs };
+    const probe = deadlineMs !== undefined;
+    const options = probe ? { deadline: Date.now() + deadlineMs } : {};
     return new Promise((resolve, reject) => {
-      client[method]!.call(client, request, this.metadata, options, (error, response) =>
-        error ? reject(error) : resolve(response as T),
+      client[method]!.call(
+        client,
+        request,
+        probe ? this.probeMetadata : this.metadata,
+        options,
+        (error, response) => (error ? reject(error) : resolve(response as T)),
       );
     });
   }
@@ -114,7 +134,7 @@ export class ContainerdApi {
   }
 
   close(): void {
-    for (const client of Object.values(this.clients)) client.close();
+    this.channel.close();
   }
 }
 
