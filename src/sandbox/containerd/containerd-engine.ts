@@ -138,12 +138,18 @@ export class ContainerdEngine implements SandboxEngine {
       throw error;
     };
     try {
-      const task = await api.call('tasks', 'Get', { container_id: id }).catch(tolerate('get task'));
+      const task = await api
+        .call<{ process?: { status?: string } }>('tasks', 'Get', { container_id: id })
+        .catch(tolerate('get task'));
       if (task) {
-        await api
-          .call('tasks', 'Kill', { container_id: id, signal: SIGKILL, all: true })
-          .catch(() => undefined);
-        await api.call('tasks', 'Wait', { container_id: id }, KILL_WAIT_MS).catch(() => undefined);
+        // A task that exited by itself needs no kill (measured: a kill of a stopped runsc task still
+        // costs ~40 ms of shim and runsc work).
+        if (task.process?.status !== 'STOPPED') {
+          await api
+            .call('tasks', 'Kill', { container_id: id, signal: SIGKILL, all: true })
+            .catch(() => undefined);
+          await api.call('tasks', 'Wait', { container_id: id }, KILL_WAIT_MS).catch(() => undefined);
+        }
         await api.call('tasks', 'Delete', { container_id: id }).catch(tolerate('delete task'));
       }
       await api.call('containers', 'Delete', { id }).catch(tolerate('delete container'));
