@@ -152,7 +152,8 @@ class EngineSocketProxy {
 
   async down(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+    // Resolves at once when already down (a failed assertion's cleanup may call it a second time).
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server = undefined;
   }
 }
@@ -162,7 +163,7 @@ const ENGINE = {
   docker: {
     socket: config.dockerSocket,
     variable: 'SANDBOX_DOCKER_SOCKET',
-    unreachable: /docker is not reachable at .*docker\.sock.*is dockerd running\?/,
+    unreachable: /docker is not reachable at .*engine\.sock.*is dockerd running\?/,
   },
   containerd: {
     socket: config.containerd.socket,
