@@ -1,5 +1,15 @@
 import { defineConfig } from 'vitest/config';
 
+/** Integration suites that also run against SANDBOX_BACKEND=containerd. */
+const CONTAINERD_SUITES = [
+  'grpc-execute',
+  'http-execute',
+  'sandbox-isolation',
+  'hostile-code',
+  'crash-and-faults',
+  'shared-work-root',
+];
+
 export default defineConfig({
   test: {
     projects: [
@@ -12,6 +22,20 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 60_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        // The same suites on the containerd backend: execution, isolation, hostile code, the reaper
+        // (crash-and-faults, shared-work-root). After the others (groupOrder), so that no two files
+        // start runsc sandboxes at once. No sessions there (see docs/operating.md).
+        test: {
+          name: 'integration-containerd',
+          include: CONTAINERD_SUITES.map((suite) => `test/integration/${suite}.test.ts`),
+          env: { SANDBOX_BACKEND: 'containerd', SANDBOX_MAX_SESSIONS: '0' },
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -17,6 +17,7 @@ import {
   rawChurn,
   waitForQuietService,
 } from './operations.js';
+import { engineChurnRows } from './engine-churn.js';
 import { startBenchPackageIndex } from './package-index.js';
 import { startServiceProcess } from './service-process.js';
 import { measure, summarize } from './stats.js';
@@ -179,6 +180,8 @@ async function main(): Promise<void> {
         await baseline('churn', 'raw runsc churn: create/start/wait/rm (c=4)', BASELINE_RUNS.churn, 4, () =>
           rawChurn(docker, images.python, HELLO_PYTHON),
         ),
+        // The two sandbox engines (SANDBOX_BACKEND) with the service's own spec, one after the other.
+        ...(await engineChurnRows(BASELINE_RUNS.churn)),
       ];
   for (const row of baselines) console.log(`  ${formatRow(row)}`);
 

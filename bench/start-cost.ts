@@ -17,10 +17,12 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import Docker, { type ContainerCreateOptions } from 'dockerode';
+import { pino } from 'pino';
 import { loadConfig } from '../src/config/config.js';
 import { packageRoot } from '../src/config/package-root.js';
 import type { Language } from '../src/domain/languages.js';
 import { buildContainerSpec } from '../src/sandbox/docker/container-spec.js';
+import { DockerSandboxContainer } from '../src/sandbox/docker/docker-sandbox-container.js';
 import { LANGUAGE_RUNTIMES, launcherCommand } from '../src/sandbox/docker/language-runtimes.js';
 import { installLauncherFiles } from '../src/sandbox/docker/launcher-files.js';
 import { SandboxHandle } from '../src/sandbox/lifecycle/sandbox-handle.js';
@@ -53,32 +55,33 @@ type Phase = (typeof PHASES)[number];
  * How a used sandbox is ended and removed. "end" is the phase from the result to the container having
  * stopped (or, for force-remove and AutoRemove, to the stream being closed), "remove" the rest.
  */
+// Each variant is a different sequence of Docker calls, so it gets the dockerode container itself.
 const TEARDOWNS = {
   /** The path of a program that may still run (timeout, cancel): kill, wait for the stop, remove. */
-  'kill, remove': async (handle: SandboxHandle) => {
+  'kill, remove': async (handle: SandboxHandle, container: Docker.Container) => {
     handle.closeStream();
-    await handle.container.kill().catch(() => undefined);
-    await handle.container.wait();
-    return () => handle.container.remove({ force: true, v: true });
+    await container.kill().catch(() => undefined);
+    await container.wait();
+    return () => container.remove({ force: true, v: true });
   },
   /** The launcher idles after its result; remove --force kills it (SIGKILL) and removes it at once. */
-  'force-remove idle': async (handle: SandboxHandle) => {
+  'force-remove idle': async (handle: SandboxHandle, container: Docker.Container) => {
     return () => {
       handle.closeStream();
-      return handle.container.remove({ force: true, v: true });
+      return container.remove({ force: true, v: true });
     };
   },
   /** Stdin closed: the idle launcher exits by itself (exit 0); then the stopped container is removed. */
-  'exit, remove': async (handle: SandboxHandle) => {
+  'exit, remove': async (handle: SandboxHandle, container: Docker.Container) => {
     handle.closeStream();
-    await handle.container.wait();
-    return () => handle.container.remove({ v: true });
+    await container.wait();
+    return () => container.remove({ v: true });
   },
   /** Created with AutoRemove: stdin closed, the launcher exits and dockerd removes the container itself. */
-  'exit, AutoRemove': async (handle: SandboxHandle) => {
-    const removed = handle.container.wait({ condition: 'removed' });
+  'exit, AutoRemove': async (handle: SandboxHandle, container: Docker.Container) => {
+    const removed = container.wait({ condition: 'removed' });
     handle.closeStream();
-    await handle.container.wait().catch(() => undefined); // exited (or already removed)
+    await container.wait().catch(() => undefined); // exited (or already removed)
     return () => removed.catch(() => undefined);
   },
 } as const;
@@ -267,12 +270,13 @@ async function measureVariant(
       await container.start();
       endPhase('start');
       if (variant.launcher && attached) {
-        const handle = new SandboxHandle(sandboxId, container, attached, jobHostDir);
+        const sandbox = new DockerSandboxContainer(container, pino({ level: 'silent' }));
+        const handle = new SandboxHandle(sandboxId, sandbox, attached, jobHostDir);
         await handle.waitUntilReady(60_000);
         endPhase('boot');
         await runHello(handle, language);
         endPhase('run');
-        remove = await TEARDOWNS[variant.teardown ?? 'force-remove idle'](handle);
+        remove = await TEARDOWNS[variant.teardown ?? 'force-remove idle'](handle, container);
         endPhase('end');
       } else {
         await container.wait();

@@ -105,6 +105,17 @@ const TARGETS: Target[] = [
     limit: 120,
     measure: (f) => f.serviceRssMb.default,
   },
+  {
+    label: 'containerd backend churn vs docker backend',
+    unit: '%',
+    op: '>=',
+    limit: 140,
+    measure: (f) => {
+      const containerd = row(f, 'baseline', 'containerd-churn')?.throughputPerSec;
+      const docker = row(f, 'baseline', 'docker-churn')?.throughputPerSec;
+      return containerd === undefined || docker === undefined ? undefined : (containerd / docker) * 100;
+    },
+  },
 ];
 
 function percent(share: number | undefined): number | undefined {

@@ -2,20 +2,10 @@
 // Prints "changed" when it wrote the file (dockerd must then reload), "unchanged" otherwise.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { RUNSC_ARGS, RUNSC_SECCOMP_ARG } from './runsc-args.mjs';
 
 const path = process.argv[2] ?? '/etc/docker/daemon.json';
 const runscPath = process.argv[3] ?? '/usr/bin/runsc';
-
-// runsc flags every sandbox runtime gets. Add a flag here, one per line with the reason.
-const RUNSC_ARGS = [
-  // Without it a runsc start with NetworkMode "none" fails ("cannot run with network enabled in root
-  // network namespace") and leaves stray runsc processes behind.
-  '--network=none',
-  // Lets a program connect() to a host unix socket that is bind-mounted into its sandbox (it cannot
-  // create or bind one). The service mounts exactly one: its per-sandbox egress proxy socket, the only
-  // way out of a NIC-less sandbox (src/egress/). Nothing else mounted into a sandbox is a socket.
-  '--host-uds=open',
-];
 
 const wantedRuntimes = {
   runsc: { path: runscPath, runtimeArgs: [...RUNSC_ARGS] },
@@ -24,7 +14,7 @@ const wantedRuntimes = {
   // on "runsc", because with it runsc also enforces Docker's default profile on every other container,
   // and that one's clone() argument filter makes thread creation fail under gVisor (measured: node
   // aborts, numpy's OpenBLAS cannot start threads). The service sends its own profile instead.
-  'runsc-seccomp': { path: runscPath, runtimeArgs: [...RUNSC_ARGS, '--oci-seccomp'] },
+  'runsc-seccomp': { path: runscPath, runtimeArgs: [...RUNSC_ARGS, RUNSC_SECCOMP_ARG] },
 };
 
 let config = {};

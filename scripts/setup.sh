@@ -81,6 +81,27 @@ bash scripts/build-sandbox-images.sh "$($QUIET && echo --quiet || true)"
 # The base of the service's own image (docker/service.Dockerfile), for docker-compose without a registry.
 bash scripts/build-service-base-image.sh "$($QUIET && echo --quiet || true)"
 
+# --- containerd, for SANDBOX_BACKEND=containerd -----------------------------------------------------
+# A containerd of its own (as on a Kubernetes node), next to the one dockerd runs for itself (that one
+# is dockerd's: never touched). Sandbox images live in a namespace of ours, imported from dockerd's.
+CONTAINERD_SOCKET=/run/containerd/containerd.sock
+CONTAINERD_NAMESPACE=code-sandbox
+containerd_change=$(node scripts/configure-containerd.mjs)
+[[ $containerd_change == changed ]] && step "wrote the containerd runsc wrappers and /etc/code-sandbox/containerd.toml"
+containerd_up() { ctr --address "$CONTAINERD_SOCKET" version >/dev/null 2>&1; }
+if ! containerd_up; then
+  step "starting containerd (log: /var/log/containerd.log)"
+  setsid nohup /usr/bin/containerd --config /etc/code-sandbox/containerd.toml >>/var/log/containerd.log 2>&1 </dev/null &
+  for _ in $(seq 1 30); do
+    containerd_up && break
+    sleep 1
+  done
+  containerd_up || die "containerd did not come up within 30 s; see /var/log/containerd.log"
+else
+  info "containerd running"
+fi
+bash scripts/import-containerd-images.sh "$CONTAINERD_SOCKET" "$CONTAINERD_NAMESPACE" "$($QUIET && echo --quiet || true)"
+
 # --- the service -----------------------------------------------------------------------------
 if ! $QUIET; then
   step "building the service (tsc)"

@@ -58,6 +58,7 @@ export async function startApp(
       httpPort,
       host: config.host,
       instanceId: config.instanceId,
+      backend: config.backend,
       runtime: config.sandboxRuntime,
       seccomp: config.seccomp,
     },
@@ -79,6 +80,7 @@ export async function startApp(
       await sandboxes.reaper
         .reap(true)
         .catch((error: unknown) => logger.warn({ err: error }, 'shutdown reap failed'));
+      sandboxes.engine.close();
       await sandboxes.liveness.withdraw();
       logger.info('code-sandbox stopped');
     },

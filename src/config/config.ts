@@ -26,7 +26,11 @@ export interface Config {
   logLevel: string;
   /** Distinguishes this process's containers from those of other instances sharing one dockerd. */
   instanceId: string;
+  /** The engine sandboxes run on. */
+  backend: 'docker' | 'containerd';
   dockerSocket: string;
+  /** containerd's socket, the namespace of our images and containers, the runtime wrappers' directory. */
+  containerd: Readonly<{ socket: string; namespace: string; runtimeDir: string }>;
   /** OCI runtime for sandboxes; anything but runsc needs `allowNonGvisorRuntime`. */
   runtime: string;
   allowNonGvisorRuntime: boolean;
@@ -229,7 +233,13 @@ function assembleConfig(e: Environment, derived: Derived): Config {
     httpPort: e.SANDBOX_HTTP_PORT,
     logLevel: e.SANDBOX_LOG_LEVEL,
     instanceId: e.SANDBOX_INSTANCE_ID ?? randomUUID().slice(0, 8),
+    backend: e.SANDBOX_BACKEND,
     dockerSocket: e.SANDBOX_DOCKER_SOCKET,
+    containerd: Object.freeze({
+      socket: e.SANDBOX_CONTAINERD_SOCKET,
+      namespace: e.SANDBOX_CONTAINERD_NAMESPACE,
+      runtimeDir: e.SANDBOX_CONTAINERD_RUNTIME_DIR,
+    }),
     runtime: e.SANDBOX_RUNTIME,
     allowNonGvisorRuntime: e.SANDBOX_ALLOW_NON_GVISOR_RUNTIME,
     images: Object.freeze({ python: e.SANDBOX_PYTHON_IMAGE, nodejs: e.SANDBOX_NODEJS_IMAGE }),

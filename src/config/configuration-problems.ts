@@ -24,6 +24,19 @@ export function configurationProblems(
       `${name}: ${formatBytes(limitCeilings.memoryBytes)} is below the ${formatBytes(SESSION_MEMORY_FLOOR_BYTES)} a session's kernel needs, and sessions get at most this; raise it, or set SANDBOX_MAX_SESSIONS=0 to turn sessions off`,
     );
   }
+  // Session sandboxes are only wired for dockerd so far; on containerd they would start, but nothing
+  // has been tested there. Refused up front rather than failing per call.
+  if (e.SANDBOX_BACKEND === 'containerd' && e.SANDBOX_MAX_SESSIONS > 0) {
+    problems.push(
+      'SANDBOX_BACKEND: sessions are not supported on the containerd backend yet; set SANDBOX_MAX_SESSIONS=0 (one-shot executions only) or use SANDBOX_BACKEND=docker',
+    );
+  }
+  // Installs run in an install sandbox that only the dockerd backend starts (docker-package-installer.ts).
+  if (e.SANDBOX_BACKEND === 'containerd' && (e.SANDBOX_PYPI_INDEX_URL || e.SANDBOX_NPM_REGISTRY_URL)) {
+    problems.push(
+      'SANDBOX_BACKEND: packages are not supported on the containerd backend yet; unset SANDBOX_PYPI_INDEX_URL and SANDBOX_NPM_REGISTRY_URL or use SANDBOX_BACKEND=docker',
+    );
+  }
   if (e.SANDBOX_RUNTIME !== 'runsc' && !e.SANDBOX_ALLOW_NON_GVISOR_RUNTIME) {
     problems.push(
       `SANDBOX_RUNTIME: "${e.SANDBOX_RUNTIME}" is not gVisor; set SANDBOX_ALLOW_NON_GVISOR_RUNTIME=true to run untrusted code without it`,

@@ -104,7 +104,24 @@ const staticSchema = z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." and "-" only, at most 64')
       .optional(),
+    // Which engine runs sandboxes: dockerd (the default) or containerd through its own API.
+    SANDBOX_BACKEND: z.enum(['docker', 'containerd']).default('docker'),
     SANDBOX_DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
+    SANDBOX_CONTAINERD_SOCKET: z
+      .string()
+      .startsWith('/', 'must be an absolute path')
+      .default('/run/containerd/containerd.sock'),
+    SANDBOX_CONTAINERD_NAMESPACE: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/,
+        'a containerd namespace name (letters, digits, ".", "_", "-")',
+      )
+      .default('code-sandbox'),
+    SANDBOX_CONTAINERD_RUNTIME_DIR: z
+      .string()
+      .startsWith('/', 'must be an absolute path')
+      .default('/usr/local/lib/code-sandbox/containerd-runtimes'),
     SANDBOX_RUNTIME: z.string().min(1).default('runsc'),
     SANDBOX_ALLOW_NON_GVISOR_RUNTIME: flag,
     SANDBOX_WORK_ROOT: z.string().startsWith('/', 'must be an absolute path').default(defaultWorkRoot()),

@@ -90,7 +90,7 @@ export class PrometheusMetrics
     });
     this.dockerErrors = new Counter({
       name: 'code_sandbox_docker_errors_total',
-      help: 'Failed docker operations: start = creating/attaching/starting a sandbox, remove = a container that could not be removed (left to the reaper), reap = a reaper pass that failed.',
+      help: 'Failed sandbox engine operations (dockerd, or containerd with SANDBOX_BACKEND=containerd): start = creating/attaching/starting a sandbox, remove = a container that could not be removed (left to the reaper), reap = a reaper pass that failed.',
       labelNames: ['operation'],
       registers,
     });

@@ -3,14 +3,14 @@ import type { Config } from '../config/config.js';
 import { ExecutionScheduler } from '../execution/execution-scheduler.js';
 import { ExecutionService } from '../execution/execution-service.js';
 import type { PrometheusMetrics } from '../observability/prometheus-metrics.js';
-import type { DockerSandboxRunner } from '../sandbox/docker-sandbox-runner.js';
+import type { PooledSandboxRunner } from '../sandbox/pooled-sandbox-runner.js';
 import { SANDBOX_PROTOCOL } from '../sandbox/protocol/sandbox-protocol.js';
 import { packagePolicy } from './wire-packages.js';
 
 /** The use case: validation, limits, the bounded queue. */
 export function wireExecution(
   config: Config,
-  runner: DockerSandboxRunner,
+  runner: PooledSandboxRunner,
   metrics: PrometheusMetrics,
   logger: Logger,
 ): { service: ExecutionService; scheduler: ExecutionScheduler } {

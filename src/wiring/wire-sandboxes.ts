@@ -7,12 +7,15 @@ import { resolveLimits } from '../domain/limits.js';
 import type { EgressGateway } from '../egress/egress-gateway.js';
 import type { PrometheusMetrics } from '../observability/prometheus-metrics.js';
 import type { PackageMirror } from '../packages/package-mirror.js';
+import { ContainerdEngine } from '../sandbox/containerd/containerd-engine.js';
 import { DockerPackageInstaller } from '../sandbox/docker-package-installer.js';
-import { DockerSandboxRunner } from '../sandbox/docker-sandbox-runner.js';
+import { PooledSandboxRunner } from '../sandbox/pooled-sandbox-runner.js';
+import { DockerEngine } from '../sandbox/docker/docker-engine.js';
 import type { DockerClient } from '../sandbox/docker/docker-client.js';
 import type { DockerOperation } from '../sandbox/docker/docker-errors.js';
 import { installLauncherFiles } from '../sandbox/docker/launcher-files.js';
 import { loadSeccompProfile } from '../sandbox/docker/seccomp-profile.js';
+import type { SandboxEngine } from '../sandbox/engine/sandbox-engine.js';
 import { SandboxActivity } from '../sandbox/lifecycle/sandbox-activity.js';
 import { SandboxFactory } from '../sandbox/lifecycle/sandbox-factory.js';
 import { SandboxReaper } from '../sandbox/lifecycle/sandbox-reaper.js';
@@ -28,7 +31,8 @@ const SECCOMP_PROFILE_PATH = 'seccomp/sandbox-profile.json';
 
 /** What the sandbox layer hands to the layers above it. */
 export interface SandboxLayer {
-  runner: DockerSandboxRunner;
+  runner: PooledSandboxRunner;
+  engine: SandboxEngine;
   factory: SandboxFactory;
   reaper: SandboxReaper;
   liveness: UnixSocketLiveness;
@@ -49,14 +53,16 @@ export async function wireSandboxes(
   logger: Logger,
 ): Promise<SandboxLayer> {
   const onDockerError = (operation: DockerOperation) => metrics.dockerError(operation);
+  const engine = wireEngine(config, docker, onDockerError, logger);
   // The launcher files and seccomp profile first: a broken install fails before we announce anything.
   const { factory, runtimeHostDir, seccompProfile } = await wireFactory(
     config,
-    docker,
+    engine,
     egress,
     onDockerError,
     logger,
   );
+  // Installs run in a sandbox of their own, on dockerd (config refuses packages on containerd).
   const installer =
     Object.keys(mirrors).length === 0
       ? undefined
@@ -77,14 +83,13 @@ export async function wireSandboxes(
           onDockerError,
           logger,
         });
-  const { liveness, reaper } = await wireReaper(config, docker, onDockerError, logger);
+  const { liveness, reaper } = await wireReaper(config, engine, onDockerError, logger);
   // Executions and refills come first; removals wait for a quiet moment (bounded).
   const activity = new SandboxActivity();
   const teardown = new SandboxTeardown({
     concurrency: config.teardownConcurrency,
     removalDelayMs: TEARDOWN_DELAY_MS,
     deferWhile: () => activity.busy,
-    onDockerError,
     logger,
   });
   // Sized by their own recent claims between the configured floor and ceiling.
@@ -102,9 +107,8 @@ export async function wireSandboxes(
     metrics,
     logger,
   );
-  const runner = new DockerSandboxRunner({
-    docker,
-    dockerSocket: config.dockerSocket,
+  const runner = new PooledSandboxRunner({
+    engine,
     runtime: config.sandboxRuntime,
     images: config.images,
     factory,
@@ -118,13 +122,32 @@ export async function wireSandboxes(
     installTimeoutMs: config.packages.installTimeoutMs,
     logger,
   });
-  return { runner, factory, reaper, liveness, teardown, activity, pools, installer };
+  return { runner, engine, factory, reaper, liveness, teardown, activity, pools, installer };
+}
+
+/** The engine SANDBOX_BACKEND names. */
+function wireEngine(
+  config: Config,
+  docker: DockerClient,
+  onDockerError: (operation: DockerOperation) => void,
+  logger: Logger,
+): SandboxEngine {
+  if (config.backend === 'docker') {
+    return new DockerEngine({ docker, dockerSocket: config.dockerSocket, onDockerError, logger });
+  }
+  return new ContainerdEngine({
+    ...config.containerd,
+    // Each instance's FIFOs in a directory of its own, like its job directories.
+    fifoRoot: join(config.workRoot, 'fifos', config.instanceId),
+    onDockerError,
+    logger,
+  });
 }
 
 /** This instance's liveness announcement and the reaper, which has run once when this resolves. */
 async function wireReaper(
   config: Config,
-  docker: DockerClient,
+  engine: SandboxEngine,
   onDockerError: (operation: DockerOperation) => void,
   logger: Logger,
 ): Promise<{ liveness: UnixSocketLiveness; reaper: SandboxReaper }> {
@@ -136,7 +159,7 @@ async function wireReaper(
   });
   await liveness.announce();
   const reaper = new SandboxReaper({
-    docker,
+    containers: engine,
     instanceId: config.instanceId,
     jobsRoot,
     liveness,
@@ -157,7 +180,7 @@ async function wireReaper(
 /** The factory every sandbox comes from: launcher files installed, seccomp profile loaded. */
 async function wireFactory(
   config: Config,
-  docker: DockerClient,
+  engine: SandboxEngine,
   egress: EgressGateway | undefined,
   onDockerError: (operation: DockerOperation) => void,
   logger: Logger,
@@ -167,8 +190,7 @@ async function wireFactory(
     ? await loadSeccompProfile(join(packageRoot(), SECCOMP_PROFILE_PATH))
     : undefined;
   const factory = new SandboxFactory({
-    docker,
-    dockerSocket: config.dockerSocket,
+    engine,
     instanceId: config.instanceId,
     runtime: config.sandboxRuntime,
     images: config.images,

@@ -4,15 +4,21 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
-import Docker from 'dockerode';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SOURCE_ENTRY, startServiceProcess } from '../../bench/service-process.js';
 import { healthBecomes, healthClient } from '../support/grpc-probes.js';
-import { eventuallyEmpty, executeGrpc, python, startTestApp } from '../support/test-app.js';
+import { loadConfig } from '../../src/config/config.js';
+import { testContainers } from '../support/test-containers.js';
+import { eventuallyEmpty, executeGrpc, python, startTestApp, testBackend } from '../support/test-app.js';
 
-const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+// The engine this run tests (SANDBOX_BACKEND), which the spawned services inherit from this process.
+const config = loadConfig(testBackend());
+const containers = testContainers(config);
 const workRoots: string[] = [];
-afterAll(() => workRoots.forEach((root) => rmSync(root, { recursive: true, force: true })));
+afterAll(() => {
+  containers.close();
+  workRoots.forEach((root) => rmSync(root, { recursive: true, force: true }));
+});
 
 /**
  * The real service as a separate process (so it can be SIGKILLed), from its sources, pools off (the
@@ -21,8 +27,7 @@ afterAll(() => workRoots.forEach((root) => rmSync(root, { recursive: true, force
 const spawnService = (env: Record<string, string>) =>
   startServiceProcess({ SANDBOX_POOL_SIZE: '0', SANDBOX_SESSION_POOL_SIZE: '0', ...env }, SOURCE_ENTRY);
 
-const instanceContainers = (instanceId: string) =>
-  docker.listContainers({ all: true, filters: { label: [`code-sandbox.instance=${instanceId}`] } });
+const instanceContainers = (instanceId: string) => containers.withLabel('code-sandbox.instance', instanceId);
 
 describe('crash safety', () => {
   it('SIGKILL mid-run leaves a labelled container; the restarted service reaps it at boot', async () => {
@@ -120,15 +125,21 @@ describe('crash safety', () => {
   });
 });
 
-/** A unix-socket proxy to dockerd that the test can cut and restore: "dockerd down" without stopping it. */
-class DockerSocketProxy {
+/**
+ * A unix-socket proxy to the engine (dockerd or containerd) that the test can cut and restore: "engine
+ * down" without stopping it.
+ */
+class EngineSocketProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    private readonly upstreamPath: string,
+  ) {}
 
   async up(): Promise<void> {
     this.server = createServer((client) => {
-      const upstream = createConnection('/var/run/docker.sock');
+      const upstream = createConnection(this.upstreamPath);
       for (const socket of [client, upstream]) {
         this.sockets.add(socket);
         socket.on('close', () => this.sockets.delete(socket));
@@ -141,19 +152,34 @@ class DockerSocketProxy {
 
   async down(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+    // Resolves at once when already down (a failed assertion's cleanup may call it a second time).
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server = undefined;
   }
 }
 
-describe('docker faults', () => {
-  it('dockerd unreachable: readiness false (HTTP and gRPC health), UNAVAILABLE with a clear message, no crash; back: recovers', async () => {
+/** Per engine: its socket, the variable naming it, and what a caller is told while it is unreachable. */
+const ENGINE = {
+  docker: {
+    socket: config.dockerSocket,
+    variable: 'SANDBOX_DOCKER_SOCKET',
+    unreachable: /docker is not reachable at .*engine\.sock.*is dockerd running\?/,
+  },
+  containerd: {
+    socket: config.containerd.socket,
+    variable: 'SANDBOX_CONTAINERD_SOCKET',
+    unreachable: /containerd is not reachable at .*engine\.sock.*is containerd running\?/,
+  },
+}[config.backend];
+
+describe('engine faults', () => {
+  it('engine unreachable: readiness false (HTTP and gRPC health), UNAVAILABLE with a clear message, no crash; back: recovers', async () => {
     const socketDir = mkdtempSync(join(tmpdir(), 'code-sandbox-proxy-'));
     workRoots.push(socketDir);
-    const proxy = new DockerSocketProxy(join(socketDir, 'docker.sock'));
+    const proxy = new EngineSocketProxy(join(socketDir, 'engine.sock'), ENGINE.socket);
     await proxy.up();
     const t = await startTestApp({
-      SANDBOX_DOCKER_SOCKET: proxy.path,
+      [ENGINE.variable]: proxy.path,
       SANDBOX_HEALTH_CHECK_INTERVAL_MS: '200',
     });
     const health = healthClient(t.app.grpcPort);
@@ -166,9 +192,7 @@ describe('docker faults', () => {
       expect(ready.status).toBe(503);
       const refused = await executeGrpc(t.grpc, python('print(1)'));
       expect(refused.error?.code).toBe(status.UNAVAILABLE);
-      expect(refused.error?.details).toMatch(
-        /docker is not reachable at .*docker\.sock.*is dockerd running\?/,
-      );
+      expect(refused.error?.details).toMatch(ENGINE.unreachable);
       expect((await fetch(`${t.httpUrl}/healthz`)).status).toBe(200); // alive, just not ready
       await healthBecomes(health, 'sandbox.v1.SandboxService', 'NOT_SERVING');
 

@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  containersOf,
+  sandboxContainersOf,
   eventuallyEmpty,
   executeGrpc,
   python,
@@ -14,7 +14,7 @@ let t: TestApp;
 /** Every run must leave no container behind, whatever its outcome. */
 async function expectNoContainerLeft(sandboxId: string | undefined): Promise<void> {
   expect(sandboxId).toMatch(/^[0-9a-f-]{36}$/);
-  expect(await eventuallyEmpty(() => containersOf(t.docker, sandboxId as string))).toEqual([]);
+  expect(await eventuallyEmpty(() => sandboxContainersOf(t, sandboxId as string))).toEqual([]);
 }
 
 // Every behaviour holds the same whether a sandbox is started for the request or taken from the pool.

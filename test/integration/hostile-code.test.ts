@@ -1,7 +1,8 @@
 import { Metadata } from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
-  containersOfInstance,
+  sandboxContainersOf,
+  sandboxContainersOfInstance,
   eventuallyEmpty,
   executeGrpc,
   postJson,
@@ -26,7 +27,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await t?.stop();
-  expect(await containersOfInstance(t.docker, t.config.instanceId)).toEqual([]);
+  expect(await sandboxContainersOfInstance(t, t.config.instanceId)).toEqual([]);
 });
 afterEach(async () => {
   const after = await run(python('print("still serving")'));
@@ -45,9 +46,7 @@ function run(request: Record<string, unknown>): Promise<GrpcRun> {
 
 async function expectGone(result: GrpcRun): Promise<void> {
   expect(result.sandboxId).toBeDefined();
-  const remaining = await eventuallyEmpty(() =>
-    t.docker.listContainers({ all: true, filters: { label: [`code-sandbox.sandbox=${result.sandboxId}`] } }),
-  );
+  const remaining = await eventuallyEmpty(() => sandboxContainersOf(t, result.sandboxId as string));
   expect(remaining).toEqual([]);
 }
 

@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { containersOfInstance, postJson, startTestApp, type TestApp } from '../support/test-app.js';
+import { sandboxContainersOfInstance, postJson, startTestApp, type TestApp } from '../support/test-app.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -12,14 +12,14 @@ const execute = (body: unknown, headers?: Record<string, string>) =>
   postJson(`${t.httpUrl}/v1/execute`, body, headers);
 
 describe('REST API', () => {
-  it('GET /healthz answers while the process lives; GET /readyz checks docker, runsc and the image', async () => {
+  it('GET /healthz answers while the process lives; GET /readyz checks the engine, runsc and the image', async () => {
     const health = await fetch(`${t.httpUrl}/healthz`);
     expect(health.status).toBe(200);
     const ready = await fetch(`${t.httpUrl}/readyz`);
     expect(ready.status).toBe(200);
     const body = (await ready.json()) as { checks: { name: string; ok: boolean }[] };
     expect(body.checks.map((check) => check.name).sort()).toEqual([
-      'docker',
+      t.config.backend, // docker or containerd
       'image:nodejs',
       'image:python',
       'runtime',
@@ -95,7 +95,7 @@ describe('REST API', () => {
   });
 
   it('refuses invalid requests with 400 naming the field, and starts nothing for them', async () => {
-    const before = (await containersOfInstance(t.docker, t.config.instanceId)).length;
+    const before = (await sandboxContainersOfInstance(t, t.config.instanceId)).length;
     const cases: [unknown, string][] = [
       [{ language: 'cobol', code: 'x' }, 'language'],
       [{ language: 'python', code: '   ' }, 'code'],
@@ -122,7 +122,7 @@ describe('REST API', () => {
     const malformed = await postJson(`${t.httpUrl}/v1/execute`, '{"language": "python", ');
     expect(malformed.status).toBe(400);
     expect((malformed.json.error as { code: string }).code).toBe('INVALID_ARGUMENT');
-    expect((await containersOfInstance(t.docker, t.config.instanceId)).length).toBe(before);
+    expect((await sandboxContainersOfInstance(t, t.config.instanceId)).length).toBe(before);
   });
 
   it('kills the sandbox when the HTTP client disconnects', async () => {
@@ -137,14 +137,14 @@ describe('REST API', () => {
     let seen = false;
     for (let i = 0; i < 100 && !seen; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      seen = (await containersOfInstance(t.docker, t.config.instanceId)).length > 0;
+      seen = (await sandboxContainersOfInstance(t, t.config.instanceId)).length > 0;
     }
     expect(seen).toBe(true);
     request.destroy();
     let remaining = 1;
     for (let i = 0; i < 100 && remaining > 0; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      remaining = (await containersOfInstance(t.docker, t.config.instanceId)).length;
+      remaining = (await sandboxContainersOfInstance(t, t.config.instanceId)).length;
     }
     expect(remaining).toBe(0);
   });

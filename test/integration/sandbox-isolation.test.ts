@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectIsolated } from '../support/expect-isolated.js';
+import { expectIsolated, labelsOf } from '../support/expect-isolated.js';
 import {
-  containersOf,
+  sandboxContainersOf,
   eventuallyEmpty,
   executeGrpc,
-  inspectWhileRunning,
+  inspectSandboxWhileRunning,
   python,
   startTestApp,
   type TestApp,
@@ -30,8 +30,8 @@ async function probe(lines: string[]): Promise<Record<string, string>> {
 }
 
 describe('sandbox isolation on runsc', () => {
-  it('creates the container with every isolation setting (checked through docker inspect)', async () => {
-    const { run, inspected, sandboxId } = await inspectWhileRunning(
+  it('creates the container with every isolation setting (checked through docker inspect or the containerd record)', async () => {
+    const { run, inspected, sandboxId } = await inspectSandboxWhileRunning(
       t,
       python('import time\nprint("up", flush=True)\ntime.sleep(30)', {
         limits: { memory_bytes: 200 * 1024 * 1024, cpu_millicores: 500, max_processes: 40 },
@@ -44,8 +44,8 @@ describe('sandbox isolation on runsc', () => {
       cpuMillicores: 500,
       maxProcesses: 40,
     });
-    expect(inspected.Config.Labels['code-sandbox.instance']).toBe(t.config.instanceId);
-    expect(inspected.Config.Labels['code-sandbox.sandbox']).toBe(sandboxId);
+    expect(labelsOf(inspected)['code-sandbox.instance']).toBe(t.config.instanceId);
+    expect(labelsOf(inspected)['code-sandbox.sandbox']).toBe(sandboxId);
   });
 
   it('runs as an unprivileged user with no capabilities', async () => {
@@ -137,6 +137,6 @@ describe('sandbox isolation on runsc', () => {
     // Either the launcher's real result (exit 5) or a detected tampering, never the forged success.
     expect(run.result?.exit_reason).not.toBe('ok');
     expect(['error', 'sandbox_error']).toContain(run.result?.exit_reason);
-    expect(await eventuallyEmpty(() => containersOf(t.docker, run.sandboxId as string))).toEqual([]);
+    expect(await eventuallyEmpty(() => sandboxContainersOf(t, run.sandboxId as string))).toEqual([]);
   });
 });

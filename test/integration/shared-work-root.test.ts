@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  containersOfInstance,
+  sandboxContainersOfInstance,
   eventuallyEmpty,
   executeGrpc,
   python,
@@ -40,7 +40,7 @@ describe('two instances sharing one work root', () => {
     const busy = await startTestApp(SHORT_TIMERS);
     apps.push(busy);
     const idleContainers = async () =>
-      (await containersOfInstance(idle.docker, idle.config.instanceId)).map((info) => info.Id).sort();
+      (await sandboxContainersOfInstance(idle, idle.config.instanceId)).map((info) => info.id).sort();
     const idleJobDirs = () => readdir(join(workRoot, 'jobs', idle.config.instanceId)).then((d) => d.sort());
     // The idle instance's two warm sandboxes (python, nodejs) are up and waiting.
     expect(

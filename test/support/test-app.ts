@@ -8,13 +8,17 @@ import { pino, type Logger } from 'pino';
 import { startApp, type AppOverrides, type RunningApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { LABEL_INSTANCE, LABEL_SANDBOX } from '../../src/sandbox/docker/sandbox-labels.js';
+import type { LabelledContainer } from '../../src/sandbox/engine/sandbox-container.js';
 import { loadSandboxService } from '../../src/transport/grpc/sandbox-proto.js';
+import { testContainers, type ContainerdRecord, type TestContainers } from './test-containers.js';
 
 export interface TestApp {
   app: RunningApp;
   config: Config;
   grpc: Client;
   docker: Docker;
+  /** The sandbox containers on the engine this app runs on (dockerd or containerd). */
+  containers: TestContainers;
   httpUrl: string;
   stop(): Promise<void>;
 }
@@ -22,6 +26,8 @@ export interface TestApp {
 /**
  * Starts the real service on ports 0 with its own instance id and work root. The warm pools (one-shot
  * and session) are off unless `env` turns them on, so each suite controls how many sandboxes run on this small machine.
+ * The engine is the one the test run names (SANDBOX_BACKEND in the test process's environment; see
+ * `npm run test:containerd`), unless `env` names one.
  */
 export async function startTestApp(
   env: Record<string, string> = {},
@@ -35,9 +41,11 @@ export async function startTestApp(
     SANDBOX_WORK_ROOT: workRoot,
     SANDBOX_POOL_SIZE: '0',
     SANDBOX_SESSION_POOL_SIZE: '0',
+    ...testBackend(),
     ...env,
   });
   const app = await startApp(config, logger, overrides);
+  const containers = testContainers(config);
   const ServiceClient = loadSandboxService();
   const grpc = new ServiceClient(`127.0.0.1:${app.grpcPort}`, credentials.createInsecure());
   return {
@@ -45,6 +53,7 @@ export async function startTestApp(
     config,
     grpc,
     docker: new Docker({ socketPath: config.dockerSocket }),
+    containers,
     httpUrl: `http://127.0.0.1:${app.httpPort}`,
     async stop() {
       grpc.close();
@@ -52,6 +61,18 @@ export async function startTestApp(
       await rm(workRoot, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * SANDBOX_BACKEND as the test process's environment names it (docker when unset), with what that
+ * backend needs: containerd runs no sessions (SANDBOX_MAX_SESSIONS=0; see docs/operating.md).
+ */
+export function testBackend(): Record<string, string> {
+  const backend = process.env.SANDBOX_BACKEND;
+  if (!backend) return {};
+  return backend === 'containerd'
+    ? { SANDBOX_BACKEND: backend, SANDBOX_MAX_SESSIONS: '0' }
+    : { SANDBOX_BACKEND: backend };
 }
 
 export interface TimedEvent {
@@ -160,13 +181,20 @@ export async function inspectWhileRunning(
   t: TestApp,
   request: Record<string, unknown>,
 ): Promise<{ run: GrpcRun; inspected: Docker.ContainerInspectInfo; sandboxId: string }> {
+  const { run, inspected, sandboxId } = await inspectSandboxWhileRunning(t, request);
+  if (!('HostConfig' in inspected)) throw new Error('inspectWhileRunning is for the docker backend');
+  return { run, inspected, sandboxId };
+}
+
+/** Like inspectWhileRunning, on either engine: docker's inspect() or containerd's container record. */
+export async function inspectSandboxWhileRunning(
+  t: TestApp,
+  request: Record<string, unknown>,
+): Promise<{ run: GrpcRun; inspected: Docker.ContainerInspectInfo | ContainerdRecord; sandboxId: string }> {
   let sandboxId = '';
   let reportStarted: () => void = () => undefined;
   const started = new Promise<void>((resolve) => (reportStarted = resolve));
-  const inspection = started.then(async () => {
-    const [info] = await containersOf(t.docker, sandboxId);
-    return t.docker.getContainer(info!.Id).inspect();
-  });
+  const inspection = started.then(() => t.containers.inspect(sandboxId));
   const run = await executeGrpc(t.grpc, request, {
     onMessage: (message) => {
       const startedEvent = message.started as { sandbox_id: string } | undefined;
@@ -185,9 +213,17 @@ export function python(code: string, extra: Record<string, unknown> = {}): Recor
   return { language: 'python', code, ...extra };
 }
 
-/** Containers (any state) of one sandbox. */
+/** Containers (any state) of one sandbox, on dockerd. */
 export async function containersOf(docker: Docker, sandboxId: string): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ all: true, filters: { label: [`${LABEL_SANDBOX}=${sandboxId}`] } });
+}
+
+/** Containers (any state) of one sandbox, on the engine the app runs on. */
+export function sandboxContainersOf(
+  t: Pick<TestApp, 'containers'>,
+  sandboxId: string,
+): Promise<LabelledContainer[]> {
+  return t.containers.withLabel(LABEL_SANDBOX, sandboxId);
 }
 
 /**
@@ -204,12 +240,20 @@ export async function eventuallyEmpty<T>(list: () => Promise<T[]>, timeoutMs = 1
   return remaining;
 }
 
-/** Containers (any state) of one service instance. */
+/** Containers (any state) of one service instance, on dockerd. */
 export async function containersOfInstance(
   docker: Docker,
   instanceId: string,
 ): Promise<Docker.ContainerInfo[]> {
   return docker.listContainers({ all: true, filters: { label: [`${LABEL_INSTANCE}=${instanceId}`] } });
+}
+
+/** Containers (any state) of one service instance, on the engine the app runs on. */
+export function sandboxContainersOfInstance(
+  t: Pick<TestApp, 'containers'>,
+  instanceId: string,
+): Promise<LabelledContainer[]> {
+  return t.containers.withLabel(LABEL_INSTANCE, instanceId);
 }
 
 export async function postJson(

@@ -147,6 +147,31 @@ describe('loadConfig', () => {
     );
   });
 
+  it('runs on dockerd unless SANDBOX_BACKEND=containerd, which refuses sessions and packages', () => {
+    expect(loadConfig({}).backend).toBe('docker');
+    expect(() => loadConfig({ SANDBOX_BACKEND: 'podman' })).toThrow(/SANDBOX_BACKEND/);
+    expect(() => loadConfig({ SANDBOX_BACKEND: 'containerd' })).toThrow(
+      /sessions are not supported on the containerd backend yet; set SANDBOX_MAX_SESSIONS=0/,
+    );
+    const config = loadConfig({ SANDBOX_BACKEND: 'containerd', SANDBOX_MAX_SESSIONS: '0' });
+    expect(config.backend).toBe('containerd');
+    expect(config.containerd).toEqual({
+      socket: '/run/containerd/containerd.sock',
+      namespace: 'code-sandbox',
+      runtimeDir: '/usr/local/lib/code-sandbox/containerd-runtimes',
+    });
+    expect(() =>
+      loadConfig({
+        SANDBOX_BACKEND: 'containerd',
+        SANDBOX_MAX_SESSIONS: '0',
+        SANDBOX_PYPI_INDEX_URL: 'https://pypi.org/simple/',
+      }),
+    ).toThrow(/packages are not supported on the containerd backend yet/);
+    expect(() => loadConfig({ SANDBOX_CONTAINERD_NAMESPACE: 'no spaces' })).toThrow(
+      /SANDBOX_CONTAINERD_NAMESPACE/,
+    );
+  });
+
   it('allows no egress by default, an operator list, and an explicit logged-open mode', () => {
     expect(loadConfig({}).egress).toEqual({
       ceiling: [],

@@ -3,10 +3,10 @@ import { mkdirSync, mkdtempSync, readdirSync, utimesSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type Docker from 'dockerode';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { InstanceLiveness, InstanceState } from '../../src/sandbox/lifecycle/instance-liveness.js';
+import type { SandboxInventory } from '../../src/sandbox/engine/sandbox-container.js';
 import { SandboxReaper } from '../../src/sandbox/lifecycle/sandbox-reaper.js';
 import { sandboxLabels } from '../../src/sandbox/docker/sandbox-labels.js';
 import { UnixSocketLiveness } from '../../src/sandbox/lifecycle/unix-socket-liveness.js';
@@ -23,15 +23,15 @@ afterEach(async () => {
   await Promise.all(roots.splice(0).map((root) => rm(root, { recursive: true, force: true })));
 });
 
-/** dockerd as the reaper sees it: labelled containers, and which of them got removed. */
-class FakeDocker {
+/** The engine as the reaper sees it: labelled containers, and which of them got removed. */
+class FakeInventory implements SandboxInventory {
   readonly removed: string[] = [];
   constructor(private readonly containers: { id: string; instance: string; expiresAt: number }[]) {}
-  listContainers = async () =>
+  list = async () =>
     this.containers
       .filter((c) => !this.removed.includes(c.id))
-      .map((c) => ({ Id: c.id, Labels: sandboxLabels(c.instance, c.id, c.expiresAt) }));
-  getContainer = (id: string) => ({ id, remove: async () => void this.removed.push(id) });
+      .map((c) => ({ id: c.id, labels: sandboxLabels(c.instance, c.id, c.expiresAt) }));
+  remove = async (id: string) => void this.removed.push(id);
 }
 
 /** Liveness as a table; records forgotten announcements. */
@@ -58,10 +58,10 @@ function setUp(states: Record<string, InstanceState>, instances: string[], oldDi
     const when = oldDirs.includes(instance) ? (now - 2 * HOUR) / 1000 : now / 1000;
     utimesSync(join(jobsRoot, instance), when, when);
   }
-  const docker = new FakeDocker(containers);
+  const docker = new FakeInventory(containers);
   const liveness = new FakeLiveness(states);
   const reaper = new SandboxReaper({
-    docker: docker as unknown as Docker,
+    containers: docker,
     instanceId: 'me',
     jobsRoot,
     liveness,

@@ -2,24 +2,25 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import type Docker from 'dockerode';
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
+import type { SandboxContainer } from '../../src/sandbox/engine/sandbox-container.js';
 import { SandboxHandle } from '../../src/sandbox/lifecycle/sandbox-handle.js';
 import { SandboxTeardown } from '../../src/sandbox/lifecycle/sandbox-teardown.js';
 
 /** A container that records what was done to it, in order. */
-function fakeContainer(log: string[], removeError?: Error) {
+function fakeContainer(log: string[], removeError?: Error): SandboxContainer {
   return {
     id: 'c1',
     kill: async () => void log.push('kill'),
     // A container takes a moment to stop (and the stream's close event comes on the next tick).
-    wait: () => new Promise((resolve) => setTimeout(() => resolve(log.push('exited')), 5)),
+    stopped: () => new Promise<void>((resolve) => setTimeout(() => resolve(void log.push('exited')), 5)),
+    exit: async () => ({ exitCode: 0, oomKilled: false }),
     remove: async () => {
       log.push('remove');
       if (removeError) throw removeError;
     },
-  } as unknown as Docker.Container;
+  };
 }
 
 function handle(log: string[], removeError?: Error) {

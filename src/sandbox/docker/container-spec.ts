@@ -1,5 +1,5 @@
 import type { ContainerCreateOptions } from 'dockerode';
-import type { Limits } from '../../domain/limits.js';
+import type { ContainerSpecInput } from '../engine/sandbox-spec.js';
 import { SANDBOX_PROTOCOL } from '../protocol/sandbox-protocol.js';
 import { sandboxLabels } from './sandbox-labels.js';
 
@@ -25,26 +25,6 @@ export const SANDBOX_USER = `${kernelUser.uid}:${kernelUser.gid}`;
  */
 export const SESSION_LAUNCHER_USER = '0:0';
 export const SESSION_LAUNCHER_CAPABILITIES: readonly string[] = Object.freeze(['SETUID', 'SETGID']);
-
-export interface ContainerSpecInput {
-  sandboxId: string;
-  instanceId: string;
-  image: string;
-  runtime: string;
-  launcherCommand: string[];
-  limits: Limits;
-  /** Size of each tmpfs (/work and /tmp). */
-  scratchBytes: number;
-  /** Host directory for the job's code and input files (mounted read-only; may be filled after start). */
-  jobHostDir: string;
-  /** Host directory with the launcher scripts (mounted read-only). */
-  runtimeHostDir: string;
-  expiresAtMs: number;
-  /** A seccomp profile (Docker's JSON format) to apply, or undefined for the runtime's default. */
-  seccompProfile: string | undefined;
-  /** A session container: its launcher starts as SESSION_LAUNCHER_USER to run its kernel as SANDBOX_USER. */
-  session?: boolean;
-}
 
 /**
  * Docker counts the sandbox's host threads against PidsLimit, and gVisor uses several host threads per

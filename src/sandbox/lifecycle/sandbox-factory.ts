@@ -1,21 +1,19 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
-import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Language } from '../../domain/languages.js';
 import type { Limits } from '../../domain/limits.js';
 import type { EgressChannel, EgressChannels } from '../../egress/egress-channel.js';
-import { buildContainerSpec } from '../docker/container-spec.js';
-import { sandboxStartError, type DockerErrorListener } from '../docker/docker-errors.js';
+import { UnavailableError } from '../../errors/service-error.js';
+import type { DockerErrorListener } from '../docker/docker-errors.js';
 import { launcherCommand } from '../docker/language-runtimes.js';
-import { removeContainer } from '../docker/remove-container.js';
+import type { SandboxEngine } from '../engine/sandbox-engine.js';
 import { packagesDirectory } from '../protocol/packages-directory.js';
 import { SandboxHandle } from './sandbox-handle.js';
 
 export interface SandboxFactoryOptions {
-  docker: Docker;
-  dockerSocket: string;
+  /** The engine containers are created on (dockerd or containerd). */
+  engine: SandboxEngine;
   instanceId: string;
   runtime: string;
   images: Readonly<Record<Language, string>>;
@@ -49,7 +47,7 @@ export interface SandboxStartRequest {
   session?: boolean;
 }
 
-/** Creates, attaches and starts sandbox containers: the only place sandboxes are born. */
+/** Creates, attaches and starts sandbox containers (on the configured engine): the only place sandboxes are born. */
 export class SandboxFactory {
   constructor(private readonly options: SandboxFactoryOptions) {}
 
@@ -59,11 +57,10 @@ export class SandboxFactory {
   }
 
   /**
-   * Any failure means no sandbox: UNAVAILABLE, with what an operator must fix. The launcher inside
-   * boots and then waits for its start line, so attaching before start misses nothing.
+   * Any failure means no sandbox: UNAVAILABLE, with what an operator must fix.
    */
   async start(request: SandboxStartRequest): Promise<SandboxHandle> {
-    const { docker, images, runtime, dockerSocket, logger } = this.options;
+    const { engine, images, runtime } = this.options;
     const image = images[request.language];
     const jobHostDir = join(this.options.jobsRoot, request.sandboxId);
     await mkdir(jobHostDir, { recursive: true, mode: 0o755 });
@@ -74,44 +71,33 @@ export class SandboxFactory {
     let egress: EgressChannel | undefined;
     try {
       egress = await this.options.egress?.open(request.sandboxId, jobHostDir);
-    } catch (error) {
-      throw sandboxStartError(error, { image, runtime, socket: dockerSocket });
-    }
-    const spec = buildContainerSpec({
-      sandboxId: request.sandboxId,
-      instanceId: this.options.instanceId,
-      image,
-      runtime,
-      launcherCommand: launcherCommand(
-        request.language,
-        request.preload ? this.options.preload[request.language] : [],
-        request.session,
-      ),
-      limits: request.limits,
-      scratchBytes: this.options.scratchBytes,
-      jobHostDir,
-      runtimeHostDir: this.options.runtimeHostDir,
-      expiresAtMs: request.expiresAtMs,
-      seccompProfile: this.options.seccompProfile,
-      session: request.session,
-    });
-    let container: Docker.Container | undefined;
-    try {
-      container = await docker.createContainer(spec);
-      const stream = (await container.attach({
-        stream: true,
-        stdin: true,
-        stdout: true,
-        stderr: true,
-        hijack: true,
-      })) as Duplex;
-      await container.start();
+      const { container, stream } = await engine.launch({
+        sandboxId: request.sandboxId,
+        instanceId: this.options.instanceId,
+        image,
+        runtime,
+        launcherCommand: launcherCommand(
+          request.language,
+          request.preload ? this.options.preload[request.language] : [],
+          request.session,
+        ),
+        limits: request.limits,
+        scratchBytes: this.options.scratchBytes,
+        jobHostDir,
+        runtimeHostDir: this.options.runtimeHostDir,
+        expiresAtMs: request.expiresAtMs,
+        seccompProfile: this.options.seccompProfile,
+        session: request.session,
+      });
       return new SandboxHandle(request.sandboxId, container, stream, jobHostDir, egress);
     } catch (error) {
       egress?.close();
       this.options.onDockerError?.('start');
-      if (container) await removeContainer(container, logger, this.options.onDockerError);
-      throw sandboxStartError(error, { image, runtime, socket: dockerSocket });
+      throw error instanceof UnavailableError
+        ? error
+        : new UnavailableError(`the sandbox could not be started: ${(error as Error).message}`, {
+            cause: error,
+          });
     }
   }
 }

@@ -1,17 +1,15 @@
 import type { Duplex } from 'node:stream';
-import type Docker from 'dockerode';
 import type { EgressChannel } from '../../egress/egress-channel.js';
 import { DOCKER_STDOUT, FrameDecoder } from '../protocol/frame-decoder.js';
 import { SANDBOX_PROTOCOL } from '../protocol/sandbox-protocol.js';
 import type { ContainerExit } from '../protocol/sandbox-session.js';
-
-const EXIT_BY_SIGKILL = 128 + 9;
-const OOM_FLAG_GRACE_MS = 1000;
-const OOM_FLAG_POLL_MS = 100;
+import type { SandboxContainer } from '../engine/sandbox-container.js';
 
 /**
  * One started, attached sandbox container with its own job directory (empty until a job is written
- * into it; the container sees it through a read-only bind mount). Used once, then disposed.
+ * into it; the container sees it through a read-only bind mount). Used once, then disposed. The stream
+ * carries the launcher's stdin one way and its stdout and stderr the other, multiplexed in Docker's
+ * attach framing whichever engine runs the container (see StdioMultiplexer for containerd).
  */
 export class SandboxHandle {
   readonly createdAt = Date.now();
@@ -21,7 +19,7 @@ export class SandboxHandle {
 
   constructor(
     readonly sandboxId: string,
-    readonly container: Docker.Container,
+    readonly container: SandboxContainer,
     private readonly stream: Duplex,
     readonly jobHostDir: string,
     /** This sandbox's egress proxy, when egress is enabled on the server. */
@@ -88,17 +86,8 @@ export class SandboxHandle {
     return this.stream;
   }
 
-  async exit(): Promise<ContainerExit> {
-    const { StatusCode } = (await this.container.wait()) as { StatusCode: number };
-    let oomKilled = (await this.container.inspect()).State.OOMKilled;
-    // Docker learns of an OOM kill and of the exit from two separate events; on a loaded host the
-    // OOM flag can land after the exit. A SIGKILL nobody here sent gets a moment for it to show.
-    const deadline = performance.now() + OOM_FLAG_GRACE_MS;
-    while (!oomKilled && StatusCode === EXIT_BY_SIGKILL && performance.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, OOM_FLAG_POLL_MS));
-      oomKilled = (await this.container.inspect()).State.OOMKilled;
-    }
-    return { exitCode: StatusCode, oomKilled };
+  exit(): Promise<ContainerExit> {
+    return this.container.exit();
   }
 
   /** Ends the attach connection; the container itself is removed by the teardown. */

@@ -1,20 +1,14 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { dockerMessage, type DockerErrorListener } from '../docker/docker-errors.js';
 import type { InstanceLiveness, InstanceState } from './instance-liveness.js';
-import { removeContainer } from '../docker/remove-container.js';
-import {
-  LABEL_EXPIRES_AT,
-  LABEL_INSTANCE,
-  LABEL_SERVICE,
-  SERVICE_LABEL_VALUE,
-} from '../docker/sandbox-labels.js';
+import type { LabelledContainer, SandboxInventory } from '../engine/sandbox-container.js';
+import { LABEL_EXPIRES_AT, LABEL_INSTANCE } from '../docker/sandbox-labels.js';
 
 export interface SandboxReaperOptions {
-  /** Only listContainers and getContainer(id).remove are used. */
-  docker: Pick<Docker, 'listContainers' | 'getContainer'>;
+  /** The engine's containers of this service (dockerd's or containerd's, whichever runs sandboxes). */
+  containers: SandboxInventory;
   instanceId: string;
   /** Parent of every instance's job directories: <jobsRoot>/<instanceId>/<executionId>. */
   jobsRoot: string;
@@ -44,27 +38,22 @@ export class SandboxReaper {
 
   /** @param includeOwn also remove this instance's sandboxes (only when none of ours can be live). */
   async reap(includeOwn: boolean): Promise<number> {
-    const { docker, logger, liveness } = this.options;
+    const { containers: inventory, logger, liveness } = this.options;
     const states = new Map<string, Promise<InstanceState>>();
     const stateOf = (instance: string) => {
       let state = states.get(instance);
       if (!state) states.set(instance, (state = liveness.state(instance)));
       return state;
     };
-    const containers = await docker.listContainers({
-      all: true,
-      filters: { label: [`${LABEL_SERVICE}=${SERVICE_LABEL_VALUE}`] },
-    });
+    const containers = await inventory.list();
     const now = Date.now();
-    const doomed: Docker.ContainerInfo[] = [];
+    const doomed: LabelledContainer[] = [];
     for (const info of containers) {
-      const instance = info.Labels[LABEL_INSTANCE] ?? '';
-      const expired = !(Number(info.Labels[LABEL_EXPIRES_AT]) > now);
+      const instance = info.labels[LABEL_INSTANCE] ?? '';
+      const expired = !(Number(info.labels[LABEL_EXPIRES_AT]) > now);
       if (await this.isLeftover(instance, includeOwn, stateOf, async () => expired)) doomed.push(info);
     }
-    await Promise.all(
-      doomed.map((info) => removeContainer(docker.getContainer(info.Id), logger, this.options.onDockerError)),
-    );
+    await Promise.all(doomed.map((info) => inventory.remove(info.id)));
     if (doomed.length > 0) logger.info({ removed: doomed.length }, 'reaped leftover sandbox containers');
     await this.reapJobDirectories(includeOwn, stateOf);
     for (const instance of await liveness.announced()) {

@@ -1,8 +1,6 @@
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
-import type { DockerErrorListener } from '../docker/docker-errors.js';
 import { removeJobDirectory } from '../protocol/job-directory.js';
-import { removeContainer } from '../docker/remove-container.js';
 import type { SandboxHandle } from './sandbox-handle.js';
 
 export interface SandboxTeardownOptions {
@@ -21,7 +19,6 @@ export interface SandboxTeardownOptions {
   deferWhile?: () => boolean;
   maxDeferralMs?: number;
   maxDeferred?: number;
-  onDockerError?: DockerErrorListener;
   logger: Logger;
 }
 
@@ -97,7 +94,7 @@ export class SandboxTeardown implements SandboxDisposer {
       ? withinMs(
           handle.container
             .kill()
-            .then(() => handle.container.wait())
+            .then(() => handle.container.stopped())
             .catch(() => undefined), // already gone: fine
           KILL_WAIT_LIMIT_MS,
         )
@@ -110,15 +107,18 @@ export class SandboxTeardown implements SandboxDisposer {
           await this.whenQuiet();
           handle.closeStream();
           // An idle launcher exits by itself once its stdin closes (both languages, one-shot and
-          // session): a container that stopped on its own costs less to remove than one that
-          // `remove --force` has to kill through runsc (docs/performance.md, "Where a lifecycle goes").
+          // session): a container that stopped on its own costs less to remove than one that the
+          // removal has to kill through runsc (docs/performance.md, "Where a lifecycle goes").
           if (!urgent)
             await withinMs(
-              handle.container.wait().catch(() => undefined),
+              handle.container.stopped().catch(() => undefined),
               IDLE_EXIT_WAIT_MS,
             );
-          await removeContainer(handle.container, logger, this.options.onDockerError);
-          await removeJobDirectory(handle.jobHostDir);
+          try {
+            await handle.container.remove();
+          } finally {
+            await removeJobDirectory(handle.jobHostDir);
+          }
         }),
       )
       .catch((error: unknown) => logger.warn({ err: error, sandboxId: handle.sandboxId }, 'teardown failed'))

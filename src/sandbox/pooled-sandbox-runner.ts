@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm } from 'node:fs/promises';
-import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { InstallReport } from '../domain/install-report.js';
 import type { Language } from '../domain/languages.js';
@@ -14,20 +13,20 @@ import type {
   SandboxRunner,
 } from '../execution/sandbox-runner.js';
 import type { DockerPackageInstaller } from './docker-package-installer.js';
-import { checkSandboxHost } from './docker/host-checks.js';
 import { packagesDirectory } from './protocol/packages-directory.js';
 import { writeJobDirectory } from './protocol/job-directory.js';
 import { LANGUAGE_RUNTIMES } from './docker/language-runtimes.js';
 import type { SandboxActivity } from './lifecycle/sandbox-activity.js';
+import type { SandboxEngine } from './engine/sandbox-engine.js';
 import type { SandboxFactory } from './lifecycle/sandbox-factory.js';
 import type { SandboxHandle } from './lifecycle/sandbox-handle.js';
 import { SandboxSession } from './protocol/sandbox-session.js';
 import type { SandboxTeardown } from './lifecycle/sandbox-teardown.js';
 import type { WarmPool } from './pool/warm-pool.js';
 
-export interface DockerSandboxRunnerOptions {
-  docker: Docker;
-  dockerSocket: string;
+export interface PooledSandboxRunnerOptions {
+  /** The engine sandboxes run on, asked for readiness only (the factory creates containers). */
+  engine: Pick<SandboxEngine, 'readiness'>;
   runtime: string;
   images: Readonly<Record<Language, string>>;
   factory: SandboxFactory;
@@ -52,8 +51,8 @@ export interface DockerSandboxRunnerOptions {
  * pool serves the job's limits, else a cold start. The outcome is returned as soon as the program is
  * done (killed, if it did not end by itself); the sandbox is removed in the background (see SandboxTeardown).
  */
-export class DockerSandboxRunner implements SandboxRunner {
-  constructor(private readonly options: DockerSandboxRunnerOptions) {}
+export class PooledSandboxRunner implements SandboxRunner {
+  constructor(private readonly options: PooledSandboxRunnerOptions) {}
 
   start(): void {
     for (const pool of Object.values(this.options.pools)) pool.start();
@@ -167,14 +166,8 @@ export class DockerSandboxRunner implements SandboxRunner {
   }
 
   async readiness(): Promise<ReadinessCheck[]> {
-    const { docker, dockerSocket, runtime, images } = this.options;
-    const checks = await checkSandboxHost({
-      docker,
-      dockerSocket,
-      runtime,
-      images,
-      egress: this.options.factory.egressEnabled,
-    });
+    const { engine, runtime, images } = this.options;
+    const checks = await engine.readiness({ runtime, images, egress: this.options.factory.egressEnabled });
     // An empty pool means cold starts, not an unready service: ok, with `warm` saying which it is.
     for (const [language, pool] of Object.entries(this.options.pools)) {
       checks.push({

@@ -1,0 +1,48 @@
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+import type { SandboxContainer } from '../engine/sandbox-container.js';
+import type { ContainerExit } from '../protocol/sandbox-session.js';
+import type { DockerErrorListener } from './docker-errors.js';
+import { removeContainer } from './remove-container.js';
+
+const EXIT_BY_SIGKILL = 128 + 9;
+const OOM_FLAG_GRACE_MS = 1000;
+const OOM_FLAG_POLL_MS = 100;
+
+/** A sandbox container that dockerd runs. */
+export class DockerSandboxContainer implements SandboxContainer {
+  constructor(
+    private readonly container: Docker.Container,
+    private readonly logger: Logger,
+    private readonly onDockerError?: DockerErrorListener,
+  ) {}
+
+  get id(): string {
+    return this.container.id;
+  }
+
+  async kill(): Promise<void> {
+    await this.container.kill();
+  }
+
+  async stopped(): Promise<void> {
+    await this.container.wait();
+  }
+
+  async exit(): Promise<ContainerExit> {
+    const { StatusCode } = (await this.container.wait()) as { StatusCode: number };
+    let oomKilled = (await this.container.inspect()).State.OOMKilled;
+    // Docker learns of an OOM kill and of the exit from two separate events; on a loaded host the
+    // OOM flag can land after the exit. A SIGKILL nobody here sent gets a moment for it to show.
+    const deadline = performance.now() + OOM_FLAG_GRACE_MS;
+    while (!oomKilled && StatusCode === EXIT_BY_SIGKILL && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, OOM_FLAG_POLL_MS));
+      oomKilled = (await this.container.inspect()).State.OOMKilled;
+    }
+    return { exitCode: StatusCode, oomKilled };
+  }
+
+  remove(): Promise<void> {
+    return removeContainer(this.container, this.logger, this.onDockerError);
+  }
+}
