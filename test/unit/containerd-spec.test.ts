@@ -10,7 +10,7 @@ import type { ContainerSpecInput } from '../../src/sandbox/engine/sandbox-spec.j
 const input: ContainerSpecInput = {
   sandboxId: 'abc',
   instanceId: 'inst',
-  image: 'code-sandbox-python:4',
+  image: 'code-sandbox-python:missing',
   runtime: 'runsc',
   launcherCommand: ['python3', '/sandbox/runtime/python/launcher.py', ''],
   limits: {
@@ -113,7 +113,9 @@ describe('containerd wire details', () => {
   });
 
   it('names images as containerd stores them, and computes layer chain ids', () => {
-    expect(containerdImageName('code-sandbox-python:4')).toBe('docker.io/library/code-sandbox-python:4');
+    expect(containerdImageName('code-sandbox-python:missing')).toBe(
+      'docker.io/library/code-sandbox-python:missing',
+    );
     expect(containerdImageName('me/img:1')).toBe('docker.io/me/img:1');
     expect(containerdImageName('registry.example:5000/img:1')).toBe('registry.example:5000/img:1');
     expect(containerdImageName('localhost/img')).toBe('localhost/img');
