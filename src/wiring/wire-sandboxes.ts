@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { wireSessionRegistry } from './wire-session-registry.js';
 import type { Config } from '../config/config.js';
 import { packageRoot } from '../config/package-root.js';
 import type { Language } from '../domain/languages.js';
@@ -26,6 +27,7 @@ const SECCOMP_PROFILE_PATH = 'seccomp/sandbox-profile.json';
 
 /** What the sandbox layer hands to the layers above it. */
 export interface SandboxLayer {
+  docker: DockerClient;
   runner: DockerSandboxRunner;
   factory: SandboxFactory;
   reaper: SandboxReaper;
@@ -85,7 +87,7 @@ export async function wireSandboxes(
     expiryMarginMs: config.expiryMarginMs,
     logger,
   });
-  return { runner, factory, reaper, liveness, teardown, activity, pools };
+  return { docker, runner, factory, reaper, liveness, teardown, activity, pools };
 }
 
 /** This instance's liveness announcement and the reaper, which has run once when this resolves. */
@@ -110,6 +112,13 @@ async function wireReaper(
     // A session's job directory (its upload inbox) lives as long as the session may.
     jobDirMaxAgeMs:
       Math.max(config.limitCeilings.timeoutMs, config.sessionMaxLifetimeMs) + config.expiryMarginMs,
+    spared: async () => {
+      const records = (await wireSessionRegistry(config)?.load())?.records ?? [];
+      return {
+        containerIds: new Set(records.map((record) => record.sandbox.containerId)),
+        jobHostDirs: new Set(records.map((record) => record.sandbox.jobHostDir)),
+      };
+    },
     onDockerError,
     logger,
   });

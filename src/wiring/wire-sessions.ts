@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { probeCheckpointing } from '../sandbox/lifecycle/checkpoint-probe.js';
+import { wireSessionRegistry } from './wire-session-registry.js';
 import type { Config } from '../config/config.js';
 import type { Language } from '../domain/languages.js';
 import type { PrometheusMetrics } from '../observability/prometheus-metrics.js';
@@ -40,6 +42,15 @@ export function wireSessions(
     pools: sessionPools,
     maxFileBytes: config.maxArtifactBytes,
     maxDisplayBytes: config.maxArtifactBytes,
+    docker: sandboxes.docker,
+    probeCheckpointing: () =>
+      probeCheckpointing({
+        docker: sandboxes.docker,
+        instanceId: config.instanceId,
+        image: config.images.python,
+        runtime: config.sandboxRuntime,
+        logger,
+      }),
     logger,
   });
   const sessions = new SessionService({
@@ -58,8 +69,13 @@ export function wireSessions(
       egressCeiling: config.egress.ceiling,
     },
     maxDownloadBytes: config.maxArtifactBytes,
+    pauseAfterMs: config.sessionPauseAfterMs,
+    maxPausedSessions: config.maxPausedSessions,
+    checkpointBudgetBytes: config.sessionCheckpointBudgetBytes,
+    registry: wireSessionRegistry(config),
     metrics,
     logger,
   });
   return { sessions, sessionPools };
 }
+
