@@ -275,7 +275,7 @@ export class PrometheusMetrics implements ExecutionMetrics, SessionMetrics, Admi
     });
     new Gauge({
       name: 'code_sandbox_session_checkpoint_bytes',
-      help: 'Bytes the paused sessions\' checkpoints take on disk (the memory limit where Docker\'s directory is not readable).',
+      help: "Bytes the paused sessions' checkpoints take on disk (the memory limit where Docker's directory is not readable).",
       registers,
       collect() {
         this.set(sources.checkpointBytes());

@@ -84,7 +84,12 @@ export class DockerSessionSandbox implements SessionSandbox {
 
   get location(): SandboxLocation {
     const { handle, warm } = this.options;
-    return { containerId: handle.container.id, sandboxId: handle.sandboxId, jobHostDir: handle.jobHostDir, warm };
+    return {
+      containerId: handle.container.id,
+      sandboxId: handle.sandboxId,
+      jobHostDir: handle.jobHostDir,
+      warm,
+    };
   }
 
   /**
@@ -153,7 +158,10 @@ export class DockerSessionSandbox implements SessionSandbox {
     this.isPaused = false;
     // Stale once the sandbox runs on: only disk. The next pause writes a new one.
     void deleteCheckpoint(handle.container).catch((error: unknown) =>
-      this.options.logger.warn({ sandboxId: this.sandboxId, err: error }, 'removing a used checkpoint failed'),
+      this.options.logger.warn(
+        { sandboxId: this.sandboxId, err: error },
+        'removing a used checkpoint failed',
+      ),
     );
   }
 

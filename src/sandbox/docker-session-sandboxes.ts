@@ -58,7 +58,10 @@ export class DockerSessionSandboxes implements SessionSandboxProvider {
   async adopt(location: SandboxLocation, limits: Limits): Promise<SessionSandbox | undefined> {
     const handle = await this.options.factory.adopt(location);
     if (typeof handle === 'string') {
-      this.options.logger.warn({ sandboxId: location.sandboxId, reason: handle }, 'paused session not adopted');
+      this.options.logger.warn(
+        { sandboxId: location.sandboxId, reason: handle },
+        'paused session not adopted',
+      );
       return undefined;
     }
     return this.wrap(handle, location.warm, limits, await this.readableDockerRoot(), true);

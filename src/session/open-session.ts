@@ -41,8 +41,8 @@ export interface OpenSessionOptions {
  */
 export class OpenSession {
   readonly createdAt: number;
-  /** When its last call ended (or it was created): the least recently used is paused first. */
-  lastUsedAt = Date.now();
+  /** When its last call ended (or it was created), performance.now(): the least recently used is paused first. */
+  lastUsedAt = performance.now();
   private pauseTimer: NodeJS.Timeout | undefined;
   private readonly calls = new ExecutionScheduler(1, MAX_WAITING_PER_SESSION);
   private active = 0;
@@ -124,7 +124,7 @@ export class OpenSession {
       }, signal);
     } finally {
       this.active -= 1;
-      this.lastUsedAt = Date.now();
+      this.lastUsedAt = performance.now();
       this.armIdleTimer();
     }
   }

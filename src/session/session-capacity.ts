@@ -16,7 +16,11 @@ export interface PausedUsage {
  * after the checkpoint is written). Full means refused, never an eviction: a paused session that
  * was thrown away to make room would be data loss nobody asked for.
  */
-export function pauseRefusal(usage: PausedUsage, bounds: PausedBounds, estimateBytes: number): string | undefined {
+export function pauseRefusal(
+  usage: PausedUsage,
+  bounds: PausedBounds,
+  estimateBytes: number,
+): string | undefined {
   if (usage.count >= bounds.maxPaused)
     return `${bounds.maxPaused} sessions are paused already (SANDBOX_MAX_PAUSED_SESSIONS)`;
   if (usage.bytes + estimateBytes > bounds.checkpointBudgetBytes)

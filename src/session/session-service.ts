@@ -141,7 +141,8 @@ export class SessionService {
     void this.options.provider.checkpointing().then((support) => {
       this.support = support;
       this.options.metrics.checkpointSupported(support.works);
-      if (support.works) this.options.logger.info({ detail: support.detail }, 'session pause and resume: available');
+      if (support.works)
+        this.options.logger.info({ detail: support.detail }, 'session pause and resume: available');
       else
         this.options.logger.warn(
           { detail: support.detail },
@@ -289,7 +290,12 @@ export class SessionService {
           returnValue: null,
           skippedArtifacts: [],
           skippedArtifactsTotal: 0,
-          cell: { sessionId, executionCount, interpreterRestarted, ...(resumeMs === undefined ? {} : { resumeMs }) },
+          cell: {
+            sessionId,
+            executionCount,
+            interpreterRestarted,
+            ...(resumeMs === undefined ? {} : { resumeMs }),
+          },
         };
         logger.info(
           {
@@ -415,7 +421,11 @@ export class SessionService {
     }, signal);
   }
 
-  private async resumedFor(session: OpenSession, signal: AbortSignal, onResume?: ResumeListener): Promise<void> {
+  private async resumedFor(
+    session: OpenSession,
+    signal: AbortSignal,
+    onResume?: ResumeListener,
+  ): Promise<void> {
     const resumeMs = await this.resumed(session, 'call', signal);
     if (resumeMs !== undefined) onResume?.(resumeMs);
   }
@@ -446,7 +456,10 @@ export class SessionService {
       await session.sandbox.resume();
     } catch (error) {
       this.options.metrics.sessionResumeFailed(session.language, reason);
-      this.options.logger.error({ session: sessionLogId(session.id), err: error }, 'session resume failed; it ends');
+      this.options.logger.error(
+        { session: sessionLogId(session.id), err: error },
+        'session resume failed; it ends',
+      );
       this.end(session, 'crashed');
       throw new UnavailableError('the paused session could not be resumed; it has ended', { cause: error });
     }
@@ -463,6 +476,8 @@ export class SessionService {
    * `exclude`) to make room; does nothing where pausing does not work or nothing is idle.
    */
   private async roomForOneMore(exclude: string | undefined, signal: AbortSignal): Promise<void> {
+    if (this.residentCount() + this.creating < this.options.maxSessions) return;
+    this.support = await this.options.provider.checkpointing();
     if (!this.support.works) return;
     while (this.residentCount() + this.creating >= this.options.maxSessions) {
       const victim = sessionToPauseForRoom(this.sessions.values(), exclude);
@@ -482,7 +497,7 @@ export class SessionService {
     session
       .exclusive(async () => {
         // A call may have come and gone while this waited in the queue.
-        if (Date.now() - session.lastUsedAt < this.options.pauseAfterMs || session.busy) return;
+        if (performance.now() - session.lastUsedAt < this.options.pauseAfterMs || session.busy) return;
         await this.pauseNow(session, 'idle');
       }, new AbortController().signal)
       .catch((error: unknown) =>
@@ -496,6 +511,8 @@ export class SessionService {
   /** Runs inside the session's queue: checkpoints it and stops its container. */
   private async pauseNow(session: OpenSession, reason: PauseReason): Promise<void> {
     if (session.paused || session.ended) return;
+    // An explicit pause right after start-up waits for the probe (it runs once; later calls get its answer).
+    this.support = await this.options.provider.checkpointing();
     if (!this.support.works) {
       // Not a failed call: the session goes on as it would have without pausing.
       this.options.metrics.sessionPauseSkipped(reason, 'unsupported');
@@ -504,7 +521,10 @@ export class SessionService {
     if (reason !== 'shutdown') {
       const refusal = pauseRefusal(
         { count: this.checkpoints.size, bytes: this.checkpointBytesOnDisk },
-        { maxPaused: this.options.maxPausedSessions, checkpointBudgetBytes: this.options.checkpointBudgetBytes },
+        {
+          maxPaused: this.options.maxPausedSessions,
+          checkpointBudgetBytes: this.options.checkpointBudgetBytes,
+        },
         session.limits.memoryBytes,
       );
       if (refusal) {
@@ -559,7 +579,12 @@ export class SessionService {
         owner: session.owner,
         language: session.language,
         limits: { ...session.limits },
-        network: { rules: session.network.rules.map((rule) => ({ ...rule, ports: rule.ports ? [...rule.ports] : undefined })) },
+        network: {
+          rules: session.network.rules.map((rule) => ({
+            ...rule,
+            ports: rule.ports ? [...rule.ports] : undefined,
+          })),
+        },
         idleTimeoutMs: session.idleTimeoutMs,
         createdAtMs: session.createdAt,
         expiresAtMs: session.expiresAtMs,
@@ -569,7 +594,9 @@ export class SessionService {
     }
     this.registryWrites = this.registryWrites
       .then(() => registry.save(records))
-      .catch((error: unknown) => logger.error({ err: error, path: registry.path }, 'writing the session registry failed'));
+      .catch((error: unknown) =>
+        logger.error({ err: error, path: registry.path }, 'writing the session registry failed'),
+      );
   }
 
   /**
@@ -584,7 +611,10 @@ export class SessionService {
     try {
       contents = await registry.load();
     } catch (error) {
-      logger.error({ err: error, path: registry.path }, 'the session registry could not be read; nothing adopted');
+      logger.error(
+        { err: error, path: registry.path },
+        'the session registry could not be read; nothing adopted',
+      );
       return;
     }
     for (const reason of contents.refused) {
@@ -634,7 +664,10 @@ export class SessionService {
     if (!session.release()) return;
     this.sessions.delete(session.id);
     this.hold(session.owner, -1);
-    this.options.logger.info({ session: sessionLogId(session.id) }, 'session left paused for the next process');
+    this.options.logger.info(
+      { session: sessionLogId(session.id) },
+      'session left paused for the next process',
+    );
   }
 
   /**

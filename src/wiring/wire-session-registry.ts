@@ -8,5 +8,8 @@ import { SessionRegistryFile } from '../session/session-registry.js';
  */
 export function wireSessionRegistry(config: Config): SessionRegistryFile | undefined {
   if (config.maxSessions === 0) return undefined;
-  return new SessionRegistryFile(join(config.workRoot, 'sessions', `${config.instanceId}.json`), config.instanceId);
+  return new SessionRegistryFile(
+    join(config.workRoot, 'sessions', `${config.instanceId}.json`),
+    config.instanceId,
+  );
 }

@@ -78,4 +78,3 @@ export function wireSessions(
   });
   return { sessions, sessionPools };
 }
-

@@ -65,10 +65,15 @@ export async function deleteCheckpoint(container: Docker.Container): Promise<voi
  * Bytes the container's session checkpoint takes on disk, read from Docker's data root when this
  * process can see it (it runs beside dockerd); undefined when it cannot.
  */
-export async function checkpointBytes(dockerRoot: string | undefined, containerId: string): Promise<number | undefined> {
+export async function checkpointBytes(
+  dockerRoot: string | undefined,
+  containerId: string,
+): Promise<number | undefined> {
   if (dockerRoot === undefined) return undefined;
   try {
-    return await directoryBytes(join(dockerRoot, 'containers', containerId, 'checkpoints', SESSION_CHECKPOINT));
+    return await directoryBytes(
+      join(dockerRoot, 'containers', containerId, 'checkpoints', SESSION_CHECKPOINT),
+    );
   } catch {
     return undefined;
   }

@@ -51,11 +51,16 @@ export async function probeCheckpointing(options: CheckpointProbeOptions): Promi
     });
     await container.start();
     await checkpointContainer(container);
-    if ((await container.inspect()).State.Running) throw new Error('the container still ran after its checkpoint');
+    if ((await container.inspect()).State.Running)
+      throw new Error('the container still ran after its checkpoint');
     await restoreContainer(container);
-    if (!(await container.inspect()).State.Running) throw new Error('the container did not run after its restore');
+    if (!(await container.inspect()).State.Running)
+      throw new Error('the container did not run after its restore');
     const ms = Math.round(performance.now() - startedAt);
-    return { works: true, detail: `checkpoint and restore of a ${options.runtime} sandbox worked (${ms} ms)` };
+    return {
+      works: true,
+      detail: `checkpoint and restore of a ${options.runtime} sandbox worked (${ms} ms)`,
+    };
   } catch (error) {
     return { works: false, detail: dockerMessage(error) };
   } finally {

@@ -125,7 +125,8 @@ export class SandboxFactory {
     jobHostDir: string;
   }): Promise<SandboxHandle | string> {
     const { docker } = this.options;
-    if (dirname(location.jobHostDir) !== this.options.jobsRoot) return 'its job directory is not under this instance';
+    if (dirname(location.jobHostDir) !== this.options.jobsRoot)
+      return 'its job directory is not under this instance';
     const container = docker.getContainer(location.containerId);
     let info: Docker.ContainerInspectInfo;
     try {

@@ -108,7 +108,10 @@ export class SandboxReaper {
     return state === 'dead' || (await stale());
   }
 
-  private async sparedNow(): Promise<{ containerIds: ReadonlySet<string>; jobHostDirs: ReadonlySet<string> }> {
+  private async sparedNow(): Promise<{
+    containerIds: ReadonlySet<string>;
+    jobHostDirs: ReadonlySet<string>;
+  }> {
     try {
       return (await this.options.spared?.()) ?? { containerIds: new Set(), jobHostDirs: new Set() };
     } catch (error) {

@@ -93,7 +93,13 @@ export function sessionHandlers(
     }),
     DownloadFile: unary<SessionRequest>(admission, logger, async (request, caller, signal) => {
       const resumed = resumeNote();
-      const content = await sessions.download(caller, request.session_id, request.path, signal, resumed.listener);
+      const content = await sessions.download(
+        caller,
+        request.session_id,
+        request.path,
+        signal,
+        resumed.listener,
+      );
       return {
         path: request.path,
         mime_type: mimeTypeFor(request.path),
