@@ -24,13 +24,38 @@ function checkpointing(container: Docker.Container): CheckpointingContainer {
 }
 
 /**
+ * Docker 20.10 with containerd 1.6, measured here: a restore right after the container stopped fails
+ * with "id already in use" (containerd still holds the stopped task for a moment), and a checkpoint
+ * can fail with "content sha256:…: already exists" when an identical blob of an earlier checkpoint
+ * is still in containerd's content store (it is collected a little later). Both pass on a retry.
+ */
+const TRANSIENT = /id already in use|already exists/i;
+const ATTEMPTS = 8;
+const RETRY_DELAY_MS = 250;
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
  * Checkpoints a running container (gVisor saves the whole sandbox: processes, memory, tmpfs) and stops
- * it, so it holds no memory. Needs dockerd with `"experimental": true`.
+ * it, so it holds no memory. Needs dockerd with `"experimental": true`. Resolves once the checkpoint
+ * is on disk and the container stopped; rejects with the container still running when it could not
+ * be taken (and "gone" when the container stopped without a checkpoint).
  */
 export async function checkpointContainer(container: Docker.Container): Promise<void> {
   // A stale checkpoint of the same name (a resume that failed half-way) would make create fail.
   await deleteCheckpoint(container);
-  await checkpointing(container).createCheckpoint({ checkpointId: SESSION_CHECKPOINT, exit: true });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await checkpointing(container).createCheckpoint({ checkpointId: SESSION_CHECKPOINT, exit: true });
+      return;
+    } catch (error) {
+      const running = (await container.inspect()).State.Running;
+      // Written, then the copy out of containerd failed late: what is on disk is what counts.
+      if (!running && (await hasCheckpoint(container))) return;
+      if (!running || attempt >= ATTEMPTS || !TRANSIENT.test(String((error as Error).message))) throw error;
+      await pause(RETRY_DELAY_MS * attempt);
+    }
+  }
 }
 
 /**
@@ -38,7 +63,15 @@ export async function checkpointContainer(container: Docker.Container): Promise<
  * options as a JSON body, which Docker refuses on start ("non-empty request body").
  */
 export async function restoreContainer(container: Docker.Container): Promise<void> {
-  await checkpointing(container).start({ _query: { checkpoint: SESSION_CHECKPOINT }, _body: {} });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await checkpointing(container).start({ _query: { checkpoint: SESSION_CHECKPOINT }, _body: {} });
+      return;
+    } catch (error) {
+      if (attempt >= ATTEMPTS || !TRANSIENT.test(String((error as Error).message))) throw error;
+      await pause(RETRY_DELAY_MS * attempt);
+    }
+  }
 }
 
 /** Whether the container has its session checkpoint. */
