@@ -158,7 +158,7 @@ const staticSchema = z
     // Pausing (checkpoint/restore): an agent's think time between cells is seconds to tens of seconds,
     // a resume costs ~0.6 s; one minute keeps active conversations resident and frees idle memory
     // long before the idle timeout. 0: never pause by idleness.
-    SANDBOX_SESSION_PAUSE_AFTER_MS: integer(60_000, 0, MAX_TIMER_MS),
+    SANDBOX_SESSION_PAUSE_AFTER_MS: duration(60_000, 0),
     SANDBOX_MAX_PAUSED_SESSIONS: integer(100, 0, 100_000),
     SANDBOX_SESSION_CHECKPOINT_BUDGET_BYTES: integer(8 * 1024 * MiB, 0),
     // Egress: the operator's allowlist (host[:port], *.domain), the explicit dev switch, per-execution caps.
