@@ -66,12 +66,16 @@ export class Session implements AsyncDisposable {
    * checkpoint, the answer is `state: 'running'` and nothing changed.
    */
   async pause(): Promise<SessionState> {
-    return stateFromWire(await this.sandbox.unary('PauseSession', { session_id: this.id }, this.id, undefined));
+    return stateFromWire(
+      await this.sandbox.unary('PauseSession', { session_id: this.id }, this.id, undefined),
+    );
   }
 
   /** Starts a paused session again now (a running one is answered as it is). */
   async resume(): Promise<SessionState> {
-    return stateFromWire(await this.sandbox.unary('ResumeSession', { session_id: this.id }, this.id, undefined));
+    return stateFromWire(
+      await this.sandbox.unary('ResumeSession', { session_id: this.id }, this.id, undefined),
+    );
   }
 
   /**
@@ -105,7 +109,12 @@ export interface SessionState {
 }
 
 function stateFromWire(response: unknown): SessionState {
-  const wire = response as { state: string; checkpoint_bytes: number | string; resumed: boolean; resume_ms: number };
+  const wire = response as {
+    state: string;
+    checkpoint_bytes: number | string;
+    resumed: boolean;
+    resume_ms: number;
+  };
   return {
     state: wire.state === 'paused' ? 'paused' : 'running',
     checkpointBytes: Number(wire.checkpoint_bytes),
