@@ -14,6 +14,16 @@ export interface CheckpointProbeOptions {
   logger: Logger;
 }
 
+function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    void promise.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 /** The probe container is gone long before this; the label only guides a reaper after a crash. */
 const PROBE_EXPIRY_MS = 60_000;
 const PROBE_MEMORY_BYTES = 128 * 1024 * 1024;
@@ -51,6 +61,8 @@ export async function probeCheckpointing(options: CheckpointProbeOptions): Promi
     });
     await container.start();
     await checkpointContainer(container);
+    // Docker records the stop a moment after the checkpoint call returns.
+    await withinMs(container.wait(), 10_000);
     if ((await container.inspect()).State.Running)
       throw new Error('the container still ran after its checkpoint');
     await restoreContainer(container);
