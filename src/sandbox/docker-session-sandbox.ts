@@ -130,6 +130,11 @@ export class DockerSessionSandbox implements SessionSandbox {
       this.channel = this.openChannel();
       throw error;
     }
+    // Docker handles the stop a moment after the checkpoint call returns; a restore before that fails
+    // ("id already in use").
+    await Promise.race([container.wait(), new Promise((resolve) => setTimeout(resolve, 10_000))]).catch(
+      () => undefined,
+    );
     this.isPaused = true;
     this.options.handle.closeStream();
     return { checkpointBytes: await this.checkpointSize() };

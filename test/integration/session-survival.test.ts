@@ -218,7 +218,11 @@ describe('pause and resume', () => {
 describe('idle auto-pause', () => {
   let idle: TestApp;
   beforeAll(async () => {
-    idle = await startTestApp({ SANDBOX_SESSION_PAUSE_AFTER_MS: '2000', SANDBOX_MAX_SESSIONS: '2' });
+    idle = await startTestApp({
+      SANDBOX_SESSION_PAUSE_AFTER_MS: '2000',
+      SANDBOX_MAX_SESSIONS: '2',
+      SANDBOX_MAX_SESSIONS_PER_CALLER: '2',
+    });
   }, 60_000);
   afterAll(async () => {
     const instance = idle.config.instanceId;
@@ -229,12 +233,15 @@ describe('idle auto-pause', () => {
   it('stops the container of an idle session; the next cell resumes it and says so', async () => {
     const sessionId = await createSession(idle.httpUrl, { language: 'python' });
     expect(shown(await cell(idle.httpUrl, sessionId, 'x = 20\nx'))).toBe('20');
+    // The container stops during the checkpoint; the service counts the pause once Docker has it all.
+    const metrics = () => fetch(`${idle.httpUrl}/metrics`).then((response) => response.text());
     expect(
-      await waitUntil(async () => !(await containerOf(idle.docker, sessionId)).State.Running, 30_000),
+      await waitUntil(async () => /^code_sandbox_sessions_paused 1$/m.test(await metrics()), 30_000),
     ).toBe(true);
-    const metrics = await (await fetch(`${idle.httpUrl}/metrics`)).text();
-    expect(metrics).toMatch(/^code_sandbox_session_pauses_total\{language="python",reason="idle"\} 1$/m);
-    expect(metrics).toMatch(/^code_sandbox_sessions_paused 1$/m);
+    expect((await containerOf(idle.docker, sessionId)).State.Running).toBe(false);
+    expect(await metrics()).toMatch(
+      /^code_sandbox_session_pauses_total\{language="python",reason="idle"\} 1$/m,
+    );
     const next = await cell(idle.httpUrl, sessionId, 'x + 22');
     expect(shown(next)).toBe('42');
     expect(next).toMatchObject({ resumed: true });

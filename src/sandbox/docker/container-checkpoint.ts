@@ -30,8 +30,8 @@ function checkpointing(container: Docker.Container): CheckpointingContainer {
  * is still in containerd's content store (it is collected a little later). Both pass on a retry.
  */
 const TRANSIENT = /id already in use|already exists/i;
-const ATTEMPTS = 8;
-const RETRY_DELAY_MS = 250;
+const ATTEMPTS = 10;
+const RETRY_DELAY_MS = 300;
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
