@@ -67,6 +67,7 @@ type Interruption = (end: SandboxEnd | 'closed', detail: string) => void;
 export class DockerSessionSandbox implements SessionSandbox {
   private channel: SessionChannel;
   private isPaused: boolean;
+  private restored = false;
   private readonly endListeners: ((reason: SandboxEnd) => void)[] = [];
   private interruption: Interruption | undefined;
   private closed = false;
@@ -80,6 +81,15 @@ export class DockerSessionSandbox implements SessionSandbox {
 
   get paused(): boolean {
     return this.isPaused;
+  }
+
+  /**
+   * Measured with Docker 20.10 here: a container restored from a checkpoint and checkpointed again
+   * cannot be restored a second time ("id already in use": containerd keeps the restored run's
+   * container object). So a sandbox is paused at most once; after its resume it stays resident.
+   */
+  get pausable(): boolean {
+    return !this.restored && !this.closed;
   }
 
   get location(): SandboxLocation {
@@ -161,6 +171,7 @@ export class DockerSessionSandbox implements SessionSandbox {
     handle.replaceStream(stream);
     this.channel = this.openChannel();
     this.isPaused = false;
+    this.restored = true;
     // Stale once the sandbox runs on: only disk. The next pause writes a new one.
     void deleteCheckpoint(handle.container).catch((error: unknown) =>
       this.options.logger.warn(

@@ -7,8 +7,11 @@ import type { SessionCloseReason } from './open-session.js';
 export type PauseReason = 'idle' | 'explicit' | 'room' | 'shutdown';
 /** Why a session was resumed: a call on it, or ResumeSession. */
 export type ResumeReason = 'call' | 'explicit';
-/** Why a pause did not happen: pausing does not work here, the paused bounds are full, it failed. */
-export type PauseSkip = 'unsupported' | 'full' | 'failed';
+/**
+ * Why a pause did not happen: pausing does not work here (or not for this language), the session was
+ * paused once already (see SessionSandbox.pausable), the paused bounds are full, it failed.
+ */
+export type PauseSkip = 'unsupported' | 'resumed_once' | 'full' | 'failed';
 /** What became of a recorded session at start-up. */
 export type AdoptionResult = 'adopted' | 'expired' | 'refused';
 

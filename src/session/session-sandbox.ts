@@ -101,6 +101,11 @@ export interface SessionSandbox {
   /** Reads a regular file; NotFoundError when absent, InvalidArgumentError when over `maxBytes`. */
   download(path: string, maxBytes: number): Promise<Buffer>;
   list(maxEntries: number): Promise<{ files: SessionFile[]; truncated: boolean }>;
+  /**
+   * Whether pause() may be tried: false once the sandbox has been restored from a checkpoint (Docker
+   * 20.10 restores a container once; a second restore fails, measured: "id already in use").
+   */
+  readonly pausable: boolean;
   /** True between pause() and resume(): the container is stopped and its state is in a checkpoint. */
   readonly paused: boolean;
   readonly location: SandboxLocation;

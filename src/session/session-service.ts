@@ -487,7 +487,12 @@ export class SessionService {
     this.support = await this.options.provider.checkpointing();
     if (!this.support.works) return;
     while (this.residentCount() + this.creating >= this.options.maxSessions) {
-      const victim = sessionToPauseForRoom(this.sessions.values(), exclude);
+      const victim = sessionToPauseForRoom(
+        [...this.sessions.values()].filter(
+          (session) => PAUSABLE_LANGUAGES.has(session.language) && session.sandbox.pausable,
+        ),
+        exclude,
+      );
       if (!victim) return;
       try {
         await victim.exclusive(() => this.pauseNow(victim, 'room'), signal);
@@ -520,6 +525,11 @@ export class SessionService {
     if (session.paused || session.ended) return;
     if (!PAUSABLE_LANGUAGES.has(session.language)) {
       this.options.metrics.sessionPauseSkipped(reason, 'unsupported');
+      return;
+    }
+    if (!session.sandbox.pausable) {
+      // Resumed once already: a second checkpoint could not be restored (the session would be lost).
+      this.options.metrics.sessionPauseSkipped(reason, 'resumed_once');
       return;
     }
     // An explicit pause right after start-up waits for the probe (it runs once; later calls get its answer).

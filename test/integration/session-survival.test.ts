@@ -140,22 +140,23 @@ describe('pause and resume', () => {
     expect(shown(after)).toBe(`(250, True, '${csv.replace(/\n/g, '\\n')}')`);
     expect(after.resumed).toBe(true);
     expect(after.resume_ms as number).toBeGreaterThan(0);
-    // Running again, from the same container; its used checkpoint is removed.
+    // Running again, in the same container.
     const running = await containerOf(t.docker, sessionId);
     expect(running.Id).toBe(stopped.Id);
     expect(running.State.Running).toBe(true);
-    // A second pause and resume work the same (the first checkpoint is replaced).
-    expect((await postJson(`${t.httpUrl}/v1/sessions/${sessionId}/pause`, {})).json.state).toBe('paused');
-    expect((await postJson(`${t.httpUrl}/v1/sessions/${sessionId}/resume`, {})).json).toMatchObject({
-      state: 'running',
-      resumed: true,
-    });
+    // Docker 20.10 restores a container once: a second pause is declined (answered as running), so
+    // the session is never checkpointed into a state that could not come back.
+    expect((await postJson(`${t.httpUrl}/v1/sessions/${sessionId}/pause`, {})).json.state).toBe('running');
     expect(shown(await cell(t.httpUrl, sessionId, 'int(df.revenue.sum())'))).toBe('250');
+    await fetch(`${t.httpUrl}/v1/sessions/${sessionId}`, { method: 'DELETE' });
+    expect(await eventuallyEmpty(() => containersOf(t.docker, sessionLogId(sessionId)))).toEqual([]);
 
     // Closing a paused session removes its container, and with it the checkpoint.
-    expect((await postJson(`${t.httpUrl}/v1/sessions/${sessionId}/pause`, {})).json.state).toBe('paused');
-    expect((await fetch(`${t.httpUrl}/v1/sessions/${sessionId}`, { method: 'DELETE' })).status).toBe(204);
-    expect(await eventuallyEmpty(() => containersOf(t.docker, sessionLogId(sessionId)))).toEqual([]);
+    const other = await createSession(t.httpUrl, { language: 'python' });
+    await cell(t.httpUrl, other, 'z = 1');
+    expect((await postJson(`${t.httpUrl}/v1/sessions/${other}/pause`, {})).json.state).toBe('paused');
+    expect((await fetch(`${t.httpUrl}/v1/sessions/${other}`, { method: 'DELETE' })).status).toBe(204);
+    expect(await eventuallyEmpty(() => containersOf(t.docker, sessionLogId(other)))).toEqual([]);
   }, 120_000);
 
   it('answers PauseSession on a Node.js session as running and keeps it resident (not pausable yet)', async () => {

@@ -20,6 +20,7 @@ function memorySandbox(index: number): SessionSandbox & { closed: boolean } {
     warm: false,
     closed: false,
     paused: false,
+    pausable: true,
     location: {
       containerId: String(index).padStart(64, '0'),
       sandboxId: `sandbox-${index}`,
