@@ -14,7 +14,7 @@ import { measurePausing, type PausingReport } from './session-pausing.js';
 
 const QUICK = process.argv.includes('--quick');
 const PAUSING_ONLY = process.argv.includes('--pausing-only');
-const PAUSING = QUICK ? { cycles: 10, hold: 30 } : { cycles: 30, hold: 110 };
+const PAUSING = QUICK ? { cycles: 5, hold: 20 } : { cycles: 20, hold: 105 };
 const RUNS = QUICK ? { create: 4, cells: 30 } : { create: 12, cells: 100 };
 /** Time the warm pool gets to start a replacement (container + kernel) before the next creation. */
 const REFILL_WAIT_MS = 6000;
