@@ -62,10 +62,7 @@ async function containerMemoryMb(docker: Docker, sessionId: string): Promise<num
   return (stats.memory_stats?.usage ?? 0) / 2 ** 20;
 }
 
-/**
- * `service` runs with SANDBOX_SESSION_PAUSE_AFTER_MS=0, a small SANDBOX_MAX_SESSIONS (creating past
- * it pauses the least recently used one) and room for `hold` paused sessions.
- */
+/** `service` runs with SANDBOX_SESSION_PAUSE_AFTER_MS=0 and room for `hold` paused sessions. */
 export async function measurePausing(
   service: ServiceProcess,
   cycles: number,
@@ -96,13 +93,13 @@ export async function measurePausing(
   }
 
   // How many paused sessions the machine holds: Python sessions (Node.js ones are not paused yet),
-  // each with state, created one after another; every creation past SANDBOX_MAX_SESSIONS pauses the
-  // least recently used.
+  // each with state, created and paused one after another.
   const held: string[] = [];
   for (let index = 0; index < hold; index++) {
     const session = await unary(client, 'CreateSession', { language: 'python' });
     held.push(session.session_id as string);
     await cell(client, session.session_id as string, `mark = ${index}`);
+    await unary(client, 'PauseSession', { session_id: session.session_id });
     if (index % 10 === 9) process.stdout.write(`  ${index + 1} sessions created\n`);
   }
   const metrics = await (await fetch(`http://127.0.0.1:${service.httpPort}/metrics`)).text();

@@ -93,8 +93,9 @@ async function pausing(): Promise<PausingReport> {
     SANDBOX_POOL_SIZE: '0',
     SANDBOX_SESSION_POOL_SIZE: '0',
     SANDBOX_SESSION_PAUSE_AFTER_MS: '0',
-    SANDBOX_MAX_SESSIONS: '4',
-    SANDBOX_MAX_SESSIONS_PER_CALLER: '1024',
+    // A caller's bound counts its paused sessions too, and may not exceed SANDBOX_MAX_SESSIONS.
+    SANDBOX_MAX_SESSIONS: String(PAUSING.hold + 4),
+    SANDBOX_MAX_SESSIONS_PER_CALLER: String(PAUSING.hold + 4),
     SANDBOX_MAX_PAUSED_SESSIONS: String(PAUSING.hold + 10),
   });
   try {
