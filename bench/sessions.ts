@@ -2,14 +2,19 @@
 //   - CreateSession latency, cold (a container + interpreter started for the call) and warm (one from
 //     the warm session pool; the pool is given time to refill between creations);
 //   - second-cell latency: the round trip of a cell in a session whose first cell already ran;
+//   - pausing (session-pausing.ts): PauseSession and resume latency, memory of a running session
+//     against a paused one, disk per checkpoint, how many paused sessions the machine holds;
 // each as p50/p95/p99. Prints a table and writes bench-results/sessions.json.
-//   npm run bench:sessions -- [--quick]
+//   npm run bench:sessions -- [--quick] [--pausing-only]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
 import { summarize, type LatencySummary } from './stats.js';
+import { measurePausing, type PausingReport } from './session-pausing.js';
 
 const QUICK = process.argv.includes('--quick');
+const PAUSING_ONLY = process.argv.includes('--pausing-only');
+const PAUSING = QUICK ? { cycles: 5, hold: 20 } : { cycles: 20, hold: 105 };
 const RUNS = QUICK ? { create: 4, cells: 30 } : { create: 12, cells: 100 };
 /** Time the warm pool gets to start a replacement (container + kernel) before the next creation. */
 const REFILL_WAIT_MS = 6000;
@@ -83,8 +88,47 @@ async function secondCellLatency(
   return summarize(samples);
 }
 
+async function pausing(): Promise<PausingReport> {
+  const service = await startServiceProcess({
+    SANDBOX_POOL_SIZE: '0',
+    SANDBOX_SESSION_POOL_SIZE: '0',
+    SANDBOX_SESSION_PAUSE_AFTER_MS: '0',
+    // A caller's bound counts its paused sessions too, and may not exceed SANDBOX_MAX_SESSIONS.
+    SANDBOX_MAX_SESSIONS: String(PAUSING.hold + 4),
+    SANDBOX_MAX_SESSIONS_PER_CALLER: String(PAUSING.hold + 4),
+    SANDBOX_MAX_PAUSED_SESSIONS: String(PAUSING.hold + 10),
+  });
+  try {
+    // The start-up probe must have answered before the first pause.
+    for (let i = 0; i < 100; i++) {
+      const ready = (await (await fetch(`http://127.0.0.1:${service.httpPort}/readyz`)).json()) as {
+        session_checkpoint?: { works: boolean; detail: string };
+      };
+      if (ready.session_checkpoint?.detail !== 'not probed yet') break;
+      await sleep(200);
+    }
+    return await measurePausing(service, PAUSING.cycles, PAUSING.hold);
+  } finally {
+    await service.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const rows: { name: string; latency: LatencySummary }[] = [];
+  const paused = await pausing();
+  console.log(
+    `\npause p50 ${paused.pause.p50.toFixed(0)} ms p99 ${paused.pause.p99.toFixed(0)} ms; resume p50 ${paused.resume.p50.toFixed(0)} ms p99 ${paused.resume.p99.toFixed(0)} ms` +
+      `\nmemory: running ${paused.runningMemoryMb.toFixed(0)} MiB, paused ${paused.pausedMemoryMb.toFixed(0)} MiB; checkpoint p50 ${paused.checkpointMb.p50.toFixed(1)} MiB` +
+      `\nheld ${paused.heldPaused} paused sessions, ${paused.heldCheckpointMb.toFixed(0)} MiB of checkpoints; resumable: ${paused.allResumable}`,
+  );
+  mkdirSync('bench-results', { recursive: true });
+  if (PAUSING_ONLY) {
+    writeFileSync(
+      'bench-results/sessions-pausing.json',
+      JSON.stringify({ at: new Date().toISOString(), quick: QUICK, paused }, null, 2),
+    );
+    return;
+  }
   const cold = await startServiceProcess({ SANDBOX_POOL_SIZE: '0', SANDBOX_SESSION_POOL_SIZE: '0' });
   try {
     for (const language of LANGUAGES) {
@@ -117,7 +161,7 @@ async function main(): Promise<void> {
   mkdirSync('bench-results', { recursive: true });
   writeFileSync(
     'bench-results/sessions.json',
-    JSON.stringify({ at: new Date().toISOString(), quick: QUICK, rows }, null, 2),
+    JSON.stringify({ at: new Date().toISOString(), quick: QUICK, rows, paused }, null, 2),
   );
 }
 

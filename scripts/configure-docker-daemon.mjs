@@ -1,5 +1,8 @@
-// Registers the gVisor runtimes in dockerd's daemon.json, keeping every other setting as it is.
-// Prints "changed" when it wrote the file (dockerd must then reload), "unchanged" otherwise.
+// Registers the gVisor runtimes in dockerd's daemon.json and turns on "experimental" (which Docker
+// 20.10 needs for checkpoint/restore, i.e. for pausing sessions), keeping every other setting as it is.
+// Prints "unchanged"; "changed" when only reloadable settings changed (runtimes: a SIGHUP applies
+// them); "changed-restart" when "experimental" changed, which dockerd reads only when it starts (it is
+// not among the settings daemon/reload.go applies on SIGHUP), so a running dockerd must be restarted.
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RUNSC_ARGS, RUNSC_SECCOMP_ARG } from './runsc-args.mjs';
@@ -29,15 +32,17 @@ if (existsSync(path)) {
     process.exit(1);
   }
 }
-const unchanged = Object.entries(wantedRuntimes).every(
+const runtimesUnchanged = Object.entries(wantedRuntimes).every(
   ([name, wanted]) => JSON.stringify(config.runtimes?.[name]) === JSON.stringify(wanted),
 );
-if (unchanged) {
+const experimentalUnchanged = config.experimental === true;
+if (runtimesUnchanged && experimentalUnchanged) {
   console.log('unchanged');
 } else {
   config.runtimes = { ...(config.runtimes ?? {}), ...wantedRuntimes };
+  config.experimental = true;
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(`${path}.tmp`, `${JSON.stringify(config, null, 2)}\n`);
   renameSync(`${path}.tmp`, path);
-  console.log('changed');
+  console.log(experimentalUnchanged ? 'changed' : 'changed-restart');
 }

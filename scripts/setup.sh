@@ -53,7 +53,7 @@ fi
 
 # --- dockerd with the runsc runtime ------------------------------------------------------------
 daemon_change=$(node scripts/configure-docker-daemon.mjs /etc/docker/daemon.json /usr/bin/runsc)
-[[ $daemon_change == changed ]] && step "registered runsc and runsc-seccomp in /etc/docker/daemon.json"
+[[ $daemon_change == changed* ]] && step "registered runsc, runsc-seccomp and experimental (checkpoints) in /etc/docker/daemon.json"
 
 docker_up() { "$DOCKER" info >/dev/null 2>&1; }
 if docker_up; then
@@ -61,6 +61,22 @@ if docker_up; then
     step "reloading dockerd configuration"
     kill -HUP "$(pidof dockerd)"
     sleep 1
+  elif [[ $daemon_change == changed-restart ]]; then
+    # "experimental" (checkpoint/restore, for pausing sessions) is read only at start: a SIGHUP would
+    # leave it off. Restarting dockerd stops its running containers.
+    step "restarting dockerd (\"experimental\" is read only when it starts)"
+    old_pid=$(pidof dockerd)
+    kill -TERM "$old_pid"
+    for _ in $(seq 1 60); do
+      kill -0 "$old_pid" 2>/dev/null || break
+      sleep 1
+    done
+    setsid nohup /usr/sbin/dockerd >>/var/log/dockerd.log 2>&1 </dev/null &
+    for _ in $(seq 1 60); do
+      docker_up && break
+      sleep 1
+    done
+    docker_up || die "dockerd did not come back within 60 s; see /var/log/dockerd.log"
   fi
   info "dockerd running"
 else

@@ -48,7 +48,7 @@ export async function startApp(
   const transports = wireTransports(config, service, sessions, trustedRanges, metrics, logger);
 
   service.start();
-  sessions.start();
+  await sessions.start();
   await transports.health.start();
   const grpcPort = await transports.grpc.start();
   const httpPort = await transports.http.start();
@@ -73,7 +73,7 @@ export async function startApp(
       transports.health.stop();
       await Promise.all([
         service.shutdown(config.shutdownGraceMs),
-        sessions.shutdown(),
+        sessions.shutdown(config.shutdownGraceMs),
         transports.http.stop(),
         transports.grpc.stop(config.shutdownGraceMs + 5_000),
       ]);

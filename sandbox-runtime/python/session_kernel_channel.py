@@ -21,6 +21,7 @@ WORK_DIR = common.WORK_DIR
 KERNEL_DIR = "/tmp/.kernel"
 KERNEL_USER = common.PROTOCOL["session"]["kernel_user"]
 KERNEL_READY_TIMEOUT_S = 60
+KERNEL_MAIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "session_kernel_main.py")
 
 
 def act_as_kernel_user():
@@ -84,7 +85,18 @@ class Kernel:
         write_connection_file(connection_file, transport=self.transport, ip=ip)
         with kernel_user_spawn(self.dropped) as user:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, "--HistoryManager.enabled=False"],
+                # session_kernel_main.py: ipykernel with its subprocess-output pipe on ipc, not loopback
+                # TCP, so that the sandbox can be checkpointed (that file says why). run_path keeps
+                # sys.path as `-m ipykernel_launcher` had it (the working directory first).
+                [
+                    sys.executable,
+                    "-c",
+                    "import runpy, sys; runpy.run_path(sys.argv.pop(1), run_name='__main__')",
+                    KERNEL_MAIN,
+                    "-f",
+                    connection_file,
+                    "--HistoryManager.enabled=False",
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=2,  # kernel crashes show up as launcher diagnostics

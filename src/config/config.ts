@@ -98,6 +98,12 @@ export interface Config {
   sessionMaxLifetimeMs: number;
   /** Warm session sandboxes (interpreter started) kept per language (0 = off). */
   sessionPoolSize: number;
+  /** A session without a call for this long is paused (checkpointed); 0 = never. */
+  sessionPauseAfterMs: number;
+  /** Paused sessions at most (they hold no memory; each holds a checkpoint on disk). */
+  maxPausedSessions: number;
+  /** Bytes the paused sessions' checkpoints may take on disk together. */
+  sessionCheckpointBudgetBytes: number;
   /**
    * The server default limits for a session: a long-lived interpreter (a Jupyter kernel with pandas and
    * matplotlib loaded) needs more memory than one run; at 256 MiB it thrashes under gVisor.
@@ -282,6 +288,9 @@ function assembleConfig(e: Environment, derived: Derived): Config {
     sessionIdleTimeoutMs: e.SANDBOX_SESSION_IDLE_TIMEOUT_MS,
     sessionMaxLifetimeMs: e.SANDBOX_SESSION_MAX_LIFETIME_MS,
     sessionPoolSize: e.SANDBOX_SESSION_POOL_SIZE,
+    sessionPauseAfterMs: e.SANDBOX_SESSION_PAUSE_AFTER_MS,
+    maxPausedSessions: e.SANDBOX_MAX_PAUSED_SESSIONS,
+    sessionCheckpointBudgetBytes: e.SANDBOX_SESSION_CHECKPOINT_BUDGET_BYTES,
     sessionDefaultLimits: Object.freeze({
       ...defaultLimits,
       memoryBytes: Math.min(e.SANDBOX_SESSION_DEFAULT_MEMORY_BYTES, limitCeilings.memoryBytes),

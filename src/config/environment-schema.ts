@@ -178,6 +178,12 @@ const staticSchema = z
     SANDBOX_SESSION_IDLE_TIMEOUT_MS: duration(600_000, 1000),
     SANDBOX_SESSION_MAX_LIFETIME_MS: duration(3_600_000, 1000),
     SANDBOX_SESSION_POOL_SIZE: integer(1, 0, 64),
+    // Pausing (checkpoint/restore): an agent's think time between cells is seconds to tens of seconds,
+    // a resume costs ~0.6 s; one minute keeps active conversations resident and frees idle memory
+    // long before the idle timeout. 0: never pause by idleness.
+    SANDBOX_SESSION_PAUSE_AFTER_MS: duration(60_000, 0),
+    SANDBOX_MAX_PAUSED_SESSIONS: integer(100, 0, 100_000),
+    SANDBOX_SESSION_CHECKPOINT_BUDGET_BYTES: integer(8 * 1024 * MiB, 0),
     // Egress: the operator's allowlist (host[:port], *.domain), the explicit dev switch, per-execution caps.
     SANDBOX_EGRESS_ALLOW: z
       .string()

@@ -66,6 +66,8 @@ export interface CellInfo {
   executionCount: number;
   /** True when the interpreter had to be restarted (it did not yield to an interrupt, or died): its variables are gone. */
   interpreterRestarted: boolean;
+  /** Set when the session was paused and this cell resumed it first: how long that took (ms). */
+  resumeMs?: number;
 }
 
 /** A JSON value returned by main(). */

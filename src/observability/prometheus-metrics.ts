@@ -9,12 +9,22 @@ import type { ExecutionMetrics } from '../execution/execution-metrics.js';
 import type { SandboxInfo } from '../execution/sandbox-runner.js';
 import type { DockerOperation } from '../sandbox/docker/docker-errors.js';
 import type { SessionCloseReason } from '../session/open-session.js';
-import type { SessionMetrics } from '../session/session-metrics.js';
+import type {
+  AdoptionResult,
+  PauseReason,
+  PauseSkip,
+  ResumeReason,
+  SessionMetrics,
+} from '../session/session-metrics.js';
 import type { AdmissionPath, AdmissionRecorder, TransportName } from '../transport/auth/caller-admission.js';
 
 /** Live values read at scrape time. */
 export interface MetricsSources {
   openSessions(): number;
+  /** Open sessions that are paused (checkpointed, container stopped). */
+  pausedSessions(): number;
+  /** Bytes the paused sessions' checkpoints take on disk (estimated where not readable). */
+  checkpointBytes(): number;
   queued(): number;
   running(): number;
   idlePooled(): Partial<Record<Language, number>>;
@@ -54,6 +64,13 @@ export class PrometheusMetrics
   private readonly packageCacheRequests: Counter<'result'>;
   private readonly packageFetched: Counter;
   private readonly packageRefusals: Counter<'reason'>;
+  private readonly pauses: Counter<'language' | 'reason'>;
+  private readonly pausesSkipped: Counter<'reason' | 'why'>;
+  private readonly resumes: Counter<'language' | 'reason' | 'result'>;
+  private readonly adoptions: Counter<'result'>;
+  private readonly pauseSeconds: Histogram<'language'>;
+  private readonly resumeSeconds: Histogram<'language'>;
+  private readonly checkpointSupport: Gauge;
 
   constructor() {
     const registers = [this.registry];
@@ -182,6 +199,49 @@ export class PrometheusMetrics
       labelNames: ['reason'],
       registers,
     });
+    this.pauses = new Counter({
+      name: 'code_sandbox_session_pauses_total',
+      help: 'Sessions paused (checkpointed, container stopped), by reason: idle, explicit, room, shutdown.',
+      labelNames: ['language', 'reason'],
+      registers,
+    });
+    this.pausesSkipped = new Counter({
+      name: 'code_sandbox_session_pauses_skipped_total',
+      help: 'Pauses that did not happen, by reason and why: unsupported (no checkpointing here), full (paused bounds), failed.',
+      labelNames: ['reason', 'why'],
+      registers,
+    });
+    this.resumes = new Counter({
+      name: 'code_sandbox_session_resumes_total',
+      help: 'Paused sessions started again from their checkpoint, by reason (call, explicit) and result (ok, failed).',
+      labelNames: ['language', 'reason', 'result'],
+      registers,
+    });
+    this.adoptions = new Counter({
+      name: 'code_sandbox_session_adoptions_total',
+      help: 'Sessions recorded by an earlier process, by result at start-up: adopted, expired (removed), refused (invalid or not found).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.pauseSeconds = new Histogram({
+      name: 'code_sandbox_session_pause_seconds',
+      help: 'How long a session checkpoint took.',
+      labelNames: ['language'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.resumeSeconds = new Histogram({
+      name: 'code_sandbox_session_resume_seconds',
+      help: 'How long a restore from a checkpoint took.',
+      labelNames: ['language'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.checkpointSupport = new Gauge({
+      name: 'code_sandbox_session_checkpoint_supported',
+      help: '1 when the start-up probe checkpointed and restored a sandbox here (sessions can be paused), else 0.',
+      registers,
+    });
   }
 
   /**
@@ -245,6 +305,22 @@ export class PrometheusMetrics
       },
     });
     new Gauge({
+      name: 'code_sandbox_sessions_paused',
+      help: 'Open sessions that are paused (checkpointed; they hold no memory).',
+      registers,
+      collect() {
+        this.set(sources.pausedSessions());
+      },
+    });
+    new Gauge({
+      name: 'code_sandbox_session_checkpoint_bytes',
+      help: "Bytes the paused sessions' checkpoints take on disk (the memory limit where Docker's directory is not readable).",
+      registers,
+      collect() {
+        this.set(sources.checkpointBytes());
+      },
+    });
+    new Gauge({
       name: 'code_sandbox_teardowns_in_progress',
       help: 'Used sandboxes not yet removed.',
       registers,
@@ -282,6 +358,32 @@ export class PrometheusMetrics
 
   sessionRefused(code: ServiceErrorCode): void {
     this.executionRefused(code);
+  }
+
+  sessionPaused(language: Language, reason: PauseReason, seconds: number): void {
+    this.pauses.inc({ language, reason });
+    this.pauseSeconds.observe({ language }, seconds);
+  }
+
+  sessionPauseSkipped(reason: PauseReason, why: PauseSkip): void {
+    this.pausesSkipped.inc({ reason, why });
+  }
+
+  sessionResumed(language: Language, reason: ResumeReason, seconds: number): void {
+    this.resumes.inc({ language, reason, result: 'ok' });
+    this.resumeSeconds.observe({ language }, seconds);
+  }
+
+  sessionResumeFailed(language: Language, reason: ResumeReason): void {
+    this.resumes.inc({ language, reason, result: 'failed' });
+  }
+
+  sessionAdoption(result: AdoptionResult): void {
+    this.adoptions.inc({ result });
+  }
+
+  checkpointSupported(works: boolean): void {
+    this.checkpointSupport.set(works ? 1 : 0);
   }
 
   admitted(transport: TransportName, path: AdmissionPath): void {

@@ -17,6 +17,15 @@ import type {
 } from '../session/session-sandbox.js';
 import type { DockerPackageInstaller } from './docker-package-installer.js';
 import { packagesDirectory } from './protocol/packages-directory.js';
+import type { Duplex } from 'node:stream';
+import type { SandboxLocation } from '../session/session-sandbox.js';
+import {
+  checkpointBytes,
+  checkpointContainer,
+  deleteCheckpoint,
+  restoreContainer,
+} from './docker/container-checkpoint.js';
+import { dockerContainerOf } from './docker/docker-sandbox-container.js';
 import type { Frame } from './protocol/frame-decoder.js';
 import { OutputLimiter } from './protocol/output-limiter.js';
 import type { SandboxHandle } from './lifecycle/sandbox-handle.js';
@@ -47,6 +56,12 @@ export interface DockerSessionSandboxOptions {
   maxFrameBytes: number;
   /** Bytes of displays one cell may produce; more stops it as output_limit. */
   maxDisplayBytes: number;
+  /** The sandbox's memory limit: the checkpoint-size estimate when Docker's directory is not readable. */
+  memoryBytes: number;
+  /** Docker's data root when readable from here (checkpoint sizes); undefined otherwise. */
+  dockerRoot: string | undefined;
+  /** Adopted from an earlier process: the container is stopped with its checkpoint, and no stream yet. */
+  paused?: boolean;
   logger: Logger;
 }
 
@@ -59,21 +74,136 @@ type Interruption = (end: SandboxEnd | 'closed', detail: string) => void;
  * directory's inbox (a read-only bind mount shows it inside at once) and the launcher copies it.
  */
 export class DockerSessionSandbox implements SessionSandbox {
-  private readonly channel: SessionChannel;
+  private channel: SessionChannel;
+  private isPaused: boolean;
+  private restored = false;
   private readonly endListeners: ((reason: SandboxEnd) => void)[] = [];
   private interruption: Interruption | undefined;
   private closed = false;
   private uploads = 0;
 
   constructor(private readonly options: DockerSessionSandboxOptions) {
-    const { handle, logger } = options;
-    this.channel = new SessionChannel({
+    this.isPaused = options.paused ?? false;
+    this.channel = this.openChannel();
+    if (this.isPaused) this.channel.detach();
+  }
+
+  get paused(): boolean {
+    return this.isPaused;
+  }
+
+  /**
+   * Measured with Docker 20.10 here: a container restored from a checkpoint and checkpointed again
+   * cannot be restored a second time ("id already in use": containerd keeps the restored run's
+   * container object). So a sandbox is paused at most once; after its resume it stays resident.
+   */
+  get pausable(): boolean {
+    return !this.restored && !this.closed;
+  }
+
+  get location(): SandboxLocation {
+    const { handle, warm } = this.options;
+    return {
+      containerId: handle.container.id,
+      sandboxId: handle.sandboxId,
+      jobHostDir: handle.jobHostDir,
+      warm,
+    };
+  }
+
+  /**
+   * The launcher's control channel over the handle's current attach stream. A restored sandbox's
+   * launcher reads and writes the new stream's pipes: gVisor hands the restored sandbox the new
+   * stdio, so neither side announces anything and the protocol goes on where it stopped.
+   */
+  private openChannel(): SessionChannel {
+    const { handle, logger } = this.options;
+    return new SessionChannel({
       stream: handle.takeStream(),
-      maxFrameBytes: options.maxFrameBytes,
+      maxFrameBytes: this.options.maxFrameBytes,
       onDiagnostic: (text) =>
         logger.debug({ sandboxId: handle.sandboxId, launcherStderr: text }, 'launcher diagnostic'),
       onBroken: (reason) => void this.onBroken(reason),
     });
+  }
+
+  async pause(): Promise<{ checkpointBytes: number }> {
+    if (this.closed) throw new NotFoundError('the session has ended');
+    if (this.isPaused) return { checkpointBytes: await this.checkpointSize() };
+    const container = dockerContainerOf(this.options.handle.container);
+    // Between operations (the session runs one at a time): nothing is in flight on the channel. Let go
+    // of it first: the checkpoint stops the container, which ends the stream, and that is no crash.
+    this.channel.detach();
+    try {
+      await checkpointContainer(container);
+    } catch (error) {
+      const running = await container
+        .inspect()
+        .then((info) => info.State.Running)
+        .catch(() => false);
+      if (!running) {
+        void this.onBroken('ended');
+        throw new NotFoundError('the session has ended (its sandbox stopped while it was being paused)');
+      }
+      // Still running, its attach stream still open: the session goes on unpaused.
+      this.channel = this.openChannel();
+      throw error;
+    }
+    // Docker handles the stop a moment after the checkpoint call returns; a restore before that fails
+    // ("id already in use").
+    await Promise.race([container.wait(), new Promise((resolve) => setTimeout(resolve, 10_000))]).catch(
+      () => undefined,
+    );
+    this.isPaused = true;
+    this.options.handle.closeStream();
+    return { checkpointBytes: await this.checkpointSize() };
+  }
+
+  async resume(): Promise<void> {
+    if (this.closed) throw new NotFoundError('the session has ended');
+    if (!this.isPaused) return;
+    const { handle } = this.options;
+    // Attached before the start, so nothing the restored launcher writes is missed.
+    const stream = (await dockerContainerOf(handle.container).attach({
+      stream: true,
+      stdin: true,
+      stdout: true,
+      stderr: true,
+      hijack: true,
+    })) as Duplex;
+    try {
+      await restoreContainer(dockerContainerOf(handle.container));
+    } catch (error) {
+      stream.destroy();
+      throw error;
+    }
+    handle.replaceStream(stream);
+    this.channel = this.openChannel();
+    this.isPaused = false;
+    this.restored = true;
+    // Stale once the sandbox runs on: only disk. The next pause writes a new one.
+    void deleteCheckpoint(dockerContainerOf(handle.container)).catch((error: unknown) =>
+      this.options.logger.warn(
+        { sandboxId: this.sandboxId, err: error },
+        'removing a used checkpoint failed',
+      ),
+    );
+  }
+
+  release(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.channel.detach();
+    this.options.handle.closeStream();
+    this.options.handle.egress?.close();
+  }
+
+  private async checkpointSize(): Promise<number> {
+    const { handle, dockerRoot } = this.options;
+    const measured = await checkpointBytes(dockerRoot, handle.container.id);
+    // Not readable from here: a checkpoint holds at most the sandbox's memory (plus its tmpfs files,
+    // which count against that memory under gVisor), so the limit is a safe estimate for the budget.
+    return measured ?? this.options.memoryBytes;
   }
 
   get sandboxId(): string {

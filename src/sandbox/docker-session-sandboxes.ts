@@ -1,6 +1,14 @@
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
 import type { Logger } from 'pino';
+import type { Limits } from '../domain/limits.js';
+import { removeJobDirectory } from './protocol/job-directory.js';
+import { removeContainer } from './docker/remove-container.js';
 import { UnavailableError } from '../errors/service-error.js';
 import type {
+  CheckpointSupport,
+  SandboxLocation,
   SessionSandbox,
   SessionSandboxProvider,
   SessionSandboxRequest,
@@ -26,6 +34,9 @@ export interface DockerSessionSandboxesOptions {
   maxDisplayBytes: number;
   /** Package installs into sessions; undefined when the operator named no index. */
   installer?: DockerPackageInstaller;
+  docker: Docker;
+  /** Probes checkpoint support once (see probeCheckpointing); not called when pausing is off. */
+  probeCheckpointing: () => Promise<CheckpointSupport>;
   logger: Logger;
 }
 
@@ -37,7 +48,42 @@ const FRAME_SLACK_BYTES = 1024 * 1024;
  * root, no capabilities, non-root, limits, labels for the reaper), with the session launcher as PID 1.
  */
 export class DockerSessionSandboxes implements SessionSandboxProvider {
+  private support: Promise<CheckpointSupport> | undefined;
+  private dockerRoot: Promise<string | undefined> | undefined;
+
   constructor(private readonly options: DockerSessionSandboxesOptions) {}
+
+  checkpointing(): Promise<CheckpointSupport> {
+    this.support ??= this.options.probeCheckpointing();
+    return this.support;
+  }
+
+  async adopt(
+    location: SandboxLocation,
+    language: Language,
+    limits: Limits,
+  ): Promise<SessionSandbox | undefined> {
+    const handle = await this.options.factory.adopt(location);
+    if (typeof handle === 'string') {
+      this.options.logger.warn(
+        { sandboxId: location.sandboxId, reason: handle },
+        'paused session not adopted',
+      );
+      return undefined;
+    }
+    return this.wrap(handle, language, location.warm, limits, await this.readableDockerRoot(), true);
+  }
+
+  async discard(location: SandboxLocation): Promise<void> {
+    const { docker, logger } = this.options;
+    // Only a container of ours that is where the record says (adopt checks the same way).
+    const checked = await this.options.factory.adopt(location);
+    if (typeof checked !== 'string') {
+      checked.egress?.close();
+      await removeContainer(docker.getContainer(location.containerId), logger);
+      await removeJobDirectory(location.jobHostDir);
+    }
+  }
 
   start(): void {
     for (const pool of Object.values(this.options.pools)) pool.start();
@@ -49,8 +95,9 @@ export class DockerSessionSandboxes implements SessionSandboxProvider {
   }
 
   async acquire(request: SessionSandboxRequest): Promise<SessionSandbox> {
+    const dockerRoot = await this.readableDockerRoot();
     const pooled = await this.options.pools[request.language]?.claim(request.limits);
-    if (pooled) return this.wrap(pooled, request.language, true);
+    if (pooled) return this.wrap(pooled, request.language, true, request.limits, dockerRoot);
     const { factory, teardown } = this.options;
     const handle = await factory.start({
       sandboxId: request.sandboxId,
@@ -68,10 +115,31 @@ export class DockerSessionSandboxes implements SessionSandboxProvider {
         cause: error,
       });
     }
-    return this.wrap(handle, request.language, false);
+    return this.wrap(handle, request.language, false, request.limits, dockerRoot);
   }
 
-  private wrap(handle: SandboxHandle, language: Language, warm: boolean): SessionSandbox {
+  /** Docker's data root, when this process can read its checkpoints (it runs beside dockerd). */
+  private readableDockerRoot(): Promise<string | undefined> {
+    this.dockerRoot ??= this.options.docker
+      .info()
+      .then(async (info: { DockerRootDir?: string }) => {
+        const root = info.DockerRootDir;
+        if (root === undefined) return undefined;
+        await access(join(root, 'containers'));
+        return root;
+      })
+      .catch(() => undefined);
+    return this.dockerRoot;
+  }
+
+  private wrap(
+    handle: SandboxHandle,
+    language: Language,
+    warm: boolean,
+    limits: Limits,
+    dockerRoot: string | undefined,
+    paused = false,
+  ): SessionSandbox {
     const { teardown, logger } = this.options;
     return new DockerSessionSandbox({
       handle,
@@ -84,6 +152,9 @@ export class DockerSessionSandboxes implements SessionSandboxProvider {
         Math.ceil((Math.max(this.options.maxFileBytes, this.options.maxDisplayBytes) * 4) / 3) +
         FRAME_SLACK_BYTES,
       maxDisplayBytes: this.options.maxDisplayBytes,
+      memoryBytes: limits.memoryBytes,
+      dockerRoot,
+      paused,
       logger,
     });
   }

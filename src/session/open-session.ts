@@ -25,6 +25,14 @@ export interface OpenSessionOptions {
   sandbox: SessionSandbox;
   /** Called once when the session ends by itself (idle, lifetime, its sandbox died). */
   onExpire(session: OpenSession, reason: SessionCloseReason): void;
+  /**
+   * Without a call for this long (and still open), `onIdle` is told once, to pause the session.
+   * 0: never. Re-armed after every call.
+   */
+  pauseAfterMs: number;
+  onIdle(session: OpenSession): void;
+  /** When the lifetime clock started (adopted sessions keep their original); default now. */
+  createdAt?: number;
 }
 
 /**
@@ -32,7 +40,10 @@ export interface OpenSessionOptions {
  * runs only while no call is running or waiting; the lifetime clock runs from creation.
  */
 export class OpenSession {
-  readonly createdAt = Date.now();
+  readonly createdAt: number;
+  /** When its last call ended (or it was created), performance.now(): the least recently used is paused first. */
+  lastUsedAt = performance.now();
+  private pauseTimer: NodeJS.Timeout | undefined;
   private readonly calls = new ExecutionScheduler(1, MAX_WAITING_PER_SESSION);
   private active = 0;
   private idleTimer: NodeJS.Timeout | undefined;
@@ -40,6 +51,7 @@ export class OpenSession {
   private endReason: SessionCloseReason | undefined;
 
   constructor(private readonly options: OpenSessionOptions) {
+    this.createdAt = options.createdAt ?? Date.now();
     this.lifetimeTimer = setTimeout(
       () => this.expire('lifetime'),
       Math.max(0, options.expiresAtMs - Date.now()),
@@ -76,6 +88,25 @@ export class OpenSession {
   get ended(): SessionCloseReason | undefined {
     return this.endReason;
   }
+  /** A call is running or waiting. */
+  get busy(): boolean {
+    return this.active > 0;
+  }
+  get paused(): boolean {
+    return this.options.sandbox.paused;
+  }
+
+  /**
+   * Runs `task` like `run`, but as housekeeping (pause, resume for room): it does not count as the
+   * caller's use, so neither the idle clock nor the least-recently-used order moves.
+   */
+  async exclusive<T>(task: () => Promise<T>, signal: AbortSignal): Promise<T> {
+    this.checkOpen();
+    return this.calls.run(async () => {
+      this.checkOpen();
+      return task();
+    }, signal);
+  }
 
   /**
    * Runs `task` once every earlier call of this session is done, passing how long it waited. A call
@@ -85,6 +116,7 @@ export class OpenSession {
     this.checkOpen();
     this.active += 1;
     clearTimeout(this.idleTimer);
+    clearTimeout(this.pauseTimer);
     try {
       return await this.calls.run(async (waitMs) => {
         this.checkOpen();
@@ -92,6 +124,7 @@ export class OpenSession {
       }, signal);
     } finally {
       this.active -= 1;
+      this.lastUsedAt = performance.now();
       this.armIdleTimer();
     }
   }
@@ -100,11 +133,28 @@ export class OpenSession {
   end(reason: SessionCloseReason): boolean {
     if (this.endReason) return false;
     this.endReason = reason;
-    clearTimeout(this.idleTimer);
-    clearTimeout(this.lifetimeTimer);
-    this.calls.close();
+    this.stopClocks();
     this.options.sandbox.close();
     return true;
+  }
+
+  /**
+   * Ends the session in this process but leaves its paused sandbox in place for the next process
+   * (graceful restart). Only for a paused session.
+   */
+  release(): boolean {
+    if (this.endReason) return false;
+    this.endReason = 'shutdown';
+    this.stopClocks();
+    this.options.sandbox.release();
+    return true;
+  }
+
+  private stopClocks(): void {
+    clearTimeout(this.idleTimer);
+    clearTimeout(this.pauseTimer);
+    clearTimeout(this.lifetimeTimer);
+    this.calls.close();
   }
 
   private expire(reason: SessionCloseReason): void {
@@ -117,6 +167,14 @@ export class OpenSession {
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => this.expire('idle'), this.options.idleTimeoutMs);
     this.idleTimer.unref();
+    clearTimeout(this.pauseTimer);
+    const { pauseAfterMs } = this.options;
+    if (pauseAfterMs > 0 && pauseAfterMs < this.options.idleTimeoutMs) {
+      this.pauseTimer = setTimeout(() => {
+        if (!this.endReason && this.active === 0) this.options.onIdle(this);
+      }, pauseAfterMs);
+      this.pauseTimer.unref();
+    }
   }
 
   private checkOpen(): void {

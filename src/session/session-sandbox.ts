@@ -15,6 +15,19 @@ export interface SessionSandboxProvider {
   acquire(request: SessionSandboxRequest): Promise<SessionSandbox>;
   /** Starts background work (warm session sandboxes). */
   start(): void;
+  /**
+   * Whether sandboxes can be paused here: probed once with a real checkpoint and restore of a tiny
+   * sandbox (never guessed from versions). Resolves, never rejects; the same answer every call.
+   */
+  checkpointing(): Promise<CheckpointSupport>;
+  /**
+   * Takes over the paused sandbox an earlier process left at `location` (see SessionSandbox.location),
+   * or resolves undefined (logged) when it is not there as recorded: container gone, another
+   * instance's, no checkpoint.
+   */
+  adopt(location: SandboxLocation, language: Language, limits: Limits): Promise<SessionSandbox | undefined>;
+  /** Removes a sandbox an earlier process left at `location` (its container, checkpoint and job directory). */
+  discard(location: SandboxLocation): Promise<void>;
   /** Stops background work and removes every sandbox it holds. */
   close(): Promise<void>;
 }
@@ -62,6 +75,21 @@ export interface SessionInstall {
   budgetMs: number;
 }
 
+/** Whether pausing works on this host, and if not, why (for /readyz and the start-up log). */
+export interface CheckpointSupport {
+  works: boolean;
+  detail: string;
+}
+
+/** Where a session's sandbox is, so that a later process can find it again (kept in the registry). */
+export interface SandboxLocation {
+  containerId: string;
+  sandboxId: string;
+  /** Host directory mounted into the sandbox (its upload inbox): must still exist at the restore. */
+  jobHostDir: string;
+  warm: boolean;
+}
+
 /** Why a session's sandbox ended by itself. */
 export type SandboxEnd = 'oom' | 'crashed';
 
@@ -90,6 +118,24 @@ export interface SessionSandbox {
    * requests. Resolves with a report whatever the installer did.
    */
   installPackages(install: SessionInstall, signal: AbortSignal): Promise<InstallReport>;
+  /**
+   * Whether pause() may be tried: false once the sandbox has been restored from a checkpoint (Docker
+   * 20.10 restores a container once; a second restore fails, measured: "id already in use").
+   */
+  readonly pausable: boolean;
+  /** True between pause() and resume(): the container is stopped and its state is in a checkpoint. */
+  readonly paused: boolean;
+  readonly location: SandboxLocation;
+  /**
+   * Checkpoints the sandbox (processes, memory, files) and stops its container; resolves with the
+   * checkpoint's bytes on disk (estimated from the memory limit when Docker's directory is not
+   * readable here). Rejects with the sandbox still running when the checkpoint fails.
+   */
+  pause(): Promise<{ checkpointBytes: number }>;
+  /** Starts the container again from its checkpoint, exactly where it stopped. */
+  resume(): Promise<void>;
+  /** Lets go of a paused sandbox without removing it: a later process may adopt it. */
+  release(): void;
   /** Called once if the sandbox ends by itself (out of memory, crashed, killed from outside). */
   onEnd(listener: (reason: SandboxEnd) => void): void;
   /** Removes the sandbox (in the background; never skipped). */

@@ -30,7 +30,15 @@ import {
   type CreateSessionInput,
   type SessionPolicy,
 } from './session-request.js';
-import type { CellOutcome, SessionFile, SessionSandboxProvider } from './session-sandbox.js';
+import type {
+  CellOutcome,
+  CheckpointSupport,
+  SessionFile,
+  SessionSandboxProvider,
+} from './session-sandbox.js';
+import { pauseRefusal, sessionToPauseForRoom } from './session-capacity.js';
+import type { SessionRecord, SessionRegistryFile } from './session-registry.js';
+import type { PauseReason, ResumeReason } from './session-metrics.js';
 
 export interface SessionServiceOptions {
   provider: SessionSandboxProvider;
@@ -48,9 +56,34 @@ export interface SessionServiceOptions {
   maxDownloadBytes: number;
   /** Most time one install may take (SANDBOX_PACKAGES_INSTALL_TIMEOUT_MS). */
   installTimeoutMs: number;
+  /** A session without a call for this long is paused (SANDBOX_SESSION_PAUSE_AFTER_MS); 0: never. */
+  pauseAfterMs: number;
+  /** SANDBOX_MAX_PAUSED_SESSIONS. */
+  maxPausedSessions: number;
+  /** SANDBOX_SESSION_CHECKPOINT_BUDGET_BYTES: checkpoints of paused sessions on disk, at most. */
+  checkpointBudgetBytes: number;
+  /** Where paused sessions are recorded for the next process (undefined: not recorded). */
+  registry: SessionRegistryFile | undefined;
   metrics: SessionMetrics;
   logger: Logger;
 }
+
+/** A session's state as PauseSession and ResumeSession answer it. */
+export interface SessionState {
+  sessionId: string;
+  language: Language;
+  limits: Limits;
+  idleTimeoutMs: number;
+  expiresAtMs: number;
+  paused: boolean;
+  /** Bytes of its checkpoint on disk while paused, else 0. */
+  checkpointBytes: number;
+  /** How long the resume this call did took; undefined when it did none. */
+  resumeMs: number | undefined;
+}
+
+/** Told when a call had to resume its paused session first, with how long that took. */
+export type ResumeListener = (resumeMs: number) => void;
 
 export interface SessionCreated {
   sessionId: string;
@@ -60,6 +93,13 @@ export interface SessionCreated {
   expiresAtMs: number;
   warm: boolean;
 }
+
+/**
+ * Languages whose sessions can be paused. Not yet Node.js: measured here, a restored Node.js session
+ * never answers its next command (the Python one does, threads and sockets included), so its
+ * sessions stay resident; PauseSession answers them as running (docs/sessions.md).
+ */
+const PAUSABLE_LANGUAGES: ReadonlySet<Language> = new Set<Language>(['python']);
 
 /** Files a listing returns at most. */
 export const MAX_LISTED_FILES = 1000;
@@ -81,6 +121,11 @@ export class SessionService {
   private readonly held = new Map<CallerIdentity, number>();
   private creating = 0;
   private closed = false;
+  /** Checkpoint bytes of each paused session. */
+  private readonly checkpoints = new Map<string, number>();
+  /** Registry writes, one after another (each writes the whole current list). */
+  private registryWrites: Promise<void> = Promise.resolve();
+  private support: CheckpointSupport = { works: false, detail: 'not probed yet' };
 
   constructor(private readonly options: SessionServiceOptions) {}
 
@@ -88,8 +133,57 @@ export class SessionService {
     return this.sessions.size;
   }
 
-  start(): void {
+  get pausedCount(): number {
+    return this.checkpoints.size;
+  }
+
+  get checkpointBytesOnDisk(): number {
+    let total = 0;
+    for (const bytes of this.checkpoints.values()) total += bytes;
+    return total;
+  }
+
+  /** Whether pausing works here (for /readyz): settled once the start-up probe ran. */
+  get checkpointing(): CheckpointSupport {
+    return this.support;
+  }
+
+  /**
+   * Starts the pools, adopts the paused sessions an earlier process of this instance recorded, and
+   * probes (in the background) whether sessions can be paused at all.
+   */
+  async start(): Promise<void> {
     this.options.provider.start();
+    await this.adoptRecorded();
+    void this.options.provider.checkpointing().then((support) => {
+      this.support = support;
+      this.options.metrics.checkpointSupported(support.works);
+      if (support.works)
+        this.options.logger.info({ detail: support.detail }, 'session pause and resume: available');
+      else
+        this.options.logger.warn(
+          { detail: support.detail },
+          'session pause and resume: NOT available (sessions stay resident until they end; set "experimental": true in dockerd\'s daemon.json)',
+        );
+    });
+  }
+
+  /** Checkpoints the session now (PauseSession); a paused one is answered as it is. */
+  async pause(caller: CallerIdentity, sessionId: string, signal: AbortSignal): Promise<SessionState> {
+    return this.refusalsCounted(async () => {
+      const session = this.get(caller, sessionId);
+      await session.exclusive(() => this.pauseNow(session, 'explicit'), signal);
+      return this.stateOf(session, undefined);
+    });
+  }
+
+  /** Starts a paused session again (ResumeSession); a running one is answered as it is. */
+  async resume(caller: CallerIdentity, sessionId: string, signal: AbortSignal): Promise<SessionState> {
+    return this.refusalsCounted(async () => {
+      const session = this.get(caller, sessionId);
+      const resumeMs = await session.run(() => this.resumed(session, 'explicit'), signal);
+      return this.stateOf(session, resumeMs);
+    });
   }
 
   async create(
@@ -109,7 +203,8 @@ export class SessionService {
           SESSIONS_FULL_RETRY_MS,
         );
       }
-      if (this.sessions.size + this.creating >= maxSessions) {
+      await this.roomForOneMore(undefined, signal);
+      if (this.residentCount() + this.creating >= maxSessions) {
         throw new ResourceExhaustedError(
           `all ${maxSessions} sessions are in use; close one or retry later`,
           SESSIONS_FULL_RETRY_MS,
@@ -137,6 +232,8 @@ export class SessionService {
           expiresAtMs,
           sandbox,
           onExpire: (expired, reason) => this.end(expired, reason),
+          pauseAfterMs: this.options.pauseAfterMs,
+          onIdle: (idle) => this.pauseWhenIdle(idle),
         });
         this.sessions.set(sessionId, session);
         for (const file of request.files) await this.uploadInto(session, file, signal);
@@ -195,6 +292,7 @@ export class SessionService {
       const executionId = randomUUID();
       const logger = this.options.logger.child({ executionId, session: sessionLogId(sessionId) });
       return session.run(async (queueWaitMs) => {
+        const resumeMs = await this.resumed(session, 'call', options.signal);
         const { sandbox } = session;
         options.onEvent(startedEvent(executionId, queueWaitMs, limits, sandbox));
         let report: InstallReport | undefined;
@@ -229,7 +327,12 @@ export class SessionService {
           returnValue: null,
           skippedArtifacts: [],
           skippedArtifactsTotal: 0,
-          cell: { sessionId, executionCount, interpreterRestarted },
+          cell: {
+            sessionId,
+            executionCount,
+            interpreterRestarted,
+            ...(resumeMs === undefined ? {} : { resumeMs }),
+          },
         };
         logger.info(
           {
@@ -295,10 +398,11 @@ export class SessionService {
     path: string,
     content: Buffer,
     signal: AbortSignal,
+    onResume?: ResumeListener,
   ): Promise<number> {
     return this.refusalsCounted(async () => {
       const session = this.get(caller, sessionId);
-      return this.uploadInto(session, { path: checkFilePath(path), content }, signal);
+      return this.uploadInto(session, { path: checkFilePath(path), content }, signal, onResume);
     });
   }
 
@@ -307,11 +411,15 @@ export class SessionService {
     sessionId: string,
     path: string,
     signal: AbortSignal,
+    onResume?: ResumeListener,
   ): Promise<Buffer> {
     return this.refusalsCounted(async () => {
       const session = this.get(caller, sessionId);
       checkFilePath(path);
-      return session.run(() => session.sandbox.download(path, this.options.maxDownloadBytes), signal);
+      return session.run(async () => {
+        await this.resumedFor(session, signal, onResume);
+        return session.sandbox.download(path, this.options.maxDownloadBytes);
+      }, signal);
     });
   }
 
@@ -319,21 +427,59 @@ export class SessionService {
     caller: CallerIdentity,
     sessionId: string,
     signal: AbortSignal,
+    onResume?: ResumeListener,
   ): Promise<{ files: SessionFile[]; truncated: boolean }> {
     return this.refusalsCounted(async () => {
       const session = this.get(caller, sessionId);
-      return session.run(() => session.sandbox.list(MAX_LISTED_FILES), signal);
+      return session.run(async () => {
+        await this.resumedFor(session, signal, onResume);
+        return session.sandbox.list(MAX_LISTED_FILES);
+      }, signal);
     });
   }
 
-  /** Ends every session (their running cells are cut) and removes every session sandbox. */
-  async shutdown(): Promise<void> {
+  /**
+   * Graceful stop. Where pausing works, every open session is checkpointed (those whose running
+   * cell ends in time, within `graceMs`) and left, recorded in the registry, for the next process of
+   * this instance; every other session ends and its sandbox is removed.
+   */
+  async shutdown(graceMs = 0): Promise<void> {
     this.closed = true;
-    for (const session of [...this.sessions.values()]) this.end(session, 'shutdown');
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), graceMs);
+    try {
+      if (this.support.works && this.options.registry) {
+        await Promise.all(
+          [...this.sessions.values()].map(async (session) => {
+            if (session.paused) return;
+            await session
+              .exclusive(() => this.pauseNow(session, 'shutdown'), deadline.signal)
+              .catch((error: unknown) =>
+                this.options.logger.warn(
+                  { session: sessionLogId(session.id), err: toServiceError(error).message },
+                  'session not checkpointed at shutdown; it ends',
+                ),
+              );
+          }),
+        );
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    for (const session of [...this.sessions.values()]) {
+      if (session.paused && this.options.registry) this.leave(session);
+      else this.end(session, 'shutdown');
+    }
+    await this.registryWrites;
     await this.options.provider.close();
   }
 
-  private uploadInto(session: OpenSession, file: InputFile, signal: AbortSignal): Promise<number> {
+  private uploadInto(
+    session: OpenSession,
+    file: InputFile,
+    signal: AbortSignal,
+    onResume?: ResumeListener,
+  ): Promise<number> {
     const { maxInputBytes } = this.options.policy;
     if (file.content.length > maxInputBytes) {
       throw new InvalidArgumentError(
@@ -341,7 +487,273 @@ export class SessionService {
         'content',
       );
     }
-    return session.run(() => session.sandbox.upload(file.path, file.content), signal);
+    return session.run(async () => {
+      await this.resumedFor(session, signal, onResume);
+      return session.sandbox.upload(file.path, file.content);
+    }, signal);
+  }
+
+  private async resumedFor(
+    session: OpenSession,
+    signal: AbortSignal,
+    onResume?: ResumeListener,
+  ): Promise<void> {
+    const resumeMs = await this.resumed(session, 'call', signal);
+    if (resumeMs !== undefined) onResume?.(resumeMs);
+  }
+
+  private residentCount(): number {
+    return this.sessions.size - this.checkpoints.size;
+  }
+
+  /**
+   * Runs inside the session's queue. Resumes a paused session (after making room among the resident
+   * ones) and resolves with how long the resume took, or undefined when it was running.
+   */
+  private async resumed(
+    session: OpenSession,
+    reason: ResumeReason,
+    signal?: AbortSignal,
+  ): Promise<number | undefined> {
+    if (!session.paused) return undefined;
+    await this.roomForOneMore(session.id, signal ?? new AbortController().signal);
+    if (this.residentCount() >= this.options.maxSessions) {
+      throw new ResourceExhaustedError(
+        `all ${this.options.maxSessions} running sessions are busy; this paused session can resume once one is free`,
+        SESSIONS_FULL_RETRY_MS,
+      );
+    }
+    const startedAt = performance.now();
+    try {
+      await session.sandbox.resume();
+    } catch (error) {
+      this.options.metrics.sessionResumeFailed(session.language, reason);
+      this.options.logger.error(
+        { session: sessionLogId(session.id), err: error },
+        'session resume failed; it ends',
+      );
+      this.end(session, 'crashed');
+      throw new UnavailableError('the paused session could not be resumed; it has ended', { cause: error });
+    }
+    const resumeMs = Math.round(performance.now() - startedAt);
+    this.checkpoints.delete(session.id);
+    this.options.metrics.sessionResumed(session.language, reason, resumeMs / 1000);
+    this.options.logger.info({ session: sessionLogId(session.id), reason, resumeMs }, 'session resumed');
+    this.saveRegistry();
+    return resumeMs;
+  }
+
+  /**
+   * When every resident slot is taken, pauses the least recently used idle running session (never
+   * `exclude`) to make room; does nothing where pausing does not work or nothing is idle.
+   */
+  private async roomForOneMore(exclude: string | undefined, signal: AbortSignal): Promise<void> {
+    if (this.residentCount() + this.creating < this.options.maxSessions) return;
+    this.support = await this.options.provider.checkpointing();
+    if (!this.support.works) return;
+    while (this.residentCount() + this.creating >= this.options.maxSessions) {
+      const victim = sessionToPauseForRoom(
+        [...this.sessions.values()].filter(
+          (session) => PAUSABLE_LANGUAGES.has(session.language) && session.sandbox.pausable,
+        ),
+        exclude,
+      );
+      if (!victim) return;
+      try {
+        await victim.exclusive(() => this.pauseNow(victim, 'room'), signal);
+      } catch {
+        return; // the caller's own check refuses it
+      }
+      if (!victim.paused) return;
+    }
+  }
+
+  /** Idle for SANDBOX_SESSION_PAUSE_AFTER_MS: paused if it can be; refusals are logged, never thrown. */
+  private pauseWhenIdle(session: OpenSession): void {
+    if (!this.support.works || this.closed) return;
+    session
+      .exclusive(async () => {
+        // A call may have come and gone while this waited in the queue.
+        if (performance.now() - session.lastUsedAt < this.options.pauseAfterMs || session.busy) return;
+        await this.pauseNow(session, 'idle');
+      }, new AbortController().signal)
+      .catch((error: unknown) =>
+        this.options.logger.info(
+          { session: sessionLogId(session.id), reason: toServiceError(error).message },
+          'idle session not paused',
+        ),
+      );
+  }
+
+  /** Runs inside the session's queue: checkpoints it and stops its container. */
+  private async pauseNow(session: OpenSession, reason: PauseReason): Promise<void> {
+    if (session.paused || session.ended) return;
+    if (!PAUSABLE_LANGUAGES.has(session.language)) {
+      this.options.metrics.sessionPauseSkipped(reason, 'unsupported');
+      return;
+    }
+    if (!session.sandbox.pausable) {
+      // Resumed once already: a second checkpoint could not be restored (the session would be lost).
+      this.options.metrics.sessionPauseSkipped(reason, 'resumed_once');
+      return;
+    }
+    // An explicit pause right after start-up waits for the probe (it runs once; later calls get its answer).
+    this.support = await this.options.provider.checkpointing();
+    if (!this.support.works) {
+      // Not a failed call: the session goes on as it would have without pausing.
+      this.options.metrics.sessionPauseSkipped(reason, 'unsupported');
+      return;
+    }
+    if (reason !== 'shutdown') {
+      const refusal = pauseRefusal(
+        { count: this.checkpoints.size, bytes: this.checkpointBytesOnDisk },
+        {
+          maxPaused: this.options.maxPausedSessions,
+          checkpointBudgetBytes: this.options.checkpointBudgetBytes,
+        },
+        session.limits.memoryBytes,
+      );
+      if (refusal) {
+        this.options.metrics.sessionPauseSkipped(reason, 'full');
+        throw new ResourceExhaustedError(`the session cannot be paused: ${refusal}`, SESSIONS_FULL_RETRY_MS);
+      }
+    }
+    const startedAt = performance.now();
+    let checkpointBytes: number;
+    try {
+      ({ checkpointBytes } = await session.sandbox.pause());
+    } catch (error) {
+      this.options.metrics.sessionPauseSkipped(reason, 'failed');
+      this.options.logger.warn({ session: sessionLogId(session.id), err: error }, 'session pause failed');
+      throw toServiceError(error).code === 'NOT_FOUND'
+        ? error
+        : new UnavailableError('the session could not be paused; it goes on running', { cause: error });
+    }
+    const pauseMs = Math.round(performance.now() - startedAt);
+    this.checkpoints.set(session.id, checkpointBytes);
+    this.options.metrics.sessionPaused(session.language, reason, pauseMs / 1000);
+    this.options.logger.info(
+      { session: sessionLogId(session.id), reason, pauseMs, checkpointBytes },
+      'session paused',
+    );
+    this.saveRegistry();
+  }
+
+  private stateOf(session: OpenSession, resumeMs: number | undefined): SessionState {
+    return {
+      sessionId: session.id,
+      language: session.language,
+      limits: session.limits,
+      idleTimeoutMs: session.idleTimeoutMs,
+      expiresAtMs: session.expiresAtMs,
+      paused: session.paused,
+      checkpointBytes: this.checkpoints.get(session.id) ?? 0,
+      resumeMs,
+    };
+  }
+
+  /** Writes the paused sessions to the registry (in the background, one write after another). */
+  private saveRegistry(): void {
+    const { registry, logger } = this.options;
+    if (!registry) return;
+    const records: SessionRecord[] = [];
+    for (const session of this.sessions.values()) {
+      const checkpointBytes = this.checkpoints.get(session.id);
+      if (checkpointBytes === undefined || session.ended) continue;
+      records.push({
+        id: session.id,
+        owner: session.owner,
+        language: session.language,
+        limits: { ...session.limits },
+        network: {
+          rules: session.network.rules.map((rule) => ({
+            ...rule,
+            ports: rule.ports ? [...rule.ports] : undefined,
+          })),
+        },
+        idleTimeoutMs: session.idleTimeoutMs,
+        createdAtMs: session.createdAt,
+        expiresAtMs: session.expiresAtMs,
+        checkpointBytes,
+        sandbox: session.sandbox.location,
+      });
+    }
+    this.registryWrites = this.registryWrites
+      .then(() => registry.save(records))
+      .catch((error: unknown) =>
+        logger.error({ err: error, path: registry.path }, 'writing the session registry failed'),
+      );
+  }
+
+  /**
+   * Takes over the paused sessions an earlier process of this instance recorded: same ids (so the
+   * routing prefix holds), owners, limits, network and expiry. Expired ones are removed; records
+   * that are not exactly valid, or whose sandbox is not where they say, are logged and not adopted.
+   */
+  private async adoptRecorded(): Promise<void> {
+    const { registry, logger, metrics, provider } = this.options;
+    if (!registry) return;
+    let contents;
+    try {
+      contents = await registry.load();
+    } catch (error) {
+      logger.error(
+        { err: error, path: registry.path },
+        'the session registry could not be read; nothing adopted',
+      );
+      return;
+    }
+    for (const reason of contents.refused) {
+      metrics.sessionAdoption('refused');
+      logger.warn({ path: registry.path, reason }, 'session registry entry refused');
+    }
+    for (const record of contents.records) {
+      const logId = sessionLogId(record.id);
+      if (record.expiresAtMs <= Date.now()) {
+        metrics.sessionAdoption('expired');
+        logger.info({ session: logId }, 'recorded session expired; removing its sandbox');
+        await provider.discard(record.sandbox);
+        continue;
+      }
+      const sandbox = await provider.adopt(record.sandbox, record.language, record.limits);
+      if (!sandbox) {
+        metrics.sessionAdoption('refused');
+        continue;
+      }
+      const owner = record.owner as CallerIdentity;
+      const session = new OpenSession({
+        id: record.id,
+        owner,
+        language: record.language,
+        limits: record.limits,
+        network: { rules: record.network.rules.map((rule) => ({ ...rule, ports: rule.ports })) },
+        idleTimeoutMs: record.idleTimeoutMs,
+        expiresAtMs: record.expiresAtMs,
+        createdAt: record.createdAtMs,
+        sandbox,
+        onExpire: (expired, reason) => this.end(expired, reason),
+        pauseAfterMs: this.options.pauseAfterMs,
+        onIdle: (idle) => this.pauseWhenIdle(idle),
+      });
+      this.sessions.set(record.id, session);
+      this.checkpoints.set(record.id, record.checkpointBytes);
+      this.hold(owner, 1);
+      metrics.sessionAdoption('adopted');
+      logger.info({ session: logId, caller: owner, language: record.language }, 'paused session adopted');
+    }
+    this.saveRegistry();
+    await this.registryWrites;
+  }
+
+  /** Lets go of a paused session at shutdown: its sandbox stays for the next process. */
+  private leave(session: OpenSession): void {
+    if (!session.release()) return;
+    this.sessions.delete(session.id);
+    this.hold(session.owner, -1);
+    this.options.logger.info(
+      { session: sessionLogId(session.id) },
+      'session left paused for the next process',
+    );
   }
 
   /**
@@ -368,6 +780,8 @@ export class SessionService {
   private end(session: OpenSession, reason: SessionCloseReason): void {
     if (!session.end(reason)) return;
     this.sessions.delete(session.id);
+    // Its container goes, and the checkpoint with it (Docker keeps it in the container's directory).
+    if (this.checkpoints.delete(session.id)) this.saveRegistry();
     this.hold(session.owner, -1);
     this.options.metrics.sessionClosed(session.language, reason);
     const level = reason === 'oom' || reason === 'crashed' ? 'warn' : 'info';

@@ -26,5 +26,7 @@ export function wireMetrics(
     pooledTarget: () => perLanguage(sandboxes.pools, (pool) => pool.targetSize),
     sandboxesBeingRemoved: () => sandboxes.teardown.inProgress,
     openSessions: () => sessions.openCount,
+    pausedSessions: () => sessions.pausedCount,
+    checkpointBytes: () => sessions.checkpointBytesOnDisk,
   });
 }

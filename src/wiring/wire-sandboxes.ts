@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { wireSessionRegistry } from './wire-session-registry.js';
 import type { Config } from '../config/config.js';
 import { packageRoot } from '../config/package-root.js';
 import type { Language } from '../domain/languages.js';
@@ -31,6 +32,8 @@ const SECCOMP_PROFILE_PATH = 'seccomp/sandbox-profile.json';
 
 /** What the sandbox layer hands to the layers above it. */
 export interface SandboxLayer {
+  /** dockerd's client (sessions' checkpoints are dockerd-only; configuration refuses sessions on containerd). */
+  docker: DockerClient;
   runner: PooledSandboxRunner;
   engine: SandboxEngine;
   factory: SandboxFactory;
@@ -58,6 +61,7 @@ export async function wireSandboxes(
   const { factory, runtimeHostDir, seccompProfile } = await wireFactory(
     config,
     engine,
+    docker,
     egress,
     onDockerError,
     logger,
@@ -122,7 +126,7 @@ export async function wireSandboxes(
     installTimeoutMs: config.packages.installTimeoutMs,
     logger,
   });
-  return { runner, engine, factory, reaper, liveness, teardown, activity, pools, installer };
+  return { docker, runner, engine, factory, reaper, liveness, teardown, activity, pools, installer };
 }
 
 /** The engine SANDBOX_BACKEND names. */
@@ -166,6 +170,13 @@ async function wireReaper(
     // A session's job directory (its upload inbox) lives as long as the session may.
     jobDirMaxAgeMs:
       Math.max(config.limitCeilings.timeoutMs, config.sessionMaxLifetimeMs) + config.expiryMarginMs,
+    spared: async () => {
+      const records = (await wireSessionRegistry(config)?.load())?.records ?? [];
+      return {
+        containerIds: new Set(records.map((record) => record.sandbox.containerId)),
+        jobHostDirs: new Set(records.map((record) => record.sandbox.jobHostDir)),
+      };
+    },
     onDockerError,
     logger,
   });
@@ -181,6 +192,7 @@ async function wireReaper(
 async function wireFactory(
   config: Config,
   engine: SandboxEngine,
+  docker: DockerClient,
   egress: EgressGateway | undefined,
   onDockerError: (operation: DockerOperation) => void,
   logger: Logger,
@@ -191,6 +203,8 @@ async function wireFactory(
     : undefined;
   const factory = new SandboxFactory({
     engine,
+    // Adopting a paused session's container after a restart: a dockerd checkpoint.
+    ...(config.backend === 'docker' ? { docker } : {}),
     instanceId: config.instanceId,
     runtime: config.sandboxRuntime,
     images: config.images,

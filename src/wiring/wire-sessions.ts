@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { probeCheckpointing } from '../sandbox/lifecycle/checkpoint-probe.js';
+import { wireSessionRegistry } from './wire-session-registry.js';
 import type { Config } from '../config/config.js';
 import type { Language } from '../domain/languages.js';
 import type { PrometheusMetrics } from '../observability/prometheus-metrics.js';
@@ -42,6 +44,15 @@ export function wireSessions(
     maxFileBytes: config.maxArtifactBytes,
     maxDisplayBytes: config.maxArtifactBytes,
     ...(sandboxes.installer ? { installer: sandboxes.installer } : {}),
+    docker: sandboxes.docker,
+    probeCheckpointing: () =>
+      probeCheckpointing({
+        docker: sandboxes.docker,
+        instanceId: config.instanceId,
+        image: config.images.python,
+        runtime: config.sandboxRuntime,
+        logger,
+      }),
     logger,
   });
   const sessions = new SessionService({
@@ -62,6 +73,10 @@ export function wireSessions(
     },
     maxDownloadBytes: config.maxArtifactBytes,
     installTimeoutMs: config.packages.installTimeoutMs,
+    pauseAfterMs: config.sessionPauseAfterMs,
+    maxPausedSessions: config.maxPausedSessions,
+    checkpointBudgetBytes: config.sessionCheckpointBudgetBytes,
+    registry: wireSessionRegistry(config),
     metrics,
     logger,
   });

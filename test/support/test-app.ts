@@ -58,6 +58,21 @@ export async function startTestApp(
     async stop() {
       grpc.close();
       await app.stop();
+      // A graceful stop leaves paused sessions for the next process on this work root; the work root
+      // goes now, so there will be none: remove them (their checkpoints go with their containers).
+      const docker = new Docker({ socketPath: config.dockerSocket });
+      const left = await docker.listContainers({
+        all: true,
+        filters: { label: [`${LABEL_INSTANCE}=${config.instanceId}`] },
+      });
+      await Promise.all(
+        left.map((info) =>
+          docker
+            .getContainer(info.Id)
+            .remove({ force: true })
+            .catch(() => undefined),
+        ),
+      );
       await rm(workRoot, { recursive: true, force: true });
     },
   };

@@ -217,6 +217,7 @@ describe('loadConfig', () => {
     'SANDBOX_SESSION_MAX_LIFETIME_MS',
     'SANDBOX_PACKAGES_INSTALL_TIMEOUT_MS',
     'SANDBOX_PACKAGES_INDEX_TTL_MS',
+    'SANDBOX_SESSION_PAUSE_AFTER_MS',
   ];
   it.each(DURATIONS)('refuses %s above the timer limit, naming it, and takes the limit itself', (key) => {
     // The default timeout may not exceed the ceiling, so both move together where needed.
@@ -243,6 +244,7 @@ describe('loadConfig', () => {
     SANDBOX_EGRESS_MAX_BYTES: Number.MAX_SAFE_INTEGER,
     SANDBOX_PACKAGES_MAX_BYTES: HOST.memoryBytes,
     SANDBOX_PACKAGES_CACHE_MAX_BYTES: Number.MAX_SAFE_INTEGER,
+    SANDBOX_SESSION_CHECKPOINT_BUDGET_BYTES: Number.MAX_SAFE_INTEGER,
   };
   it.each(Object.entries(SIZE_BOUNDS))('bounds %s at %d', (key, bound) => {
     // Defaults may not exceed ceilings: raise the ceiling alongside.
@@ -269,6 +271,7 @@ describe('loadConfig', () => {
     SANDBOX_MAX_FILES: 10_000,
     SANDBOX_MAX_ARTIFACTS: 10_000,
     SANDBOX_POOL_SIZE: 256,
+    SANDBOX_MAX_PAUSED_SESSIONS: 100_000,
     SANDBOX_POOL_MAX: 256,
     SANDBOX_POOL_FILL_CONCURRENCY: 16,
     SANDBOX_TEARDOWN_CONCURRENCY: 32,

@@ -35,6 +35,8 @@ function openSession(sandbox = fakeSandbox(), lifetimeMs = 60_000) {
       expired.push(reason);
       session.end(reason);
     },
+    pauseAfterMs: 0,
+    onIdle: () => undefined,
   });
   return { session, sandbox, expired };
 }

@@ -19,6 +19,22 @@ function memorySandbox(index: number): SessionSandbox & { closed: boolean } {
     sandboxId: `sandbox-${index}`,
     warm: false,
     closed: false,
+    paused: false,
+    pausable: true,
+    location: {
+      containerId: String(index).padStart(64, '0'),
+      sandboxId: `sandbox-${index}`,
+      jobHostDir: '/x',
+      warm: false,
+    },
+    async pause() {
+      sandbox.paused = true;
+      return { checkpointBytes: 10 << 20 };
+    },
+    async resume() {
+      sandbox.paused = false;
+    },
+    release() {},
     async runCell(): Promise<CellOutcome> {
       cells += 1;
       return {
@@ -71,7 +87,7 @@ const limits = {
 const alice = 'token:default' as CallerIdentity;
 const bob = 'peer:127.0.0.2' as CallerIdentity;
 
-function sessionService(maxSessions = 4, maxSessionsPerCaller = 2) {
+function sessionService(maxSessions = 4, maxSessionsPerCaller = 2, maxPausedSessions = 0) {
   const sandboxes: ReturnType<typeof memorySandbox>[] = [];
   const provider: SessionSandboxProvider = {
     acquire: async () => {
@@ -81,6 +97,9 @@ function sessionService(maxSessions = 4, maxSessionsPerCaller = 2) {
     },
     start() {},
     close: async () => undefined,
+    checkpointing: async () => ({ works: maxPausedSessions > 0, detail: 'in memory' }),
+    adopt: async () => undefined,
+    discard: async () => undefined,
   };
   const log = new CapturedLog();
   const service = new SessionService({
@@ -100,7 +119,22 @@ function sessionService(maxSessions = 4, maxSessionsPerCaller = 2) {
     },
     maxDownloadBytes: 1024,
     installTimeoutMs: 60_000,
-    metrics: { sessionOpened() {}, sessionClosed() {}, cellFinished() {}, sessionRefused() {} },
+    pauseAfterMs: 0,
+    maxPausedSessions,
+    checkpointBudgetBytes: 1 << 30,
+    registry: undefined,
+    metrics: {
+      sessionOpened() {},
+      sessionClosed() {},
+      cellFinished() {},
+      sessionRefused() {},
+      sessionPaused() {},
+      sessionPauseSkipped() {},
+      sessionResumed() {},
+      sessionResumeFailed() {},
+      sessionAdoption() {},
+      checkpointSupported() {},
+    },
     logger: pino({ level: 'info' }, log),
   });
   return { service, sandboxes, log };
@@ -195,5 +229,56 @@ describe('SessionService logging', () => {
     expect(ids.length).toBeGreaterThanOrEqual(3);
     expect(new Set(ids)).toEqual(new Set([sessionLogId(sessionId)]));
     expect(sessionLogId(sessionId)).toMatch(/^[0-9a-f]{12}$/);
+  });
+});
+
+describe('SessionService pausing (checkpoints in memory)', () => {
+  it('pauses the least recently used idle session to make room, and resumes it on its next call', async () => {
+    const { service, sandboxes } = sessionService(2, 4, 8);
+    await service.start();
+    const first = await create(service, alice);
+    const second = await create(service, alice);
+    await run(service, alice, second.sessionId);
+    await run(service, alice, first.sessionId); // second is now the least recently used
+    const third = await create(service, alice);
+    expect(sandboxes[1]!.paused).toBe(true);
+    expect(sandboxes[0]!.paused).toBe(false);
+    expect(service.pausedCount).toBe(1);
+    // Its next call resumes it, after pausing the least recently used of the others (first).
+    const result = await run(service, alice, second.sessionId);
+    expect(result.cell?.resumeMs).toBeGreaterThanOrEqual(0);
+    expect(sandboxes[1]!.paused).toBe(false);
+    expect(sandboxes[0]!.paused).toBe(true);
+    expect(service.openCount).toBe(3);
+    await service.close(alice, third.sessionId);
+  });
+
+  it('refuses an explicit pause past SANDBOX_MAX_PAUSED_SESSIONS and keeps the session running', async () => {
+    const { service, sandboxes } = sessionService(4, 4, 1);
+    await service.start();
+    const first = await create(service, alice);
+    const second = await create(service, alice);
+    expect((await service.pause(alice, first.sessionId, signal)).paused).toBe(true);
+    const refused = await service
+      .pause(alice, second.sessionId, signal)
+      .catch((error: ServiceError) => error);
+    expect(refused).toBeInstanceOf(ResourceExhaustedError);
+    expect((refused as ServiceError).message).toContain('SANDBOX_MAX_PAUSED_SESSIONS');
+    expect(sandboxes[1]!.paused).toBe(false);
+    // Another caller cannot pause or resume it: not found, like any other call.
+    await expect(service.resume(bob, first.sessionId, signal)).rejects.toBeInstanceOf(NotFoundError);
+    const resumed = await service.resume(alice, first.sessionId, signal);
+    expect(resumed).toMatchObject({ paused: false });
+    expect(resumed.resumeMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('where checkpoints do not work, a pause is a no-op answered as running, never an error', async () => {
+    const { service } = sessionService(4, 4, 0);
+    await service.start();
+    const session = await create(service, alice);
+    expect(await service.pause(alice, session.sessionId, signal)).toMatchObject({
+      paused: false,
+      checkpointBytes: 0,
+    });
   });
 });

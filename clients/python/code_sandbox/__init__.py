@@ -31,7 +31,7 @@ from .results import (
 )
 from .retry import Retry, RetryEvent
 from .sandbox import Sandbox
-from .session import Session, SessionFiles
+from .session import Session, SessionFiles, SessionState
 
 __version__ = "0.1.0"
 
@@ -58,6 +58,7 @@ __all__ = [
     "Session",
     "SessionFile",
     "SessionFiles",
+    "SessionState",
     "SkippedArtifact",
     "UnauthenticatedError",
     "UnavailableError",

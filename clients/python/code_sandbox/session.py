@@ -1,5 +1,6 @@
 """A stateful interpreter in a sandbox of its own, and its working directory."""
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable, List, Optional, Union
 
@@ -9,6 +10,22 @@ from .results import Display, DownloadedFile, ExecutionResult, Limits, SessionFi
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """A session's state as ``pause()`` and ``resume()`` answer it."""
+
+    state: str
+    """"running" or "paused"."""
+    checkpoint_bytes: int
+    resumed: bool
+    """This call resumed the session, taking ``resume_ms``."""
+    resume_ms: int
+
+
+def _state_from_proto(response) -> SessionState:
+    return SessionState(response.state, response.checkpoint_bytes, response.resumed, response.resume_ms)
 
 
 class SessionFiles:
@@ -83,6 +100,19 @@ class Session:
             limits=sandbox_pb2.Limits(timeout_ms=timeout_ms or 0, output_bytes=output_bytes or 0),
         )
         return self._sandbox._execute(request, self.id, on_stdout, on_stderr, on_display)
+
+    def pause(self) -> SessionState:
+        """Pauses the session now: the service checkpoints its whole sandbox (variables, modules, files)
+        and stops its container, so it holds no memory. Any later call resumes it (under a second);
+        idle sessions are paused by the service itself. Where the service cannot checkpoint, the answer
+        is ``state="running"`` and nothing changed."""
+        request = sandbox_pb2.PauseSessionRequest(session_id=self.id)
+        return _state_from_proto(self._sandbox._unary("PauseSession", request, self.id))
+
+    def resume(self) -> SessionState:
+        """Starts a paused session again now (a running one is answered as it is)."""
+        request = sandbox_pb2.ResumeSessionRequest(session_id=self.id)
+        return _state_from_proto(self._sandbox._unary("ResumeSession", request, self.id))
 
     def close(self) -> None:
         """Ends the session and removes its sandbox. A session that has already ended (closed, idle,

@@ -12,7 +12,7 @@ export {
   UnavailableError,
 } from './errors.js';
 export type { RetryEvent, RetryOptions } from './retry.js';
-export { Session } from './session.js';
+export { Session, type SessionState } from './session.js';
 export { SessionFiles } from './session-files.js';
 export type {
   Artifact,

@@ -60,6 +60,25 @@ export class Session implements AsyncDisposable {
   }
 
   /**
+   * Pauses the session now: the service checkpoints its whole sandbox (variables, modules, files) and
+   * stops its container, so it holds no memory. Any later call resumes it (under a second); pausing is
+   * never required, idle sessions are paused by the service itself. Where the service cannot
+   * checkpoint, the answer is `state: 'running'` and nothing changed.
+   */
+  async pause(): Promise<SessionState> {
+    return stateFromWire(
+      await this.sandbox.unary('PauseSession', { session_id: this.id }, this.id, undefined),
+    );
+  }
+
+  /** Starts a paused session again now (a running one is answered as it is). */
+  async resume(): Promise<SessionState> {
+    return stateFromWire(
+      await this.sandbox.unary('ResumeSession', { session_id: this.id }, this.id, undefined),
+    );
+  }
+
+  /**
    * Ends the session and removes its sandbox. A session that has already ended (closed, idle, expired)
    * counts as closed: closing is idempotent, so `await using` never throws at the end of a block
    * because the service ended the session first.
@@ -77,4 +96,29 @@ export class Session implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** A session's state as PauseSession and ResumeSession answer it. */
+export interface SessionState {
+  state: 'running' | 'paused';
+  /** Bytes of its checkpoint on disk while paused, else 0. */
+  checkpointBytes: number;
+  /** This call resumed the session, taking `resumeMs`. */
+  resumed: boolean;
+  resumeMs: number;
+}
+
+function stateFromWire(response: unknown): SessionState {
+  const wire = response as {
+    state: string;
+    checkpoint_bytes: number | string;
+    resumed: boolean;
+    resume_ms: number;
+  };
+  return {
+    state: wire.state === 'paused' ? 'paused' : 'running',
+    checkpointBytes: Number(wire.checkpoint_bytes),
+    resumed: wire.resumed,
+    resumeMs: wire.resume_ms,
+  };
 }

@@ -5,6 +5,15 @@ import type { ContainerExit } from '../protocol/sandbox-session.js';
 import type { DockerErrorListener } from './docker-errors.js';
 import { removeContainer } from './remove-container.js';
 
+/**
+ * The dockerode container behind a sandbox that dockerd runs. Sessions, and so checkpoints, exist only
+ * on the docker backend (configuration refuses them on containerd), so anything else is a wiring bug.
+ */
+export function dockerContainerOf(sandbox: SandboxContainer): Docker.Container {
+  if (sandbox instanceof DockerSandboxContainer) return sandbox.dockerContainer;
+  throw new Error(`sandbox container ${sandbox.id} is not run by dockerd`);
+}
+
 const EXIT_BY_SIGKILL = 128 + 9;
 const OOM_FLAG_GRACE_MS = 1000;
 const OOM_FLAG_POLL_MS = 100;
@@ -19,6 +28,11 @@ export class DockerSandboxContainer implements SandboxContainer {
 
   get id(): string {
     return this.container.id;
+  }
+
+  /** The dockerode container, for what only dockerd offers (a session's checkpoints). */
+  get dockerContainer(): Docker.Container {
+    return this.container;
   }
 
   async kill(): Promise<void> {

@@ -1,5 +1,7 @@
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Language } from '../../domain/languages.js';
 import type { Limits } from '../../domain/limits.js';
@@ -7,6 +9,10 @@ import type { EgressChannel, EgressChannels } from '../../egress/egress-channel.
 import { UnavailableError } from '../../errors/service-error.js';
 import type { DockerErrorListener } from '../docker/docker-errors.js';
 import { launcherCommand } from '../docker/language-runtimes.js';
+import type { DockerClient } from '../docker/docker-client.js';
+import { DockerSandboxContainer } from '../docker/docker-sandbox-container.js';
+import { LABEL_INSTANCE, LABEL_SANDBOX } from '../docker/sandbox-labels.js';
+import { hasCheckpoint } from '../docker/container-checkpoint.js';
 import type { SandboxEngine } from '../engine/sandbox-engine.js';
 import { packagesDirectory } from '../protocol/packages-directory.js';
 import { SandboxHandle } from './sandbox-handle.js';
@@ -14,6 +20,11 @@ import { SandboxHandle } from './sandbox-handle.js';
 export interface SandboxFactoryOptions {
   /** The engine containers are created on (dockerd or containerd). */
   engine: SandboxEngine;
+  /**
+   * dockerd, when it is the engine: adopting a checkpointed session container (sessions, and so
+   * checkpoints, exist on the docker backend only). Without it `adopt` adopts nothing.
+   */
+  docker?: DockerClient;
   instanceId: string;
   runtime: string;
   images: Readonly<Record<Language, string>>;
@@ -99,5 +110,51 @@ export class SandboxFactory {
             cause: error,
           });
     }
+  }
+
+  /**
+   * A handle on a checkpointed session container an earlier process of this instance left behind, or
+   * undefined with the reason when it is not exactly that: another instance's or sandbox's
+   * container, one that runs, one without its checkpoint, or a job directory that is gone (the
+   * restore would fail: the sandbox's mounts must be where they were).
+   */
+  async adopt(location: {
+    containerId: string;
+    sandboxId: string;
+    jobHostDir: string;
+  }): Promise<SandboxHandle | string> {
+    const { docker } = this.options;
+    if (!docker) return 'this backend does not checkpoint sessions';
+    if (dirname(location.jobHostDir) !== this.options.jobsRoot)
+      return 'its job directory is not under this instance';
+    const container = docker.getContainer(location.containerId);
+    let info: Docker.ContainerInspectInfo;
+    try {
+      info = await container.inspect();
+    } catch {
+      return 'its container is gone';
+    }
+    const labels = info.Config.Labels ?? {};
+    if (labels[LABEL_INSTANCE] !== this.options.instanceId || labels[LABEL_SANDBOX] !== location.sandboxId)
+      return 'its container belongs to another instance or sandbox';
+    if (info.State.Running) return 'its container is running (it was never paused)';
+    if (!(await hasCheckpoint(container))) return 'its container has no checkpoint';
+    try {
+      await access(location.jobHostDir);
+    } catch {
+      return 'its job directory is gone';
+    }
+    let egress: EgressChannel | undefined;
+    try {
+      // The socket at the same path the sandbox's relay connects to (the old process's is gone).
+      egress = await this.options.egress?.open(location.sandboxId, location.jobHostDir);
+    } catch (error) {
+      return `its egress socket could not be opened (${(error as Error).message})`;
+    }
+    // No attach stream until it is resumed; an ended placeholder stands in.
+    const placeholder = new PassThrough();
+    placeholder.end();
+    const sandbox = new DockerSandboxContainer(container, this.options.logger, this.options.onDockerError);
+    return new SandboxHandle(location.sandboxId, sandbox, placeholder, location.jobHostDir, egress);
   }
 }

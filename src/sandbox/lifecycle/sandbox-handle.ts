@@ -20,13 +20,31 @@ export class SandboxHandle {
   constructor(
     readonly sandboxId: string,
     readonly container: SandboxContainer,
-    private readonly stream: Duplex,
+    private stream: Duplex,
     readonly jobHostDir: string,
     /** This sandbox's egress proxy, when egress is enabled on the server. */
     readonly egress?: EgressChannel,
   ) {
+    this.watchDeath(stream);
+  }
+
+  /**
+   * A checkpointed container started again from its checkpoint talks over a new attach stream (the
+   * old one ended when the checkpoint stopped the container): it replaces the old one, paused until
+   * the session takes it.
+   */
+  replaceStream(stream: Duplex): void {
+    this.stopWatching();
+    this.stream.destroy();
+    this.stream = stream;
+    this.alive = true;
+    this.watchDeath(stream);
+    stream.pause();
+  }
+
+  private watchDeath(stream: Duplex): void {
     const died = () => {
-      if (!this.alive) return;
+      if (!this.alive || stream !== this.stream) return;
       this.alive = false;
       for (const listener of this.deathListeners) listener();
     };

@@ -18,6 +18,11 @@ export interface SandboxReaperOptions {
    * this (the fallback for instances whose liveness is unknown).
    */
   jobDirMaxAgeMs: number;
+  /**
+   * This instance's paused sessions left for its next process (the session registry): their
+   * containers (by id) and job directories (by path) are never removed, unless expired.
+   */
+  spared?: () => Promise<{ containerIds: ReadonlySet<string>; jobHostDirs: ReadonlySet<string> }>;
   onDockerError?: DockerErrorListener;
   logger: Logger;
 }
@@ -47,15 +52,17 @@ export class SandboxReaper {
     };
     const containers = await inventory.list();
     const now = Date.now();
+    const spared = await this.sparedNow();
     const doomed: LabelledContainer[] = [];
     for (const info of containers) {
       const instance = info.labels[LABEL_INSTANCE] ?? '';
       const expired = !(Number(info.labels[LABEL_EXPIRES_AT]) > now);
+      if (instance === this.options.instanceId && spared.containerIds.has(info.id) && !expired) continue;
       if (await this.isLeftover(instance, includeOwn, stateOf, async () => expired)) doomed.push(info);
     }
     await Promise.all(doomed.map((info) => inventory.remove(info.id)));
     if (doomed.length > 0) logger.info({ removed: doomed.length }, 'reaped leftover sandbox containers');
-    await this.reapJobDirectories(includeOwn, stateOf);
+    await this.reapJobDirectories(includeOwn, stateOf, spared.jobHostDirs);
     for (const instance of await liveness.announced()) {
       if ((await stateOf(instance)) === 'dead') await liveness.forget(instance);
     }
@@ -90,9 +97,23 @@ export class SandboxReaper {
     return state === 'dead' || (await stale());
   }
 
+  private async sparedNow(): Promise<{
+    containerIds: ReadonlySet<string>;
+    jobHostDirs: ReadonlySet<string>;
+  }> {
+    try {
+      return (await this.options.spared?.()) ?? { containerIds: new Set(), jobHostDirs: new Set() };
+    } catch (error) {
+      // Unreadable: spare nothing is wrong (paused sessions lost), so reap nothing of ours this time.
+      this.options.logger.warn({ err: error }, 'session registry unreadable; this reap spares all of ours');
+      throw error;
+    }
+  }
+
   private async reapJobDirectories(
     includeOwn: boolean,
     stateOf: (instance: string) => Promise<InstanceState>,
+    sparedDirs: ReadonlySet<string>,
   ): Promise<void> {
     const { jobsRoot, instanceId, jobDirMaxAgeMs } = this.options;
     let instances: string[];
@@ -105,6 +126,14 @@ export class SandboxReaper {
       const directory = join(jobsRoot, instance);
       // Our own directory while we live holds live sandboxes' jobs: only start-up/shutdown clear it.
       if (instance === instanceId && !includeOwn) continue;
+      if (instance === instanceId && sparedDirs.size > 0) {
+        // Our own, at start-up or shutdown: everything but the paused sessions' directories.
+        for (const entry of await readdir(directory).catch(() => [])) {
+          const path = join(directory, entry);
+          if (!sparedDirs.has(path)) await rm(path, { recursive: true, force: true });
+        }
+        continue;
+      }
       const old = async () => {
         const { mtimeMs } = await stat(directory).catch(() => ({ mtimeMs: Date.now() }));
         return Date.now() - mtimeMs >= jobDirMaxAgeMs;

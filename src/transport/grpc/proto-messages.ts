@@ -89,6 +89,8 @@ export function eventToProto(event: ExecutionEvent): Record<string, unknown> | u
           session_id: r.cell?.sessionId ?? '',
           execution_count: r.cell?.executionCount ?? 0,
           interpreter_restarted: r.cell?.interpreterRestarted ?? false,
+          resumed: r.cell?.resumeMs !== undefined,
+          resume_ms: r.cell?.resumeMs ?? 0,
         },
       };
     }

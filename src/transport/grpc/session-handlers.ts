@@ -5,7 +5,7 @@ import { mimeTypeFor } from '../../domain/artifact.js';
 import type { SessionService } from '../../session/session-service.js';
 import type { CallerIdentity } from '../auth/caller-admission.js';
 import { requestedLimitsFromWire, type WireLimits } from '../wire-limits.js';
-import { sessionToWire } from '../wire-session.js';
+import { sessionStateToWire, sessionToWire } from '../wire-session.js';
 import type { GrpcAdmission } from './grpc-admission.js';
 import { toGrpcError } from './grpc-status.js';
 
@@ -47,7 +47,16 @@ function unary<Request>(
   };
 }
 
-/** CreateSession, CloseSession, UploadFile, DownloadFile, ListFiles. */
+/** Whether a file call resumed its session, as the response's `resumed` and `resume_ms` fields. */
+function resumeNote(): { listener: (resumeMs: number) => void; fields(): Record<string, unknown> } {
+  let resumeMs: number | undefined;
+  return {
+    listener: (ms) => (resumeMs = ms),
+    fields: () => ({ resumed: resumeMs !== undefined, resume_ms: resumeMs ?? 0 }),
+  };
+}
+
+/** CreateSession, CloseSession, UploadFile, DownloadFile, ListFiles, PauseSession, ResumeSession. */
 export function sessionHandlers(
   sessions: SessionService,
   admission: GrpcAdmission,
@@ -74,16 +83,44 @@ export function sessionHandlers(
       return {};
     }),
     UploadFile: unary<SessionRequest>(admission, logger, async (request, caller, signal) => {
-      const size = await sessions.upload(caller, request.session_id, request.path, request.content, signal);
-      return { path: request.path, size };
+      const resumed = resumeNote();
+      const size = await sessions.upload(
+        caller,
+        request.session_id,
+        request.path,
+        request.content,
+        signal,
+        resumed.listener,
+      );
+      return { path: request.path, size, ...resumed.fields() };
     }),
     DownloadFile: unary<SessionRequest>(admission, logger, async (request, caller, signal) => {
-      const content = await sessions.download(caller, request.session_id, request.path, signal);
-      return { path: request.path, mime_type: mimeTypeFor(request.path), size: content.length, content };
+      const resumed = resumeNote();
+      const content = await sessions.download(
+        caller,
+        request.session_id,
+        request.path,
+        signal,
+        resumed.listener,
+      );
+      return {
+        path: request.path,
+        mime_type: mimeTypeFor(request.path),
+        size: content.length,
+        content,
+        ...resumed.fields(),
+      };
     }),
     ListFiles: unary<SessionRequest>(admission, logger, async (request, caller, signal) => {
-      const listing = await sessions.list(caller, request.session_id, signal);
-      return { files: listing.files, truncated: listing.truncated };
+      const resumed = resumeNote();
+      const listing = await sessions.list(caller, request.session_id, signal, resumed.listener);
+      return { files: listing.files, truncated: listing.truncated, ...resumed.fields() };
     }),
+    PauseSession: unary<SessionRequest>(admission, logger, async (request, caller, signal) =>
+      sessionStateToWire(await sessions.pause(caller, request.session_id, signal)),
+    ),
+    ResumeSession: unary<SessionRequest>(admission, logger, async (request, caller, signal) =>
+      sessionStateToWire(await sessions.resume(caller, request.session_id, signal)),
+    ),
   };
 }

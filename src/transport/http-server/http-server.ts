@@ -75,7 +75,7 @@ export class HttpServer {
     });
     cutSlowRequests(this.app, options.requestTimeoutMs);
     this.app.setErrorHandler((error, _request, reply) => sendHttpError(reply, error, logger));
-    registerHealthRoutes(this.app, service);
+    registerHealthRoutes(this.app, service, sessions);
     // Open like the probes (scrapers rarely carry tokens); it holds counts, never ids, code or output.
     this.app.get('/metrics', async (_request, reply) => {
       const { contentType, body } = await options.metrics();

@@ -32,6 +32,8 @@ export function resultToJson(result: ExecutionResult): Record<string, unknown> {
       session_id: result.cell.sessionId,
       execution_count: result.cell.executionCount,
       interpreter_restarted: result.cell.interpreterRestarted,
+      resumed: result.cell.resumeMs !== undefined,
+      resume_ms: result.cell.resumeMs ?? 0,
     }),
   };
 }

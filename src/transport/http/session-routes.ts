@@ -1,10 +1,10 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { packagesFromWire } from '../wire-install.js';
-import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { mimeTypeFor } from '../../domain/artifact.js';
-import type { SessionService } from '../../session/session-service.js';
-import { sessionToWire } from '../wire-session.js';
+import type { ResumeListener, SessionService } from '../../session/session-service.js';
+import { sessionStateToWire, sessionToWire } from '../wire-session.js';
 import { abortOnDisconnect } from './client-disconnect.js';
 import {
   decodeFile,
@@ -30,12 +30,14 @@ const createSessionBodySchema = z
   .strict();
 
 type SessionParams = { id: string };
+/** Set on a file call's answer when the call had to resume its paused session first: milliseconds. */
+export const RESUMED_HEADER = 'x-sandbox-session-resumed-ms';
 type FileParams = { id: string; '*': string };
 
 /**
  * The session API over REST, in step with the gRPC one:
  * POST /v1/sessions, POST /v1/sessions/{id}/execute (same body and NDJSON streaming as /v1/execute),
- * DELETE /v1/sessions/{id}, PUT and GET /v1/sessions/{id}/files/{path} (the raw bytes),
+ * DELETE /v1/sessions/{id}, POST /v1/sessions/{id}/pause and /resume (200, the session's state), PUT and GET /v1/sessions/{id}/files/{path} (the raw bytes),
  * GET /v1/sessions/{id}/files (a listing).
  */
 export function registerSessionRoutes(
@@ -72,12 +74,27 @@ export function registerSessionRoutes(
     );
   });
 
+  app.post<{ Params: SessionParams }>('/v1/sessions/:id/pause', async (request, reply) => {
+    const state = await sessions.pause(requestCaller(request), request.params.id, abortOnDisconnect(reply));
+    return reply.send(sessionStateToWire(state));
+  });
+
+  app.post<{ Params: SessionParams }>('/v1/sessions/:id/resume', async (request, reply) => {
+    const state = await sessions.resume(requestCaller(request), request.params.id, abortOnDisconnect(reply));
+    return reply.send(sessionStateToWire(state));
+  });
+
   app.delete<{ Params: SessionParams }>('/v1/sessions/:id', async (request, reply) => {
     await sessions.close(requestCaller(request), request.params.id);
     return reply.status(204).send();
   });
 
   app.register(async (fileRoutes) => registerFileRoutes(fileRoutes, sessions));
+}
+
+/** A file call that resumed its paused session says so, and how long it took, in a header. */
+function resumedHeader(reply: FastifyReply): ResumeListener {
+  return (resumeMs) => void reply.header(RESUMED_HEADER, String(resumeMs));
 }
 
 /** The file routes, in a scope of their own where every upload body is the file's raw bytes. */
@@ -96,6 +113,7 @@ function registerFileRoutes(app: FastifyInstance, sessions: SessionService): voi
         path,
         content,
         abortOnDisconnect(reply),
+        resumedHeader(reply),
       );
       return reply.send({ path, size });
     },
@@ -108,12 +126,18 @@ function registerFileRoutes(app: FastifyInstance, sessions: SessionService): voi
       request.params.id,
       path,
       abortOnDisconnect(reply),
+      resumedHeader(reply),
     );
     return reply.header('content-type', mimeTypeFor(path)).send(content);
   });
 
   app.get<{ Params: SessionParams }>('/v1/sessions/:id/files', async (request, reply) => {
-    const listing = await sessions.list(requestCaller(request), request.params.id, abortOnDisconnect(reply));
+    const listing = await sessions.list(
+      requestCaller(request),
+      request.params.id,
+      abortOnDisconnect(reply),
+      resumedHeader(reply),
+    );
     return reply.send({ files: listing.files, truncated: listing.truncated });
   });
 }

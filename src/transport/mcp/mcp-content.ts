@@ -60,6 +60,8 @@ function outcomeLine(result: ExecutionResult): string {
   }
   if (result.skippedArtifactsTotal > 0) parts.push(`${result.skippedArtifactsTotal} artifacts not returned`);
   if (result.cell?.interpreterRestarted) parts.push('the interpreter was restarted: its variables are gone');
+  if (result.cell?.resumeMs !== undefined)
+    parts.push(`the paused session was resumed first (${result.cell.resumeMs} ms); its state was kept`);
   return parts.join('; ');
 }
 

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ExecutionResult } from '../../domain/execution-result.js';
 import type { ExecuteOptions } from '../../execution/execution-service.js';
 import type { CellInput, CreateSessionInput } from '../../session/session-request.js';
-import type { SessionCreated, SessionService } from '../../session/session-service.js';
+import type { SessionCreated, SessionService, SessionState } from '../../session/session-service.js';
 import type { SessionFile } from '../../session/session-sandbox.js';
 import { sessionLogId } from '../../session/session-log-id.js';
 import type { McpCaller } from './mcp-caller.js';
@@ -41,6 +41,16 @@ export class SessionCalls {
   list(sessionId: string, signal: AbortSignal): Promise<{ files: SessionFile[]; truncated: boolean }> {
     this.trace('list_files', sessionId);
     return this.sessions.list(this.caller.identity, sessionId, signal);
+  }
+
+  pause(sessionId: string, signal: AbortSignal): Promise<SessionState> {
+    this.trace('pause_session', sessionId);
+    return this.sessions.pause(this.caller.identity, sessionId, signal);
+  }
+
+  resume(sessionId: string, signal: AbortSignal): Promise<SessionState> {
+    this.trace('resume_session', sessionId);
+    return this.sessions.resume(this.caller.identity, sessionId, signal);
   }
 
   close(sessionId: string): Promise<void> {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { LANGUAGES } from '../../domain/languages.js';
 import type { SessionService } from '../../session/session-service.js';
 import { decodeFile, fileSchema } from '../http/execute-request-body.js';
-import { sessionToWire } from '../wire-session.js';
+import { sessionStateToWire, sessionToWire } from '../wire-session.js';
 import { text } from './mcp-content.js';
 import { networkArgument, requestedNetwork } from './network-argument.js';
 import { defineTool, type McpTool, type ToolCall } from './mcp-tool.js';
@@ -135,5 +135,39 @@ export function sessionTools(door: SessionDoor, facts: SandboxFacts): McpTool[] 
     },
   });
 
-  return [createSession, runInSession, closeSession];
+  const pauseSession = defineTool({
+    name: 'pause_session',
+    title: 'Pause a session',
+    description:
+      'Pause a session you will not use for a while: its whole state (variables, imports, files) is saved ' +
+      'to disk and it holds no memory. The next run_in_session or file call resumes it (under a second), ' +
+      'so pausing is never required; idle sessions are paused by themselves too.',
+    inputSchema: z.object({ session_id: sessionIdSchema }).strict(),
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    call: async (args, call) => {
+      const state = await door(call).pause(args.session_id, call.signal);
+      return {
+        content: [text(`session ${args.session_id} is ${state.paused ? 'paused' : 'running'}`)],
+        structuredContent: sessionStateToWire(state),
+      };
+    },
+  });
+
+  const resumeSession = defineTool({
+    name: 'resume_session',
+    title: 'Resume a paused session',
+    description: 'Start a paused session again now, exactly where it stopped (any call on it does this too).',
+    inputSchema: z.object({ session_id: sessionIdSchema }).strict(),
+    annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    call: async (args, call) => {
+      const state = await door(call).resume(args.session_id, call.signal);
+      const took = state.resumeMs === undefined ? '' : ` (resumed in ${state.resumeMs} ms)`;
+      return {
+        content: [text(`session ${args.session_id} is ${state.paused ? 'paused' : 'running'}${took}`)],
+        structuredContent: sessionStateToWire(state),
+      };
+    },
+  });
+
+  return [createSession, runInSession, closeSession, pauseSession, resumeSession];
 }

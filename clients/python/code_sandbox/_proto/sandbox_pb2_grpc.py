@@ -44,6 +44,16 @@ class SandboxServiceStub(object):
                 request_serializer=sandbox_dot_v1_dot_sandbox__pb2.ListFilesRequest.SerializeToString,
                 response_deserializer=sandbox_dot_v1_dot_sandbox__pb2.ListFilesResponse.FromString,
                 )
+        self.PauseSession = channel.unary_unary(
+                '/sandbox.v1.SandboxService/PauseSession',
+                request_serializer=sandbox_dot_v1_dot_sandbox__pb2.PauseSessionRequest.SerializeToString,
+                response_deserializer=sandbox_dot_v1_dot_sandbox__pb2.SessionState.FromString,
+                )
+        self.ResumeSession = channel.unary_unary(
+                '/sandbox.v1.SandboxService/ResumeSession',
+                request_serializer=sandbox_dot_v1_dot_sandbox__pb2.ResumeSessionRequest.SerializeToString,
+                response_deserializer=sandbox_dot_v1_dot_sandbox__pb2.SessionState.FromString,
+                )
 
 
 class SandboxServiceServicer(object):
@@ -104,6 +114,25 @@ class SandboxServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PauseSession(self, request, context):
+        """Pauses a session now: gVisor checkpoints its whole sandbox (variables, modules, files, processes)
+        and its container stops, holding no memory. Sessions idle for SANDBOX_SESSION_PAUSE_AFTER_MS are
+        paused by themselves; the next call on a paused session resumes it first (its Result says
+        `resumed` and `resume_ms`). Where the host cannot checkpoint (see /readyz) this answers the
+        session as running and changes nothing. Paused at SANDBOX_MAX_PAUSED_SESSIONS or the checkpoint
+        budget: RESOURCE_EXHAUSTED. See docs/sessions.md, "What survives what".
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeSession(self, request, context):
+        """Starts a paused session again from its checkpoint (a running one is answered as it is).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SandboxServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -136,6 +165,16 @@ def add_SandboxServiceServicer_to_server(servicer, server):
                     servicer.ListFiles,
                     request_deserializer=sandbox_dot_v1_dot_sandbox__pb2.ListFilesRequest.FromString,
                     response_serializer=sandbox_dot_v1_dot_sandbox__pb2.ListFilesResponse.SerializeToString,
+            ),
+            'PauseSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseSession,
+                    request_deserializer=sandbox_dot_v1_dot_sandbox__pb2.PauseSessionRequest.FromString,
+                    response_serializer=sandbox_dot_v1_dot_sandbox__pb2.SessionState.SerializeToString,
+            ),
+            'ResumeSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeSession,
+                    request_deserializer=sandbox_dot_v1_dot_sandbox__pb2.ResumeSessionRequest.FromString,
+                    response_serializer=sandbox_dot_v1_dot_sandbox__pb2.SessionState.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -246,5 +285,39 @@ class SandboxService(object):
         return grpc.experimental.unary_unary(request, target, '/sandbox.v1.SandboxService/ListFiles',
             sandbox_dot_v1_dot_sandbox__pb2.ListFilesRequest.SerializeToString,
             sandbox_dot_v1_dot_sandbox__pb2.ListFilesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def PauseSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sandbox.v1.SandboxService/PauseSession',
+            sandbox_dot_v1_dot_sandbox__pb2.PauseSessionRequest.SerializeToString,
+            sandbox_dot_v1_dot_sandbox__pb2.SessionState.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ResumeSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/sandbox.v1.SandboxService/ResumeSession',
+            sandbox_dot_v1_dot_sandbox__pb2.ResumeSessionRequest.SerializeToString,
+            sandbox_dot_v1_dot_sandbox__pb2.SessionState.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
