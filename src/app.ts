@@ -10,6 +10,7 @@ import { wireMetrics } from './wiring/wire-metrics.js';
 import { wirePackageMirrors } from './wiring/wire-packages.js';
 import { wireSandboxes } from './wiring/wire-sandboxes.js';
 import { wireSessions } from './wiring/wire-sessions.js';
+import { resumableInstanceId } from './wiring/resumable-instance-id.js';
 import { wireTransports } from './wiring/wire-transports.js';
 
 /** Adapters a caller may replace (tests point the egress resolver at loopback test servers). */
@@ -29,10 +30,12 @@ export interface RunningApp {
  * one layer from the layers beneath it, so nothing is used before it exists.
  */
 export async function startApp(
-  config: Config,
+  configured: Config,
   logger: Logger,
   overrides: AppOverrides = {},
 ): Promise<RunningApp> {
+  // First: every later step (labels, registry, liveness, session ids) uses the id.
+  const config: Config = { ...configured, instanceId: await resumableInstanceId(configured, logger) };
   warnIfNotGvisor(config, logger);
   for (const notice of config.notices) logger.info(notice);
   const metrics = new PrometheusMetrics();

@@ -26,6 +26,12 @@ export interface Config {
   logLevel: string;
   /** Distinguishes this process's containers from those of other instances sharing one dockerd. */
   instanceId: string;
+  /**
+   * Whether SANDBOX_INSTANCE_ID named the id. When it did not, a start may take over the id of a stopped
+   * instance that left paused sessions in the work root (see resumableInstanceId), so a plain restart
+   * keeps them.
+   */
+  instanceIdFromEnvironment: boolean;
   /** The engine sandboxes run on. */
   backend: 'docker' | 'containerd';
   dockerSocket: string;
@@ -239,6 +245,7 @@ function assembleConfig(e: Environment, derived: Derived): Config {
     httpPort: e.SANDBOX_HTTP_PORT,
     logLevel: e.SANDBOX_LOG_LEVEL,
     instanceId: e.SANDBOX_INSTANCE_ID ?? randomUUID().slice(0, 8),
+    instanceIdFromEnvironment: e.SANDBOX_INSTANCE_ID !== undefined,
     backend: e.SANDBOX_BACKEND,
     dockerSocket: e.SANDBOX_DOCKER_SOCKET,
     containerd: Object.freeze({
