@@ -245,7 +245,9 @@ export function sandboxContainersOf(
  * Waits (up to `timeoutMs`) until `list()` is empty and returns what is left. Used sandboxes are
  * removed in the background after the result, so "gone" is checked with a deadline, not at once.
  */
-export async function eventuallyEmpty<T>(list: () => Promise<T[]>, timeoutMs = 15_000): Promise<T[]> {
+// 30 s: a removal may first wait out a kill that a sandbox without its PID 1 never reports (10 s on
+// containerd), on 2 cores shared with the rest of the suite.
+export async function eventuallyEmpty<T>(list: () => Promise<T[]>, timeoutMs = 30_000): Promise<T[]> {
   const deadline = Date.now() + timeoutMs;
   let remaining = await list();
   while (remaining.length > 0 && Date.now() < deadline) {
