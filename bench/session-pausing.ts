@@ -1,11 +1,11 @@
 // Pausing part of `npm run bench:sessions` (issue 20): pause and resume latency, memory of a running
 // session against a paused one, disk per checkpoint, and how many paused sessions this machine holds.
 import Docker from 'dockerode';
-import { Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import { LABEL_SANDBOX } from '../src/sandbox/docker/sandbox-labels.js';
 import { sessionLogId } from '../src/session/session-log-id.js';
 import type { ServiceProcess } from './service-process.js';
 import { summarize, type LatencySummary } from './stats.js';
+import { sessionCell as cell, unary } from './grpc-calls.js';
 
 export interface PausingReport {
   pause: LatencySummary;
@@ -16,37 +16,6 @@ export interface PausingReport {
   heldPaused: number;
   heldCheckpointMb: number;
   allResumable: boolean;
-}
-
-function unary(
-  client: Client,
-  method: string,
-  request: Record<string, unknown>,
-): Promise<Record<string, unknown>> {
-  const call = (client as unknown as Record<string, (...args: unknown[]) => void>)[method]!;
-  return new Promise((resolve, reject) =>
-    call.call(
-      client,
-      request,
-      new Metadata(),
-      (error: ServiceError | null, response: Record<string, unknown>) =>
-        error ? reject(error) : resolve(response),
-    ),
-  );
-}
-
-function cell(client: Client, sessionId: string, code: string): Promise<Record<string, unknown>> {
-  const call = (client as unknown as Record<string, (...args: unknown[]) => NodeJS.EventEmitter>)
-    .ExecuteCode!;
-  return new Promise((resolve, reject) => {
-    let result: Record<string, unknown> | undefined;
-    const stream = call.call(client, { session_id: sessionId, code }, new Metadata());
-    stream.on('data', (message: { result?: Record<string, unknown> }) => (result = message.result ?? result));
-    stream.on('error', reject);
-    stream.on('end', () =>
-      result?.exit_reason === 'ok' ? resolve(result) : reject(new Error(String(result?.detail))),
-    );
-  });
 }
 
 /** The memory cgroup usage Docker reports for a session's container (0 when it does not run). */

@@ -7,10 +7,10 @@
 // each as p50/p95/p99. Prints a table and writes bench-results/sessions.json.
 //   npm run bench:sessions -- [--quick] [--pausing-only]
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import { startServiceProcess, type ServiceProcess } from './service-process.js';
 import { summarize, type LatencySummary } from './stats.js';
 import { measurePausing, type PausingReport } from './session-pausing.js';
+import { sessionCell as cell, unary } from './grpc-calls.js';
 
 const QUICK = process.argv.includes('--quick');
 const PAUSING_ONLY = process.argv.includes('--pausing-only');
@@ -20,37 +20,6 @@ const RUNS = QUICK ? { create: 4, cells: 30 } : { create: 12, cells: 100 };
 const REFILL_WAIT_MS = 6000;
 const LANGUAGES = ['python', 'nodejs'] as const;
 const SECOND_CELL = { python: 'x + 1', nodejs: 'x + 1' };
-
-function unary(
-  client: Client,
-  method: string,
-  request: Record<string, unknown>,
-): Promise<Record<string, unknown>> {
-  const call = (client as unknown as Record<string, (...args: unknown[]) => void>)[method]!;
-  return new Promise((resolve, reject) =>
-    call.call(
-      client,
-      request,
-      new Metadata(),
-      (error: ServiceError | null, response: Record<string, unknown>) =>
-        error ? reject(error) : resolve(response),
-    ),
-  );
-}
-
-function cell(client: Client, sessionId: string, code: string): Promise<void> {
-  const call = (client as unknown as Record<string, (...args: unknown[]) => NodeJS.EventEmitter>)
-    .ExecuteCode!;
-  return new Promise((resolve, reject) => {
-    const stream = call.call(client, { session_id: sessionId, code }, new Metadata());
-    stream.on('data', (message: { result?: { exit_reason: string } }) => {
-      if (message.result && message.result.exit_reason !== 'ok')
-        reject(new Error(message.result.exit_reason));
-    });
-    stream.on('error', reject);
-    stream.on('end', () => resolve());
-  });
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

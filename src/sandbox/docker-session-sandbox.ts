@@ -17,7 +17,6 @@ import type {
 } from '../session/session-sandbox.js';
 import type { DockerPackageInstaller } from './docker-package-installer.js';
 import { packagesDirectory } from './protocol/packages-directory.js';
-import type { Duplex } from 'node:stream';
 import type { SandboxLocation } from '../session/session-sandbox.js';
 import {
   checkpointBytes,
@@ -25,7 +24,8 @@ import {
   deleteCheckpoint,
   restoreContainer,
 } from './docker/container-checkpoint.js';
-import { dockerContainerOf } from './docker/docker-sandbox-container.js';
+import { attachLauncherStream, dockerContainerOf } from './docker/docker-sandbox-container.js';
+import { withinMs } from './lifecycle/within-ms.js';
 import type { Frame } from './protocol/frame-decoder.js';
 import { OutputLimiter } from './protocol/output-limiter.js';
 import type { SandboxHandle } from './lifecycle/sandbox-handle.js';
@@ -151,9 +151,7 @@ export class DockerSessionSandbox implements SessionSandbox {
     }
     // Docker handles the stop a moment after the checkpoint call returns; a restore before that fails
     // ("id already in use").
-    await Promise.race([container.wait(), new Promise((resolve) => setTimeout(resolve, 10_000))]).catch(
-      () => undefined,
-    );
+    await withinMs(container.wait(), 10_000);
     this.isPaused = true;
     this.options.handle.closeStream();
     return { checkpointBytes: await this.checkpointSize() };
@@ -164,13 +162,7 @@ export class DockerSessionSandbox implements SessionSandbox {
     if (!this.isPaused) return;
     const { handle } = this.options;
     // Attached before the start, so nothing the restored launcher writes is missed.
-    const stream = (await dockerContainerOf(handle.container).attach({
-      stream: true,
-      stdin: true,
-      stdout: true,
-      stderr: true,
-      hijack: true,
-    })) as Duplex;
+    const stream = await attachLauncherStream(dockerContainerOf(handle.container));
     try {
       await restoreContainer(dockerContainerOf(handle.container));
     } catch (error) {

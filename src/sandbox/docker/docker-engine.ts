@@ -1,4 +1,3 @@
-import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { LabelledContainer } from '../engine/sandbox-container.js';
@@ -6,7 +5,7 @@ import type { EngineReadinessOptions, LaunchedContainer, SandboxEngine } from '.
 import type { ContainerSpecInput } from '../engine/sandbox-spec.js';
 import { buildContainerSpec } from './container-spec.js';
 import { sandboxStartError, type DockerErrorListener } from './docker-errors.js';
-import { DockerSandboxContainer } from './docker-sandbox-container.js';
+import { attachLauncherStream, DockerSandboxContainer } from './docker-sandbox-container.js';
 import { checkSandboxHost } from './host-checks.js';
 import { removeContainer } from './remove-container.js';
 import { LABEL_SERVICE, SERVICE_LABEL_VALUE } from './sandbox-labels.js';
@@ -30,13 +29,7 @@ export class DockerEngine implements SandboxEngine {
     let container: Docker.Container | undefined;
     try {
       container = await docker.createContainer(buildContainerSpec(input));
-      const stream = (await container.attach({
-        stream: true,
-        stdin: true,
-        stdout: true,
-        stderr: true,
-        hijack: true,
-      })) as Duplex;
+      const stream = await attachLauncherStream(container);
       await container.start();
       return { container: new DockerSandboxContainer(container, logger, onDockerError), stream };
     } catch (error) {

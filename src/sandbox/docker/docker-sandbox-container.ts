@@ -1,9 +1,24 @@
+import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { SandboxContainer } from '../engine/sandbox-container.js';
 import type { ContainerExit } from '../protocol/sandbox-session.js';
 import type { DockerErrorListener } from './docker-errors.js';
 import { removeContainer } from './remove-container.js';
+
+/**
+ * The launcher's stdin, stdout and stderr as one hijacked connection in Docker's attach framing.
+ * Attached before the container starts (or is restored), so nothing the launcher writes is missed.
+ */
+export async function attachLauncherStream(container: Docker.Container): Promise<Duplex> {
+  return (await container.attach({
+    stream: true,
+    stdin: true,
+    stdout: true,
+    stderr: true,
+    hijack: true,
+  })) as Duplex;
+}
 
 /**
  * The dockerode container behind a sandbox that dockerd runs. Sessions, and so checkpoints, exist only

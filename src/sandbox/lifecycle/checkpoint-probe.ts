@@ -5,6 +5,7 @@ import { checkpointContainer, restoreContainer } from '../docker/container-check
 import { dockerMessage } from '../docker/docker-errors.js';
 import { removeContainer } from '../docker/remove-container.js';
 import { sandboxLabels } from '../docker/sandbox-labels.js';
+import { withinMs } from './within-ms.js';
 
 export interface CheckpointProbeOptions {
   docker: Docker;
@@ -12,16 +13,6 @@ export interface CheckpointProbeOptions {
   image: string;
   runtime: string;
   logger: Logger;
-}
-
-function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    void promise.finally(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
 
 /** The probe container is gone long before this; the label only guides a reaper after a crash. */

@@ -2,6 +2,7 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import { removeJobDirectory } from '../protocol/job-directory.js';
 import type { SandboxHandle } from './sandbox-handle.js';
+import { withinMs } from './within-ms.js';
 
 export interface SandboxTeardownOptions {
   /** Removals running at once. */
@@ -47,17 +48,6 @@ const KILL_WAIT_LIMIT_MS = 10_000;
  * forced removal kills it (a launcher that does not exit costs this much of a removal slot, no more).
  */
 const IDLE_EXIT_WAIT_MS = 3_000;
-
-/** Resolves when `promise` settles or `ms` pass, whichever is first. */
-function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    void promise.finally(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
 
 /**
  * Disposes of used sandboxes off the request path. A sandbox whose program may still be running
