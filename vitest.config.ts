@@ -13,8 +13,8 @@ const CONTAINERD_SUITES = [
 export default defineConfig({
   test: {
     projects: [
-      // Groups run in groupOrder; projects of one group run side by side. A project without one does
-      // not count as 0 (measured: the containerd group ran first, beside the unit tests), so all say.
+      // Projects of one groupOrder run side by side, and the groups one after another: the Docker and
+      // the containerd suites never start sandboxes at the same time. Every project names its group.
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], sequence: { groupOrder: 0 } } },
       {
         test: {
@@ -29,8 +29,8 @@ export default defineConfig({
       },
       {
         // The same suites on the containerd backend: execution, isolation, hostile code, the reaper
-        // (crash-and-faults, shared-work-root). After the others (groupOrder), so that no two files
-        // start runsc sandboxes at once. No sessions there (see docs/operating.md).
+        // (crash-and-faults, shared-work-root). A group of its own, so that no two files start runsc
+        // sandboxes at once. No sessions or packages there (see docs/operating.md).
         test: {
           name: 'integration-containerd',
           include: CONTAINERD_SUITES.map((suite) => `test/integration/${suite}.test.ts`),
