@@ -15,7 +15,6 @@ const { createInterface } = require('readline');
 const { PROTOCOL, writeFrame, writeReply: reply, startEgressRelay } = require('./protocol.js');
 const { actAsKernelUser, Kernel } = require('./session-kernel-channel.js');
 const { upload, download, list } = require('./session-files.js');
-const { blockingStdin } = require('./blocking-stdin.js');
 
 const { result: FRAME_RESULT, ready: FRAME_READY, display: FRAME_DISPLAY } = PROTOCOL.frames;
 const JOB_DIR = PROTOCOL.paths.job_dir;
@@ -83,8 +82,7 @@ async function execute(kernel, command, interrupts) {
 function readCommands(interrupts) {
   const commands = [];
   let wake;
-  // Not process.stdin: it hears nothing after a checkpoint/restore (blocking-stdin.js says why).
-  const lines = createInterface({ input: blockingStdin() });
+  const lines = createInterface({ input: process.stdin });
   lines.on('line', (line) => {
     let command;
     try {

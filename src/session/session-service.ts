@@ -40,6 +40,9 @@ import { pauseRefusal, sessionToPauseForRoom } from './session-capacity.js';
 import type { SessionRecord, SessionRegistryFile } from './session-registry.js';
 import type { PauseReason, ResumeReason } from './session-metrics.js';
 
+/** `checkpointing.detail` until the start-up probe has answered (tests wait for it to change). */
+export const CHECKPOINT_NOT_PROBED = 'not probed yet';
+
 export interface SessionServiceOptions {
   provider: SessionSandboxProvider;
   /** This process's name; every session id starts with it (see newSessionId). */
@@ -125,7 +128,7 @@ export class SessionService {
   private readonly checkpoints = new Map<string, number>();
   /** Registry writes, one after another (each writes the whole current list). */
   private registryWrites: Promise<void> = Promise.resolve();
-  private support: CheckpointSupport = { works: false, detail: 'not probed yet' };
+  private support: CheckpointSupport = { works: false, detail: CHECKPOINT_NOT_PROBED };
 
   constructor(private readonly options: SessionServiceOptions) {}
 

@@ -112,6 +112,8 @@ describe('MCP over Streamable HTTP at /mcp', () => {
         'create_session',
         'download_file',
         'list_files',
+        'pause_session',
+        'resume_session',
         'run_code',
         'run_in_session',
         'upload_file',

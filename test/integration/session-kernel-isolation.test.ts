@@ -232,7 +232,7 @@ describe.each(Object.keys(ATTACKS))('%s session kernel', (language) => {
     };
     // Still open to it: /proc/1/environ (gVisor does not check it; it holds the container spec's
     // environment only: PATH, HOME, LANG, HOSTNAME), and descriptors the launcher holds on files the
-    // kernel can open by their own name anyway (/dev/null, /work/..., the read-only inbox, and the
+    // kernel can open by their own name anyway (/dev/null, /work and what is in it, the read-only inbox, and the
     // kernel's own /proc/<pid>/status, which the Python launcher reads for a cell's peak memory: seen
     // once in a few runs, when the attack caught it open). Never a pipe, socket or stdio descriptor of
     // the launcher ("pipe:[..]", "host:[..]", "socket:[..]").
@@ -241,7 +241,7 @@ describe.each(Object.keys(ATTACKS))('%s session kernel', (language) => {
         (o) =>
           /^(FORGED|read \/proc\/1\/mem|ptrace attached)/.test(o) ||
           (/^opened \/proc\/(?!1\/environ)/.test(o) &&
-            !/ \(\/(dev\/null|work\/|sandbox\/job\/inbox\/|proc\/\d+\/status\))/.test(o)),
+            !/ \(\/(dev\/null|work\)|work\/|sandbox\/job\/inbox\/|proc\/\d+\/status\))/.test(o)),
       ),
     ).toEqual([]);
     // The kernel runs as the sandbox user (real, effective, saved, fs) with no capability, and so

@@ -9,6 +9,7 @@ import { startApp, type AppOverrides, type RunningApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { LABEL_INSTANCE, LABEL_SANDBOX } from '../../src/sandbox/docker/sandbox-labels.js';
 import type { LabelledContainer } from '../../src/sandbox/engine/sandbox-container.js';
+import { CHECKPOINT_NOT_PROBED } from '../../src/session/session-service.js';
 import { loadSandboxService } from '../../src/transport/grpc/sandbox-proto.js';
 import { testContainers, type ContainerdRecord, type TestContainers } from './test-containers.js';
 
@@ -45,6 +46,7 @@ export async function startTestApp(
     ...env,
   });
   const app = await startApp(config, logger, overrides);
+  await checkpointProbeSettled(`http://127.0.0.1:${app.httpPort}`, config);
   const containers = testContainers(config);
   const ServiceClient = loadSandboxService();
   const grpc = new ServiceClient(`127.0.0.1:${app.grpcPort}`, credentials.createInsecure());
@@ -255,6 +257,22 @@ export async function eventuallyEmpty<T>(list: () => Promise<T[]>, timeoutMs = 3
     remaining = await list();
   }
   return remaining;
+}
+
+/**
+ * With sessions on dockerd, a start probes checkpointing with a container of its own for a second or
+ * two. Tests begin after it, so that "no container was started for this call" sees only theirs.
+ */
+async function checkpointProbeSettled(httpUrl: string, config: Config): Promise<void> {
+  if (config.maxSessions === 0 || config.backend !== 'docker') return;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const response = await fetch(`${httpUrl}/readyz`).catch(() => undefined);
+    const body = (await response?.json().catch(() => undefined)) as
+      { session_checkpoint?: { detail?: string } } | undefined;
+    if (body?.session_checkpoint && body.session_checkpoint.detail !== CHECKPOINT_NOT_PROBED) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 /** Containers (any state) of one service instance, on dockerd. */

@@ -15,6 +15,9 @@ export interface CheckpointProbeOptions {
   logger: Logger;
 }
 
+/** The probe container's sandbox label starts with this (tests tell it from an execution's). */
+export const CHECKPOINT_PROBE_PREFIX = 'checkpoint-probe-';
+
 /** The probe container is gone long before this; the label only guides a reaper after a crash. */
 const PROBE_EXPIRY_MS = 60_000;
 const PROBE_MEMORY_BYTES = 128 * 1024 * 1024;
@@ -28,7 +31,7 @@ const PROBE_MEMORY_BYTES = 128 * 1024 * 1024;
  */
 export async function probeCheckpointing(options: CheckpointProbeOptions): Promise<CheckpointSupport> {
   const { docker, logger } = options;
-  const sandboxId = `checkpoint-probe-${Date.now().toString(36)}`;
+  const sandboxId = `${CHECKPOINT_PROBE_PREFIX}${Date.now().toString(36)}`;
   let container: Docker.Container | undefined;
   const startedAt = performance.now();
   try {
