@@ -27,6 +27,9 @@ const integer = (fallback: number, min: number, max = Number.MAX_SAFE_INTEGER, t
  * 24.8 days) after 1 ms instead (TimeoutOverflowWarning): SANDBOX_TIMEOUT=36000m would end every run
  * as a timeout at once. So no duration may exceed it.
  */
+
+/** What SANDBOX_INSTANCE_ID accepts; also what a registry file's name must be to count as an id. */
+export const INSTANCE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 const duration = (fallback: number, min: number) =>
   integer(
@@ -102,7 +105,7 @@ const staticSchema = z
     SANDBOX_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     SANDBOX_INSTANCE_ID: z
       .string()
-      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, "_", "." and "-" only, at most 64')
+      .regex(INSTANCE_ID_PATTERN, 'letters, digits, "_", "." and "-" only, at most 64')
       .optional(),
     // Which engine runs sandboxes: dockerd (the default) or containerd through its own API.
     SANDBOX_BACKEND: z.enum(['docker', 'containerd']).default('docker'),

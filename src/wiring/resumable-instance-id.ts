@@ -2,11 +2,9 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
+import { INSTANCE_ID_PATTERN } from '../config/environment-schema.js';
 import { UnixSocketLiveness } from '../sandbox/lifecycle/unix-socket-liveness.js';
 import { SESSION_REGISTRY_SUFFIX, sessionRegistryDirectory } from './wire-session-registry.js';
-
-/** What SANDBOX_INSTANCE_ID accepts (environment-schema.ts): a file name is taken only if it is one. */
-const INSTANCE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /**
  * The instance id this start runs under. Paused sessions are recorded per instance id, and an adopted
@@ -27,7 +25,7 @@ export async function resumableInstanceId(config: Config, logger: Logger): Promi
   for (const name of names) {
     if (!name.endsWith(SESSION_REGISTRY_SUFFIX)) continue;
     const id = name.slice(0, -SESSION_REGISTRY_SUFFIX.length);
-    if (!INSTANCE_ID.test(id)) continue;
+    if (!INSTANCE_ID_PATTERN.test(id)) continue; // a file name is taken only if it is an id
     const info = await stat(join(directory, name)).catch(() => undefined);
     if (info?.isFile()) candidates.push({ id, modifiedMs: info.mtimeMs });
   }

@@ -63,10 +63,7 @@ export async function startTestApp(
       // A graceful stop leaves paused sessions for the next process on this work root; the work root
       // goes now, so there will be none: remove them (their checkpoints go with their containers).
       const docker = new Docker({ socketPath: config.dockerSocket });
-      const left = await docker.listContainers({
-        all: true,
-        filters: { label: [`${LABEL_INSTANCE}=${config.instanceId}`] },
-      });
+      const left = await containersOfInstance(docker, config.instanceId);
       await Promise.all(
         left.map((info) =>
           docker
