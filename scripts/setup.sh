@@ -56,6 +56,20 @@ daemon_change=$(node scripts/configure-docker-daemon.mjs /etc/docker/daemon.json
 [[ $daemon_change == changed* ]] && step "registered runsc, runsc-seccomp and experimental (checkpoints) in /etc/docker/daemon.json"
 
 docker_up() { "$DOCKER" info >/dev/null 2>&1; }
+# Our own containerd (below) listens on the standard socket, as on a Kubernetes node. dockerd decides
+# at start whether to run a containerd of its own by whether that socket file exists, not by whether
+# anything answers on it: after a crash or a killed machine, a socket left behind makes dockerd wait
+# for a containerd that is gone and give up ("failed to dial /run/containerd/containerd.sock").
+CONTAINERD_SOCKET=/run/containerd/containerd.sock
+CONTAINERD_NAMESPACE=code-sandbox
+containerd_up() { ctr --address "$CONTAINERD_SOCKET" version >/dev/null 2>&1; }
+start_dockerd() {
+  if [[ -S $CONTAINERD_SOCKET ]] && ! containerd_up; then
+    info "removing a containerd socket nobody answers on ($CONTAINERD_SOCKET), left by a killed containerd"
+    rm -f "$CONTAINERD_SOCKET" "$CONTAINERD_SOCKET.ttrpc"
+  fi
+  setsid nohup /usr/sbin/dockerd >>/var/log/dockerd.log 2>&1 </dev/null &
+}
 if docker_up; then
   if [[ $daemon_change == changed ]]; then
     step "reloading dockerd configuration"
@@ -71,7 +85,7 @@ if docker_up; then
       kill -0 "$old_pid" 2>/dev/null || break
       sleep 1
     done
-    setsid nohup /usr/sbin/dockerd >>/var/log/dockerd.log 2>&1 </dev/null &
+    start_dockerd
     for _ in $(seq 1 60); do
       docker_up && break
       sleep 1
@@ -82,7 +96,7 @@ if docker_up; then
 else
   step "starting dockerd (log: /var/log/dockerd.log)"
   # No systemd on these machines: run it detached so it outlives this script.
-  setsid nohup /usr/sbin/dockerd >>/var/log/dockerd.log 2>&1 </dev/null &
+  start_dockerd
   for _ in $(seq 1 60); do
     docker_up && break
     sleep 1
@@ -100,11 +114,8 @@ bash scripts/build-service-base-image.sh "$($QUIET && echo --quiet || true)"
 # --- containerd, for SANDBOX_BACKEND=containerd -----------------------------------------------------
 # A containerd of its own (as on a Kubernetes node), next to the one dockerd runs for itself (that one
 # is dockerd's: never touched). Sandbox images live in a namespace of ours, imported from dockerd's.
-CONTAINERD_SOCKET=/run/containerd/containerd.sock
-CONTAINERD_NAMESPACE=code-sandbox
 containerd_change=$(node scripts/configure-containerd.mjs)
 [[ $containerd_change == changed ]] && step "wrote the containerd runsc wrappers and /etc/code-sandbox/containerd.toml"
-containerd_up() { ctr --address "$CONTAINERD_SOCKET" version >/dev/null 2>&1; }
 if ! containerd_up; then
   step "starting containerd (log: /var/log/containerd.log)"
   setsid nohup /usr/bin/containerd --config /etc/code-sandbox/containerd.toml >>/var/log/containerd.log 2>&1 </dev/null &
