@@ -20,16 +20,19 @@ afterAll(async () => {
 });
 
 /**
- * Every timer shortened: job directories of an unknown instance count as leftovers after 3 s (timeout
- * ceiling 3 s, enough for a loaded machine's runs, + margin 0), and each instance reaps 5 times a second.
+ * Every timer shortened: job directories of an unknown instance count as leftovers after 6 s (timeout
+ * ceiling 3 s + margin 3 s), and each instance reaps 5 times a second. The margin is not 0: a cold
+ * sandbox's expiry counts from its creation, so on a loaded machine a slow start would eat into the
+ * program's 3 s and the sandbox would be reaped while it runs (exit 137).
  */
 const SHORT_TIMERS = {
   SANDBOX_WORK_ROOT: workRoot,
   SANDBOX_DEFAULT_TIMEOUT_MS: '3000',
   SANDBOX_MAX_TIMEOUT_MS: '3000',
-  SANDBOX_EXPIRY_MARGIN_MS: '0',
+  SANDBOX_EXPIRY_MARGIN_MS: '3000',
   SANDBOX_REAP_INTERVAL_MS: '200',
 };
+const LEFTOVER_AGE_MS = 6000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -50,8 +53,9 @@ describe('two instances sharing one work root', () => {
     const jobDirsBefore = await idleJobDirs();
     expect(jobDirsBefore).toHaveLength(2);
 
-    // Idle more than twice the job-directory age limit, through 30+ of the other's reaps.
-    for (let i = 0; i < 4; i++) {
+    // Idle more than twice the job-directory age limit, through 60+ of the other's reaps.
+    const idleSince = Date.now();
+    while (Date.now() - idleSince < 2 * LEFTOVER_AGE_MS + 1000) {
       const other = await executeGrpc(busy.grpc, python('print("busy")'));
       expect(other.result, JSON.stringify(other.result)).toMatchObject({ exit_reason: 'ok' });
       await sleep(1500);
