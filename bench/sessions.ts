@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   console.log(
     `\npause p50 ${paused.pause.p50.toFixed(0)} ms p99 ${paused.pause.p99.toFixed(0)} ms; resume p50 ${paused.resume.p50.toFixed(0)} ms p99 ${paused.resume.p99.toFixed(0)} ms` +
       `\nmemory: running ${paused.runningMemoryMb.toFixed(0)} MiB, paused ${paused.pausedMemoryMb.toFixed(0)} MiB; checkpoint p50 ${paused.checkpointMb.p50.toFixed(1)} MiB` +
-      `\nheld ${paused.heldPaused} paused sessions, ${paused.heldCheckpointMb.toFixed(0)} MiB of checkpoints; resumable: ${paused.allResumable}`,
+      `\nheld ${paused.heldPaused} paused sessions, ${paused.heldCheckpointMb.toFixed(0)} MiB of checkpoints; resumed from their state: ${paused.heldResumed} of ${PAUSING.hold}`,
   );
   mkdirSync('bench-results', { recursive: true });
   if (PAUSING_ONLY) {

@@ -99,8 +99,9 @@ export interface SessionCreated {
 
 /**
  * Languages whose sessions can be paused. Not yet Node.js: measured here, a restored Node.js session
- * never answers its next command (the Python one does, threads and sockets included), so its
- * sessions stay resident; PauseSession answers them as running (docs/sessions.md).
+ * answers its next command in only about half of the restores (this runsc's restored stdio: its
+ * launcher's epoll never hears the command waiting in the pipe; docs/sessions.md), so its sessions
+ * stay resident and PauseSession answers them as running.
  */
 const PAUSABLE_LANGUAGES: ReadonlySet<Language> = new Set<Language>(['python']);
 
