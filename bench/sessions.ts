@@ -66,6 +66,9 @@ async function pausing(): Promise<PausingReport> {
     SANDBOX_MAX_SESSIONS: String(PAUSING.hold + 4),
     SANDBOX_MAX_SESSIONS_PER_CALLER: String(PAUSING.hold + 4),
     SANDBOX_MAX_PAUSED_SESSIONS: String(PAUSING.hold + 10),
+    // Creating and pausing 105 sessions takes about 13 minutes here: past the default 10-minute idle
+    // timeout, which would end the first ones before they are counted.
+    SANDBOX_SESSION_IDLE_TIMEOUT_MS: String(3_600_000),
   });
   try {
     // The start-up probe must have answered before the first pause.
