@@ -32,7 +32,8 @@ const SHORT_TIMERS = {
   SANDBOX_EXPIRY_MARGIN_MS: '3000',
   SANDBOX_REAP_INTERVAL_MS: '200',
 };
-const LEFTOVER_AGE_MS = 6000;
+const LEFTOVER_AGE_MS =
+  Number(SHORT_TIMERS.SANDBOX_MAX_TIMEOUT_MS) + Number(SHORT_TIMERS.SANDBOX_EXPIRY_MARGIN_MS);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
