@@ -87,6 +87,17 @@ const indexUrl = z
   .transform((value) => (value.endsWith('/') ? value : `${value}/`))
   .optional();
 
+/** A comma-separated list; entries trimmed, empty ones dropped (each variable checks its entries). */
+const commaList = z
+  .string()
+  .default('')
+  .transform((value) =>
+    value
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean),
+  );
+
 const moduleList = z
   .string()
   .regex(/^[A-Za-z0-9_.@/-]*(,[A-Za-z0-9_.@/-]+)*$/, 'a comma-separated list of module names')
@@ -188,15 +199,7 @@ const staticSchema = z
     SANDBOX_MAX_PAUSED_SESSIONS: integer(100, 0, 100_000),
     SANDBOX_SESSION_CHECKPOINT_BUDGET_BYTES: integer(8 * 1024 * MiB, 0),
     // Egress: the operator's allowlist (host[:port], *.domain), the explicit dev switch, per-execution caps.
-    SANDBOX_EGRESS_ALLOW: z
-      .string()
-      .default('')
-      .transform((value) =>
-        value
-          .split(',')
-          .map((entry) => entry.trim())
-          .filter(Boolean),
-      ),
+    SANDBOX_EGRESS_ALLOW: commaList,
     SANDBOX_EGRESS_OPEN: flag,
     SANDBOX_EGRESS_MAX_CONNECTIONS: integer(64, 1, 100_000),
     SANDBOX_EGRESS_MAX_OPEN_CONNECTIONS: integer(8, 1, 1024),
@@ -204,15 +207,7 @@ const staticSchema = z
     // Packages at run time (docs/packages.md): the operator's indexes, allowlist and budgets.
     SANDBOX_PYPI_INDEX_URL: indexUrl,
     SANDBOX_NPM_REGISTRY_URL: indexUrl,
-    SANDBOX_PACKAGES_ALLOW: z
-      .string()
-      .default('')
-      .transform((value) =>
-        value
-          .split(',')
-          .map((entry) => entry.trim())
-          .filter(Boolean),
-      ),
+    SANDBOX_PACKAGES_ALLOW: commaList,
     SANDBOX_PACKAGES_MAX_COUNT: integer(16, 1, 256),
     SANDBOX_PACKAGES_INSTALL_TIMEOUT_MS: duration(60_000, 1000),
     SANDBOX_PACKAGES_CACHE_DIR: z.string().startsWith('/', 'must be an absolute path').optional(),

@@ -1,10 +1,10 @@
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { EgressGateway } from '../egress/egress-gateway.js';
 import type { HostResolver } from '../egress/host-resolver.js';
 import type { PrometheusMetrics } from '../observability/prometheus-metrics.js';
 import { SANDBOX_PROTOCOL } from '../sandbox/protocol/sandbox-protocol.js';
+import { jobsRootOfThisInstance } from './work-root-layout.js';
 
 /** Sandbox ids are UUIDs (pooled) or execution ids (also UUIDs). */
 const SANDBOX_ID_LENGTH = 36;
@@ -37,10 +37,7 @@ export function wireEgress(
     metrics,
     logger: logger.child({ component: 'egress' }),
   });
-  const tooLong = gateway.checkSocketPath(
-    join(config.workRoot, 'jobs', config.instanceId),
-    SANDBOX_ID_LENGTH,
-  );
+  const tooLong = gateway.checkSocketPath(jobsRootOfThisInstance(config), SANDBOX_ID_LENGTH);
   if (tooLong) throw new Error(tooLong);
   return gateway;
 }

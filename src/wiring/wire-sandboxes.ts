@@ -24,6 +24,7 @@ import { SandboxTeardown } from '../sandbox/lifecycle/sandbox-teardown.js';
 import { UnixSocketLiveness } from '../sandbox/lifecycle/unix-socket-liveness.js';
 import type { WarmPool } from '../sandbox/pool/warm-pool.js';
 import { wirePools } from './wire-pools.js';
+import { jobsRootOfAllInstances, jobsRootOfThisInstance } from './work-root-layout.js';
 
 /** See SandboxTeardownOptions.removalDelayMs. */
 const TEARDOWN_DELAY_MS = 1000;
@@ -76,7 +77,7 @@ export async function wireSandboxes(
           instanceId: config.instanceId,
           runtime: config.sandboxRuntime,
           images: config.images,
-          jobsRoot: join(config.workRoot, 'jobs', config.instanceId),
+          jobsRoot: jobsRootOfThisInstance(config),
           runtimeHostDir,
           scratchBytes: config.scratchBytes,
           seccompProfile,
@@ -155,7 +156,7 @@ async function wireReaper(
   onDockerError: (operation: DockerOperation) => void,
   logger: Logger,
 ): Promise<{ liveness: UnixSocketLiveness; reaper: SandboxReaper }> {
-  const jobsRoot = join(config.workRoot, 'jobs');
+  const jobsRoot = jobsRootOfAllInstances(config);
   // Announced before anything of ours exists, so no reaper ever sees our sandboxes without it.
   const liveness = new UnixSocketLiveness({
     directory: join(config.workRoot, 'instances'),
@@ -208,7 +209,7 @@ async function wireFactory(
     instanceId: config.instanceId,
     runtime: config.sandboxRuntime,
     images: config.images,
-    jobsRoot: join(config.workRoot, 'jobs', config.instanceId),
+    jobsRoot: jobsRootOfThisInstance(config),
     runtimeHostDir,
     scratchBytes: config.scratchBytes,
     seccompProfile,
