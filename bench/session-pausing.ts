@@ -7,17 +7,48 @@ import type { ServiceProcess } from './service-process.js';
 import { summarize, type LatencySummary } from './stats.js';
 import { sessionCell as cell, unary } from './grpc-calls.js';
 
-export interface PausingReport {
+/** Pause and resume of one language's sessions, one session per cycle. */
+export interface LanguagePausing {
   pause: LatencySummary;
   resume: LatencySummary;
   runningMemoryMb: number;
   pausedMemoryMb: number;
   checkpointMb: LatencySummary;
+  /** Cycles whose session answered from its state after the resume. */
+  answered: number;
+}
+
+export interface PausingReport {
+  languages: Record<PausableLanguage, LanguagePausing>;
   heldPaused: number;
   heldCheckpointMb: number;
   /** Held sessions that answered a cell from their own state after the resume it caused. */
   heldResumed: number;
 }
+
+type PausableLanguage = 'python' | 'nodejs';
+
+/** Per language: the state a cycle's session builds, and the check that it came back. */
+const CYCLE_CELLS: Record<PausableLanguage, { build: string; check: string }> = {
+  python: {
+    build: 'import pandas as pd\ndf = pd.DataFrame({"x": range(100_000)})\nx = 41',
+    check: 'assert x + 1 == 42 and len(df) == 100_000',
+  },
+  nodejs: {
+    build:
+      'const zlib = require("zlib"); const rows = Array.from({ length: 100_000 }, (_, i) => i); let x = 41',
+    check: 'if (x + 1 !== 42 || rows.length !== 100_000 || !zlib.gzipSync) throw new Error("state lost")',
+  },
+};
+
+/** A held session's mark, and the cell that fails unless the session still has it. */
+const HELD_CELLS: Record<PausableLanguage, (index: number) => { mark: string; check: string }> = {
+  python: (index) => ({ mark: `mark = ${index}`, check: `assert mark == ${index}` }),
+  nodejs: (index) => ({
+    mark: `var mark = ${index}`,
+    check: `if (mark !== ${index}) throw new Error("mark lost")`,
+  }),
+};
 
 /** The memory cgroup usage Docker reports for a session's container (0 when it does not run). */
 async function containerMemoryMb(docker: Docker, sessionId: string): Promise<number> {
@@ -32,13 +63,13 @@ async function containerMemoryMb(docker: Docker, sessionId: string): Promise<num
   return (stats.memory_stats?.usage ?? 0) / 2 ** 20;
 }
 
-/** `service` runs with SANDBOX_SESSION_PAUSE_AFTER_MS=0 and room for `hold` paused sessions. */
-export async function measurePausing(
+/** `cycles` sessions of `language`, each paused, resumed and checked. */
+async function measureCycles(
   service: ServiceProcess,
+  docker: Docker,
+  language: PausableLanguage,
   cycles: number,
-  hold: number,
-): Promise<PausingReport> {
-  const docker = new Docker();
+): Promise<LanguagePausing> {
   const { client } = service;
   // A sandbox is paused at most once (Docker 20.10 restores a container once): one session per cycle.
   const pauses: number[] = [];
@@ -46,10 +77,11 @@ export async function measurePausing(
   const checkpointMb: number[] = [];
   let runningMemoryMb = 0;
   let pausedMemoryMb = 0;
+  let answered = 0;
   for (let run = 0; run < cycles; run++) {
-    const created = await unary(client, 'CreateSession', { language: 'python' });
+    const created = await unary(client, 'CreateSession', { language });
     const sessionId = created.session_id as string;
-    await cell(client, sessionId, 'import pandas as pd\ndf = pd.DataFrame({"x": range(100_000)})\nx = 41');
+    await cell(client, sessionId, CYCLE_CELLS[language].build);
     runningMemoryMb = Math.max(runningMemoryMb, await containerMemoryMb(docker, sessionId));
     const started = performance.now();
     const paused = await unary(client, 'PauseSession', { session_id: sessionId });
@@ -58,17 +90,40 @@ export async function measurePausing(
     pausedMemoryMb = Math.max(pausedMemoryMb, await containerMemoryMb(docker, sessionId));
     const resumed = await unary(client, 'ResumeSession', { session_id: sessionId });
     resumes.push(Number(resumed.resume_ms));
-    await cell(client, sessionId, 'assert x + 1 == 42 and len(df) == 100_000');
-    await unary(client, 'CloseSession', { session_id: sessionId });
+    if (await cell(client, sessionId, CYCLE_CELLS[language].check).catch(() => undefined)) answered += 1;
+    await unary(client, 'CloseSession', { session_id: sessionId }).catch(() => undefined);
   }
+  return {
+    pause: summarize(pauses),
+    resume: summarize(resumes),
+    runningMemoryMb,
+    pausedMemoryMb,
+    checkpointMb: summarize(checkpointMb),
+    answered,
+  };
+}
 
-  // How many paused sessions the machine holds: Python sessions (Node.js ones are not paused yet),
-  // each with state, created and paused one after another.
-  const held: string[] = [];
+/** `service` runs with SANDBOX_SESSION_PAUSE_AFTER_MS=0 and room for `hold` paused sessions. */
+export async function measurePausing(
+  service: ServiceProcess,
+  cycles: number,
+  hold: number,
+): Promise<PausingReport> {
+  const docker = new Docker();
+  const { client } = service;
+  const languages = {
+    python: await measureCycles(service, docker, 'python', cycles),
+    nodejs: await measureCycles(service, docker, 'nodejs', cycles),
+  };
+
+  // How many paused sessions the machine holds: Python and Node.js sessions in turn, each with state,
+  // created and paused one after another.
+  const held: { id: string; language: PausableLanguage }[] = [];
   for (let index = 0; index < hold; index++) {
-    const session = await unary(client, 'CreateSession', { language: 'python' });
-    held.push(session.session_id as string);
-    await cell(client, session.session_id as string, `mark = ${index}`);
+    const language: PausableLanguage = index % 2 === 0 ? 'python' : 'nodejs';
+    const session = await unary(client, 'CreateSession', { language });
+    held.push({ id: session.session_id as string, language });
+    await cell(client, session.session_id as string, HELD_CELLS[language](index).mark);
     await unary(client, 'PauseSession', { session_id: session.session_id });
     if (index % 10 === 9) process.stdout.write(`  ${index + 1} sessions created\n`);
   }
@@ -79,20 +134,11 @@ export async function measurePausing(
   // Every one is resumed by its next cell and must answer from its own state: a restore that came
   // back without its stdio (docs/sessions.md) would show here as a cell that never answers.
   let heldResumed = 0;
-  for (const [index, id] of held.entries()) {
-    const result = await cell(client, id, `assert mark == ${index}`).catch(() => undefined);
+  for (const [index, { id, language }] of held.entries()) {
+    const result = await cell(client, id, HELD_CELLS[language](index).check).catch(() => undefined);
     if (result !== undefined) heldResumed += 1;
     // Resident again: close it, so the resumed ones never add up past the memory bound.
     await unary(client, 'CloseSession', { session_id: id }).catch(() => undefined);
   }
-  return {
-    pause: summarize(pauses),
-    resume: summarize(resumes),
-    runningMemoryMb,
-    pausedMemoryMb,
-    checkpointMb: summarize(checkpointMb),
-    heldPaused,
-    heldCheckpointMb,
-    heldResumed,
-  };
+  return { languages, heldPaused, heldCheckpointMb, heldResumed };
 }

@@ -88,10 +88,14 @@ async function pausing(): Promise<PausingReport> {
 async function main(): Promise<void> {
   const rows: { name: string; latency: LatencySummary }[] = [];
   const paused = await pausing();
+  for (const [language, cycles] of Object.entries(paused.languages)) {
+    console.log(
+      `\n${language}: pause p50 ${cycles.pause.p50.toFixed(0)} ms p99 ${cycles.pause.p99.toFixed(0)} ms; resume p50 ${cycles.resume.p50.toFixed(0)} ms p99 ${cycles.resume.p99.toFixed(0)} ms; answered after resume: ${cycles.answered} of ${PAUSING.cycles}` +
+        `\n${language}: memory running ${cycles.runningMemoryMb.toFixed(0)} MiB, paused ${cycles.pausedMemoryMb.toFixed(0)} MiB; checkpoint p50 ${cycles.checkpointMb.p50.toFixed(1)} MiB`,
+    );
+  }
   console.log(
-    `\npause p50 ${paused.pause.p50.toFixed(0)} ms p99 ${paused.pause.p99.toFixed(0)} ms; resume p50 ${paused.resume.p50.toFixed(0)} ms p99 ${paused.resume.p99.toFixed(0)} ms` +
-      `\nmemory: running ${paused.runningMemoryMb.toFixed(0)} MiB, paused ${paused.pausedMemoryMb.toFixed(0)} MiB; checkpoint p50 ${paused.checkpointMb.p50.toFixed(1)} MiB` +
-      `\nheld ${paused.heldPaused} paused sessions, ${paused.heldCheckpointMb.toFixed(0)} MiB of checkpoints; resumed from their state: ${paused.heldResumed} of ${PAUSING.hold}`,
+    `held ${paused.heldPaused} paused sessions (Python and Node.js in turn), ${paused.heldCheckpointMb.toFixed(0)} MiB of checkpoints; resumed from their state: ${paused.heldResumed} of ${PAUSING.hold}`,
   );
   mkdirSync('bench-results', { recursive: true });
   if (PAUSING_ONLY) {

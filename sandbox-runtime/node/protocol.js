@@ -43,12 +43,21 @@ function writeAll(fd, buffer) {
   }
 }
 
+// Where frames go: stdout, unless a restored session's launcher switched to its bridge socket
+// (session-launcher.js). Either way a frame is handed over whole, in order.
+let frameOutput = (frame) => writeAll(1, frame);
+
+/** From now on frames go to `write` (called with each whole frame). */
+function setFrameOutput(write) {
+  frameOutput = write;
+}
+
 /** A frame on stdout: 1 byte type, 3 zero bytes, 4 bytes big-endian length (Docker's attach header), payload. */
 function writeFrame(type, payload) {
   const header = Buffer.alloc(8);
   header[0] = type;
   header.writeUInt32BE(payload.length, 4);
-  writeAll(1, Buffer.concat([header, payload]));
+  frameOutput(Buffer.concat([header, payload]));
 }
 
 /** A session's reply frame: a JSON reply_header line echoing the operation's nonce, then `content`. */
@@ -84,6 +93,7 @@ module.exports = {
   BASE_ENVIRONMENT,
   message,
   writeFrame,
+  setFrameOutput,
   writeReply,
   writeRecord,
   startEgressRelay,

@@ -25,15 +25,34 @@ function actAsKernelUser() {
   return true;
 }
 
-/** spawn() as the kernel user: effective uid 0 (CAP_SETUID/CAP_SETGID) only while spawn() runs. */
-function spawnAsKernelUser(dropped, command, args, options) {
-  if (!dropped) return spawn(command, args, options);
+/** Runs `act` with effective uid 0 (after actAsKernelUser(): its real and saved uid allow it), then back. */
+function asUid0(act) {
   process.seteuid(0);
   try {
-    return spawn(command, args, { ...options, uid: KERNEL_USER.uid, gid: KERNEL_USER.gid });
+    return act();
   } finally {
     process.seteuid(KERNEL_USER.uid);
   }
+}
+
+/** spawn() as the kernel user: effective uid 0 (CAP_SETUID/CAP_SETGID) only while spawn() runs. */
+function spawnAsKernelUser(dropped, command, args, options) {
+  if (!dropped) return spawn(command, args, options);
+  return asUid0(() => spawn(command, args, { ...options, uid: KERNEL_USER.uid, gid: KERNEL_USER.gid }));
+}
+
+/**
+ * Kills every process of the kernel user: whatever a cell left running. The kill(-1) is sent by a shell
+ * running as that user, so it reaches that user's processes only (and not the shell itself); sent by
+ * this launcher, whose real uid is 0, it would also reach uid 0's, among them the host's bridge to a
+ * restored session (session-bridge.js), which would end the session.
+ */
+function killKernelUserProcesses(dropped) {
+  return new Promise((resolve) => {
+    const killer = spawnAsKernelUser(dropped, '/bin/sh', ['-c', 'kill -9 -1'], { stdio: 'ignore', env: {} });
+    killer.on('exit', resolve);
+    killer.on('error', resolve);
+  });
 }
 
 /** The interpreter process: one per session, replaced when it dies or does not yield. */
@@ -108,13 +127,7 @@ class Kernel {
     }
     // From PID 1 of the sandbox: whatever the cell left running. (Never outside a sandbox, where
     // kill(-1) would reach every process of the user.)
-    if (process.pid === 1) {
-      try {
-        process.kill(-1, 'SIGKILL');
-      } catch {
-        // nothing left
-      }
-    }
+    if (process.pid === 1) await killKernelUserProcesses(this.dropped);
     await this.start();
   }
 
@@ -128,4 +141,4 @@ class Kernel {
   }
 }
 
-module.exports = { actAsKernelUser, Kernel };
+module.exports = { actAsKernelUser, asUid0, Kernel };

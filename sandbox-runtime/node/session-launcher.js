@@ -11,18 +11,35 @@
 // capabilities, so the interpreter cannot open its stdin or stdout through /proc/1/fd (EACCES), read its
 // memory or trace it (session-kernel-channel.js). Node has no openat: session file paths are walked with
 // lstat, any link refused, and what is opened must be on /work's own filesystem (session-files.js).
+//
+// After a restore from a checkpoint the host drives this launcher through its bridge socket instead of
+// stdin and stdout (protocol.json session.bridge_socket says why): listenForBridge() below.
+const fs = require('fs');
+const net = require('net');
+const path = require('path');
 const { createInterface } = require('readline');
-const { PROTOCOL, writeFrame, writeReply: reply, startEgressRelay } = require('./protocol.js');
-const { actAsKernelUser, Kernel } = require('./session-kernel-channel.js');
+const {
+  PROTOCOL,
+  writeFrame,
+  setFrameOutput,
+  writeReply: reply,
+  startEgressRelay,
+} = require('./protocol.js');
+const { actAsKernelUser, asUid0, Kernel } = require('./session-kernel-channel.js');
 const { upload, download, list } = require('./session-files.js');
 
 const { result: FRAME_RESULT, ready: FRAME_READY, display: FRAME_DISPLAY } = PROTOCOL.frames;
 const JOB_DIR = PROTOCOL.paths.job_dir;
+const BRIDGE_SOCKET = PROTOCOL.session.bridge_socket;
 // After SIGINT, how long a cell has to stop before its interpreter is restarted.
 const INTERRUPT_GRACE_MS = PROTOCOL.session.interrupt_grace_ms;
 
+// Once bridged, stderr is the restored sandbox's, which may lead nowhere (a blocking write there could
+// stall the launcher): diagnostics are dropped.
+let bridged = false;
+
 function diagnostic(message) {
-  process.stderr.write(`session launcher: ${message}\n`);
+  if (!bridged) process.stderr.write(`session launcher: ${message}\n`);
 }
 
 async function execute(kernel, command, interrupts) {
@@ -82,8 +99,7 @@ async function execute(kernel, command, interrupts) {
 function readCommands(interrupts) {
   const commands = [];
   let wake;
-  const lines = createInterface({ input: process.stdin });
-  lines.on('line', (line) => {
+  const onLine = (line) => {
     let command;
     try {
       command = JSON.parse(line);
@@ -98,14 +114,52 @@ function readCommands(interrupts) {
     }
     commands.push(command);
     if (wake) wake();
-  });
-  lines.on('close', () => process.exit(0)); // the host let go of the sandbox
+  };
+  const readFrom = (input) => {
+    const lines = createInterface({ input });
+    lines.on('line', onLine);
+    lines.on('close', () => process.exit(0)); // the host let go of the sandbox
+    return lines;
+  };
+  let lines = readFrom(process.stdin);
   return {
     async next() {
       if (commands.length === 0) await new Promise((resolve) => (wake = resolve));
       return commands.shift();
     },
+    /** Commands come from `input` from now on; the end of the earlier input no longer ends the launcher. */
+    readFrom(input) {
+      lines.removeAllListeners('close');
+      lines.removeAllListeners('line');
+      lines.close();
+      lines = readFrom(input);
+    },
   };
+}
+
+/**
+ * Serves the control channel on the bridge socket too, in a directory made by uid 0 with mode 0700, so
+ * only uid 0 (the host's `docker exec` of node/session-bridge.js) can connect. A connection takes the
+ * channel over: commands are read from it and frames written to it. Called before the interpreter
+ * exists, so no cell can have taken the socket's name first. Only as PID 1 of a sandbox: a launcher run
+ * as a plain process (the conformance tests) has no bridge.
+ */
+function listenForBridge(commands) {
+  if (process.pid !== 1) return;
+  let current;
+  const server = net.createServer((socket) => {
+    if (current) current.destroy(); // the host's newest bridge is the one that counts
+    current = socket;
+    socket.on('error', () => socket.destroy()); // its end ends the launcher, as stdin's would
+    bridged = true;
+    setFrameOutput((frame) => socket.write(frame));
+    commands.readFrom(socket);
+  });
+  server.on('error', (error) => diagnostic(`no bridge socket: ${error.message}`));
+  asUid0(() => {
+    fs.mkdirSync(path.dirname(BRIDGE_SOCKET), { mode: 0o700 });
+    server.listen(BRIDGE_SOCKET); // binds at once, with the ids in effect now
+  });
 }
 
 async function main() {
@@ -119,6 +173,9 @@ async function main() {
     diagnostic(`cannot act as the kernel user: ${error.message}`); // never run an interpreter as uid 0
     process.exit(1);
   }
+  const interrupts = { current: undefined };
+  const commands = readCommands(interrupts);
+  if (dropped) listenForBridge(commands);
   const proxyEnvironment = await startEgressRelay(JOB_DIR);
   const kernel = new Kernel(proxyEnvironment, dropped);
   try {
@@ -129,8 +186,6 @@ async function main() {
   }
   writeFrame(FRAME_READY, Buffer.alloc(0));
 
-  const interrupts = { current: undefined };
-  const commands = readCommands(interrupts);
   const handlers = { upload, download, list };
   for (;;) {
     const command = await commands.next();

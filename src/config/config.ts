@@ -110,6 +110,8 @@ export interface Config {
   maxPausedSessions: number;
   /** Bytes the paused sessions' checkpoints may take on disk together. */
   sessionCheckpointBudgetBytes: number;
+  /** containerd's temporary directory as seen from here, where each restore leaves a copy to remove. */
+  checkpointStagingDir: string;
   /**
    * The server default limits for a session: a long-lived interpreter (a Jupyter kernel with pandas and
    * matplotlib loaded) needs more memory than one run; at 256 MiB it thrashes under gVisor.
@@ -298,6 +300,7 @@ function assembleConfig(e: Environment, derived: Derived): Config {
     sessionPauseAfterMs: e.SANDBOX_SESSION_PAUSE_AFTER_MS,
     maxPausedSessions: e.SANDBOX_MAX_PAUSED_SESSIONS,
     sessionCheckpointBudgetBytes: e.SANDBOX_SESSION_CHECKPOINT_BUDGET_BYTES,
+    checkpointStagingDir: e.SANDBOX_CHECKPOINT_STAGING_DIR,
     sessionDefaultLimits: Object.freeze({
       ...defaultLimits,
       memoryBytes: Math.min(e.SANDBOX_SESSION_DEFAULT_MEMORY_BYTES, limitCeilings.memoryBytes),

@@ -198,6 +198,8 @@ const staticSchema = z
     SANDBOX_SESSION_PAUSE_AFTER_MS: duration(60_000, 0),
     SANDBOX_MAX_PAUSED_SESSIONS: integer(100, 0, 100_000),
     SANDBOX_SESSION_CHECKPOINT_BUDGET_BYTES: integer(8 * 1024 * MiB, 0),
+    // containerd's TMPDIR as this process sees it: each restore leaves a copy there (restore-staging.ts).
+    SANDBOX_CHECKPOINT_STAGING_DIR: z.string().startsWith('/', 'must be an absolute path').default('/tmp'),
     // Egress: the operator's allowlist (host[:port], *.domain), the explicit dev switch, per-execution caps.
     SANDBOX_EGRESS_ALLOW: commaList,
     SANDBOX_EGRESS_OPEN: flag,

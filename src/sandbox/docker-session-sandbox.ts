@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { ExitReason } from '../domain/exit-reason.js';
 import type { InstallReport } from '../domain/install-report.js';
@@ -18,13 +21,14 @@ import type {
 import type { DockerPackageInstaller } from './docker-package-installer.js';
 import { packagesDirectory } from './protocol/packages-directory.js';
 import type { SandboxLocation } from '../session/session-sandbox.js';
+import { checkpointBytes, checkpointContainer, deleteCheckpoint } from './docker/container-checkpoint.js';
+import { restoreWithoutLeftovers, type RestorePlaces } from './docker/restore-staging.js';
 import {
-  checkpointBytes,
-  checkpointContainer,
-  deleteCheckpoint,
-  restoreContainer,
-} from './docker/container-checkpoint.js';
-import { attachLauncherStream, dockerContainerOf } from './docker/docker-sandbox-container.js';
+  attachLauncherStream,
+  dockerContainerOf,
+  execLauncherBridge,
+} from './docker/docker-sandbox-container.js';
+import { LANGUAGE_RUNTIMES } from './docker/language-runtimes.js';
 import { withinMs } from './lifecycle/within-ms.js';
 import type { Frame } from './protocol/frame-decoder.js';
 import { OutputLimiter } from './protocol/output-limiter.js';
@@ -42,6 +46,11 @@ const { frames: FRAMES, session: PROTOCOL } = SANDBOX_PROTOCOL;
 const INTERRUPT_BACKSTOP_MS = PROTOCOL.interrupt_grace_ms + 60_000;
 /** A file operation the launcher does not answer within this ends the session. */
 const FILE_OPERATION_TIMEOUT_MS = 30_000;
+/**
+ * A bridged session's stream ended: how long the container has to show it stopped too before the
+ * bridge alone is taken to have died (the session ends either way).
+ */
+const BRIDGE_END_GRACE_MS = 5_000;
 const SIGINT = 2;
 const SIGKILL = 9;
 
@@ -58,8 +67,8 @@ export interface DockerSessionSandboxOptions {
   maxDisplayBytes: number;
   /** The sandbox's memory limit: the checkpoint-size estimate when Docker's directory is not readable. */
   memoryBytes: number;
-  /** Docker's data root when readable from here (checkpoint sizes); undefined otherwise. */
-  dockerRoot: string | undefined;
+  /** Docker's data root when readable from here (checkpoint sizes), and containerd's staging directory. */
+  restorePlaces: RestorePlaces;
   /** Adopted from an earlier process: the container is stopped with its checkpoint, and no stream yet. */
   paused?: boolean;
   logger: Logger;
@@ -77,6 +86,8 @@ export class DockerSessionSandbox implements SessionSandbox {
   private channel: SessionChannel;
   private isPaused: boolean;
   private restored = false;
+  /** Driven through an exec'd bridge to the launcher's socket (after a restore), not its own stdio. */
+  private bridged = false;
   private readonly endListeners: ((reason: SandboxEnd) => void)[] = [];
   private interruption: Interruption | undefined;
   private closed = false;
@@ -161,25 +172,42 @@ export class DockerSessionSandbox implements SessionSandbox {
     if (this.closed) throw new NotFoundError('the session has ended');
     if (!this.isPaused) return;
     const { handle } = this.options;
-    // Attached before the start, so nothing the restored launcher writes is missed.
-    const stream = await attachLauncherStream(dockerContainerOf(handle.container));
-    try {
-      await restoreContainer(dockerContainerOf(handle.container));
-    } catch (error) {
-      stream.destroy();
-      throw error;
+    const container = dockerContainerOf(handle.container);
+    const bridge = LANGUAGE_RUNTIMES[this.options.language].sessionBridge;
+    let stream: Duplex;
+    if (bridge) {
+      // The launcher wrote nothing since its last answer and writes nothing until asked, so nothing is
+      // missed between the restore and the bridge.
+      await this.restore(container);
+      stream = await execLauncherBridge(container, bridge);
+      this.bridged = true;
+    } else {
+      // Attached before the start, so nothing the restored launcher writes is missed.
+      stream = await attachLauncherStream(container);
+      try {
+        await this.restore(container);
+      } catch (error) {
+        stream.destroy();
+        throw error;
+      }
     }
     handle.replaceStream(stream);
     this.channel = this.openChannel();
     this.isPaused = false;
     this.restored = true;
     // Stale once the sandbox runs on: only disk. The next pause writes a new one.
-    void deleteCheckpoint(dockerContainerOf(handle.container)).catch((error: unknown) =>
+    void deleteCheckpoint(container).catch((error: unknown) =>
       this.options.logger.warn(
         { sandboxId: this.sandboxId, err: error },
         'removing a used checkpoint failed',
       ),
     );
+  }
+
+  /** Restores the container from its checkpoint, without the copy containerd leaves behind. */
+  private async restore(container: Docker.Container): Promise<void> {
+    const removed = await restoreWithoutLeftovers(container, this.options.restorePlaces);
+    this.options.logger.debug({ sandboxId: this.sandboxId, removed }, "containerd's restore copies removed");
   }
 
   release(): void {
@@ -191,8 +219,8 @@ export class DockerSessionSandbox implements SessionSandbox {
   }
 
   private async checkpointSize(): Promise<number> {
-    const { handle, dockerRoot } = this.options;
-    const measured = await checkpointBytes(dockerRoot, handle.container.id);
+    const { handle, restorePlaces } = this.options;
+    const measured = await checkpointBytes(restorePlaces.dockerRoot, handle.container.id);
     // Not readable from here: a checkpoint holds at most the sandbox's memory (plus its tmpfs files,
     // which count against that memory under gVisor), so the limit is a safe estimate for the budget.
     return measured ?? this.options.memoryBytes;
@@ -425,12 +453,20 @@ export class DockerSessionSandbox implements SessionSandbox {
     let detail = `the session's control stream was corrupted (${reason}); the session has ended`;
     let exitCode: number | undefined;
     if (reason === 'ended') {
-      const exit = await this.options.handle.exit().catch(() => ({ exitCode: -1, oomKilled: false }));
-      exitCode = exit.exitCode;
-      end = exit.oomKilled ? 'oom' : 'crashed';
-      detail = exit.oomKilled
-        ? 'out of memory'
-        : `the sandbox stopped (status ${exit.exitCode}); the session has ended`;
+      const exited = this.options.handle.exit().catch(() => ({ exitCode: -1, oomKilled: false }));
+      // A bridge's stream can end with the container still running (the bridge process died).
+      const exit = this.bridged
+        ? await Promise.race([exited, delay(BRIDGE_END_GRACE_MS).then(() => undefined)])
+        : await exited;
+      if (exit) {
+        exitCode = exit.exitCode;
+        end = exit.oomKilled ? 'oom' : 'crashed';
+        detail = exit.oomKilled
+          ? 'out of memory'
+          : `the sandbox stopped (status ${exit.exitCode}); the session has ended`;
+      } else {
+        detail = "the session's bridge to its restored sandbox ended; the session has ended";
+      }
     }
     this.options.logger.warn({ sandboxId: this.sandboxId, end, reason, exitCode }, 'session sandbox ended');
     this.interruption?.(end, detail);

@@ -1,10 +1,9 @@
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { Limits } from '../domain/limits.js';
 import { removeJobDirectory } from './protocol/job-directory.js';
 import { removeContainer } from './docker/remove-container.js';
+import { readableDockerRoot } from './docker/container-checkpoint.js';
 import { UnavailableError } from '../errors/service-error.js';
 import type {
   CheckpointSupport,
@@ -35,6 +34,8 @@ export interface DockerSessionSandboxesOptions {
   /** Package installs into sessions; undefined when the operator named no index. */
   installer?: DockerPackageInstaller;
   docker: Docker;
+  /** containerd's temporary directory as seen from here, where each restore leaves a copy (restore-staging.ts). */
+  checkpointStagingDir: string;
   /** Probes checkpoint support once (see probeCheckpointing); not called when pausing is off. */
   probeCheckpointing: () => Promise<CheckpointSupport>;
   logger: Logger;
@@ -120,15 +121,7 @@ export class DockerSessionSandboxes implements SessionSandboxProvider {
 
   /** Docker's data root, when this process can read its checkpoints (it runs beside dockerd). */
   private readableDockerRoot(): Promise<string | undefined> {
-    this.dockerRoot ??= this.options.docker
-      .info()
-      .then(async (info: { DockerRootDir?: string }) => {
-        const root = info.DockerRootDir;
-        if (root === undefined) return undefined;
-        await access(join(root, 'containers'));
-        return root;
-      })
-      .catch(() => undefined);
+    this.dockerRoot ??= readableDockerRoot(this.options.docker);
     return this.dockerRoot;
   }
 
@@ -153,7 +146,7 @@ export class DockerSessionSandboxes implements SessionSandboxProvider {
         FRAME_SLACK_BYTES,
       maxDisplayBytes: this.options.maxDisplayBytes,
       memoryBytes: limits.memoryBytes,
-      dockerRoot,
+      restorePlaces: { dockerRoot, stagingDir: this.options.checkpointStagingDir },
       paused,
       logger,
     });

@@ -97,14 +97,6 @@ export interface SessionCreated {
   warm: boolean;
 }
 
-/**
- * Languages whose sessions can be paused. Not yet Node.js: measured here, a restored Node.js session
- * answers its next command in only about half of the restores (this runsc's restored stdio: its
- * launcher's epoll never hears the command waiting in the pipe; docs/sessions.md), so its sessions
- * stay resident and PauseSession answers them as running.
- */
-const PAUSABLE_LANGUAGES: ReadonlySet<Language> = new Set<Language>(['python']);
-
 /** Files a listing returns at most. */
 export const MAX_LISTED_FILES = 1000;
 /** Suggested wait before retrying when every session slot is taken. */
@@ -557,9 +549,7 @@ export class SessionService {
     if (!this.support.works) return;
     while (this.residentCount() + this.creating >= this.options.maxSessions) {
       const victim = sessionToPauseForRoom(
-        [...this.sessions.values()].filter(
-          (session) => PAUSABLE_LANGUAGES.has(session.language) && session.sandbox.pausable,
-        ),
+        [...this.sessions.values()].filter((session) => session.sandbox.pausable),
         exclude,
       );
       if (!victim) return;
@@ -592,10 +582,6 @@ export class SessionService {
   /** Runs inside the session's queue: checkpoints it and stops its container. */
   private async pauseNow(session: OpenSession, reason: PauseReason): Promise<void> {
     if (session.paused || session.ended) return;
-    if (!PAUSABLE_LANGUAGES.has(session.language)) {
-      this.options.metrics.sessionPauseSkipped(reason, 'unsupported');
-      return;
-    }
     if (!session.sandbox.pausable) {
       // Resumed once already: a second checkpoint could not be restored (the session would be lost).
       this.options.metrics.sessionPauseSkipped(reason, 'resumed_once');

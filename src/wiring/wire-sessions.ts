@@ -45,12 +45,14 @@ export function wireSessions(
     maxDisplayBytes: config.maxArtifactBytes,
     ...(sandboxes.installer ? { installer: sandboxes.installer } : {}),
     docker: sandboxes.docker,
+    checkpointStagingDir: config.checkpointStagingDir,
     probeCheckpointing: () =>
       probeCheckpointing({
         docker: sandboxes.docker,
         instanceId: config.instanceId,
         image: config.images.python,
         runtime: config.sandboxRuntime,
+        checkpointStagingDir: config.checkpointStagingDir,
         logger,
       }),
     logger,

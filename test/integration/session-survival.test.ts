@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, statSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkpointImageStamp, type CheckpointImageStamp } from '../../src/sandbox/docker/restore-staging.js';
 import { sessionLogId } from '../../src/session/session-log-id.js';
 import {
   containersOf,
@@ -39,6 +40,18 @@ async function checkpointsOf(docker: Docker, containerId: string): Promise<strin
     listCheckpoint(): Promise<{ Name: string }[] | null>;
   };
   return ((await container.listCheckpoint()) ?? []).map((checkpoint) => checkpoint.Name);
+}
+
+/** containerd's leftover copies (restore-staging.ts) of the checkpoint image with `stamp`, in /tmp. */
+async function restoreCopiesOf(stamp: CheckpointImageStamp): Promise<string[]> {
+  const copies: string[] = [];
+  for (const name of await readdir('/tmp')) {
+    if (!name.startsWith('ctrd-checkpoint')) continue;
+    const image = await stat(join('/tmp', name, 'checkpoint.img')).catch(() => undefined);
+    if (image?.size === stamp.size && Math.floor(image.mtimeMs / 1000) === stamp.mtimeSeconds)
+      copies.push(name);
+  }
+  return copies;
 }
 
 async function createSession(httpUrl: string, body: Record<string, unknown>): Promise<string> {
@@ -130,6 +143,10 @@ describe('pause and resume', () => {
     expect(await checkpointsOf(t.docker, stopped.Id)).toEqual(['session']);
     // Pausing a paused session changes nothing.
     expect((await postJson(`${t.httpUrl}/v1/sessions/${sessionId}/pause`, {})).json.state).toBe('paused');
+    // The tests run beside dockerd, as root: Docker's data root is readable.
+    const { DockerRootDir: dockerRoot } = (await t.docker.info()) as { DockerRootDir: string };
+    const stamp = await checkpointImageStamp(dockerRoot, stopped.Id);
+    expect(stamp).toBeDefined();
 
     const after = await cell(
       t.httpUrl,
@@ -140,6 +157,8 @@ describe('pause and resume', () => {
     expect(shown(after)).toBe(`(250, True, '${csv.replace(/\n/g, '\\n')}')`);
     expect(after.resumed).toBe(true);
     expect(after.resume_ms as number).toBeGreaterThan(0);
+    // containerd's copy of the checkpoint for this restore (restore-staging.ts) is not left in its /tmp.
+    expect(await restoreCopiesOf(stamp!)).toEqual([]);
     // Running again, in the same container.
     const running = await containerOf(t.docker, sessionId);
     expect(running.Id).toBe(stopped.Id);
@@ -159,25 +178,73 @@ describe('pause and resume', () => {
     expect(await eventuallyEmpty(() => containersOf(t.docker, sessionLogId(other)))).toEqual([]);
   }, 120_000);
 
-  it('answers PauseSession on a Node.js session as running and keeps it resident (not pausable yet)', async () => {
+  it("keeps a Node.js session's top-level bindings, a required module and an uploaded file across pause and resume", async () => {
     const { response: created } = await unary(t.grpc, 'CreateSession', { language: 'nodejs' });
     const sessionId = created!.session_id as string;
+    const put = await fetch(`${t.httpUrl}/v1/sessions/${sessionId}/files/notes.txt`, {
+      method: 'PUT',
+      body: 'kept\n',
+    });
+    expect(put.status).toBe(200);
     const first = await executeGrpc(t.grpc, {
       session_id: sessionId,
-      code: 'let counter = 41; const names = ["a", "b"]; function twice(x) { return 2 * x; }',
+      code: [
+        'let counter = 41; const names = ["a", "b"]; function twice(x) { return 2 * x; }',
+        'const zlib = require("zlib"); const packed = zlib.gzipSync("state")',
+      ].join('\n'),
     });
     expect(first.result?.exit_reason).toBe('ok');
     const { response: paused, error } = await unary(t.grpc, 'PauseSession', { session_id: sessionId });
     expect(error).toBeUndefined();
-    expect(paused).toMatchObject({ session_id: sessionId, state: 'running', resumed: false });
-    expect((await containerOf(t.docker, sessionId)).State.Running).toBe(true);
+    expect(paused).toMatchObject({ session_id: sessionId, state: 'paused' });
+    const stopped = await containerOf(t.docker, sessionId);
+    expect(stopped.State.Running).toBe(false);
+    expect(await checkpointsOf(t.docker, stopped.Id)).toEqual(['session']);
+
     const next = await executeGrpc(t.grpc, {
       session_id: sessionId,
-      code: 'console.log(counter + 1, names.join(""), twice(21))',
+      code: [
+        'console.log(counter + 1, names.join(""), twice(21), zlib.gunzipSync(packed).toString(),',
+        '  require("fs").readFileSync("notes.txt", "utf8").trim())',
+      ].join('\n'),
     });
-    expect(next.stdout.toString()).toBe('42 ab 42\n');
-    expect(next.result).toMatchObject({ resumed: false });
+    expect(next.stdout.toString()).toBe('42 ab 42 state kept\n');
+    expect(next.result).toMatchObject({ exit_reason: 'ok', resumed: true });
+    // The restored session is reached through its bridge (language-runtimes.ts): every operation works
+    // through it, file calls included, and the cell's code cannot reach the bridge's socket.
+    const download = await fetch(`${t.httpUrl}/v1/sessions/${sessionId}/files/notes.txt`);
+    expect(await download.text()).toBe('kept\n');
+    const probe = await executeGrpc(t.grpc, {
+      session_id: sessionId,
+      code: [
+        'const net = require("net");',
+        'const attempt = net.connect("/tmp/.session-launcher/control.sock");',
+        'attempt.on("error", (e) => console.log("refused", e.code)); attempt.on("connect", () => console.log("connected"));',
+        'try { require("fs").readdirSync("/tmp/.session-launcher"); } catch (e) { console.log("listing", e.code); }',
+        'new Promise((resolve) => setTimeout(resolve, 300)).then(() => console.log(++counter))',
+      ].join('\n'),
+    });
+    expect(probe.stdout.toString()).toBe('listing EACCES\nrefused EACCES\n42\n');
+    // An interpreter restart kills what the cell left running, but not the bridge (uid 0's): the
+    // session goes on, through the same bridge, without the stray.
+    const died = await executeGrpc(t.grpc, {
+      session_id: sessionId,
+      code: 'require("child_process").spawn("sleep", ["3600"], { detached: true, stdio: "ignore" }).unref(); process.exit(3)',
+    });
+    expect(died.result).toMatchObject({ exit_reason: 'error', interpreter_restarted: true });
+    const afterRestart = await executeGrpc(t.grpc, {
+      session_id: sessionId,
+      code: [
+        'const fs = require("fs");',
+        'console.log(fs.readdirSync("/proc").filter((p) => /^\\d+$/.test(p))',
+        '  .filter((p) => { try { return fs.readFileSync(`/proc/${p}/cmdline`, "utf8").startsWith("sleep"); } catch { return false; } }).length)',
+      ].join('\n'),
+    });
+    expect(afterRestart.result?.exit_reason, afterRestart.stderr.toString()).toBe('ok');
+    expect(afterRestart.stdout.toString()).toBe('0\n');
+    expect((await containerOf(t.docker, sessionId)).State.Running).toBe(true);
     await unary(t.grpc, 'CloseSession', { session_id: sessionId });
+    expect(await eventuallyEmpty(() => containersOf(t.docker, sessionLogId(sessionId)))).toEqual([]);
   }, 120_000);
 
   it('documents what a background thread and an open loopback socket do across a pause', async () => {
@@ -322,7 +389,7 @@ describe('graceful restart', () => {
     await rm(workRoot, { recursive: true, force: true });
   });
 
-  it('a new instance on the same work root answers the old session with its state and its file', async () => {
+  it('a new instance on the same work root answers the old sessions (Python and Node.js) with their state and file', async () => {
     const first = await ServiceProcess.start(env);
     const sessionId = await createSession(first.httpUrl, { language: 'python' });
     // A session id starts with its instance's id (the routing prefix).
@@ -335,6 +402,8 @@ describe('graceful restart', () => {
     });
     expect(put.status).toBe(200);
     expect(shown(await cell(first.httpUrl, sessionId, 'x = 41\nx'))).toBe('41');
+    const nodeSessionId = await createSession(first.httpUrl, { language: 'nodejs' });
+    expect(shown(await cell(first.httpUrl, nodeSessionId, 'let n = 41; n'))).toBe('41');
     // The probe must have answered before the stop, or the stop cannot checkpoint.
     expect(
       await waitUntil(
@@ -359,6 +428,9 @@ describe('graceful restart', () => {
       const download = await fetch(`${second.httpUrl}/v1/sessions/${sessionId}/files/data/blob.bin`);
       expect(download.status).toBe(200);
       expect(Buffer.from(await download.arrayBuffer()).equals(content)).toBe(true);
+      const nodeNext = await cell(second.httpUrl, nodeSessionId, 'n + 1');
+      expect(shown(nodeNext)).toBe('42');
+      expect(nodeNext.resumed).toBe(true);
       expect((await fetch(`${second.httpUrl}/v1/sessions/${sessionId}`, { method: 'DELETE' })).status).toBe(
         204,
       );

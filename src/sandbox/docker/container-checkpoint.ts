@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { access, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 
@@ -120,4 +120,17 @@ async function directoryBytes(directory: string): Promise<number> {
     else if (entry.isFile()) total += (await stat(path)).size;
   }
   return total;
+}
+
+/** Docker's data root, when this process can read its checkpoints (it runs beside dockerd). */
+export function readableDockerRoot(docker: Docker): Promise<string | undefined> {
+  return docker
+    .info()
+    .then(async (info: { DockerRootDir?: string }) => {
+      const root = info.DockerRootDir;
+      if (root === undefined) return undefined;
+      await access(join(root, 'containers'));
+      return root;
+    })
+    .catch(() => undefined);
 }

@@ -21,6 +21,22 @@ export async function attachLauncherStream(container: Docker.Container): Promise
 }
 
 /**
+ * Starts `command` in a running container with `docker exec` as uid 0 and returns its stdin, stdout and
+ * stderr as one hijacked connection in the same attach framing: a restored session's bridge to its
+ * launcher (language-runtimes.ts sessionBridge). Its process has the container's capabilities, none more.
+ */
+export async function execLauncherBridge(container: Docker.Container, command: string[]): Promise<Duplex> {
+  const exec = await container.exec({
+    Cmd: command,
+    User: '0:0',
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+  });
+  return (await exec.start({ hijack: true, stdin: true })) as Duplex;
+}
+
+/**
  * The dockerode container behind a sandbox that dockerd runs. Sessions, and so checkpoints, exist only
  * on the docker backend (configuration refuses them on containerd), so anything else is a wiring bug.
  */

@@ -1,7 +1,8 @@
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { CheckpointSupport } from '../../session/session-sandbox.js';
-import { checkpointContainer, restoreContainer } from '../docker/container-checkpoint.js';
+import { checkpointContainer, readableDockerRoot } from '../docker/container-checkpoint.js';
+import { restoreWithoutLeftovers } from '../docker/restore-staging.js';
 import { dockerMessage } from '../docker/docker-errors.js';
 import { removeContainer } from '../docker/remove-container.js';
 import { sandboxLabels } from '../docker/sandbox-labels.js';
@@ -12,6 +13,8 @@ export interface CheckpointProbeOptions {
   instanceId: string;
   image: string;
   runtime: string;
+  /** containerd's temporary directory as seen from here: the restore's copy is removed from it. */
+  checkpointStagingDir: string;
   logger: Logger;
 }
 
@@ -59,7 +62,10 @@ export async function probeCheckpointing(options: CheckpointProbeOptions): Promi
     await withinMs(container.wait(), 10_000);
     if ((await container.inspect()).State.Running)
       throw new Error('the container still ran after its checkpoint');
-    await restoreContainer(container);
+    await restoreWithoutLeftovers(container, {
+      dockerRoot: await readableDockerRoot(docker),
+      stagingDir: options.checkpointStagingDir,
+    });
     if (!(await container.inspect()).State.Running)
       throw new Error('the container did not run after its restore');
     const ms = Math.round(performance.now() - startedAt);

@@ -59,6 +59,7 @@ const protocolFileSchema = z.object({
   session: z.object({
     inbox_dir: z.string(),
     interrupt_grace_ms: z.int().positive(),
+    bridge_socket: z.string().startsWith('/'),
     kernel_user: z.object({ uid: z.int().positive(), gid: z.int().positive() }),
     cell_result: z.record(z.string(), z.string()),
     display: z.record(z.string(), z.string()),
