@@ -109,7 +109,8 @@ const SESSIONS_FULL_RETRY_MS = 10_000;
  *
  * A session belongs to the caller that created it: every call names its caller, and a session of
  * another caller is answered exactly like one that does not exist (NOT_FOUND, same message). Each
- * caller holds at most `maxSessionsPerCaller` of the `maxSessions` slots.
+ * caller runs at most `maxSessionsPerCaller` of the `maxSessions` running slots; its paused sessions
+ * count against the paused bounds only, which all callers share.
  */
 export class SessionService {
   private readonly sessions = new Map<string, OpenSession>();
@@ -193,9 +194,10 @@ export class SessionService {
       const request = validateCreateSession(input, policy);
       const limits = resolveLimits(request.limits, defaultLimits, limitCeilings);
       if (this.closed) throw new UnavailableError('the service is shutting down');
-      if (this.heldBy(caller) >= maxSessionsPerCaller) {
+      await this.roomForCaller(caller, undefined, signal);
+      if (this.runningBy(caller) >= maxSessionsPerCaller) {
         throw new ResourceExhaustedError(
-          `this caller already holds ${maxSessionsPerCaller} sessions, its limit (SANDBOX_MAX_SESSIONS_PER_CALLER); close one or retry later`,
+          `this caller already runs ${maxSessionsPerCaller} sessions, its limit (SANDBOX_MAX_SESSIONS_PER_CALLER); close one or retry later`,
           SESSIONS_FULL_RETRY_MS,
         );
       }
@@ -512,6 +514,14 @@ export class SessionService {
     signal?: AbortSignal,
   ): Promise<number | undefined> {
     if (!session.paused) return undefined;
+    const { maxSessionsPerCaller } = this.options;
+    await this.roomForCaller(session.owner, session.id, signal ?? new AbortController().signal);
+    if (this.runningBy(session.owner) >= maxSessionsPerCaller) {
+      throw new ResourceExhaustedError(
+        `this caller already runs ${maxSessionsPerCaller} sessions, its limit (SANDBOX_MAX_SESSIONS_PER_CALLER); this paused session can resume once one of them is closed or idle`,
+        SESSIONS_FULL_RETRY_MS,
+      );
+    }
     await this.roomForOneMore(session.id, signal ?? new AbortController().signal);
     if (this.residentCount() >= this.options.maxSessions) {
       throw new ResourceExhaustedError(
@@ -543,13 +553,46 @@ export class SessionService {
    * When every resident slot is taken, pauses the least recently used idle running session (never
    * `exclude`) to make room; does nothing where pausing does not work or nothing is idle.
    */
-  private async roomForOneMore(exclude: string | undefined, signal: AbortSignal): Promise<void> {
-    if (this.residentCount() + this.creating < this.options.maxSessions) return;
+  private roomForOneMore(exclude: string | undefined, signal: AbortSignal): Promise<void> {
+    return this.pauseForRoom(
+      () => this.residentCount() + this.creating < this.options.maxSessions,
+      () => this.sessions.values(),
+      exclude,
+      signal,
+    );
+  }
+
+  /**
+   * The same within one caller's share: when the caller runs SANDBOX_MAX_SESSIONS_PER_CALLER sessions,
+   * its own least recently used idle one is paused (its paused ones count only against the paused
+   * bounds, shared by all callers, so pausing is how one agent keeps many sessions).
+   */
+  private roomForCaller(
+    caller: CallerIdentity,
+    exclude: string | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
+    return this.pauseForRoom(
+      () => this.runningBy(caller) < this.options.maxSessionsPerCaller,
+      () => [...this.sessions.values()].filter((session) => session.owner === caller),
+      exclude,
+      signal,
+    );
+  }
+
+  /** Pauses idle running sessions among `candidates`, least recently used first, until `roomy`. */
+  private async pauseForRoom(
+    roomy: () => boolean,
+    candidates: () => Iterable<OpenSession>,
+    exclude: string | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
+    if (roomy()) return;
     this.support = await this.options.provider.checkpointing();
     if (!this.support.works) return;
-    while (this.residentCount() + this.creating >= this.options.maxSessions) {
+    while (!roomy()) {
       const victim = sessionToPauseForRoom(
-        [...this.sessions.values()].filter((session) => session.sandbox.pausable),
+        [...candidates()].filter((session) => session.sandbox.pausable),
         exclude,
       );
       if (!victim) return;
@@ -759,6 +802,13 @@ export class SessionService {
 
   private heldBy(caller: CallerIdentity): number {
     return this.held.get(caller) ?? 0;
+  }
+
+  /** The caller's sessions that hold memory: those it holds (being created included) but paused ones. */
+  private runningBy(caller: CallerIdentity): number {
+    let paused = 0;
+    for (const session of this.sessions.values()) if (session.owner === caller && session.paused) paused += 1;
+    return this.heldBy(caller) - paused;
   }
 
   private hold(caller: CallerIdentity, change: 1 | -1): void {

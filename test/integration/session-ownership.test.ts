@@ -88,6 +88,9 @@ beforeAll(async () => {
       SANDBOX_TRUSTED_NETWORKS: '127.0.0.0/8',
       SANDBOX_MAX_SESSIONS: '4',
       SANDBOX_MAX_SESSIONS_PER_CALLER: '1',
+      // No room for paused sessions: a caller at its quota is refused instead of having its idle
+      // session paused for the next (session-service.test.ts covers that).
+      SANDBOX_MAX_PAUSED_SESSIONS: '0',
     },
     pino({ level: 'info' }, log),
   );

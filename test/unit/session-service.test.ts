@@ -191,7 +191,7 @@ describe('SessionService per-caller quota', () => {
     await create(service, alice);
     const refused = await refusal(create(service, alice));
     expect(refused).toBeInstanceOf(ResourceExhaustedError);
-    expect(refused.message).toMatch(/holds 2 sessions.*SANDBOX_MAX_SESSIONS_PER_CALLER/);
+    expect(refused.message).toMatch(/runs 2 sessions.*SANDBOX_MAX_SESSIONS_PER_CALLER/);
     // Bob is not held back by Alice's sessions.
     await create(service, bob);
     await service.close(alice, first.sessionId);
@@ -251,6 +251,26 @@ describe('SessionService pausing (checkpoints in memory)', () => {
     expect(sandboxes[0]!.paused).toBe(true);
     expect(service.openCount).toBe(3);
     await service.close(alice, third.sessionId);
+  });
+
+  it("keeps a caller's paused sessions out of its quota: its least recently used idle one is paused for the next", async () => {
+    const { service, sandboxes } = sessionService(4, 2, 8);
+    await service.start();
+    const first = await create(service, alice);
+    const second = await create(service, alice);
+    await run(service, alice, first.sessionId); // second is now alice's least recently used
+    const third = await create(service, alice);
+    expect(sandboxes.map((sandbox) => sandbox.paused)).toEqual([false, true, false]);
+    // Bob's sessions are never paused for alice's room, nor counted in her share.
+    await create(service, bob);
+    await create(service, bob);
+    expect(sandboxes.slice(3).map((sandbox) => sandbox.paused)).toEqual([false, false]);
+    // Resuming alice's paused one pauses her least recently used running one (first), not bob's.
+    await run(service, alice, third.sessionId);
+    const resumed = await run(service, alice, second.sessionId);
+    expect(resumed.cell?.resumeMs).toBeGreaterThanOrEqual(0);
+    expect(sandboxes.map((sandbox) => sandbox.paused)).toEqual([true, false, false, false, false]);
+    expect(service.openCount).toBe(5);
   });
 
   it('refuses an explicit pause past SANDBOX_MAX_PAUSED_SESSIONS and keeps the session running', async () => {
