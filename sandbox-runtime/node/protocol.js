@@ -52,7 +52,10 @@ function setFrameOutput(write) {
   frameOutput = write;
 }
 
-/** A frame on stdout: 1 byte type, 3 zero bytes, 4 bytes big-endian length (Docker's attach header), payload. */
+/**
+ * A frame on stdout (or the bridge socket, see setFrameOutput): 1 byte type, 3 zero bytes, 4 bytes
+ * big-endian length (Docker's attach header), payload.
+ */
 function writeFrame(type, payload) {
   const header = Buffer.alloc(8);
   header[0] = type;

@@ -3,6 +3,7 @@
 // takes that user's effective ids first: session-launcher.js's header says why), its output relayed as
 // frames while a cell runs, and its restart, which kills whatever the cell left running. Required by
 // session-launcher.js only; the interpreter process requires none of it.
+const fs = require('fs');
 const path = require('path');
 const { spawn } = require('child_process');
 const { createInterface } = require('readline');
@@ -12,6 +13,9 @@ const { PROTOCOL, REPORT_FD, CONTROL_FD, BASE_ENVIRONMENT, writeFrame } = requir
 const { stdout: FRAME_STDOUT, stderr: FRAME_STDERR } = PROTOCOL.frames;
 const WORK_DIR = PROTOCOL.paths.work_dir;
 const KERNEL_USER = PROTOCOL.session.kernel_user;
+// Passes of killKernelUserProcesses(): each kills every process it lists, so only a process forking as
+// fast as the passes run survives them all (the pids limit bounds how many there can be).
+const MAX_KILL_PASSES = 100;
 
 /**
  * Started as uid 0 (a session container): from now on act as the kernel user, keeping uid 0 only as the
@@ -41,18 +45,43 @@ function spawnAsKernelUser(dropped, command, args, options) {
   return asUid0(() => spawn(command, args, { ...options, uid: KERNEL_USER.uid, gid: KERNEL_USER.gid }));
 }
 
+/** Pids of the kernel user's live processes (zombies left out: a kill cannot end them). */
+function kernelUserPids() {
+  const pids = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let status;
+    try {
+      status = fs.readFileSync(`/proc/${name}/status`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const realUid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1]);
+    const state = /^State:\s+(\S)/m.exec(status)?.[1];
+    if (realUid === KERNEL_USER.uid && state !== 'Z' && state !== 'X') pids.push(Number(name));
+  }
+  return pids;
+}
+
 /**
- * Kills every process of the kernel user: whatever a cell left running. The kill(-1) is sent by a shell
- * running as that user, so it reaches that user's processes only (and not the shell itself); sent by
- * this launcher, whose real uid is 0, it would also reach uid 0's, among them the host's bridge to a
- * restored session (session-bridge.js), which would end the session.
+ * Kills every process of the kernel user (whatever a cell left running), pass after pass until a pass
+ * finds none (a process may fork between the listing and its kill). Sent by this launcher, which those
+ * processes can neither signal nor stop (its real uid is 0), and aimed at them alone: a kill(-1) from
+ * here would also reach uid 0's processes, among them the host's bridge to a restored session
+ * (session-bridge.js), and end the session.
  */
-function killKernelUserProcesses(dropped) {
-  return new Promise((resolve) => {
-    const killer = spawnAsKernelUser(dropped, '/bin/sh', ['-c', 'kill -9 -1'], { stdio: 'ignore', env: {} });
-    killer.on('exit', resolve);
-    killer.on('error', resolve);
-  });
+function killKernelUserProcesses() {
+  for (let pass = 0; pass < MAX_KILL_PASSES; pass++) {
+    const pids = kernelUserPids();
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // ended meanwhile
+      }
+    }
+  }
 }
 
 /** The interpreter process: one per session, replaced when it dies or does not yield. */
@@ -89,6 +118,7 @@ class Kernel {
     });
     this.child.stdout.on('data', (chunk) => this.output(FRAME_STDOUT, chunk));
     this.child.stderr.on('data', (chunk) => this.output(FRAME_STDERR, chunk));
+    if (this.outputHeld) this.pauseOutputStreams();
     const lines = createInterface({ input: this.child.stdio[REPORT_FD] });
     return new Promise((resolve, reject) => {
       this.onExit = () => reject(new Error(`the interpreter exited while starting (${this.exitStatus})`));
@@ -127,15 +157,40 @@ class Kernel {
     }
     // From PID 1 of the sandbox: whatever the cell left running. (Never outside a sandbox, where
     // kill(-1) would reach every process of the user.)
-    if (process.pid === 1) await killKernelUserProcesses(this.dropped);
+    if (process.pid === 1) killKernelUserProcesses();
     await this.start();
   }
 
-  /** Resolves once output already written before the report has been relayed. */
+  /**
+   * Leaves the interpreter's output in its pipes until releaseOutput(): the control channel has more
+   * queued than it takes at once (a blocking write holds the interpreter the same way).
+   */
+  holdOutput() {
+    if (this.outputHeld) return;
+    this.outputHeld = new Promise((resolve) => (this.releaseHeld = resolve));
+    this.pauseOutputStreams();
+  }
+
+  releaseOutput() {
+    if (!this.outputHeld) return;
+    this.outputHeld = undefined;
+    this.child.stdout.resume();
+    this.child.stderr.resume();
+    this.releaseHeld();
+  }
+
+  pauseOutputStreams() {
+    this.child.stdout.pause();
+    this.child.stderr.pause();
+  }
+
+  /** Resolves once output already written before the report has been relayed (held output included). */
   settleOutput() {
     return new Promise((resolve) => {
-      const check = (seen) =>
+      const check = (seen) => {
+        if (this.outputHeld) return void this.outputHeld.then(() => check(-1));
         setImmediate(() => (this.outputSeen === seen ? resolve() : check(this.outputSeen)));
+      };
       check(this.outputSeen);
     });
   }

@@ -13,7 +13,8 @@
 // lstat, any link refused, and what is opened must be on /work's own filesystem (session-files.js).
 //
 // After a restore from a checkpoint the host drives this launcher through its bridge socket instead of
-// stdin and stdout (protocol.json session.bridge_socket says why): listenForBridge() below.
+// stdin and stdout (protocol.json session.bridge_socket says why): listenForBridge() below. "The host's
+// commands" and "frames" below go over whichever of the two is the control channel.
 const fs = require('fs');
 const net = require('net');
 const path = require('path');
@@ -118,7 +119,10 @@ function readCommands(interrupts) {
   const readFrom = (input) => {
     const lines = createInterface({ input });
     lines.on('line', onLine);
-    lines.on('close', () => process.exit(0)); // the host let go of the sandbox
+    // The host let go of the sandbox: the input ended, or (the bridge socket) broke, which readline
+    // passes on as an error without a close.
+    lines.on('close', () => process.exit(0));
+    lines.on('error', () => process.exit(0));
     return lines;
   };
   let lines = readFrom(process.stdin);
@@ -129,8 +133,7 @@ function readCommands(interrupts) {
     },
     /** Commands come from `input` from now on; the end of the earlier input no longer ends the launcher. */
     readFrom(input) {
-      lines.removeAllListeners('close');
-      lines.removeAllListeners('line');
+      for (const event of ['close', 'line', 'error']) lines.removeAllListeners(event);
       lines.close();
       lines = readFrom(input);
     },
@@ -140,19 +143,25 @@ function readCommands(interrupts) {
 /**
  * Serves the control channel on the bridge socket too, in a directory made by uid 0 with mode 0700, so
  * only uid 0 (the host's `docker exec` of node/session-bridge.js) can connect. A connection takes the
- * channel over: commands are read from it and frames written to it. Called before the interpreter
- * exists, so no cell can have taken the socket's name first. Only as PID 1 of a sandbox: a launcher run
- * as a plain process (the conformance tests) has no bridge.
+ * channel over: commands are read from it and frames written to it; while the socket has more queued
+ * than it takes at once, the kernel's output is held in its pipes (as a blocking stdout would hold
+ * it), so a cell that prints faster than the host reads cannot make this process buffer without
+ * bound. Called before the interpreter exists, so no cell can have taken the socket's name first.
+ * Only as PID 1 of a sandbox: a launcher run as a plain process (the conformance tests) has no bridge.
  */
-function listenForBridge(commands) {
+function listenForBridge(commands, kernel) {
   if (process.pid !== 1) return;
   let current;
   const server = net.createServer((socket) => {
     if (current) current.destroy(); // the host's newest bridge is the one that counts
     current = socket;
-    socket.on('error', () => socket.destroy()); // its end ends the launcher, as stdin's would
     bridged = true;
-    setFrameOutput((frame) => socket.write(frame));
+    setFrameOutput((frame) => {
+      if (!socket.write(frame)) {
+        kernel.holdOutput();
+        socket.once('drain', () => kernel.releaseOutput());
+      }
+    });
     commands.readFrom(socket);
   });
   server.on('error', (error) => diagnostic(`no bridge socket: ${error.message}`));
@@ -175,9 +184,9 @@ async function main() {
   }
   const interrupts = { current: undefined };
   const commands = readCommands(interrupts);
-  if (dropped) listenForBridge(commands);
   const proxyEnvironment = await startEgressRelay(JOB_DIR);
   const kernel = new Kernel(proxyEnvironment, dropped);
+  if (dropped) listenForBridge(commands, kernel);
   try {
     await kernel.start();
   } catch (error) {

@@ -123,9 +123,10 @@ export class DockerSessionSandbox implements SessionSandbox {
   }
 
   /**
-   * The launcher's control channel over the handle's current attach stream. A restored sandbox's
-   * launcher reads and writes the new stream's pipes: gVisor hands the restored sandbox the new
-   * stdio, so neither side announces anything and the protocol goes on where it stopped.
+   * The launcher's control channel over the handle's current stream: the container's attach stream, or
+   * after a restore either a new attach stream (gVisor hands the restored sandbox the new stdio) or the
+   * language's bridge (language-runtimes.ts sessionBridge). Neither side announces anything; the
+   * protocol goes on where it stopped.
    */
   private openChannel(): SessionChannel {
     const { handle, logger } = this.options;
@@ -455,8 +456,12 @@ export class DockerSessionSandbox implements SessionSandbox {
     if (reason === 'ended') {
       const exited = this.options.handle.exit().catch(() => ({ exitCode: -1, oomKilled: false }));
       // A bridge's stream can end with the container still running (the bridge process died).
+      const grace = new AbortController();
       const exit = this.bridged
-        ? await Promise.race([exited, delay(BRIDGE_END_GRACE_MS).then(() => undefined)])
+        ? await Promise.race([
+            exited,
+            delay(BRIDGE_END_GRACE_MS, undefined, { signal: grace.signal }).catch(() => undefined),
+          ]).finally(() => grace.abort())
         : await exited;
       if (exit) {
         exitCode = exit.exitCode;

@@ -1,4 +1,12 @@
-import { mkdirSync, mkdtempSync, symlinkSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+  existsSync,
+} from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +63,15 @@ describe('containerd restore copies', () => {
       expect(existsSync(join(elsewhere, 'target', 'checkpoint.img'))).toBe(true);
       // A directory that is not readable from here is nothing to remove.
       expect(await removeRestoreStaging(join(temp, 'absent'), stamp)).toBe(0);
+      // Only among the names given (those that appeared during one restore).
+      image(join(temp, 'ctrd-checkpoint555'), 1234, 1_800_000_000);
+      expect(await removeRestoreStaging(temp, stamp, ['ctrd-checkpoint222'])).toBe(0);
+      expect(existsSync(join(temp, 'ctrd-checkpoint555'))).toBe(true);
+      // Not in a directory that others could rename things in (writable by all, not sticky).
+      chmodSync(temp, 0o777);
+      expect(await removeRestoreStaging(temp, stamp)).toBe(0);
+      chmodSync(temp, 0o1777);
+      expect(await removeRestoreStaging(temp, stamp)).toBe(1);
     },
   );
 });

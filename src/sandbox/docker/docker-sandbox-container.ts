@@ -29,6 +29,8 @@ export async function execLauncherBridge(container: Docker.Container, command: s
   const exec = await container.exec({
     Cmd: command,
     User: '0:0',
+    // Not the container's /work, which the session's code can write.
+    WorkingDir: '/',
     AttachStdin: true,
     AttachStdout: true,
     AttachStderr: true,

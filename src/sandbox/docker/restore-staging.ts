@@ -35,15 +35,38 @@ export async function checkpointImageStamp(
   }
 }
 
+/** The names of containerd's staging directories under `tempDir` now (none when it is not readable). */
+async function stagingNames(tempDir: string): Promise<Set<string>> {
+  const names = await readdir(tempDir).catch(() => []);
+  return new Set(names.filter((name) => name.startsWith(STAGING_PREFIX)));
+}
+
 /**
- * Removes the staging directories under `tempDir` that hold a copy of the image with `stamp`: real
- * directories of containerd's name, owned by root (a link, or another user's look-alike, is left
- * alone). Returns how many it removed.
+ * Whether this process may remove entries of `tempDir` by name: it is root's, and nobody else can
+ * rename things in it (not writable by others, or sticky like /tmp). Elsewhere, a directory swapped in
+ * between the check and the removal could lead the removal outside.
  */
-export async function removeRestoreStaging(tempDir: string, stamp: CheckpointImageStamp): Promise<number> {
+async function safeToSweep(tempDir: string): Promise<boolean> {
+  const info = await lstat(tempDir).catch(() => undefined);
+  if (!info?.isDirectory() || info.uid !== 0) return false;
+  const writableByOthers = (info.mode & 0o022) !== 0;
+  const sticky = (info.mode & 0o1000) !== 0;
+  return !writableByOthers || sticky;
+}
+
+/**
+ * Removes the staging directories under `tempDir` that hold a copy of the image with `stamp` (among
+ * `names` when given: those that appeared during one restore): real directories of containerd's name,
+ * owned by root (a link, or another user's look-alike, is left alone). Returns how many it removed.
+ */
+export async function removeRestoreStaging(
+  tempDir: string,
+  stamp: CheckpointImageStamp,
+  names?: Iterable<string>,
+): Promise<number> {
+  if (!(await safeToSweep(tempDir))) return 0;
   let removed = 0;
-  for (const name of await readdir(tempDir).catch(() => [])) {
-    if (!name.startsWith(STAGING_PREFIX)) continue;
+  for (const name of names ?? (await stagingNames(tempDir))) {
     const directory = join(tempDir, name);
     try {
       const info = await lstat(directory);
@@ -69,8 +92,11 @@ export interface RestorePlaces {
 }
 
 /**
- * Restores a container from its session checkpoint, then removes the copy containerd left for it.
- * Resolves with how many copies were removed (0 where the places are not readable from here).
+ * Restores a container from its session checkpoint, then removes the copy containerd left for it,
+ * also when the restore failed (containerd unpacks before it tries). Only directories that appeared
+ * during this restore and hold this checkpoint's image are candidates, so a copy another restore is
+ * still reading is never touched. Resolves with how many copies were removed (0 where the places are
+ * not readable from here).
  */
 export async function restoreWithoutLeftovers(
   container: Docker.Container,
@@ -78,6 +104,15 @@ export async function restoreWithoutLeftovers(
 ): Promise<number> {
   const stamp =
     places.dockerRoot === undefined ? undefined : await checkpointImageStamp(places.dockerRoot, container.id);
-  await restoreContainer(container);
-  return stamp ? removeRestoreStaging(places.stagingDir, stamp) : 0;
+  const before = stamp ? await stagingNames(places.stagingDir) : new Set<string>();
+  let removed = 0;
+  try {
+    await restoreContainer(container);
+  } finally {
+    if (stamp) {
+      const appeared = [...(await stagingNames(places.stagingDir))].filter((name) => !before.has(name));
+      removed = await removeRestoreStaging(places.stagingDir, stamp, appeared);
+    }
+  }
+  return removed;
 }

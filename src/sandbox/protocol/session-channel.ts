@@ -27,7 +27,8 @@ export interface SessionChannelOptions {
 
 /**
  * The host's end of a session launcher's control channel: commands go in as JSON lines on the
- * container's stdin, frames come out of its stdout. Frames go to the one receiver of the operation in
+ * container's stdin, frames come out of its stdout (or the same through the bridge of a restored
+ * Node.js session, whose exec stream has the same framing). Frames go to the one receiver of the operation in
  * progress; a frame when no operation runs is a protocol violation (the launcher writes only in
  * answer to a command, so it came from code writing to the launcher's output directly).
  */
