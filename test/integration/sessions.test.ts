@@ -53,10 +53,13 @@ async function sessionsClosed(language: string, reason: string): Promise<number>
 }
 
 beforeAll(async () => {
-  // One caller (this test) holds both slots: the service-wide cap is what is under test here.
+  // One caller (this test) holds both slots: the service-wide cap is what is under test here. No room
+  // for paused sessions, so a session past the cap is refused rather than one idle session paused for
+  // it (session-survival.test.ts tests that).
   t = await startTestApp({
     SANDBOX_MAX_SESSIONS: String(MAX_SESSIONS),
     SANDBOX_MAX_SESSIONS_PER_CALLER: String(MAX_SESSIONS),
+    SANDBOX_MAX_PAUSED_SESSIONS: '0',
   });
 });
 afterAll(async () => {
