@@ -94,8 +94,9 @@ async function execute(kernel, command, interrupts) {
 }
 
 /**
- * Reads the host's commands from stdin: an interrupt goes through at once (while a cell runs), every
- * other command waits its turn in the returned queue, whose `next()` resolves with the next one.
+ * Reads the host's commands from stdin (from the bridge socket once it connects, see readFrom): an
+ * interrupt goes through at once (while a cell runs), every other command waits its turn in the
+ * returned queue, whose `next()` resolves with the next one.
  */
 function readCommands(interrupts) {
   const commands = [];
