@@ -94,6 +94,11 @@ export async function deleteCheckpoint(container: Docker.Container): Promise<voi
   }
 }
 
+/** Where Docker keeps a container's session checkpoint, under its data root. */
+export function sessionCheckpointDirectory(dockerRoot: string, containerId: string): string {
+  return join(dockerRoot, 'containers', containerId, 'checkpoints', SESSION_CHECKPOINT);
+}
+
 /**
  * Bytes the container's session checkpoint takes on disk, read from Docker's data root when this
  * process can see it (it runs beside dockerd); undefined when it cannot.
@@ -104,9 +109,7 @@ export async function checkpointBytes(
 ): Promise<number | undefined> {
   if (dockerRoot === undefined) return undefined;
   try {
-    return await directoryBytes(
-      join(dockerRoot, 'containers', containerId, 'checkpoints', SESSION_CHECKPOINT),
-    );
+    return await directoryBytes(sessionCheckpointDirectory(dockerRoot, containerId));
   } catch {
     return undefined;
   }

@@ -1,7 +1,7 @@
 import { lstat, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
-import { restoreContainer, SESSION_CHECKPOINT } from './container-checkpoint.js';
+import { restoreContainer, sessionCheckpointDirectory } from './container-checkpoint.js';
 
 /**
  * containerd 1.6 (Debian's, which dockerd runs here) unpacks the checkpoint of every restore into a new
@@ -26,9 +26,7 @@ export async function checkpointImageStamp(
   containerId: string,
 ): Promise<CheckpointImageStamp | undefined> {
   try {
-    const image = await lstat(
-      join(dockerRoot, 'containers', containerId, 'checkpoints', SESSION_CHECKPOINT, CHECKPOINT_IMAGE),
-    );
+    const image = await lstat(join(sessionCheckpointDirectory(dockerRoot, containerId), CHECKPOINT_IMAGE));
     return image.isFile() ? { size: image.size, mtimeSeconds: Math.floor(image.mtimeMs / 1000) } : undefined;
   } catch {
     return undefined;
