@@ -3,11 +3,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, statSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkpointImageStamp, type CheckpointImageStamp } from '../../src/sandbox/docker/restore-staging.js';
+import {
+  checkpointImageStamp,
+  STAGING_PREFIX,
+  type CheckpointImageStamp,
+} from '../../src/sandbox/docker/restore-staging.js';
+import { SANDBOX_PROTOCOL } from '../../src/sandbox/protocol/sandbox-protocol.js';
 import { sessionLogId } from '../../src/session/session-log-id.js';
 import {
   containersOf,
@@ -42,12 +47,15 @@ async function checkpointsOf(docker: Docker, containerId: string): Promise<strin
   return ((await container.listCheckpoint()) ?? []).map((checkpoint) => checkpoint.Name);
 }
 
-/** containerd's leftover copies (restore-staging.ts) of the checkpoint image with `stamp`, in /tmp. */
-async function restoreCopiesOf(stamp: CheckpointImageStamp): Promise<string[]> {
+/** The launcher's bridge socket (protocol.json), which no cell may reach. */
+const BRIDGE_SOCKET = SANDBOX_PROTOCOL.session.bridge_socket;
+
+/** containerd's leftover copies (restore-staging.ts) of the checkpoint image with `stamp` in `stagingDir`. */
+async function restoreCopiesOf(stagingDir: string, stamp: CheckpointImageStamp): Promise<string[]> {
   const copies: string[] = [];
-  for (const name of await readdir('/tmp')) {
-    if (!name.startsWith('ctrd-checkpoint')) continue;
-    const image = await stat(join('/tmp', name, 'checkpoint.img')).catch(() => undefined);
+  for (const name of await readdir(stagingDir)) {
+    if (!name.startsWith(STAGING_PREFIX)) continue;
+    const image = await stat(join(stagingDir, name, 'checkpoint.img')).catch(() => undefined);
     if (image?.size === stamp.size && Math.floor(image.mtimeMs / 1000) === stamp.mtimeSeconds)
       copies.push(name);
   }
@@ -158,7 +166,7 @@ describe('pause and resume', () => {
     expect(after.resumed).toBe(true);
     expect(after.resume_ms as number).toBeGreaterThan(0);
     // containerd's copy of the checkpoint for this restore (restore-staging.ts) is not left in its /tmp.
-    expect(await restoreCopiesOf(stamp!)).toEqual([]);
+    expect(await restoreCopiesOf(t.config.checkpointStagingDir, stamp!)).toEqual([]);
     // Running again, in the same container.
     const running = await containerOf(t.docker, sessionId);
     expect(running.Id).toBe(stopped.Id);
@@ -218,9 +226,9 @@ describe('pause and resume', () => {
       session_id: sessionId,
       code: [
         'const net = require("net");',
-        'const attempt = net.connect("/tmp/.session-launcher/control.sock");',
+        `const attempt = net.connect(${JSON.stringify(BRIDGE_SOCKET)});`,
         'attempt.on("error", (e) => console.log("refused", e.code)); attempt.on("connect", () => console.log("connected"));',
-        'try { require("fs").readdirSync("/tmp/.session-launcher"); } catch (e) { console.log("listing", e.code); }',
+        `try { require("fs").readdirSync(${JSON.stringify(dirname(BRIDGE_SOCKET))}); } catch (e) { console.log("listing", e.code); }`,
         'new Promise((resolve) => setTimeout(resolve, 300)).then(() => console.log(++counter))',
       ].join('\n'),
     });

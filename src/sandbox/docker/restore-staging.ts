@@ -10,7 +10,7 @@ import { restoreContainer, sessionCheckpointDirectory } from './container-checkp
  * checkpoint image per restore, 720 of them and 6.7 GB in /tmp after a day of benchmarks and tests.
  * Once the restore has returned, the sandbox runs from memory and the copy is only disk.
  */
-const STAGING_PREFIX = 'ctrd-checkpoint';
+export const STAGING_PREFIX = 'ctrd-checkpoint';
 /** runsc's checkpoint is one file (its state image), in Docker's checkpoint directory and in the copy. */
 const CHECKPOINT_IMAGE = 'checkpoint.img';
 
